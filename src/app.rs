@@ -1,0 +1,77 @@
+//! Putting the service together: open and migrate the store, build the
+//! service and HTTP state, and serve until shutdown.
+
+use crate::config::Settings;
+use crate::http::{self, AppState};
+use crate::service::{Demo, Service, ServiceConfig, ServiceError};
+use crate::store::{self, StoreError};
+use std::future::Future;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio::net::TcpListener;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    #[error("listening on {addr}: {source}")]
+    Bind {
+        addr: std::net::SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("server: {0}")]
+    Serve(std::io::Error),
+}
+
+/// A migrated store behind a ready service.
+pub async fn service(settings: &Settings) -> Result<Service, StartError> {
+    let store = store::open(settings.database.expose()).await?;
+    store.migrate().await?;
+    let config = ServiceConfig {
+        token_ttl: settings.token_ttl,
+        max_sync_records: settings.max_sync_records,
+    };
+    Ok(Service::new(store, config))
+}
+
+pub fn state(service: Service, settings: &Settings) -> AppState {
+    AppState {
+        service,
+        max_body_bytes: settings.max_body_bytes,
+    }
+}
+
+/// Creates the demo biller and key on an empty database unless told not to.
+pub async fn demo(service: &Service, settings: &Settings) -> Result<Option<Demo>, StartError> {
+    if settings.no_demo {
+        return Ok(None);
+    }
+    Ok(service.ensure_demo().await?)
+}
+
+/// Serves on `listener` until `shutdown`; expired tokens are purged hourly meanwhile.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> Result<(), StartError> {
+    let store = state.service.store().clone();
+    let purge = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(Duration::from_secs(3600));
+        loop {
+            tick.tick().await;
+            // Expired tokens stay a day so a late caller still hears "expired".
+            let cutoff = OffsetDateTime::now_utc() - Duration::from_secs(86_400);
+            if let Err(e) = store.purge_tokens(cutoff).await {
+                tracing::warn!(error = %e, "purging expired tokens failed");
+            }
+        }
+    });
+    let result = http::serve(listener, state, shutdown)
+        .await
+        .map_err(StartError::Serve);
+    purge.abort();
+    result
+}

@@ -1,0 +1,340 @@
+//! The `contactd` command line: the server and the admin commands.
+
+use crate::app::{self, StartError};
+use crate::config::{Overrides, Settings};
+use crate::domain::field_settings::SettingsDoc;
+use crate::service::{Demo, Service};
+use crate::store::Scope;
+use clap::{Args, Parser, Subcommand};
+use serde_json::json;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "contactd",
+    version,
+    about = "Contact directory and sync service for billers"
+)]
+pub struct Cli {
+    /// Optional TOML settings file.
+    #[arg(long, global = true, env = "CONTACTD_CONFIG")]
+    config: Option<PathBuf>,
+    /// Database URL: sqlite://PATH (default sqlite://contactd.db) or postgres://USER@HOST/DB.
+    #[arg(long, global = true, env = "CONTACTD_DATABASE", hide_env_values = true)]
+    database: Option<String>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP service (migrates the database first).
+    Serve(ServeArgs),
+    /// Apply database migrations and exit.
+    Migrate,
+    /// Manage billers and their field settings.
+    #[command(subcommand)]
+    Biller(BillerCommand),
+    /// Manage API keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+}
+
+#[derive(Debug, Args)]
+struct ServeArgs {
+    /// Address to listen on (default 127.0.0.1:8080).
+    #[arg(long, env = "CONTACTD_LISTEN")]
+    listen: Option<SocketAddr>,
+    /// Token lifetime in seconds (default 3600).
+    #[arg(long, env = "CONTACTD_TOKEN_TTL_SECS")]
+    token_ttl_secs: Option<u64>,
+    /// Largest request body in bytes (default 33554432).
+    #[arg(long, env = "CONTACTD_MAX_BODY_BYTES")]
+    max_body_bytes: Option<usize>,
+    /// Most records in one synchronous add or replace (default 10000).
+    #[arg(long, env = "CONTACTD_MAX_SYNC_RECORDS")]
+    max_sync_records: Option<usize>,
+    /// Never create the demo biller and key (for production).
+    #[arg(long, env = "CONTACTD_NO_DEMO")]
+    no_demo: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum BillerCommand {
+    /// Create a biller.
+    Create {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List billers.
+    List,
+    /// Show or set a biller's Contact Field Settings.
+    #[command(subcommand)]
+    Fields(FieldsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum FieldsCommand {
+    /// Replace the settings with a JSON document.
+    Set {
+        #[arg(long)]
+        code: String,
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Print the settings document.
+    Show {
+        #[arg(long)]
+        code: String,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeyCommand {
+    /// Create a key; its secret is printed once and never again.
+    Create {
+        /// A biller the key may act on; repeat for several.
+        #[arg(long = "biller", required = true)]
+        billers: Vec<String>,
+        /// Comma-separated: contacts:read,contacts:write,contacts:replace,admin
+        #[arg(long, value_delimiter = ',', required = true, value_parser = parse_scope)]
+        scopes: Vec<Scope>,
+    },
+    /// Revoke a key and every token issued from it.
+    Revoke { key_id: String },
+    /// List keys (never their secrets).
+    List,
+}
+
+fn parse_scope(s: &str) -> Result<Scope, String> {
+    Scope::parse(s.trim()).ok_or_else(|| {
+        format!("unknown scope {s:?}; use contacts:read, contacts:write, contacts:replace or admin")
+    })
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
+    #[error(transparent)]
+    Start(#[from] StartError),
+    #[error(transparent)]
+    Service(#[from] crate::service::ServiceError),
+    #[error("{0}")]
+    Input(String),
+}
+
+impl Cli {
+    pub async fn run(self) -> Result<(), CliError> {
+        let serve = match &self.command {
+            Command::Serve(a) => Overrides {
+                listen: a.listen,
+                token_ttl_secs: a.token_ttl_secs,
+                max_body_bytes: a.max_body_bytes,
+                max_sync_records: a.max_sync_records,
+                no_demo: a.no_demo,
+                ..Overrides::default()
+            },
+            _ => Overrides::default(),
+        };
+        let settings = Settings::load(
+            self.config.as_deref(),
+            Overrides {
+                database: self.database.clone(),
+                ..serve
+            },
+        )?;
+        for var in crate::config::unknown_env_vars() {
+            tracing::warn!(%var, "unknown CONTACTD_ environment variable ignored");
+        }
+        let service = app::service(&settings).await?;
+        let out = Output { json: self.json };
+        match self.command {
+            Command::Serve(_) => serve_forever(service, &settings).await,
+            Command::Migrate => {
+                out.print(json!({"migrated": true}), "database is migrated");
+                Ok(())
+            }
+            Command::Biller(cmd) => biller(&service, cmd, out).await,
+            Command::Key(cmd) => key(&service, cmd, out).await,
+        }
+    }
+}
+
+struct Output {
+    json: bool,
+}
+
+impl Output {
+    fn print(&self, value: serde_json::Value, text: impl std::fmt::Display) {
+        if self.json {
+            println!("{value}");
+        } else {
+            println!("{text}");
+        }
+    }
+}
+
+async fn biller(service: &Service, cmd: BillerCommand, out: Output) -> Result<(), CliError> {
+    match cmd {
+        BillerCommand::Create { code, name } => {
+            let b = service.create_biller(&code, &name).await?;
+            out.print(
+                json!({"code": b.code, "name": b.name}),
+                format!("created biller {} ({})", b.code, b.name),
+            );
+        }
+        BillerCommand::List => {
+            let billers = service.billers().await?;
+            let text = billers
+                .iter()
+                .map(|b| format!("{}\t{}", b.code, b.name))
+                .collect::<Vec<_>>()
+                .join("\n");
+            out.print(
+                json!(
+                    billers
+                        .iter()
+                        .map(|b| json!({"code": b.code, "name": b.name}))
+                        .collect::<Vec<_>>()
+                ),
+                text,
+            );
+        }
+        BillerCommand::Fields(FieldsCommand::Show { code }) => {
+            let b = service.biller(&code).await?;
+            let doc = serde_json::to_value(b.settings.doc())
+                .map_err(|e| CliError::Input(e.to_string()))?;
+            println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+        }
+        BillerCommand::Fields(FieldsCommand::Set { code, file }) => {
+            let text = std::fs::read_to_string(&file)
+                .map_err(|e| CliError::Input(format!("reading {}: {e}", file.display())))?;
+            let doc: SettingsDoc = serde_json::from_str(&text).map_err(|e| {
+                CliError::Input(format!(
+                    "{}: line {} column {}: {e}",
+                    file.display(),
+                    e.line(),
+                    e.column()
+                ))
+            })?;
+            let settings = service.set_field_settings(&code, doc).await?;
+            out.print(
+                json!({"code": code, "fields": settings.fields().len()}),
+                format!(
+                    "set {} contact fields for biller {code}",
+                    settings.fields().len()
+                ),
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn key(service: &Service, cmd: KeyCommand, out: Output) -> Result<(), CliError> {
+    match cmd {
+        KeyCommand::Create { billers, scopes } => {
+            let k = service.create_key(&billers, &scopes).await?;
+            out.print(
+                json!({"key_id": k.key_id.as_str(), "key_secret": k.secret}),
+                format!("key id:     {}\nkey secret: {}\n(the secret is shown only now; store it safely)", k.key_id, k.secret),
+            );
+        }
+        KeyCommand::Revoke { key_id } => {
+            service.revoke_key(&key_id).await?;
+            out.print(json!({"revoked": key_id}), format!("revoked {key_id}"));
+        }
+        KeyCommand::List => {
+            let keys = service.keys().await?;
+            let scopes = |s: &[Scope]| s.iter().map(|s| s.as_str()).collect::<Vec<_>>();
+            let text = keys
+                .iter()
+                .map(|k| {
+                    let state = if k.revoked_at.is_some() {
+                        "revoked"
+                    } else {
+                        "active"
+                    };
+                    format!(
+                        "{}\t{state}\t{}\t{}",
+                        k.key_id,
+                        k.billers.join(","),
+                        scopes(&k.scopes).join(",")
+                    )
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            let value = keys
+                .iter()
+                .map(|k| json!({"key_id": k.key_id.as_str(), "billers": k.billers, "scopes": scopes(&k.scopes), "revoked": k.revoked_at.is_some()}))
+                .collect::<Vec<_>>();
+            out.print(json!(value), text);
+        }
+    }
+    Ok(())
+}
+
+fn print_demo(demo: &Demo, base: &str) {
+    let (id, secret) = (demo.key.key_id.as_str(), demo.key.secret.as_str());
+    println!(
+        "\nFirst start: created demo biller {biller} and an API key with every scope.\n\
+         The secret is shown only now.\n\n  key id:     {id}\n  key secret: {secret}\n\n\
+         Get a token:\n\n  TOKEN=$(curl -s -u '{id}:{secret}' -X POST {base}/v1/auth/token | sed -E 's/.*\"token\":\"([^\"]+)\".*/\\1/')\n\n\
+         Add a contact:\n\n  curl -s -X POST {base}/v1/billers/{biller}/contacts/add -H \"Authorization: Token $TOKEN\" -H 'Content-Type: application/json' \\\n    \
+         -d '[{{\"account_number\":\"000123\",\"name\":\"Sam Smith\",\"fields\":{{\"contact-id-1\":\"000123\",\"contact-id-2\":\"Mr S Smith\"}}}}]'\n",
+        biller = demo.biller
+    );
+}
+
+async fn serve_forever(service: Service, settings: &Settings) -> Result<(), CliError> {
+    let demo = app::demo(&service, settings).await?;
+    let listener = tokio::net::TcpListener::bind(settings.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: settings.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(StartError::Serve)?;
+    tracing::info!(%addr, backend = service.store().backend(), "contactd listening");
+    if let Some(demo) = &demo {
+        print_demo(demo, &format!("http://{addr}"));
+    }
+    app::serve(listener, app::state(service, settings), shutdown_signal()).await?;
+    tracing::info!("contactd stopped");
+    Ok(())
+}
+
+/// Resolves on SIGINT or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(e) = tokio::signal::ctrl_c().await {
+            tracing::error!(error = %e, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+    tracing::info!("shutting down");
+}

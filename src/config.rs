@@ -1,0 +1,198 @@
+//! One `Settings` struct from, in rising precedence: defaults, an optional
+//! TOML file, `CONTACTD_*` environment variables and command-line flags.
+
+use serde::Deserialize;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+/// A value that must not reach a log (a database URL may hold a password).
+#[derive(Clone, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Self(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"[redacted]\"")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub listen: SocketAddr,
+    pub database: Secret,
+    pub token_ttl: Duration,
+    pub max_body_bytes: usize,
+    pub max_sync_records: usize,
+    pub no_demo: bool,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: Secret::new("sqlite://contactd.db"),
+            token_ttl: Duration::from_secs(3600),
+            max_body_bytes: 32 * 1024 * 1024,
+            max_sync_records: 10_000,
+            no_demo: false,
+        }
+    }
+}
+
+/// The TOML file: every key optional, unknown keys an error.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileSettings {
+    pub listen: Option<SocketAddr>,
+    pub database: Option<Secret>,
+    pub token_ttl_secs: Option<u64>,
+    pub max_body_bytes: Option<usize>,
+    pub max_sync_records: Option<usize>,
+    pub no_demo: Option<bool>,
+}
+
+/// What flags and environment gave (clap merges those two).
+#[derive(Debug, Default)]
+pub struct Overrides {
+    pub listen: Option<SocketAddr>,
+    pub database: Option<String>,
+    pub token_ttl_secs: Option<u64>,
+    pub max_body_bytes: Option<usize>,
+    pub max_sync_records: Option<usize>,
+    pub no_demo: bool,
+}
+
+/// Every `CONTACTD_` variable this build reads.
+pub const KNOWN_ENV: &[&str] = &[
+    "CONTACTD_CONFIG",
+    "CONTACTD_LISTEN",
+    "CONTACTD_DATABASE",
+    "CONTACTD_TOKEN_TTL_SECS",
+    "CONTACTD_MAX_BODY_BYTES",
+    "CONTACTD_MAX_SYNC_RECORDS",
+    "CONTACTD_NO_DEMO",
+    "CONTACTD_LOG",
+];
+
+/// `CONTACTD_` variables that nothing reads: most likely typos.
+pub fn unknown_env_vars() -> Vec<String> {
+    std::env::vars()
+        .map(|(k, _)| k)
+        .filter(|k| k.starts_with("CONTACTD_") && !KNOWN_ENV.contains(&k.as_str()))
+        .collect()
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("reading {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: {source}")]
+    Parse {
+        path: String,
+        source: toml::de::Error,
+    },
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl Settings {
+    pub fn load(file: Option<&Path>, over: Overrides) -> Result<Self, ConfigError> {
+        let f = match file {
+            None => FileSettings::default(),
+            Some(path) => {
+                let p = path.display().to_string();
+                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+                    path: p.clone(),
+                    source,
+                })?;
+                toml::from_str(&text).map_err(|source| ConfigError::Parse { path: p, source })?
+            }
+        };
+        let d = Settings::default();
+        let s = Settings {
+            listen: over.listen.or(f.listen).unwrap_or(d.listen),
+            database: over
+                .database
+                .map(Secret::new)
+                .or(f.database)
+                .unwrap_or(d.database),
+            token_ttl: over
+                .token_ttl_secs
+                .or(f.token_ttl_secs)
+                .map(Duration::from_secs)
+                .unwrap_or(d.token_ttl),
+            max_body_bytes: over
+                .max_body_bytes
+                .or(f.max_body_bytes)
+                .unwrap_or(d.max_body_bytes),
+            max_sync_records: over
+                .max_sync_records
+                .or(f.max_sync_records)
+                .unwrap_or(d.max_sync_records),
+            no_demo: over.no_demo || f.no_demo.unwrap_or(false),
+        };
+        if s.token_ttl.is_zero() || s.token_ttl > Duration::from_secs(30 * 86_400) {
+            return Err(ConfigError::Invalid(
+                "token_ttl_secs must be 1 to 2592000 (30 days)".into(),
+            ));
+        }
+        if s.max_sync_records == 0 || s.max_body_bytes < 1024 {
+            return Err(ConfigError::Invalid(
+                "max_sync_records must be at least 1 and max_body_bytes at least 1024".into(),
+            ));
+        }
+        Ok(s)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn flags_beat_file_beat_defaults() {
+        let dir = std::env::temp_dir().join(format!("contactd-config-{}", std::process::id()));
+        std::fs::write(
+            &dir,
+            "listen = \"0.0.0.0:9000\"\ndatabase = \"sqlite://f.db\"\ntoken_ttl_secs = 60\n",
+        )
+        .unwrap();
+        let s = Settings::load(
+            Some(&dir),
+            Overrides {
+                database: Some("postgres://x/y".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.listen.port(), 9000);
+        assert_eq!(s.database.expose(), "postgres://x/y");
+        assert_eq!(s.token_ttl, Duration::from_secs(60));
+        assert_eq!(s.max_sync_records, 10_000);
+        assert!(
+            !format!("{s:?}").contains("postgres://"),
+            "the database URL must not appear in Debug output"
+        );
+        std::fs::write(&dir, "listen = \"0.0.0.0:9000\"\nlisen = 1\n").unwrap();
+        assert!(matches!(
+            Settings::load(Some(&dir), Overrides::default()),
+            Err(ConfigError::Parse { .. })
+        ));
+        std::fs::remove_file(&dir).unwrap();
+    }
+}

@@ -1,0 +1,155 @@
+//! The contact model: the raw draft every API produces, the validated data
+//! every store keeps, and the stored contact with its identity and version.
+
+use crate::domain::account_number::AccountNumber;
+use crate::domain::ids::ContactId;
+use std::collections::BTreeMap;
+use time::{Date, OffsetDateTime};
+
+/// A custom field value as a client sent it, before validation.
+#[derive(Debug, Clone, PartialEq)]
+pub enum RawValue {
+    Null,
+    Bool(bool),
+    Integer(i64),
+    Float(f64),
+    Text(String),
+    /// Arrays and objects: never valid for a field; named for the error.
+    Other(&'static str),
+}
+
+/// An unvalidated contact, as parsed from any wire format. `None` means the
+/// client did not supply the field.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ContactDraft {
+    pub account_number: Option<String>,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub business_name: Option<String>,
+    pub is_consumer: Option<bool>,
+    pub email: Option<String>,
+    pub phones: Vec<PhoneDraft>,
+    pub date_of_birth: Option<String>,
+    pub address: AddressDraft,
+    pub reference_id: Option<String>,
+    pub external_id: Option<String>,
+    pub crn: Option<String>,
+    pub contact_type: Option<String>,
+    pub active: Option<bool>,
+    pub notes: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    pub fields: BTreeMap<String, RawValue>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PhoneDraft {
+    pub kind: Option<String>,
+    pub number: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct AddressDraft {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub locality: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postcode: Option<String>,
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum PhoneKind {
+    Primary,
+    Mobile,
+    Home,
+    Work,
+}
+
+impl PhoneKind {
+    pub const ALL: [PhoneKind; 4] = [Self::Primary, Self::Mobile, Self::Home, Self::Work];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Primary => "primary",
+            Self::Mobile => "mobile",
+            Self::Home => "home",
+            Self::Work => "work",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Phone {
+    pub kind: PhoneKind,
+    /// Digits, optionally with a leading `+`.
+    pub number: String,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Address {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub locality: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postcode: Option<String>,
+    /// ISO 3166-1 alpha-2.
+    pub country: Option<String>,
+}
+
+impl Address {
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// A validated custom field value, typed by its field's kind.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldValue {
+    Text(String),
+    Integer(i64),
+    Bool(bool),
+}
+
+/// Everything a client controls about a contact, validated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContactData {
+    pub account_number: AccountNumber,
+    pub name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub business_name: Option<String>,
+    pub is_consumer: Option<bool>,
+    pub email: Option<String>,
+    pub phones: Vec<Phone>,
+    pub date_of_birth: Option<Date>,
+    pub address: Address,
+    pub reference_id: Option<String>,
+    pub external_id: Option<String>,
+    pub crn: Option<String>,
+    pub contact_type: Option<String>,
+    pub active: bool,
+    pub notes: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    pub fields: BTreeMap<String, FieldValue>,
+}
+
+/// A stored contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Contact {
+    pub id: ContactId,
+    pub data: ContactData,
+    /// Starts at 1 and grows by one on every change; the ETag of later issues.
+    pub version: i64,
+    pub created_at: OffsetDateTime,
+    pub updated_at: OffsetDateTime,
+}

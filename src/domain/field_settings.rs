@@ -1,0 +1,318 @@
+//! Per-biller Contact Field Settings (Payreq's model): the configured extra
+//! fields, account-number rules, contact types and the replace guard.
+//!
+//! The settings document is configuration an operator writes as JSON, so its
+//! shape lives here with serde; `BillerSettings::parse` turns it into the
+//! checked form the validator uses.
+
+use crate::domain::account_number::{AccountNumberRules, MAX_ACCOUNT_NUMBER_LENGTH};
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use std::collections::HashSet;
+
+pub const MAX_FIELDS: usize = 64;
+pub const MAX_FIELD_LENGTH: usize = 1024;
+pub const DEFAULT_CONTACT_TYPES: [&str; 4] = ["vendor", "customer", "employee", "self"];
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldKind {
+    Text,
+    Email,
+    Phone,
+    Date,
+    Integer,
+    Boolean,
+    Enum,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FieldRole {
+    #[default]
+    None,
+    /// The value must equal the contact's account number.
+    Id,
+    /// The value a customer quotes to subscribe.
+    Auth,
+}
+
+/// One configured Contact Field, as written in the settings document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FieldDef {
+    pub key: String,
+    #[serde(default)]
+    pub label: String,
+    pub kind: FieldKind,
+    #[serde(default)]
+    pub required: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_length: Option<usize>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
+    /// Regular expression the whole value must match (text-like kinds).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    /// Allowed values for `enum` fields.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub values: Vec<String>,
+    #[serde(default)]
+    pub role: FieldRole,
+}
+
+/// The settings document of one biller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SettingsDoc {
+    pub account_number: AccountNumberRules,
+    pub fields: Vec<FieldDef>,
+    pub contact_types: Vec<String>,
+    /// Largest share (0.0 to 1.0) of a biller's contacts a replace may remove
+    /// without `confirm_removals`.
+    pub max_replace_removal: f64,
+}
+
+impl Default for SettingsDoc {
+    fn default() -> Self {
+        Self {
+            account_number: AccountNumberRules::default(),
+            fields: Vec::new(),
+            contact_types: DEFAULT_CONTACT_TYPES
+                .iter()
+                .map(|s| s.to_string())
+                .collect(),
+            max_replace_removal: 0.25,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct SettingsError {
+    pub path: String,
+    pub message: String,
+}
+
+fn err(path: impl Into<String>, message: impl Into<String>) -> SettingsError {
+    SettingsError {
+        path: path.into(),
+        message: message.into(),
+    }
+}
+
+/// A field definition with its pattern compiled.
+#[derive(Debug, Clone)]
+pub struct Field {
+    pub def: FieldDef,
+    pub pattern: Option<Regex>,
+}
+
+/// Checked settings: what the validator runs on.
+#[derive(Debug, Clone)]
+pub struct BillerSettings {
+    doc: SettingsDoc,
+    fields: Vec<Field>,
+}
+
+fn valid_key(key: &str) -> bool {
+    let mut chars = key.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
+        && key.len() <= 64
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
+}
+
+impl BillerSettings {
+    /// Checks a settings document whole and reports every problem in it.
+    pub fn parse(doc: SettingsDoc) -> Result<Self, Vec<SettingsError>> {
+        let mut errors = Vec::new();
+        let an = &doc.account_number;
+        if an.min_length == 0
+            || an.min_length > an.max_length
+            || an.max_length > MAX_ACCOUNT_NUMBER_LENGTH
+        {
+            errors.push(err(
+                "account_number",
+                format!("need 1 <= min_length <= max_length <= {MAX_ACCOUNT_NUMBER_LENGTH}"),
+            ));
+        }
+        if !(0.0..=1.0).contains(&doc.max_replace_removal) {
+            errors.push(err("max_replace_removal", "must be between 0.0 and 1.0"));
+        }
+        if doc.contact_types.is_empty() {
+            errors.push(err("contact_types", "at least one contact type is needed"));
+        }
+        for (i, t) in doc.contact_types.iter().enumerate() {
+            if t.is_empty() || t.chars().count() > 40 {
+                errors.push(err(
+                    format!("contact_types[{i}]"),
+                    "must be 1 to 40 characters",
+                ));
+            }
+        }
+        if doc.fields.len() > MAX_FIELDS {
+            errors.push(err(
+                "fields",
+                format!("at most {MAX_FIELDS} fields may be configured"),
+            ));
+        }
+        let mut seen = HashSet::new();
+        let mut fields = Vec::with_capacity(doc.fields.len());
+        for (i, def) in doc.fields.iter().enumerate() {
+            let path = format!("fields[{i}]");
+            if !valid_key(&def.key) {
+                errors.push(err(
+                    &path,
+                    "key must be 1 to 64 of a-z 0-9 - _ starting with a letter or digit",
+                ));
+            }
+            if !seen.insert(def.key.as_str()) {
+                errors.push(err(&path, format!("key {:?} is configured twice", def.key)));
+            }
+            let (min, max) = (
+                def.min_length.unwrap_or(0),
+                def.max_length.unwrap_or(MAX_FIELD_LENGTH),
+            );
+            if min > max || max > MAX_FIELD_LENGTH {
+                errors.push(err(
+                    &path,
+                    format!("need min_length <= max_length <= {MAX_FIELD_LENGTH}"),
+                ));
+            }
+            if def.kind == FieldKind::Enum && def.values.is_empty() {
+                errors.push(err(&path, "an enum field needs a non-empty values list"));
+            }
+            if def.kind != FieldKind::Enum && !def.values.is_empty() {
+                errors.push(err(&path, "values is only for enum fields"));
+            }
+            if def.role != FieldRole::None && def.kind != FieldKind::Text {
+                errors.push(err(
+                    &path,
+                    "id and auth roles need a text field (integers would lose leading zeroes)",
+                ));
+            }
+            let pattern = match &def.pattern {
+                None => None,
+                Some(p) => match regex::RegexBuilder::new(&format!("^(?:{p})$"))
+                    .size_limit(1 << 20)
+                    .build()
+                {
+                    Ok(re) => Some(re),
+                    Err(e) => {
+                        errors.push(err(&path, format!("pattern does not compile: {e}")));
+                        None
+                    }
+                },
+            };
+            fields.push(Field {
+                def: def.clone(),
+                pattern,
+            });
+        }
+        if doc
+            .fields
+            .iter()
+            .filter(|f| f.role == FieldRole::Id)
+            .count()
+            > 1
+        {
+            errors.push(err("fields", "at most one field may have the id role"));
+        }
+        if errors.is_empty() {
+            Ok(Self { doc, fields })
+        } else {
+            Err(errors)
+        }
+    }
+
+    pub fn doc(&self) -> &SettingsDoc {
+        &self.doc
+    }
+
+    pub fn account_number(&self) -> &AccountNumberRules {
+        &self.doc.account_number
+    }
+
+    pub fn fields(&self) -> &[Field] {
+        &self.fields
+    }
+
+    pub fn field(&self, key: &str) -> Option<&Field> {
+        self.fields.iter().find(|f| f.def.key == key)
+    }
+
+    pub fn allows_type(&self, contact_type: &str) -> bool {
+        self.doc.contact_types.iter().any(|t| t == contact_type)
+    }
+
+    pub fn max_replace_removal(&self) -> f64 {
+        self.doc.max_replace_removal
+    }
+}
+
+impl Default for BillerSettings {
+    fn default() -> Self {
+        Self {
+            doc: SettingsDoc::default(),
+            fields: Vec::new(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn field(key: &str, kind: FieldKind) -> FieldDef {
+        FieldDef {
+            key: key.into(),
+            label: key.into(),
+            kind,
+            required: false,
+            min_length: None,
+            max_length: None,
+            pattern: None,
+            values: vec![],
+            role: FieldRole::None,
+        }
+    }
+
+    #[test]
+    fn default_settings_are_valid() {
+        assert!(BillerSettings::parse(SettingsDoc::default()).is_ok());
+    }
+
+    #[test]
+    fn accepts_many_fields_and_reports_every_problem() {
+        let mut doc = SettingsDoc::default();
+        doc.fields = (0..40)
+            .map(|i| field(&format!("contact-id-{i}"), FieldKind::Text))
+            .collect();
+        assert!(
+            BillerSettings::parse(doc.clone()).is_ok(),
+            "40 fields must be accepted"
+        );
+
+        doc.fields.push(field("contact-id-1", FieldKind::Text));
+        doc.fields.push(field("Bad Key", FieldKind::Text));
+        let mut bad_pattern = field("p", FieldKind::Text);
+        bad_pattern.pattern = Some("(".into());
+        doc.fields.push(bad_pattern);
+        doc.max_replace_removal = 2.0;
+        let errors = BillerSettings::parse(doc).unwrap_err();
+        assert_eq!(errors.len(), 4, "{errors:?}");
+    }
+
+    #[test]
+    fn roles_need_text_like_fields_and_one_id() {
+        let mut doc = SettingsDoc::default();
+        let mut a = field("a", FieldKind::Text);
+        a.role = FieldRole::Id;
+        let mut b = field("b", FieldKind::Text);
+        b.role = FieldRole::Id;
+        let mut c = field("c", FieldKind::Boolean);
+        c.role = FieldRole::Auth;
+        doc.fields = vec![a, b, c];
+        assert_eq!(BillerSettings::parse(doc).unwrap_err().len(), 2);
+    }
+}

@@ -1,0 +1,100 @@
+//! Identifier formats. Generation takes the random source as an argument so the
+//! domain stays free of I/O and tests can be deterministic.
+
+use rand::Rng;
+use std::fmt;
+
+const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+fn random_base62(rng: &mut impl Rng, len: usize) -> String {
+    (0..len)
+        .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
+        .collect()
+}
+
+fn is_base62(s: &str) -> bool {
+    s.bytes().all(|b| b.is_ascii_alphanumeric())
+}
+
+macro_rules! prefixed_id {
+    ($name:ident, $prefix:literal, $len:literal, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+        pub struct $name(String);
+
+        impl $name {
+            pub const PREFIX: &'static str = $prefix;
+            pub const RANDOM_LEN: usize = $len;
+
+            pub fn generate(rng: &mut impl Rng) -> Self {
+                Self(format!("{}{}", $prefix, random_base62(rng, $len)))
+            }
+
+            /// Accepts only the exact format this service generates.
+            pub fn parse(raw: &str) -> Option<Self> {
+                let rest = raw.strip_prefix($prefix)?;
+                (rest.len() == $len && is_base62(rest)).then(|| Self(raw.to_owned()))
+            }
+
+            pub fn as_str(&self) -> &str {
+                &self.0
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(&self.0)
+            }
+        }
+    };
+}
+
+prefixed_id!(
+    ContactId,
+    "cont_",
+    14,
+    "A contact's id: `cont_` and 14 random base62 characters (Razorpay's form)."
+);
+prefixed_id!(
+    KeyId,
+    "key_",
+    16,
+    "An API key's public id: `key_` and 16 random base62 characters."
+);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn generated_ids_parse_back() {
+        let mut rng = rand::thread_rng();
+        for _ in 0..1000 {
+            let id = ContactId::generate(&mut rng);
+            assert_eq!(id.as_str().len(), 19);
+            assert_eq!(ContactId::parse(id.as_str()), Some(id));
+        }
+    }
+
+    #[test]
+    fn rejects_wrong_prefix_length_and_characters() {
+        assert!(ContactId::parse("cont_0000000000000").is_none());
+        assert!(ContactId::parse("cont_000000000000000").is_none());
+        assert!(ContactId::parse("con_00000000000000").is_none());
+        assert!(ContactId::parse("cont_0000000000000-").is_none());
+        assert!(ContactId::parse("cont_0000000000000é").is_none());
+        assert!(ContactId::parse("cont_00000000000001").is_some());
+        assert!(KeyId::parse("key_0123456789abcdef").is_some());
+    }
+
+    proptest! {
+        #[test]
+        fn parse_never_panics_and_only_accepts_the_format(s in ".{0,40}") {
+            if let Some(id) = ContactId::parse(&s) {
+                prop_assert!(id.as_str().starts_with("cont_"));
+                prop_assert_eq!(id.as_str().len(), 19);
+            }
+        }
+    }
+}

@@ -1,0 +1,19 @@
+//! The pure core: contacts, field settings, validation and sync planning.
+//! No I/O, no async, no wire formats: every API and store builds on these types.
+
+pub mod account_number;
+pub mod contact;
+pub mod errors;
+pub mod field_settings;
+pub mod ids;
+pub mod query;
+pub mod sync;
+pub mod validate;
+
+pub use account_number::{AccountNumber, AccountNumberRules, Charset};
+pub use contact::{Address, Contact, ContactData, ContactDraft, FieldValue, Phone, PhoneKind};
+pub use errors::{ErrorCode, FieldError, RecordError};
+pub use field_settings::{BillerSettings, FieldDef, FieldKind, FieldRole, SettingsError};
+pub use ids::{ContactId, KeyId};
+pub use query::{ContactFilter, ContactRef};
+pub use validate::{validate_batch, validate_contact};

@@ -1,0 +1,731 @@
+//! The one validator: every write path (bulk add and replace, single create,
+//! and later patches and dialects) turns a `ContactDraft` into `ContactData`
+//! here, against the biller's settings.
+
+use crate::domain::account_number::AccountNumber;
+use crate::domain::contact::{
+    Address, AddressDraft, ContactData, ContactDraft, FieldValue, Phone, PhoneDraft, PhoneKind,
+    RawValue,
+};
+use crate::domain::errors::{ErrorCode, FieldError, RecordError};
+use crate::domain::field_settings::{BillerSettings, Field, FieldKind, FieldRole};
+use std::collections::{BTreeMap, HashMap};
+use time::Date;
+use time::macros::format_description;
+
+pub const MAX_NAME: usize = 200;
+pub const MAX_PERSON_NAME: usize = 100;
+pub const MAX_EMAIL: usize = 254;
+pub const MAX_PHONES: usize = 4;
+pub const MAX_ADDRESS_LINE: usize = 128;
+pub const MAX_REFERENCE_ID: usize = 40;
+pub const MAX_EXTERNAL_ID: usize = 64;
+pub const MAX_NOTES: usize = 15;
+pub const MAX_NOTE_KEY: usize = 64;
+pub const MAX_NOTE_VALUE: usize = 256;
+pub const MAX_TAGS: usize = 32;
+pub const MAX_TAG: usize = 64;
+
+/// Collects every problem with one record instead of stopping at the first.
+struct Checker {
+    errors: Vec<FieldError>,
+}
+
+impl Checker {
+    fn fail(&mut self, field: impl Into<String>, code: ErrorCode, message: impl Into<String>) {
+        self.errors.push(FieldError::new(field, code, message));
+    }
+
+    /// Optional free text: empty means absent; control characters and overlong values are errors.
+    fn text(&mut self, field: &str, value: Option<String>, max: usize) -> Option<String> {
+        let value = value.filter(|v| !v.is_empty())?;
+        self.check_text(field, &value, 0, max).then_some(value)
+    }
+
+    fn check_text(&mut self, field: &str, value: &str, min: usize, max: usize) -> bool {
+        let len = value.chars().count();
+        if len < min || len > max {
+            self.fail(
+                field,
+                ErrorCode::InvalidLength,
+                format!("{field} must be {min} to {max} characters, got {len}"),
+            );
+            return false;
+        }
+        if value.chars().any(char::is_control) {
+            self.fail(
+                field,
+                ErrorCode::InvalidCharacters,
+                format!("{field} must not contain control characters"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn email(&mut self, field: &str, value: &str) -> bool {
+        if value.len() > MAX_EMAIL || !email_address::EmailAddress::is_valid(value) {
+            self.fail(
+                field,
+                ErrorCode::InvalidFormat,
+                format!("{field} is not a valid email address"),
+            );
+            return false;
+        }
+        true
+    }
+
+    fn phone_number(&mut self, field: &str, value: &str) -> Option<String> {
+        let number = normalize_phone(value);
+        if number.is_none() {
+            self.fail(
+                field,
+                ErrorCode::InvalidFormat,
+                format!("{field} must be 4 to 20 digits, optionally with a leading +"),
+            );
+        }
+        number
+    }
+
+    fn country(&mut self, field: &str, value: Option<String>) -> Option<String> {
+        let value = value.filter(|v| !v.is_empty())?;
+        if value.len() == 2 && value.bytes().all(|b| b.is_ascii_alphabetic()) {
+            Some(value.to_ascii_uppercase())
+        } else {
+            self.fail(
+                field,
+                ErrorCode::InvalidFormat,
+                format!("{field} must be an ISO 3166-1 alpha-2 code such as AU"),
+            );
+            None
+        }
+    }
+
+    fn date(&mut self, field: &str, value: &str) -> Option<Date> {
+        let parsed = Date::parse(value, format_description!("[year]-[month]-[day]")).ok();
+        if parsed.is_none() {
+            self.fail(
+                field,
+                ErrorCode::InvalidFormat,
+                format!("{field} must be a date as YYYY-MM-DD"),
+            );
+        }
+        parsed
+    }
+}
+
+/// Strips the separators people type (spaces, dashes, dots, brackets) and
+/// checks what is left is `+`? and 4 to 20 digits.
+pub fn normalize_phone(value: &str) -> Option<String> {
+    let cleaned: String = value
+        .chars()
+        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
+        .collect();
+    let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
+    (digits.len() >= 4 && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then_some(cleaned)
+}
+
+/// Validates one contact. Every problem is reported, not just the first.
+pub fn validate_contact(
+    draft: ContactDraft,
+    settings: &BillerSettings,
+) -> Result<ContactData, Vec<FieldError>> {
+    let mut c = Checker { errors: Vec::new() };
+
+    let account_number = match draft.account_number.as_deref() {
+        None | Some("") => {
+            c.fail(
+                "account_number",
+                ErrorCode::MissingRequired,
+                "account_number is required",
+            );
+            None
+        }
+        Some(raw) => AccountNumber::parse(raw, settings.account_number())
+            .map_err(|e| c.errors.push(e))
+            .ok(),
+    };
+
+    let name = match draft
+        .name
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty())
+    {
+        None => {
+            c.fail("name", ErrorCode::MissingRequired, "name is required");
+            None
+        }
+        Some(n) => c.check_text("name", &n, 1, MAX_NAME).then_some(n),
+    };
+
+    let first_name = c.text("first_name", draft.first_name, MAX_PERSON_NAME);
+    let last_name = c.text("last_name", draft.last_name, MAX_PERSON_NAME);
+    let business_name = c.text("business_name", draft.business_name, MAX_NAME);
+    let email = c
+        .text("email", draft.email, MAX_EMAIL)
+        .filter(|e| c.email("email", e));
+    let phones = phones(&mut c, draft.phones);
+    let date_of_birth = draft
+        .date_of_birth
+        .filter(|d| !d.is_empty())
+        .and_then(|d| c.date("date_of_birth", &d));
+    let address = address(&mut c, draft.address);
+    let reference_id = c.text("reference_id", draft.reference_id, MAX_REFERENCE_ID);
+    let external_id = c.text("external_id", draft.external_id, MAX_EXTERNAL_ID);
+    let crn = draft.crn.filter(|v| !v.is_empty()).filter(|v| {
+        let ok = (2..=20).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit());
+        if !ok {
+            c.fail(
+                "crn",
+                ErrorCode::InvalidFormat,
+                "crn must be 2 to 20 digits",
+            );
+        }
+        ok
+    });
+    let contact_type = c.text("type", draft.contact_type, 40).filter(|t| {
+        let ok = settings.allows_type(t);
+        if !ok {
+            c.fail(
+                "type",
+                ErrorCode::InvalidValue,
+                format!(
+                    "Invalid type: {t} (allowed: {})",
+                    settings.doc().contact_types.join(", ")
+                ),
+            );
+        }
+        ok
+    });
+    notes(&mut c, &draft.notes);
+    tags(&mut c, &draft.tags);
+    let fields = fields(
+        &mut c,
+        draft.fields,
+        settings,
+        draft.account_number.as_deref(),
+    );
+
+    match (account_number, name) {
+        (Some(account_number), Some(name)) if c.errors.is_empty() => Ok(ContactData {
+            account_number,
+            name,
+            first_name,
+            last_name,
+            business_name,
+            is_consumer: draft.is_consumer,
+            email,
+            phones,
+            date_of_birth,
+            address,
+            reference_id,
+            external_id,
+            crn,
+            contact_type,
+            active: draft.active.unwrap_or(true),
+            notes: draft.notes,
+            tags: draft.tags,
+            fields,
+        }),
+        _ => Err(c.errors),
+    }
+}
+
+fn phones(c: &mut Checker, drafts: Vec<PhoneDraft>) -> Vec<Phone> {
+    if drafts.len() > MAX_PHONES {
+        c.fail(
+            "phones",
+            ErrorCode::TooMany,
+            format!("at most {MAX_PHONES} phones"),
+        );
+        return Vec::new();
+    }
+    let mut out: Vec<Phone> = Vec::with_capacity(drafts.len());
+    for (i, p) in drafts.into_iter().enumerate() {
+        let path = format!("phones[{i}]");
+        let kind = match p.kind.as_deref() {
+            None => Some(PhoneKind::Primary),
+            Some(k) => PhoneKind::parse(k).or_else(|| {
+                c.fail(
+                    format!("{path}.kind"),
+                    ErrorCode::InvalidValue,
+                    "kind must be primary, mobile, home or work",
+                );
+                None
+            }),
+        };
+        if let Some(kind) = kind.filter(|k| out.iter().any(|o| o.kind == *k)) {
+            c.fail(
+                format!("{path}.kind"),
+                ErrorCode::InvalidValue,
+                format!("only one {} phone", kind.as_str()),
+            );
+        }
+        let number = match p.number.as_deref() {
+            None | Some("") => {
+                c.fail(
+                    format!("{path}.number"),
+                    ErrorCode::MissingRequired,
+                    "a phone needs a number",
+                );
+                None
+            }
+            Some(n) => c.phone_number(&format!("{path}.number"), n),
+        };
+        let country = c.country(&format!("{path}.country"), p.country);
+        if let (Some(kind), Some(number)) = (kind, number) {
+            out.push(Phone {
+                kind,
+                number,
+                country,
+            });
+        }
+    }
+    out
+}
+
+fn address(c: &mut Checker, a: AddressDraft) -> Address {
+    Address {
+        line1: c.text("address.line1", a.line1, MAX_ADDRESS_LINE),
+        line2: c.text("address.line2", a.line2, MAX_ADDRESS_LINE),
+        locality: c.text("address.locality", a.locality, MAX_ADDRESS_LINE),
+        city: c.text("address.city", a.city, MAX_ADDRESS_LINE),
+        state: c.text("address.state", a.state, 64),
+        postcode: c.text("address.postcode", a.postcode, 16),
+        country: c.country("address.country", a.country),
+    }
+}
+
+fn notes(c: &mut Checker, notes: &BTreeMap<String, String>) {
+    if notes.len() > MAX_NOTES {
+        c.fail(
+            "notes",
+            ErrorCode::TooMany,
+            format!("at most {MAX_NOTES} notes, got {}", notes.len()),
+        );
+    }
+    for (k, v) in notes {
+        if k.is_empty() || k.chars().count() > MAX_NOTE_KEY {
+            c.fail(
+                format!("notes.{k}"),
+                ErrorCode::InvalidLength,
+                format!("note keys must be 1 to {MAX_NOTE_KEY} characters"),
+            );
+        }
+        if v.chars().count() > MAX_NOTE_VALUE {
+            c.fail(
+                format!("notes.{k}"),
+                ErrorCode::InvalidLength,
+                format!("notes must be at most {MAX_NOTE_VALUE} characters"),
+            );
+        }
+    }
+}
+
+fn tags(c: &mut Checker, tags: &[String]) {
+    if tags.len() > MAX_TAGS {
+        c.fail(
+            "tags",
+            ErrorCode::TooMany,
+            format!("at most {MAX_TAGS} tags"),
+        );
+    }
+    for (i, t) in tags.iter().enumerate() {
+        c.check_text(&format!("tags[{i}]"), t, 1, MAX_TAG);
+        if tags[..i].contains(t) {
+            c.fail(
+                format!("tags[{i}]"),
+                ErrorCode::InvalidValue,
+                format!("tag {t:?} is listed twice"),
+            );
+        }
+    }
+}
+
+fn fields(
+    c: &mut Checker,
+    raw: BTreeMap<String, RawValue>,
+    settings: &BillerSettings,
+    account_number: Option<&str>,
+) -> BTreeMap<String, FieldValue> {
+    for key in raw.keys().filter(|k| settings.field(k).is_none()) {
+        c.fail(
+            format!("fields.{key}"),
+            ErrorCode::UnknownField,
+            format!("{key} is not a configured contact field for this biller"),
+        );
+    }
+    let mut out = BTreeMap::new();
+    for field in settings.fields() {
+        let key = &field.def.key;
+        let path = format!("fields.{key}");
+        match raw.get(key) {
+            None | Some(RawValue::Null) => {
+                if field.def.required {
+                    c.fail(
+                        &path,
+                        ErrorCode::MissingRequired,
+                        format!("{key} is required"),
+                    );
+                }
+            }
+            Some(RawValue::Text(s)) if s.is_empty() => {
+                if field.def.required {
+                    c.fail(
+                        &path,
+                        ErrorCode::MissingRequired,
+                        format!("{key} is required"),
+                    );
+                }
+            }
+            Some(value) => {
+                if let Some(v) = field_value(c, &path, field, value, account_number) {
+                    out.insert(key.clone(), v);
+                }
+            }
+        }
+    }
+    out
+}
+
+fn field_value(
+    c: &mut Checker,
+    path: &str,
+    field: &Field,
+    value: &RawValue,
+    account_number: Option<&str>,
+) -> Option<FieldValue> {
+    let def = &field.def;
+    let wrong_type = |c: &mut Checker, want: &str| {
+        let got = match value {
+            RawValue::Null => "null",
+            RawValue::Bool(_) => "boolean",
+            RawValue::Integer(_) | RawValue::Float(_) => "number",
+            RawValue::Text(_) => "string",
+            RawValue::Other(kind) => kind,
+        };
+        c.fail(
+            path,
+            ErrorCode::WrongType,
+            format!("{} must be {want}, got {got}", def.key),
+        );
+        None
+    };
+    let value = match (&def.kind, value) {
+        (FieldKind::Boolean, RawValue::Bool(b)) => FieldValue::Bool(*b),
+        (FieldKind::Boolean, RawValue::Text(s)) if s == "true" || s == "false" => {
+            FieldValue::Bool(s == "true")
+        }
+        (FieldKind::Boolean, _) => return wrong_type(c, "true or false"),
+        (FieldKind::Integer, RawValue::Integer(i)) => FieldValue::Integer(*i),
+        (FieldKind::Integer, RawValue::Text(s)) => match s.parse::<i64>() {
+            Ok(i) => FieldValue::Integer(i),
+            Err(_) => return wrong_type(c, "an integer"),
+        },
+        (FieldKind::Integer, _) => return wrong_type(c, "an integer"),
+        (_, RawValue::Text(s)) => FieldValue::Text(s.clone()),
+        (_, _) => return wrong_type(c, "a string"),
+    };
+    if let FieldValue::Text(s) = &value {
+        let before = c.errors.len();
+        let ok = c.check_text(
+            path,
+            s,
+            def.min_length.unwrap_or(0),
+            def.max_length
+                .unwrap_or(crate::domain::field_settings::MAX_FIELD_LENGTH),
+        );
+        if ok {
+            match def.kind {
+                FieldKind::Email => {
+                    c.email(path, s);
+                }
+                FieldKind::Phone => {
+                    c.phone_number(path, s);
+                }
+                FieldKind::Date => {
+                    c.date(path, s);
+                }
+                FieldKind::Enum if !def.values.contains(s) => {
+                    c.fail(
+                        path,
+                        ErrorCode::InvalidValue,
+                        format!("{} must be one of: {}", def.key, def.values.join(", ")),
+                    );
+                }
+                _ => {}
+            }
+            if field.pattern.as_ref().is_some_and(|re| !re.is_match(s)) {
+                c.fail(
+                    path,
+                    ErrorCode::InvalidFormat,
+                    format!("{} does not match the configured pattern", def.key),
+                );
+            }
+            if def.role == FieldRole::Id && account_number.is_some_and(|a| a != s) {
+                c.fail(
+                    path,
+                    ErrorCode::IdMismatch,
+                    format!(
+                        "{} has the id role and must equal the account number",
+                        def.key
+                    ),
+                );
+            }
+        }
+        if c.errors.len() != before {
+            return None;
+        }
+    }
+    Some(value)
+}
+
+/// Validates a whole batch: every record, then duplicate account numbers
+/// across the batch (each position named). Returns the valid records with
+/// their positions and every error found.
+pub fn validate_batch(
+    drafts: impl IntoIterator<Item = (usize, ContactDraft)>,
+    settings: &BillerSettings,
+) -> (Vec<(usize, ContactData)>, Vec<RecordError>) {
+    let mut valid = Vec::new();
+    let mut errors = Vec::new();
+    let mut positions: HashMap<String, Vec<usize>> = HashMap::new();
+    for (index, draft) in drafts {
+        let account_number = draft.account_number.clone().filter(|a| !a.is_empty());
+        if let Some(a) = &account_number {
+            positions.entry(a.clone()).or_default().push(index);
+        }
+        match validate_contact(draft, settings) {
+            Ok(data) => valid.push((index, data)),
+            Err(errs) => errors.extend(errs.into_iter().map(|error| RecordError {
+                index,
+                account_number: account_number.clone(),
+                error,
+            })),
+        }
+    }
+    for (account_number, at) in positions.into_iter().filter(|(_, at)| at.len() > 1) {
+        let list = at
+            .iter()
+            .map(|i| i.to_string())
+            .collect::<Vec<_>>()
+            .join(", ");
+        for &index in &at {
+            errors.push(RecordError {
+                index,
+                account_number: Some(account_number.clone()),
+                error: FieldError::new(
+                    "account_number",
+                    ErrorCode::DuplicateAccountNumber,
+                    format!("account number {account_number} appears more than once in this request, at positions {list}"),
+                ),
+            });
+        }
+    }
+    if !errors.is_empty() {
+        let bad: std::collections::HashSet<usize> = errors.iter().map(|e| e.index).collect();
+        valid.retain(|(i, _)| !bad.contains(i));
+        errors.sort_by_key(|e| e.index);
+    }
+    (valid, errors)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::field_settings::{FieldDef, SettingsDoc};
+    use proptest::prelude::*;
+
+    fn def(key: &str, kind: FieldKind) -> FieldDef {
+        FieldDef {
+            key: key.into(),
+            label: key.into(),
+            kind,
+            required: false,
+            min_length: None,
+            max_length: None,
+            pattern: None,
+            values: vec![],
+            role: FieldRole::None,
+        }
+    }
+
+    fn payreq_settings() -> BillerSettings {
+        let mut id = def("contact-id-1", FieldKind::Text);
+        id.role = FieldRole::Id;
+        let mut auth = def("contact-id-2", FieldKind::Text);
+        auth.role = FieldRole::Auth;
+        auth.required = true;
+        auth.max_length = Some(20);
+        let mut group = def("contact-id-3", FieldKind::Text);
+        group.pattern = Some("GA[0-9]+".into());
+        let mut plan = def("plan", FieldKind::Enum);
+        plan.values = vec!["basic".into(), "pro".into()];
+        let doc = SettingsDoc {
+            fields: vec![
+                id,
+                auth,
+                group,
+                plan,
+                def("postal-code", FieldKind::Integer),
+                def("paperless", FieldKind::Boolean),
+            ],
+            ..SettingsDoc::default()
+        };
+        BillerSettings::parse(doc).unwrap()
+    }
+
+    fn draft(acct: &str, name: &str) -> ContactDraft {
+        let mut d = ContactDraft {
+            account_number: Some(acct.into()),
+            name: Some(name.into()),
+            ..Default::default()
+        };
+        d.fields
+            .insert("contact-id-1".into(), RawValue::Text(acct.into()));
+        d.fields
+            .insert("contact-id-2".into(), RawValue::Text("Mr S Smith".into()));
+        d
+    }
+
+    fn codes(errs: &[FieldError]) -> Vec<(&str, ErrorCode)> {
+        errs.iter().map(|e| (e.field.as_str(), e.code)).collect()
+    }
+
+    #[test]
+    fn the_seed_example_is_valid() {
+        let mut d = draft("123456", "Sam Smith");
+        d.fields
+            .insert("contact-id-3".into(), RawValue::Text("GA123".into()));
+        d.fields
+            .insert("postal-code".into(), RawValue::Text("3000".into()));
+        d.fields.insert("paperless".into(), RawValue::Bool(true));
+        let data = validate_contact(d, &payreq_settings()).unwrap();
+        assert_eq!(data.account_number.as_str(), "123456");
+        assert_eq!(data.fields["postal-code"], FieldValue::Integer(3000));
+        assert!(data.active);
+    }
+
+    #[test]
+    fn every_problem_in_a_record_is_reported() {
+        let mut d = draft("123456", "");
+        d.account_number = None;
+        d.email = Some("not-an-email".into());
+        d.contact_type = Some("contact_typeA".into());
+        d.fields.insert("nope".into(), RawValue::Text("x".into()));
+        d.fields
+            .insert("contact-id-3".into(), RawValue::Text("XX1".into()));
+        d.fields
+            .insert("plan".into(), RawValue::Text("gold".into()));
+        d.fields.insert("paperless".into(), RawValue::Integer(1));
+        d.fields.remove("contact-id-2");
+        let errs = validate_contact(d, &payreq_settings()).unwrap_err();
+        let got = codes(&errs);
+        for want in [
+            ("account_number", ErrorCode::MissingRequired),
+            ("name", ErrorCode::MissingRequired),
+            ("email", ErrorCode::InvalidFormat),
+            ("type", ErrorCode::InvalidValue),
+            ("fields.nope", ErrorCode::UnknownField),
+            ("fields.contact-id-2", ErrorCode::MissingRequired),
+            ("fields.contact-id-3", ErrorCode::InvalidFormat),
+            ("fields.plan", ErrorCode::InvalidValue),
+            ("fields.paperless", ErrorCode::WrongType),
+        ] {
+            assert!(got.contains(&want), "missing {want:?} in {got:?}");
+        }
+    }
+
+    #[test]
+    fn id_role_must_equal_the_account_number() {
+        let mut d = draft("000123", "Sam");
+        d.fields
+            .insert("contact-id-1".into(), RawValue::Text("123".into()));
+        let errs = validate_contact(d, &payreq_settings()).unwrap_err();
+        assert_eq!(
+            codes(&errs),
+            [("fields.contact-id-1", ErrorCode::IdMismatch)]
+        );
+    }
+
+    #[test]
+    fn field_lengths_and_notes_limits() {
+        let mut d = draft("1", "Sam");
+        d.fields
+            .insert("contact-id-2".into(), RawValue::Text("x".repeat(21)));
+        for i in 0..16 {
+            d.notes.insert(format!("k{i}"), "v".into());
+        }
+        let errs = validate_contact(d, &payreq_settings()).unwrap_err();
+        assert_eq!(
+            codes(&errs),
+            [
+                ("notes", ErrorCode::TooMany),
+                ("fields.contact-id-2", ErrorCode::InvalidLength)
+            ]
+        );
+    }
+
+    #[test]
+    fn phones_are_normalised_and_checked() {
+        let mut d = draft("1", "Sam");
+        d.phones = vec![
+            PhoneDraft {
+                kind: Some("mobile".into()),
+                number: Some("0400 000-000".into()),
+                country: Some("au".into()),
+            },
+            PhoneDraft {
+                kind: Some("fax".into()),
+                number: Some("12ab".into()),
+                country: None,
+            },
+        ];
+        let errs = validate_contact(d.clone(), &payreq_settings()).unwrap_err();
+        assert_eq!(
+            codes(&errs),
+            [
+                ("phones[1].kind", ErrorCode::InvalidValue),
+                ("phones[1].number", ErrorCode::InvalidFormat)
+            ]
+        );
+        d.phones.truncate(1);
+        let data = validate_contact(d, &payreq_settings()).unwrap();
+        assert_eq!(data.phones[0].number, "0400000000");
+        assert_eq!(data.phones[0].country.as_deref(), Some("AU"));
+    }
+
+    #[test]
+    fn duplicates_name_every_position() {
+        let drafts = vec![
+            draft("1", "A"),
+            draft("2", "B"),
+            draft("1", "C"),
+            draft("1", "D"),
+        ];
+        let (valid, errors) = validate_batch(drafts.into_iter().enumerate(), &payreq_settings());
+        assert_eq!(valid.len(), 1);
+        let dup: Vec<usize> = errors
+            .iter()
+            .filter(|e| e.error.code == ErrorCode::DuplicateAccountNumber)
+            .map(|e| e.index)
+            .collect();
+        assert_eq!(dup, [0, 2, 3]);
+        assert!(errors[0].error.message.contains("0, 2, 3"));
+    }
+
+    proptest! {
+        #[test]
+        fn validator_never_panics(acct in "\\PC{0,50}", name in "\\PC{0,250}", email in "\\PC{0,30}", v in "\\PC{0,40}") {
+            let mut d = draft(&acct, &name);
+            d.email = Some(email);
+            d.fields.insert("contact-id-3".into(), RawValue::Text(v.clone()));
+            d.fields.insert("postal-code".into(), RawValue::Text(v));
+            if let Ok(data) = validate_contact(d, &payreq_settings()) {
+                prop_assert_eq!(data.account_number.as_str(), acct.as_str());
+                prop_assert_eq!(data.fields.get("contact-id-1"), Some(&FieldValue::Text(acct.clone())));
+            }
+        }
+    }
+}

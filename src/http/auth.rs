@@ -1,0 +1,65 @@
+//! The `Authorization` header: `Token <t>` or `Bearer <t>` on every API route;
+//! `Basic key_id:secret` only where a route asks for key credentials.
+
+use crate::http::AppState;
+use crate::http::problem::{ApiError, Problem};
+use crate::service::{AuthFailure, Principal, ServiceError};
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+
+/// The authenticated caller of a request.
+pub struct Auth(pub Principal);
+
+fn scheme<'a>(value: &'a str, name: &str) -> Option<&'a str> {
+    let (s, rest) = value.split_once(' ')?;
+    s.eq_ignore_ascii_case(name).then(|| rest.trim())
+}
+
+impl FromRequestParts<AppState> for Auth {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Self, Self::Rejection> {
+        let value = parts
+            .headers
+            .get(AUTHORIZATION)
+            .ok_or(ServiceError::Unauthenticated(
+                AuthFailure::MissingCredentials,
+            ))?
+            .to_str()
+            .map_err(|_| ServiceError::Unauthenticated(AuthFailure::MalformedToken))?;
+        let token = scheme(value, "Token")
+            .or_else(|| scheme(value, "Bearer"))
+            .ok_or(ServiceError::Unauthenticated(AuthFailure::MalformedToken))?;
+        Ok(Auth(state.service.authenticate(token).await?))
+    }
+}
+
+/// `Authorization: Basic base64(key_id:secret)`, if present and well formed.
+pub fn basic_credentials(
+    parts: &axum::http::HeaderMap,
+) -> Result<Option<(String, String)>, ApiError> {
+    let Some(value) = parts.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let malformed = || {
+        ApiError(Problem::new(
+            axum::http::StatusCode::UNAUTHORIZED,
+            "malformed_credentials",
+            "Authorization: Basic needs base64 of key_id:secret",
+        ))
+    };
+    let value = value.to_str().map_err(|_| malformed())?;
+    let Some(encoded) = scheme(value, "Basic") else {
+        return Ok(None);
+    };
+    let decoded = STANDARD.decode(encoded).map_err(|_| malformed())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
+    let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    Ok(Some((id.to_owned(), secret.to_owned())))
+}

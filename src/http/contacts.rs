@@ -1,0 +1,227 @@
+//! Native contact routes under `/v1/billers/{code}/contacts`.
+
+use crate::domain::query::{
+    ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUERY_LENGTH, PageRequest,
+};
+use crate::domain::{ContactId, ContactRef};
+use crate::http::AppState;
+use crate::http::auth::Auth;
+use crate::http::body::{JsonBytes, parse, parse_contacts};
+use crate::http::dto::{ContactBody, ContactInput, ContactList, WriteResult};
+use crate::http::problem::{ApiResult, Problem};
+use crate::service::ReplaceOptions;
+use axum::Json;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::StatusCode;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::IntoParams;
+
+fn query<T: DeserializeOwned + Default>(raw: Option<String>) -> ApiResult<T> {
+    match raw {
+        None => Ok(T::default()),
+        Some(q) => serde_urlencoded::from_str(&q).map_err(|e| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                format!("bad query string: {e}"),
+            )
+            .into()
+        }),
+    }
+}
+
+/// `cont_...` or `acct:ACCOUNT_NUMBER`.
+fn contact_ref(raw: &str) -> ApiResult<ContactRef> {
+    if let Some(acct) = raw.strip_prefix("acct:") {
+        if !acct.is_empty() && acct.len() <= 64 {
+            return Ok(ContactRef::AccountNumber(acct.to_owned()));
+        }
+    } else if let Some(id) = ContactId::parse(raw) {
+        return Ok(ContactRef::Id(id));
+    }
+    Err(Problem::new(
+        StatusCode::BAD_REQUEST,
+        "invalid_contact_id",
+        "a contact is named by its id (cont_ and 14 letters or digits) or acct:ACCOUNT_NUMBER",
+    )
+    .into())
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceQuery {
+    /// Change nothing; report what would be created, updated, unchanged and removed.
+    #[serde(default)]
+    dry_run: bool,
+    /// Confirms a replace that removes more than the biller's allowed share: the exact number.
+    confirm_removals: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct ListQuery {
+    /// Page size, 1 to 1000 (default 100).
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    active: Option<bool>,
+    #[serde(rename = "type")]
+    contact_type: Option<String>,
+    /// RFC 3339 timestamp: contacts changed at or after it.
+    updated_since: Option<String>,
+    /// Case-insensitive substring of the name or account number.
+    q: Option<String>,
+}
+
+/// Adds or updates contacts by account number.
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts/add", tag = "contacts",
+    params(("code" = String, Path, description = "Biller code")),
+    request_body = Vec<ContactInput>,
+    responses((status = 200, body = WriteResult), (status = 422, body = Problem), (status = 413, body = Problem), (status = 404, body = Problem)),
+    security(("token" = [])))]
+pub async fn add(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Path(code): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> ApiResult<Json<WriteResult>> {
+    let batch = parse_contacts::<ContactInput, _>(&body, Into::into)?;
+    let outcome = s.service.add_contacts(&who, &code, batch).await?;
+    Ok(Json(WriteResult::new(&code, outcome, false, false)))
+}
+
+/// Replaces the biller's whole contact list, all or nothing.
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts/replace", tag = "contacts",
+    params(("code" = String, Path, description = "Biller code"), ReplaceQuery),
+    request_body = Vec<ContactInput>,
+    responses((status = 200, body = WriteResult), (status = 409, description = "Removal guard", body = Problem), (status = 422, body = Problem)),
+    security(("token" = [])))]
+pub async fn replace(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Path(code): Path<String>,
+    RawQuery(raw): RawQuery,
+    JsonBytes(body): JsonBytes,
+) -> ApiResult<Json<WriteResult>> {
+    let q: ReplaceQuery = query(raw)?;
+    let batch = parse_contacts::<ContactInput, _>(&body, Into::into)?;
+    let options = ReplaceOptions {
+        dry_run: q.dry_run,
+        confirm_removals: q.confirm_removals,
+    };
+    let outcome = s
+        .service
+        .replace_contacts(&who, &code, batch, options)
+        .await?;
+    Ok(Json(WriteResult::new(&code, outcome, true, q.dry_run)))
+}
+
+/// Creates one contact; 409 if the account number is taken.
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts", tag = "contacts",
+    params(("code" = String, Path, description = "Biller code")),
+    request_body = ContactInput,
+    responses((status = 201, body = ContactBody), (status = 409, body = Problem), (status = 422, body = Problem)),
+    security(("token" = [])))]
+pub async fn create(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Path(code): Path<String>,
+    JsonBytes(body): JsonBytes,
+) -> ApiResult<(StatusCode, Json<ContactBody>)> {
+    let input: ContactInput = parse(&body)?;
+    let contact = s.service.create_contact(&who, &code, input.into()).await?;
+    Ok((StatusCode::CREATED, Json(contact.into())))
+}
+
+/// Gets one contact by id or `acct:ACCOUNT_NUMBER`.
+#[utoipa::path(get, path = "/v1/billers/{code}/contacts/{id}", tag = "contacts",
+    params(("code" = String, Path, description = "Biller code"), ("id" = String, Path, description = "cont_... or acct:ACCOUNT_NUMBER")),
+    responses((status = 200, body = ContactBody), (status = 404, body = Problem)),
+    security(("token" = [])))]
+pub async fn get(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Path((code, id)): Path<(String, String)>,
+) -> ApiResult<Json<ContactBody>> {
+    let contact = s.service.contact(&who, &code, &contact_ref(&id)?).await?;
+    Ok(Json(contact.into()))
+}
+
+/// Deletes one contact by id or `acct:ACCOUNT_NUMBER`.
+#[utoipa::path(delete, path = "/v1/billers/{code}/contacts/{id}", tag = "contacts",
+    params(("code" = String, Path, description = "Biller code"), ("id" = String, Path, description = "cont_... or acct:ACCOUNT_NUMBER")),
+    responses((status = 204), (status = 404, body = Problem)),
+    security(("token" = [])))]
+pub async fn delete(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Path((code, id)): Path<(String, String)>,
+) -> ApiResult<StatusCode> {
+    s.service
+        .delete_contact(&who, &code, &contact_ref(&id)?)
+        .await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Lists contacts in account-number order, a page at a time.
+#[utoipa::path(get, path = "/v1/billers/{code}/contacts", tag = "contacts",
+    params(("code" = String, Path, description = "Biller code"), ListQuery),
+    responses((status = 200, body = ContactList), (status = 400, body = Problem)),
+    security(("token" = [])))]
+pub async fn list(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    Path(code): Path<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<ContactList>> {
+    let q: ListQuery = query(raw)?;
+    let bad =
+        |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail.to_owned());
+    let limit = q.limit.unwrap_or(DEFAULT_PAGE_SIZE);
+    if limit == 0 || limit > MAX_PAGE_SIZE {
+        return Err(bad(&format!("limit must be 1 to {MAX_PAGE_SIZE}")).into());
+    }
+    let after = match q.cursor {
+        None => None,
+        Some(c) => Some(
+            URL_SAFE_NO_PAD
+                .decode(c.as_bytes())
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| bad("cursor is not one this server issued"))?,
+        ),
+    };
+    let updated_since = match q.updated_since {
+        None => None,
+        Some(t) => Some(OffsetDateTime::parse(&t, &Rfc3339).map_err(|_| {
+            bad("updated_since must be an RFC 3339 timestamp such as 2026-01-31T00:00:00Z")
+        })?),
+    };
+    if q.q
+        .as_ref()
+        .is_some_and(|q| q.chars().count() > MAX_QUERY_LENGTH)
+    {
+        return Err(bad(&format!("q is at most {MAX_QUERY_LENGTH} characters")).into());
+    }
+    let filter = ContactFilter {
+        active: q.active,
+        contact_type: q.contact_type,
+        updated_since,
+        q: q.q.filter(|q| !q.is_empty()),
+    };
+    let page = s
+        .service
+        .contacts(&who, &code, &filter, &PageRequest { after, limit })
+        .await?;
+    Ok(Json(ContactList {
+        data: page.contacts.into_iter().map(Into::into).collect(),
+        next_cursor: page
+            .next_after
+            .map(|a| URL_SAFE_NO_PAD.encode(a.as_bytes())),
+    }))
+}

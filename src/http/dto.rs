@@ -1,0 +1,299 @@
+//! The native API's wire types (snake_case JSON) and their conversions to and
+//! from the domain. Nothing here is seen below the HTTP layer.
+
+use crate::domain::contact::{AddressDraft, PhoneDraft, RawValue};
+use crate::domain::{Contact, ContactDraft, FieldValue};
+use crate::store::WriteOutcome;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use time::OffsetDateTime;
+use time::format_description::well_known::Rfc3339;
+use utoipa::ToSchema;
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PhoneInput {
+    /// `primary` (default), `mobile`, `home` or `work`.
+    pub kind: Option<String>,
+    pub number: Option<String>,
+    /// ISO 3166-1 alpha-2, e.g. `AU`.
+    pub country: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AddressBody {
+    pub line1: Option<String>,
+    pub line2: Option<String>,
+    pub locality: Option<String>,
+    pub city: Option<String>,
+    pub state: Option<String>,
+    pub postcode: Option<String>,
+    /// ISO 3166-1 alpha-2, e.g. `AU`.
+    pub country: Option<String>,
+}
+
+/// A contact as clients send it. `account_number` and `name` are required;
+/// the biller's configured Contact Fields go under `fields`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ContactInput {
+    /// Unique per biller; always a string, leading zeroes kept.
+    pub account_number: Option<String>,
+    pub name: Option<String>,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub business_name: Option<String>,
+    pub is_consumer: Option<bool>,
+    pub email: Option<String>,
+    #[serde(default)]
+    pub phones: Vec<PhoneInput>,
+    /// `YYYY-MM-DD`.
+    pub date_of_birth: Option<String>,
+    pub address: Option<AddressBody>,
+    pub reference_id: Option<String>,
+    pub external_id: Option<String>,
+    /// BPAY customer reference number (digits).
+    pub crn: Option<String>,
+    /// One of the biller's contact types (default `vendor`, `customer`, `employee`, `self`).
+    #[serde(rename = "type")]
+    pub contact_type: Option<String>,
+    pub active: Option<bool>,
+    /// At most 15 keys, values at most 256 characters.
+    #[serde(default)]
+    pub notes: BTreeMap<String, String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// The biller's configured Contact Fields, by key.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub fields: BTreeMap<String, Value>,
+}
+
+fn raw(value: Value) -> RawValue {
+    match value {
+        Value::Null => RawValue::Null,
+        Value::Bool(b) => RawValue::Bool(b),
+        Value::Number(n) => n
+            .as_i64()
+            .map(RawValue::Integer)
+            .unwrap_or(RawValue::Float(n.as_f64().unwrap_or(f64::NAN))),
+        Value::String(s) => RawValue::Text(s),
+        Value::Array(_) => RawValue::Other("array"),
+        Value::Object(_) => RawValue::Other("object"),
+    }
+}
+
+impl From<ContactInput> for ContactDraft {
+    fn from(c: ContactInput) -> Self {
+        let a = c.address.unwrap_or_default();
+        ContactDraft {
+            account_number: c.account_number,
+            name: c.name,
+            first_name: c.first_name,
+            last_name: c.last_name,
+            business_name: c.business_name,
+            is_consumer: c.is_consumer,
+            email: c.email,
+            phones: c
+                .phones
+                .into_iter()
+                .map(|p| PhoneDraft {
+                    kind: p.kind,
+                    number: p.number,
+                    country: p.country,
+                })
+                .collect(),
+            date_of_birth: c.date_of_birth,
+            address: AddressDraft {
+                line1: a.line1,
+                line2: a.line2,
+                locality: a.locality,
+                city: a.city,
+                state: a.state,
+                postcode: a.postcode,
+                country: a.country,
+            },
+            reference_id: c.reference_id,
+            external_id: c.external_id,
+            crn: c.crn,
+            contact_type: c.contact_type,
+            active: c.active,
+            notes: c.notes,
+            tags: c.tags,
+            fields: c.fields.into_iter().map(|(k, v)| (k, raw(v))).collect(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PhoneBody {
+    pub kind: &'static str,
+    pub number: String,
+    pub country: Option<String>,
+}
+
+pub fn rfc3339(t: OffsetDateTime) -> String {
+    t.format(&Rfc3339).unwrap_or_default()
+}
+
+/// A stored contact.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactBody {
+    /// `cont_` and 14 base62 characters.
+    pub id: String,
+    pub account_number: String,
+    pub name: String,
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub business_name: Option<String>,
+    pub is_consumer: Option<bool>,
+    pub email: Option<String>,
+    pub phones: Vec<PhoneBody>,
+    pub date_of_birth: Option<String>,
+    pub address: Option<AddressBody>,
+    pub reference_id: Option<String>,
+    pub external_id: Option<String>,
+    pub crn: Option<String>,
+    #[serde(rename = "type")]
+    pub contact_type: Option<String>,
+    pub active: bool,
+    pub notes: BTreeMap<String, String>,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub fields: BTreeMap<String, Value>,
+    pub version: i64,
+    /// RFC 3339, UTC.
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl From<Contact> for ContactBody {
+    fn from(c: Contact) -> Self {
+        let d = c.data;
+        let a = d.address;
+        let address = (a != Default::default()).then(|| AddressBody {
+            line1: a.line1,
+            line2: a.line2,
+            locality: a.locality,
+            city: a.city,
+            state: a.state,
+            postcode: a.postcode,
+            country: a.country,
+        });
+        ContactBody {
+            id: c.id.to_string(),
+            account_number: d.account_number.into_string(),
+            name: d.name,
+            first_name: d.first_name,
+            last_name: d.last_name,
+            business_name: d.business_name,
+            is_consumer: d.is_consumer,
+            email: d.email,
+            phones: d
+                .phones
+                .into_iter()
+                .map(|p| PhoneBody {
+                    kind: p.kind.as_str(),
+                    number: p.number,
+                    country: p.country,
+                })
+                .collect(),
+            date_of_birth: d.date_of_birth.map(|d| d.to_string()),
+            address,
+            reference_id: d.reference_id,
+            external_id: d.external_id,
+            crn: d.crn,
+            contact_type: d.contact_type,
+            active: d.active,
+            notes: d.notes,
+            tags: d.tags,
+            fields: d
+                .fields
+                .into_iter()
+                .map(|(k, v)| {
+                    let v = match v {
+                        FieldValue::Text(s) => Value::String(s),
+                        FieldValue::Integer(i) => Value::from(i),
+                        FieldValue::Bool(b) => Value::Bool(b),
+                    };
+                    (k, v)
+                })
+                .collect(),
+            version: c.version,
+            created_at: rfc3339(c.created_at),
+            updated_at: rfc3339(c.updated_at),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ContactList {
+    pub data: Vec<ContactBody>,
+    /// Pass as `cursor` to get the next page; absent on the last page.
+    pub next_cursor: Option<String>,
+}
+
+/// First account numbers (up to 100) of each outcome, in a dry run.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OutcomeSample {
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WriteResult {
+    pub biller_code: String,
+    pub processed: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    /// Replace only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removed: Option<u64>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub dry_run: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_numbers: Option<OutcomeSample>,
+}
+
+impl WriteResult {
+    pub fn new(biller_code: &str, o: WriteOutcome, replace: bool, dry_run: bool) -> Self {
+        let c = o.counts;
+        Self {
+            biller_code: biller_code.to_owned(),
+            processed: c.created + c.updated + c.unchanged,
+            created: c.created,
+            updated: c.updated,
+            unchanged: c.unchanged,
+            removed: replace.then_some(c.removed),
+            dry_run,
+            account_numbers: dry_run.then_some(OutcomeSample {
+                created: o.created,
+                updated: o.updated,
+                unchanged: o.unchanged,
+                removed: o.removed,
+            }),
+        }
+    }
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenRequest {
+    pub key_id: String,
+    pub key_secret: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct TokenResponse {
+    pub token: String,
+    /// Always `Token`: send `Authorization: Token <token>`.
+    pub token_type: &'static str,
+    /// Seconds until it expires.
+    pub expires_in: u64,
+    pub expires_at: String,
+}

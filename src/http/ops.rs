@@ -1,0 +1,26 @@
+//! Liveness, readiness and the OpenAPI document.
+
+use crate::http::AppState;
+use crate::http::problem::{ApiResult, Problem};
+use axum::Json;
+use axum::extract::State;
+use serde_json::{Value, json};
+
+/// The process is up.
+#[utoipa::path(get, path = "/healthz", tag = "ops", responses((status = 200, body = Object)))]
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// The database answers.
+#[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, body = Object), (status = 500, body = Problem)))]
+pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Value>> {
+    s.service.ready().await?;
+    Ok(Json(
+        json!({"status": "ready", "database": s.service.store().backend()}),
+    ))
+}
+
+pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
+    Json(crate::http::openapi::document())
+}

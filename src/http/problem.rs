@@ -1,0 +1,234 @@
+//! RFC 9457 problem details: the one place errors become HTTP responses.
+
+use crate::domain::RecordError;
+use crate::service::{AuthFailure, Resource, ServiceError};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+/// At most this many record errors are listed; `errors_total` counts them all.
+pub const MAX_REPORTED_ERRORS: usize = 1000;
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct RecordErrorBody {
+    pub index: usize,
+    pub account_number: Option<String>,
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// An `application/problem+json` body.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Problem {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub title: &'static str,
+    pub status: u16,
+    pub detail: String,
+    /// Stable machine-readable code.
+    pub code: &'static str,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<RecordErrorBody>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub errors_total: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub would_remove: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub column: Option<usize>,
+    #[serde(skip)]
+    retry_after: Option<u64>,
+}
+
+impl Problem {
+    pub fn new(status: StatusCode, code: &'static str, detail: impl Into<String>) -> Self {
+        Self {
+            kind: format!("/problems/{code}"),
+            title: status.canonical_reason().unwrap_or("Error"),
+            status: status.as_u16(),
+            detail: detail.into(),
+            code,
+            errors: Vec::new(),
+            errors_total: None,
+            would_remove: None,
+            line: None,
+            column: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn at(mut self, line: usize, column: usize) -> Self {
+        self.line = Some(line);
+        self.column = Some(column);
+        self
+    }
+}
+
+impl IntoResponse for Problem {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let retry_after = self.retry_after;
+        let body = serde_json::to_vec(&self).unwrap_or_default();
+        let mut res = (status, body).into_response();
+        let headers = res.headers_mut();
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/problem+json"),
+        );
+        if status == StatusCode::UNAUTHORIZED {
+            headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
+        }
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        res
+    }
+}
+
+pub fn record_errors(errors: Vec<RecordError>) -> (Vec<RecordErrorBody>, usize) {
+    let total = errors.len();
+    let listed = errors
+        .into_iter()
+        .take(MAX_REPORTED_ERRORS)
+        .map(|e| RecordErrorBody {
+            index: e.index,
+            account_number: e.account_number,
+            field: e.error.field,
+            code: e.error.code.as_str().to_owned(),
+            message: e.error.message,
+        })
+        .collect();
+    (listed, total)
+}
+
+impl From<ServiceError> for Problem {
+    fn from(e: ServiceError) -> Self {
+        use StatusCode as S;
+        match e {
+            ServiceError::Unauthenticated(why) => {
+                let (code, detail) = match why {
+                    AuthFailure::MissingCredentials => (
+                        "missing_credentials",
+                        "send Authorization: Token <token>; get a token from POST /v1/auth/token",
+                    ),
+                    AuthFailure::MalformedToken => (
+                        "malformed_token",
+                        "the Authorization header is not a well-formed token (Authorization: Token tok_...)",
+                    ),
+                    AuthFailure::UnknownToken => (
+                        "invalid_token",
+                        "this token is not known; request a new one",
+                    ),
+                    AuthFailure::ExpiredToken => (
+                        "token_expired",
+                        "this token has expired; request a new one from POST /v1/auth/token",
+                    ),
+                    AuthFailure::RevokedKey => (
+                        "key_revoked",
+                        "the API key behind these credentials has been revoked",
+                    ),
+                    AuthFailure::BadCredentials => {
+                        ("bad_credentials", "unknown key id or wrong secret")
+                    }
+                };
+                Problem::new(S::UNAUTHORIZED, code, detail)
+            }
+            ServiceError::Throttled(wait) => {
+                let mut p = Problem::new(
+                    S::TOO_MANY_REQUESTS,
+                    "too_many_attempts",
+                    format!(
+                        "too many failed attempts for this key; retry in {} s",
+                        wait.as_secs() + 1
+                    ),
+                );
+                p.retry_after = Some(wait.as_secs() + 1);
+                p
+            }
+            ServiceError::Forbidden(scope) => Problem::new(
+                S::FORBIDDEN,
+                "insufficient_scope",
+                format!("this API key lacks the {} scope", scope.as_str()),
+            ),
+            ServiceError::NotFound(what) => {
+                let code = match what {
+                    Resource::Biller => "biller_not_found",
+                    Resource::Contact => "contact_not_found",
+                    Resource::Key => "key_not_found",
+                };
+                Problem::new(S::NOT_FOUND, code, format!("no such {}", what.as_str()))
+            }
+            ServiceError::Invalid { errors, records } => {
+                let (listed, total) = record_errors(errors);
+                let bad: std::collections::BTreeSet<usize> =
+                    listed.iter().map(|e| e.index).collect();
+                let mut p = Problem::new(
+                    S::UNPROCESSABLE_ENTITY,
+                    "validation_failed",
+                    format!(
+                        "{total} problem(s) in {} of {records} record(s); nothing was written",
+                        bad.len()
+                    ),
+                );
+                p.errors = listed;
+                p.errors_total = Some(total);
+                p
+            }
+            ServiceError::BadRequest(detail) => Problem::new(S::BAD_REQUEST, "bad_request", detail),
+            ServiceError::TooManyRecords(detail) => {
+                Problem::new(S::PAYLOAD_TOO_LARGE, "too_many_records", detail)
+            }
+            ServiceError::Conflict(what) => {
+                Problem::new(S::CONFLICT, "conflict", format!("{what} already exists"))
+            }
+            ServiceError::RemovalRefused(r) => {
+                let mut p = Problem::new(S::CONFLICT, "removal_limit_exceeded", r.to_string());
+                p.would_remove = Some(r.would_remove);
+                p
+            }
+            ServiceError::InvalidSettings(errors) => Problem::new(
+                S::UNPROCESSABLE_ENTITY,
+                "invalid_settings",
+                errors
+                    .iter()
+                    .map(|e| e.to_string())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+            ),
+            ServiceError::Internal(detail) => {
+                tracing::error!(error = %detail, "internal error");
+                Problem::new(
+                    S::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    "an internal error occurred; see the server log for this request id",
+                )
+            }
+        }
+    }
+}
+
+/// Lets handlers use `?` on service calls.
+pub struct ApiError(pub Problem);
+
+impl From<ServiceError> for ApiError {
+    fn from(e: ServiceError) -> Self {
+        Self(e.into())
+    }
+}
+
+impl From<Problem> for ApiError {
+    fn from(p: Problem) -> Self {
+        Self(p)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        self.0.into_response()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;

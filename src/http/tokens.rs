@@ -1,0 +1,44 @@
+//! `POST /v1/auth/token`: exchange a key id and secret for a time-limited token.
+
+use crate::http::AppState;
+use crate::http::auth::basic_credentials;
+use crate::http::body::parse;
+use crate::http::dto::{TokenRequest, TokenResponse, rfc3339};
+use crate::http::problem::{ApiResult, Problem};
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+
+/// Issues a token from `{"key_id","key_secret"}` or HTTP Basic `key_id:secret`.
+#[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
+    request_body(content = TokenRequest, description = "Or send HTTP Basic key_id:secret and no body"),
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
+pub async fn issue(
+    State(s): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> ApiResult<Json<TokenResponse>> {
+    let (key_id, secret) = match basic_credentials(&headers)? {
+        Some(creds) => creds,
+        None if body.is_empty() => {
+            return Err(Problem::new(
+                StatusCode::UNAUTHORIZED,
+                "missing_credentials",
+                "send {\"key_id\",\"key_secret\"} as JSON or HTTP Basic key_id:secret",
+            )
+            .into());
+        }
+        None => {
+            let req: TokenRequest = parse(&body)?;
+            (req.key_id, req.key_secret)
+        }
+    };
+    let issued = s.service.issue_token(&key_id, &secret).await?;
+    Ok(Json(TokenResponse {
+        token: issued.token,
+        token_type: "Token",
+        expires_in: issued.expires_in,
+        expires_at: rfc3339(issued.expires_at),
+    }))
+}

@@ -1,0 +1,271 @@
+//! API keys, tokens and the per-request identity. A request never costs an
+//! argon2 verification: tokens are 256-bit random values looked up by their
+//! SHA-256. Where a key secret is checked (token issue, HTTP Basic), argon2
+//! runs on a blocking thread, a short-lived cache makes repeats cheap, and
+//! repeated failures for a key are throttled.
+
+use crate::domain::KeyId;
+use crate::service::Service;
+use crate::service::error::Resource;
+use crate::service::error::{AuthFailure, ServiceError, ServiceResult};
+use crate::store::{ApiKey, Scope};
+use argon2::Argon2;
+use argon2::password_hash::rand_core::OsRng;
+use argon2::password_hash::{PasswordHash, PasswordHasher, PasswordVerifier, SaltString};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use rand::RngCore;
+use sha2::{Digest, Sha256};
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+use time::OffsetDateTime;
+
+const TOKEN_PREFIX: &str = "tok_";
+const SECRET_PREFIX: &str = "sk_";
+/// 32 random bytes in unpadded base64url.
+const RANDOM_CHARS: usize = 43;
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+const FAILURE_WINDOW: Duration = Duration::from_secs(300);
+const MAX_FAILURES: u32 = 5;
+
+/// Who is calling: the key behind the token and what it may do.
+#[derive(Debug, Clone)]
+pub struct Principal {
+    pub key_id: KeyId,
+    pub scopes: Vec<Scope>,
+    pub billers: Vec<String>,
+}
+
+impl Principal {
+    fn of(key: ApiKey) -> Self {
+        Self {
+            key_id: key.key_id,
+            scopes: key.scopes,
+            billers: key.billers,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct IssuedToken {
+    pub token: String,
+    pub expires_at: OffsetDateTime,
+    pub expires_in: u64,
+}
+
+/// A key id and its secret, shown once at creation.
+#[derive(Debug, Clone)]
+pub struct NewKey {
+    pub key_id: KeyId,
+    pub secret: String,
+}
+
+/// Recent argon2 results and failure counts, per key.
+#[derive(Default)]
+pub struct AuthCache {
+    verified: Mutex<HashMap<KeyId, ([u8; 32], Instant)>>,
+    failures: Mutex<HashMap<KeyId, (u32, Instant)>>,
+}
+
+fn random_string(prefix: &str) -> String {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    format!("{prefix}{}", URL_SAFE_NO_PAD.encode(bytes))
+}
+
+fn well_formed(value: &str, prefix: &str) -> bool {
+    value.strip_prefix(prefix).is_some_and(|r| {
+        r.len() == RANDOM_CHARS
+            && r.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    })
+}
+
+fn sha256(value: &str) -> [u8; 32] {
+    Sha256::digest(value.as_bytes()).into()
+}
+
+pub fn hash_secret(secret: &str) -> ServiceResult<String> {
+    let salt = SaltString::generate(&mut OsRng);
+    Argon2::default()
+        .hash_password(secret.as_bytes(), &salt)
+        .map(|h| h.to_string())
+        .map_err(|e| ServiceError::Internal(format!("hashing a secret: {e}")))
+}
+
+impl Service {
+    /// Creates a key; the secret is returned once and only its argon2 hash is kept.
+    pub async fn create_key(&self, billers: &[String], scopes: &[Scope]) -> ServiceResult<NewKey> {
+        if billers.is_empty() {
+            return Err(ServiceError::BadRequest(
+                "a key needs at least one biller".into(),
+            ));
+        }
+        if scopes.is_empty() {
+            return Err(ServiceError::BadRequest(
+                "a key needs at least one scope".into(),
+            ));
+        }
+        for code in billers {
+            if self.store.biller(code).await?.is_none() {
+                return Err(ServiceError::BadRequest(format!(
+                    "no biller with code {code}"
+                )));
+            }
+        }
+        let key_id = KeyId::generate(&mut rand::thread_rng());
+        let secret = random_string(SECRET_PREFIX);
+        let s = secret.clone();
+        let secret_hash = tokio::task::spawn_blocking(move || hash_secret(&s))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))??;
+        let mut scopes = scopes.to_vec();
+        scopes.sort();
+        scopes.dedup();
+        let key = ApiKey {
+            key_id: key_id.clone(),
+            secret_hash,
+            scopes,
+            billers: billers.to_vec(),
+            created_at: OffsetDateTime::now_utc(),
+            revoked_at: None,
+        };
+        self.store.create_key(&key).await?;
+        Ok(NewKey { key_id, secret })
+    }
+
+    pub async fn revoke_key(&self, key_id: &str) -> ServiceResult<()> {
+        let id = KeyId::parse(key_id).ok_or(ServiceError::NotFound(Resource::Key))?;
+        if !self
+            .store
+            .revoke_key(&id, OffsetDateTime::now_utc())
+            .await?
+        {
+            return Err(ServiceError::NotFound(Resource::Key));
+        }
+        if let Ok(mut v) = self.auth_cache.verified.lock() {
+            v.remove(&id);
+        }
+        Ok(())
+    }
+
+    pub async fn keys(&self) -> ServiceResult<Vec<ApiKey>> {
+        Ok(self.store.keys().await?)
+    }
+
+    /// Checks a key id and secret; the result is cached briefly and failures throttle.
+    pub async fn verify_key(&self, key_id: &str, secret: &str) -> ServiceResult<Principal> {
+        let bad = ServiceError::Unauthenticated(AuthFailure::BadCredentials);
+        let id = KeyId::parse(key_id)
+            .ok_or(ServiceError::Unauthenticated(AuthFailure::BadCredentials))?;
+        self.check_throttle(&id)?;
+        let key = match self.store.key(&id).await? {
+            Some(k) => k,
+            None => return Err(self.record_failure(&id, bad)),
+        };
+        if key.revoked_at.is_some() {
+            return Err(ServiceError::Unauthenticated(AuthFailure::RevokedKey));
+        }
+        let digest = sha256(secret);
+        let cached = self
+            .auth_cache
+            .verified
+            .lock()
+            .ok()
+            .and_then(|v| v.get(&id).copied())
+            .is_some_and(|(d, at)| d == digest && at.elapsed() < VERIFIED_TTL);
+        if !cached {
+            let (hash, s) = (key.secret_hash.clone(), secret.to_owned());
+            let ok = tokio::task::spawn_blocking(move || {
+                PasswordHash::new(&hash)
+                    .is_ok_and(|h| Argon2::default().verify_password(s.as_bytes(), &h).is_ok())
+            })
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            if !ok {
+                return Err(self.record_failure(&id, bad));
+            }
+            if let Ok(mut v) = self.auth_cache.verified.lock() {
+                v.insert(id.clone(), (digest, Instant::now()));
+            }
+        }
+        Ok(Principal::of(key))
+    }
+
+    fn check_throttle(&self, id: &KeyId) -> ServiceResult<()> {
+        let failures = self
+            .auth_cache
+            .failures
+            .lock()
+            .map_err(|_| ServiceError::Internal("auth cache".into()))?;
+        match failures.get(id) {
+            Some((n, since)) if *n >= MAX_FAILURES && since.elapsed() < FAILURE_WINDOW => Err(
+                ServiceError::Throttled(FAILURE_WINDOW.saturating_sub(since.elapsed())),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    fn record_failure(&self, id: &KeyId, err: ServiceError) -> ServiceError {
+        if let Ok(mut failures) = self.auth_cache.failures.lock() {
+            let entry = failures.entry(id.clone()).or_insert((0, Instant::now()));
+            if entry.1.elapsed() >= FAILURE_WINDOW {
+                *entry = (0, Instant::now());
+            }
+            entry.0 += 1;
+        }
+        err
+    }
+
+    pub async fn issue_token(&self, key_id: &str, secret: &str) -> ServiceResult<IssuedToken> {
+        let principal = self.verify_key(key_id, secret).await?;
+        let token = random_string(TOKEN_PREFIX);
+        let ttl = self.config.token_ttl;
+        let expires_at = OffsetDateTime::now_utc() + ttl;
+        self.store
+            .insert_token(&sha256(&token), &principal.key_id, expires_at)
+            .await?;
+        Ok(IssuedToken {
+            token,
+            expires_at,
+            expires_in: ttl.as_secs(),
+        })
+    }
+
+    /// Resolves a bearer token to its principal: one indexed lookup, no argon2.
+    pub async fn authenticate(&self, token: &str) -> ServiceResult<Principal> {
+        if !well_formed(token, TOKEN_PREFIX) {
+            return Err(ServiceError::Unauthenticated(AuthFailure::MalformedToken));
+        }
+        let record = self
+            .store
+            .token(&sha256(token))
+            .await?
+            .ok_or(ServiceError::Unauthenticated(AuthFailure::UnknownToken))?;
+        if record.key.revoked_at.is_some() {
+            return Err(ServiceError::Unauthenticated(AuthFailure::RevokedKey));
+        }
+        if record.expires_at <= OffsetDateTime::now_utc() {
+            return Err(ServiceError::Unauthenticated(AuthFailure::ExpiredToken));
+        }
+        Ok(Principal::of(record.key))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_tokens_are_well_formed() {
+        let t = random_string(TOKEN_PREFIX);
+        assert!(well_formed(&t, TOKEN_PREFIX));
+        assert!(!well_formed(&t[..t.len() - 1], TOKEN_PREFIX));
+        assert!(!well_formed(&t.replace("tok_", "sk_"), TOKEN_PREFIX));
+        assert!(!well_formed(
+            "tok_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
+            TOKEN_PREFIX
+        ));
+    }
+}

@@ -1,0 +1,193 @@
+//! Contact use cases: bulk add and replace, and single-contact reads and writes.
+
+use crate::domain::query::{ContactFilter, PageRequest};
+use crate::domain::sync::{RemovalGuard, WriteMode};
+use crate::domain::{
+    Contact, ContactDraft, ContactId, ContactRef, RecordError, validate_batch, validate_contact,
+};
+use crate::service::error::Resource;
+use crate::service::{Principal, Service, ServiceError, ServiceResult};
+use crate::store::{ContactPage, Scope, WriteBatch, WriteOutcome};
+use time::OffsetDateTime;
+
+/// A parsed request body: drafts by position, and the records the wire layer
+/// could not even read (wrong JSON types), already as errors.
+#[derive(Debug, Default)]
+pub struct ContactBatch {
+    pub drafts: Vec<(usize, ContactDraft)>,
+    pub errors: Vec<RecordError>,
+    pub records: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplaceOptions {
+    pub dry_run: bool,
+    pub confirm_removals: Option<u64>,
+}
+
+impl Service {
+    fn check_size(&self, batch: &ContactBatch) -> ServiceResult<()> {
+        let max = self.config.max_sync_records;
+        if batch.records > max {
+            return Err(ServiceError::TooManyRecords(format!(
+                "{} records is more than the {max} a synchronous request takes; submit them to the job endpoint (contacts/job/add or contacts/job/replace)",
+                batch.records
+            )));
+        }
+        Ok(())
+    }
+
+    async fn write(
+        &self,
+        who: &Principal,
+        code: &str,
+        scope: Scope,
+        batch: ContactBatch,
+        mode: WriteMode,
+        options: ReplaceOptions,
+    ) -> ServiceResult<WriteOutcome> {
+        let biller = self.authorize(who, code, scope).await?;
+        self.check_size(&batch)?;
+        let (valid, mut errors) = validate_batch(batch.drafts, &biller.settings);
+        errors.extend(batch.errors);
+        if !errors.is_empty() {
+            errors.sort_by_key(|e| e.index);
+            return Err(ServiceError::Invalid {
+                errors,
+                records: batch.records,
+            });
+        }
+        let guard = (mode == WriteMode::Replace).then_some(RemovalGuard {
+            max_share: biller.settings.max_replace_removal(),
+            confirm_removals: options.confirm_removals,
+        });
+        let records = valid.into_iter().map(|(_, data)| data).collect();
+        let write = WriteBatch {
+            mode,
+            records,
+            dry_run: options.dry_run,
+            guard,
+        };
+        Ok(self
+            .store
+            .write_contacts(biller.id, write, OffsetDateTime::now_utc())
+            .await?)
+    }
+
+    /// Upserts by account number; a match's details are replaced by the supplied ones.
+    pub async fn add_contacts(
+        &self,
+        who: &Principal,
+        code: &str,
+        batch: ContactBatch,
+    ) -> ServiceResult<WriteOutcome> {
+        self.write(
+            who,
+            code,
+            Scope::ContactsWrite,
+            batch,
+            WriteMode::Add,
+            ReplaceOptions::default(),
+        )
+        .await
+    }
+
+    /// Afterwards the biller holds exactly the supplied contacts; all or nothing, guarded.
+    pub async fn replace_contacts(
+        &self,
+        who: &Principal,
+        code: &str,
+        batch: ContactBatch,
+        options: ReplaceOptions,
+    ) -> ServiceResult<WriteOutcome> {
+        self.write(
+            who,
+            code,
+            Scope::ContactsReplace,
+            batch,
+            WriteMode::Replace,
+            options,
+        )
+        .await
+    }
+
+    pub async fn create_contact(
+        &self,
+        who: &Principal,
+        code: &str,
+        draft: ContactDraft,
+    ) -> ServiceResult<Contact> {
+        let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
+        let account_number = draft.account_number.clone();
+        let data =
+            validate_contact(draft, &biller.settings).map_err(|errs| ServiceError::Invalid {
+                errors: errs
+                    .into_iter()
+                    .map(|error| RecordError {
+                        index: 0,
+                        account_number: account_number.clone(),
+                        error,
+                    })
+                    .collect(),
+                records: 1,
+            })?;
+        let now = OffsetDateTime::now_utc();
+        let contact = Contact {
+            id: ContactId::generate(&mut rand::thread_rng()),
+            data,
+            version: 1,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_contact(biller.id, &contact).await?;
+        Ok(contact)
+    }
+
+    pub async fn contact(
+        &self,
+        who: &Principal,
+        code: &str,
+        by: &ContactRef,
+    ) -> ServiceResult<Contact> {
+        let biller = self.authorize(who, code, Scope::ContactsRead).await?;
+        self.store
+            .contact(biller.id, by)
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Contact))
+    }
+
+    pub async fn contacts(
+        &self,
+        who: &Principal,
+        code: &str,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> ServiceResult<ContactPage> {
+        let biller = self.authorize(who, code, Scope::ContactsRead).await?;
+        Ok(self.store.contacts(biller.id, filter, page).await?)
+    }
+
+    pub async fn delete_contact(
+        &self,
+        who: &Principal,
+        code: &str,
+        by: &ContactRef,
+    ) -> ServiceResult<()> {
+        let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
+        let id = match by {
+            ContactRef::Id(id) => id.clone(),
+            ContactRef::AccountNumber(_) => {
+                self.store
+                    .contact(biller.id, by)
+                    .await?
+                    .ok_or(ServiceError::NotFound(Resource::Contact))?
+                    .id
+            }
+        };
+        if self.store.delete_contact(biller.id, &id).await? {
+            Ok(())
+        } else {
+            Err(ServiceError::NotFound(Resource::Contact))
+        }
+    }
+}

@@ -1,0 +1,73 @@
+use crate::domain::RecordError;
+use crate::domain::sync::RemovalRefused;
+use crate::store::{Scope, StoreError};
+use std::time::Duration;
+
+/// Why a request could not be authenticated; each has its own code on the wire.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    MissingCredentials,
+    MalformedToken,
+    UnknownToken,
+    ExpiredToken,
+    RevokedKey,
+    BadCredentials,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resource {
+    Biller,
+    Contact,
+    Key,
+}
+
+impl Resource {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Biller => "biller",
+            Self::Contact => "contact",
+            Self::Key => "key",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    #[error("authentication failed: {0:?}")]
+    Unauthenticated(AuthFailure),
+    #[error("too many failed attempts; retry after {0:?}")]
+    Throttled(Duration),
+    #[error("this key lacks the {} scope", .0.as_str())]
+    Forbidden(Scope),
+    #[error("{} not found", .0.as_str())]
+    NotFound(Resource),
+    #[error("{} invalid records", .errors.len())]
+    Invalid {
+        errors: Vec<RecordError>,
+        records: usize,
+    },
+    #[error("{0}")]
+    BadRequest(String),
+    #[error("{0}")]
+    TooManyRecords(String),
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error(transparent)]
+    RemovalRefused(RemovalRefused),
+    #[error("settings are invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    InvalidSettings(Vec<crate::domain::SettingsError>),
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl From<StoreError> for ServiceError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Conflict(what) => ServiceError::Conflict(what),
+            StoreError::RemovalRefused(r) => ServiceError::RemovalRefused(r),
+            other => ServiceError::Internal(other.to_string()),
+        }
+    }
+}
+
+pub type ServiceResult<T> = Result<T, ServiceError>;

@@ -1,0 +1,84 @@
+//! Use cases: what the HTTP API, the dialects and the CLI call. Authorization
+//! and transactions' boundaries are decided here, never in handlers.
+
+mod admin;
+mod auth;
+mod contacts;
+mod error;
+
+pub use admin::{DEMO_BILLER, Demo};
+pub use auth::{IssuedToken, NewKey, Principal};
+pub use contacts::{ContactBatch, ReplaceOptions};
+pub use error::{AuthFailure, Resource, ServiceError, ServiceResult};
+
+use crate::store::{Biller, Scope, Store};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Service limits and policy, from the settings.
+#[derive(Debug, Clone)]
+pub struct ServiceConfig {
+    pub token_ttl: Duration,
+    /// Records per synchronous add or replace.
+    pub max_sync_records: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        Self {
+            token_ttl: Duration::from_secs(3600),
+            max_sync_records: 10_000,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct Service {
+    store: Arc<dyn Store>,
+    config: ServiceConfig,
+    auth_cache: Arc<auth::AuthCache>,
+}
+
+impl Service {
+    pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Self {
+        Self {
+            store,
+            config,
+            auth_cache: Arc::default(),
+        }
+    }
+
+    pub fn config(&self) -> &ServiceConfig {
+        &self.config
+    }
+
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The biller a principal may act on with `scope`. A biller the key has no
+    /// grant on is reported exactly like one that does not exist.
+    pub async fn authorize(
+        &self,
+        who: &Principal,
+        code: &str,
+        scope: Scope,
+    ) -> ServiceResult<Biller> {
+        if !who.billers.iter().any(|b| b == code) {
+            return Err(ServiceError::NotFound(Resource::Biller));
+        }
+        let biller = self
+            .store
+            .biller(code)
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Biller))?;
+        if !who.scopes.contains(&scope) {
+            return Err(ServiceError::Forbidden(scope));
+        }
+        Ok(biller)
+    }
+
+    pub async fn ready(&self) -> ServiceResult<()> {
+        Ok(self.store.ping().await?)
+    }
+}

@@ -1,0 +1,257 @@
+//! Storage: narrow traits united by `Store`, with an embedded SQLite backend
+//! and a PostgreSQL backend, each with its own SQL and bulk path. The backend
+//! is chosen once from the database URL's scheme.
+
+mod codec;
+pub mod postgres;
+pub mod sqlite;
+mod time_conv;
+
+use crate::domain::query::{ContactFilter, PageRequest};
+use crate::domain::sync::{
+    self, Action, Counts, Existing, Plan, RemovalGuard, RemovalRefused, WriteMode,
+};
+use crate::domain::{BillerSettings, Contact, ContactData, ContactId, ContactRef, KeyId};
+use async_trait::async_trait;
+use std::collections::HashMap;
+use std::sync::Arc;
+use time::OffsetDateTime;
+
+pub type BillerId = i64;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("{0} already exists")]
+    Conflict(String),
+    #[error(transparent)]
+    RemovalRefused(#[from] RemovalRefused),
+    #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
+    UnsupportedUrl(String),
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+    #[error("database error: {0}")]
+    Backend(String),
+}
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+#[derive(Debug, Clone)]
+pub struct Biller {
+    pub id: BillerId,
+    pub code: String,
+    pub name: String,
+    pub settings: BillerSettings,
+    pub created_at: OffsetDateTime,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Scope {
+    ContactsRead,
+    ContactsWrite,
+    ContactsReplace,
+    Admin,
+}
+
+impl Scope {
+    pub const ALL: [Scope; 4] = [
+        Self::ContactsRead,
+        Self::ContactsWrite,
+        Self::ContactsReplace,
+        Self::Admin,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::ContactsRead => "contacts:read",
+            Self::ContactsWrite => "contacts:write",
+            Self::ContactsReplace => "contacts:replace",
+            Self::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|x| x.as_str() == s)
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ApiKey {
+    pub key_id: KeyId,
+    /// argon2 PHC string; the secret itself is never stored.
+    pub secret_hash: String,
+    pub scopes: Vec<Scope>,
+    /// Codes of the billers this key may act on.
+    pub billers: Vec<String>,
+    pub created_at: OffsetDateTime,
+    pub revoked_at: Option<OffsetDateTime>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TokenRecord {
+    pub key: ApiKey,
+    pub expires_at: OffsetDateTime,
+}
+
+/// A bulk write: validated records, how to apply them, and the replace guard.
+#[derive(Debug, Clone)]
+pub struct WriteBatch {
+    pub mode: WriteMode,
+    pub records: Vec<ContactData>,
+    pub dry_run: bool,
+    pub guard: Option<RemovalGuard>,
+}
+
+/// What a bulk write did (or, for a dry run, would do).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WriteOutcome {
+    pub counts: Counts,
+    /// The first `SAMPLE` account numbers of each kind, for dry runs.
+    pub created: Vec<String>,
+    pub updated: Vec<String>,
+    pub unchanged: Vec<String>,
+    pub removed: Vec<String>,
+}
+
+pub const SAMPLE: usize = 100;
+
+#[derive(Debug, Clone)]
+pub struct ContactPage {
+    pub contacts: Vec<Contact>,
+    /// The account number to continue after, when there is more.
+    pub next_after: Option<String>,
+}
+
+#[async_trait]
+pub trait BillerStore {
+    async fn create_biller(
+        &self,
+        code: &str,
+        name: &str,
+        settings: &BillerSettings,
+    ) -> StoreResult<Biller>;
+    async fn biller(&self, code: &str) -> StoreResult<Option<Biller>>;
+    async fn billers(&self) -> StoreResult<Vec<Biller>>;
+    async fn set_biller_settings(
+        &self,
+        biller: BillerId,
+        settings: &BillerSettings,
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait KeyStore {
+    /// Stores a key with grants on the given billers (by code; all must exist).
+    async fn create_key(&self, key: &ApiKey) -> StoreResult<()>;
+    async fn key(&self, key_id: &KeyId) -> StoreResult<Option<ApiKey>>;
+    async fn keys(&self) -> StoreResult<Vec<ApiKey>>;
+    /// Returns false when no such key exists. Its tokens stay, to be refused as revoked.
+    async fn revoke_key(&self, key_id: &KeyId, at: OffsetDateTime) -> StoreResult<bool>;
+    async fn insert_token(
+        &self,
+        token_hash: &[u8],
+        key_id: &KeyId,
+        expires_at: OffsetDateTime,
+    ) -> StoreResult<()>;
+    async fn token(&self, token_hash: &[u8]) -> StoreResult<Option<TokenRecord>>;
+    async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait ContactStore {
+    /// Applies an add or replace atomically, or only plans it for a dry run.
+    async fn write_contacts(
+        &self,
+        biller: BillerId,
+        batch: WriteBatch,
+        now: OffsetDateTime,
+    ) -> StoreResult<WriteOutcome>;
+    /// Creates one contact; `Conflict` when the account number is taken.
+    async fn create_contact(&self, biller: BillerId, contact: &Contact) -> StoreResult<()>;
+    async fn contact(&self, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>>;
+    async fn contacts(
+        &self,
+        biller: BillerId,
+        filter: &ContactFilter,
+        page: &PageRequest,
+    ) -> StoreResult<ContactPage>;
+    async fn delete_contact(&self, biller: BillerId, id: &ContactId) -> StoreResult<bool>;
+    async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait Store: BillerStore + KeyStore + ContactStore + Send + Sync {
+    /// Applies pending migrations; safe to call from several servers at once.
+    async fn migrate(&self) -> StoreResult<()>;
+    async fn ping(&self) -> StoreResult<()>;
+    fn backend(&self) -> &'static str;
+}
+
+/// Opens the store a database URL names. An unknown scheme is an error, never
+/// a silently created empty database.
+pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(sqlite::SqliteStore::open(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(postgres::PgStore::open(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl(url.to_owned()))
+    }
+}
+
+/// A bulk write ready to apply: the shared part of both backends' write path.
+struct Prepared {
+    plan: Plan,
+    rows: Vec<codec::Encoded>,
+    outcome: WriteOutcome,
+}
+
+/// Encodes the batch, plans it against `existing` (all of the biller's
+/// contacts for a replace, the incoming account numbers for an add), and
+/// applies the replace guard.
+fn prepare(
+    batch: &WriteBatch,
+    existing: &HashMap<String, Existing>,
+    existing_total: u64,
+) -> StoreResult<Prepared> {
+    let rows: Vec<codec::Encoded> = batch
+        .records
+        .iter()
+        .map(codec::encode)
+        .collect::<StoreResult<_>>()?;
+    let keys: Vec<(&str, i64)> = batch
+        .records
+        .iter()
+        .zip(&rows)
+        .map(|(r, e)| (r.account_number.as_str(), e.fingerprint))
+        .collect();
+    let plan = sync::plan(&keys, existing, batch.mode);
+    let counts = plan.counts();
+    if let Some(guard) = &batch.guard {
+        guard.check(counts.removed, existing_total)?;
+    }
+    let mut outcome = WriteOutcome {
+        counts,
+        ..WriteOutcome::default()
+    };
+    for (record, action) in batch.records.iter().zip(&plan.actions) {
+        let list = match action {
+            Action::Create => &mut outcome.created,
+            Action::Update { .. } => &mut outcome.updated,
+            Action::Unchanged => &mut outcome.unchanged,
+        };
+        if list.len() < SAMPLE {
+            list.push(record.account_number.as_str().to_owned());
+        }
+    }
+    outcome.removed = plan
+        .removals
+        .iter()
+        .take(SAMPLE)
+        .map(|(_, a)| a.clone())
+        .collect();
+    Ok(Prepared {
+        plan,
+        rows,
+        outcome,
+    })
+}

@@ -1,0 +1,45 @@
+CREATE TABLE billers (
+    id          BIGSERIAL PRIMARY KEY,
+    code        TEXT NOT NULL UNIQUE,
+    name        TEXT NOT NULL,
+    settings    TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL
+);
+
+CREATE TABLE api_keys (
+    key_id      TEXT PRIMARY KEY,
+    secret_hash TEXT NOT NULL,
+    scopes      TEXT NOT NULL,
+    created_at  TIMESTAMPTZ NOT NULL,
+    revoked_at  TIMESTAMPTZ
+);
+
+CREATE TABLE key_grants (
+    key_id    TEXT NOT NULL REFERENCES api_keys (key_id) ON DELETE CASCADE,
+    biller_id BIGINT NOT NULL REFERENCES billers (id),
+    PRIMARY KEY (key_id, biller_id)
+);
+
+CREATE TABLE tokens (
+    token_hash BYTEA PRIMARY KEY,
+    key_id     TEXT NOT NULL REFERENCES api_keys (key_id) ON DELETE CASCADE,
+    expires_at TIMESTAMPTZ NOT NULL
+);
+CREATE INDEX tokens_expiry ON tokens (expires_at);
+
+-- Every tenant table leads its keys with the biller.
+CREATE TABLE contacts (
+    biller_id      BIGINT NOT NULL REFERENCES billers (id),
+    id             TEXT NOT NULL,
+    account_number TEXT COLLATE "C" NOT NULL,
+    name           TEXT NOT NULL,
+    contact_type   TEXT,
+    active         BOOLEAN NOT NULL,
+    doc            TEXT NOT NULL,
+    fingerprint    BIGINT NOT NULL,
+    version        BIGINT NOT NULL,
+    created_at     TIMESTAMPTZ NOT NULL,
+    updated_at     TIMESTAMPTZ NOT NULL
+);
+ALTER TABLE contacts ADD PRIMARY KEY (biller_id, id);
+CREATE UNIQUE INDEX contacts_account ON contacts (biller_id, account_number);

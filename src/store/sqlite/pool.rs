@@ -1,0 +1,89 @@
+//! A fixed set of SQLite connections used from tokio's blocking threads.
+//! SQLite allows one writer at a time, so the store keeps a set of one for
+//! writes and a few for reads; waiting for a connection is async (a
+//! semaphore), so no thread blocks while it queues.
+
+use crate::store::{StoreError, StoreResult};
+use rusqlite::Connection;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Semaphore;
+
+pub struct Conns {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    permits: Arc<Semaphore>,
+}
+
+pub fn open_conn(path: &PathBuf) -> rusqlite::Result<Connection> {
+    let conn = Connection::open(path)?;
+    conn.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA busy_timeout = 5000;",
+    )?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+impl Conns {
+    pub fn open(path: PathBuf, size: usize) -> StoreResult<Arc<Self>> {
+        let conns = (0..size)
+            .map(|_| open_conn(&path))
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Arc::new(Self {
+            path,
+            idle: Mutex::new(conns),
+            permits: Arc::new(Semaphore::new(size)),
+        }))
+    }
+
+    /// Runs `f` on a connection on a blocking thread.
+    pub async fn run<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        let permit = self
+            .permits
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let taken = this
+                .idle
+                .lock()
+                .map_err(|_| StoreError::Backend("connection set poisoned".into()))?
+                .pop();
+            // A connection lost to a panic is replaced rather than leaving the set short.
+            let mut conn = match taken {
+                Some(c) => c,
+                None => open_conn(&this.path)?,
+            };
+            let result = f(&mut conn);
+            if let Ok(mut idle) = this.idle.lock() {
+                idle.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Backend(format!("database task failed: {e}")))?
+    }
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        match &e {
+            rusqlite::Error::SqliteFailure(f, _)
+                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+            {
+                StoreError::Conflict(e.to_string())
+            }
+            _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
