@@ -301,10 +301,10 @@ async fn serve_forever(service: Service, settings: &Settings) -> Result<(), CliE
             source,
         })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
-    tracing::info!(%addr, backend = service.store().backend(), "contactd listening");
     if let Some(demo) = &demo {
         print_demo(demo, &format!("http://{addr}"));
     }
+    tracing::info!(%addr, backend = service.store().backend(), "contactd listening");
     app::serve(listener, app::state(service, settings), shutdown_signal()).await?;
     tracing::info!("contactd stopped");
     Ok(())

@@ -109,7 +109,7 @@ pub struct Field {
 }
 
 /// Checked settings: what the validator runs on.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, Default)]
 pub struct BillerSettings {
     doc: SettingsDoc,
     fields: Vec<Field>,
@@ -250,15 +250,6 @@ impl BillerSettings {
     }
 }
 
-impl Default for BillerSettings {
-    fn default() -> Self {
-        Self {
-            doc: SettingsDoc::default(),
-            fields: Vec::new(),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -284,10 +275,12 @@ mod tests {
 
     #[test]
     fn accepts_many_fields_and_reports_every_problem() {
-        let mut doc = SettingsDoc::default();
-        doc.fields = (0..40)
-            .map(|i| field(&format!("contact-id-{i}"), FieldKind::Text))
-            .collect();
+        let mut doc = SettingsDoc {
+            fields: (0..40)
+                .map(|i| field(&format!("contact-id-{i}"), FieldKind::Text))
+                .collect(),
+            ..SettingsDoc::default()
+        };
         assert!(
             BillerSettings::parse(doc.clone()).is_ok(),
             "40 fields must be accepted"

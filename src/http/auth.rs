@@ -48,7 +48,7 @@ pub fn basic_credentials(
         return Ok(None);
     };
     let malformed = || {
-        ApiError(Problem::new(
+        ApiError::from(Problem::new(
             axum::http::StatusCode::UNAUTHORIZED,
             "malformed_credentials",
             "Authorization: Basic needs base64 of key_id:secret",

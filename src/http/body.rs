@@ -129,13 +129,8 @@ pub fn wire_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldErr
     let path = e.path().to_string();
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or("");
-        let field = if path == "." || path == "?" {
-            name.to_owned()
-        } else {
-            format!("{}.{name}", path.trim_end_matches(".?"))
-        };
         return FieldError::new(
-            field.trim_start_matches('.'),
+            path,
             ErrorCode::UnknownField,
             format!("{name} is not a contact field; configured fields go under \"fields\""),
         );
@@ -157,5 +152,5 @@ pub fn wire_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldErr
         .next()
         .unwrap_or(&message)
         .to_owned();
-    FieldError::new(path, code, format!("{message}"))
+    FieldError::new(path, code, message)
 }

@@ -173,7 +173,7 @@ impl From<Contact> for ContactBody {
     fn from(c: Contact) -> Self {
         let d = c.data;
         let a = d.address;
-        let address = (a != Default::default()).then(|| AddressBody {
+        let address = (!a.is_empty()).then_some(AddressBody {
             line1: a.line1,
             line2: a.line2,
             locality: a.locality,

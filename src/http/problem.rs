@@ -210,18 +210,18 @@ impl From<ServiceError> for Problem {
     }
 }
 
-/// Lets handlers use `?` on service calls.
-pub struct ApiError(pub Problem);
+/// Lets handlers use `?` on service calls. Boxed: error paths stay cheap to return.
+pub struct ApiError(Box<Problem>);
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        Self(e.into())
+        Self(Box::new(e.into()))
     }
 }
 
 impl From<Problem> for ApiError {
     fn from(p: Problem) -> Self {
-        Self(p)
+        Self(Box::new(p))
     }
 }
 

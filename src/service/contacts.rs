@@ -8,7 +8,6 @@ use crate::domain::{
 use crate::service::error::Resource;
 use crate::service::{Principal, Service, ServiceError, ServiceResult};
 use crate::store::{ContactPage, Scope, WriteBatch, WriteOutcome};
-use time::OffsetDateTime;
 
 /// A parsed request body: drafts by position, and the records the wire layer
 /// could not even read (wrong JSON types), already as errors.
@@ -70,7 +69,7 @@ impl Service {
         };
         Ok(self
             .store
-            .write_contacts(biller.id, write, OffsetDateTime::now_utc())
+            .write_contacts(biller.id, write, super::now())
             .await?)
     }
 
@@ -131,7 +130,7 @@ impl Service {
                     .collect(),
                 records: 1,
             })?;
-        let now = OffsetDateTime::now_utc();
+        let now = super::now();
         let contact = Contact {
             id: ContactId::generate(&mut rand::thread_rng()),
             data,

@@ -32,6 +32,14 @@ impl Default for ServiceConfig {
     }
 }
 
+/// The current time at the precision both stores keep (microseconds), so what
+/// a write returns equals what a later read returns.
+pub fn now() -> time::OffsetDateTime {
+    let t = time::OffsetDateTime::now_utc();
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
+        .unwrap_or(t)
+}
+
 #[derive(Clone)]
 pub struct Service {
     store: Arc<dyn Store>,

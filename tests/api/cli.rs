@@ -1,0 +1,224 @@
+//! The admin CLI and first-start behaviour, run as a user would: the real binary.
+
+use crate::helpers::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+
+fn contactd(db: &TestDb, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_contactd"))
+        .args(args)
+        .arg("--database")
+        .arg(&db.url)
+        .env_remove("CONTACTD_DATABASE")
+        .output()
+        .expect("run contactd")
+}
+
+fn json_out(o: &Output) -> Value {
+    assert!(
+        o.status.success(),
+        "stderr: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    serde_json::from_slice(&o.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout)))
+}
+
+async fn admin_commands(b: Backend) {
+    let db = TestDb::new(b).await;
+    assert_eq!(
+        json_out(&contactd(&db, &["migrate", "--json"]))["migrated"],
+        true
+    );
+    assert_eq!(
+        json_out(&contactd(
+            &db,
+            &[
+                "biller",
+                "create",
+                "--code",
+                "1001",
+                "--name",
+                "Acme Water",
+                "--json"
+            ]
+        ))["code"],
+        "1001"
+    );
+    let dup = contactd(
+        &db,
+        &["biller", "create", "--code", "1001", "--name", "Again"],
+    );
+    assert!(!dup.status.success());
+    assert!(String::from_utf8_lossy(&dup.stderr).contains("already exists"));
+
+    let file = std::env::temp_dir().join(format!("contactd-fields-{}.json", std::process::id()));
+    std::fs::write(&file, serde_json::to_string(&payreq_settings()).unwrap()).unwrap();
+    let set = json_out(&contactd(
+        &db,
+        &[
+            "biller",
+            "fields",
+            "set",
+            "--code",
+            "1001",
+            "--file",
+            file.to_str().unwrap(),
+            "--json",
+        ],
+    ));
+    assert_eq!(set["fields"], 6);
+    let shown: Value = serde_json::from_slice(
+        &contactd(&db, &["biller", "fields", "show", "--code", "1001"]).stdout,
+    )
+    .unwrap();
+    assert_eq!(shown["fields"][0]["key"], "contact-id-1");
+    std::fs::write(
+        &file,
+        "{\"fields\": [{\"key\": \"x\", \"kind\": \"colour\"}]}",
+    )
+    .unwrap();
+    let bad = contactd(
+        &db,
+        &[
+            "biller",
+            "fields",
+            "set",
+            "--code",
+            "1001",
+            "--file",
+            file.to_str().unwrap(),
+        ],
+    );
+    assert!(!bad.status.success());
+    assert!(
+        String::from_utf8_lossy(&bad.stderr).contains("line 1"),
+        "{}",
+        String::from_utf8_lossy(&bad.stderr)
+    );
+    std::fs::remove_file(&file).ok();
+
+    let key = json_out(&contactd(
+        &db,
+        &[
+            "key",
+            "create",
+            "--biller",
+            "1001",
+            "--scopes",
+            "contacts:read,contacts:write",
+            "--json",
+        ],
+    ));
+    let key_id = key["key_id"].as_str().unwrap().to_owned();
+    assert!(key["key_secret"].as_str().unwrap().starts_with("sk_"));
+    let bad_scope = contactd(
+        &db,
+        &[
+            "key",
+            "create",
+            "--biller",
+            "1001",
+            "--scopes",
+            "contacts:everything",
+        ],
+    );
+    assert!(!bad_scope.status.success());
+    let no_biller = contactd(
+        &db,
+        &[
+            "key",
+            "create",
+            "--biller",
+            "NOPE",
+            "--scopes",
+            "contacts:read",
+        ],
+    );
+    assert!(!no_biller.status.success());
+
+    let list = json_out(&contactd(&db, &["key", "list", "--json"]));
+    assert_eq!(list.as_array().unwrap().len(), 1);
+    assert_eq!(
+        list[0]["scopes"],
+        serde_json::json!(["contacts:read", "contacts:write"])
+    );
+    assert!(
+        !String::from_utf8_lossy(&contactd(&db, &["key", "list"]).stdout).contains("sk_"),
+        "secrets are never listed"
+    );
+    assert_eq!(
+        json_out(&contactd(&db, &["key", "revoke", &key_id, "--json"]))["revoked"],
+        key_id.as_str()
+    );
+    assert_eq!(
+        json_out(&contactd(&db, &["key", "list", "--json"]))[0]["revoked"],
+        true
+    );
+    assert!(
+        !contactd(&db, &["key", "revoke", "key_0000000000000000"])
+            .status
+            .success()
+    );
+}
+
+/// Starts `contactd serve`, reads stdout until it has printed `until`, then stops it.
+fn serve_output(db: &TestDb, extra: &[&str], until: &str) -> String {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_contactd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
+        .args(extra)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let stderr = BufReader::new(child.stderr.take().unwrap());
+    // The listening log line comes after the demo banner is printed.
+    for line in stderr.lines() {
+        if line.expect("line").contains("contactd listening") {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().expect("wait");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(until.is_empty() || text.contains(until), "{text}");
+    text
+}
+
+async fn first_start_prints_demo_credentials_once(b: Backend) {
+    let db = TestDb::new(b).await;
+    let first = serve_output(&db, &[], "key secret: sk_");
+    assert!(first.contains("/v1/auth/token"));
+    assert!(first.contains("/v1/billers/DEMO/contacts/add"));
+    let second = serve_output(&db, &[], "");
+    assert!(
+        !second.contains("key secret"),
+        "never on a database that already has a biller"
+    );
+
+    let quiet = TestDb::new(b).await;
+    assert!(!serve_output(&quiet, &["--no-demo"], "").contains("key secret"));
+    assert!(quiet_has_no_billers(&quiet));
+}
+
+fn quiet_has_no_billers(db: &TestDb) -> bool {
+    json_out(&contactd(db, &["biller", "list", "--json"]))
+        .as_array()
+        .is_some_and(|a| a.is_empty())
+}
+
+async fn unknown_database_schemes_are_refused(_b: Backend) {
+    let out = Command::new(env!("CARGO_BIN_EXE_contactd"))
+        .args(["migrate", "--database", "mysql://x/y"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("unsupported database URL"));
+}
+
+crate::both_stores!(
+    admin_commands,
+    first_start_prints_demo_credentials_once,
+    unknown_database_schemes_are_refused
+);

@@ -1,0 +1,12 @@
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
+//! Black-box tests: one binary, so the suite links once.
+
+mod helpers;
+
+mod auth;
+mod cli;
+mod contacts;
+mod ops;
+mod pagination;
+mod store_conformance;
+mod validation;
