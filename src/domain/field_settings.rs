@@ -61,6 +61,23 @@ pub struct FieldDef {
     pub role: FieldRole,
 }
 
+impl FieldDef {
+    /// An optional field with no rules beyond its kind.
+    pub fn new(key: &str, kind: FieldKind) -> Self {
+        Self {
+            key: key.into(),
+            label: key.into(),
+            kind,
+            required: false,
+            min_length: None,
+            max_length: None,
+            pattern: None,
+            values: vec![],
+            role: FieldRole::None,
+        }
+    }
+}
+
 /// The settings document of one biller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -254,20 +271,6 @@ impl BillerSettings {
 mod tests {
     use super::*;
 
-    fn field(key: &str, kind: FieldKind) -> FieldDef {
-        FieldDef {
-            key: key.into(),
-            label: key.into(),
-            kind,
-            required: false,
-            min_length: None,
-            max_length: None,
-            pattern: None,
-            values: vec![],
-            role: FieldRole::None,
-        }
-    }
-
     #[test]
     fn default_settings_are_valid() {
         assert!(BillerSettings::parse(SettingsDoc::default()).is_ok());
@@ -277,7 +280,7 @@ mod tests {
     fn accepts_many_fields_and_reports_every_problem() {
         let mut doc = SettingsDoc {
             fields: (0..40)
-                .map(|i| field(&format!("contact-id-{i}"), FieldKind::Text))
+                .map(|i| FieldDef::new(&format!("contact-id-{i}"), FieldKind::Text))
                 .collect(),
             ..SettingsDoc::default()
         };
@@ -286,9 +289,10 @@ mod tests {
             "40 fields must be accepted"
         );
 
-        doc.fields.push(field("contact-id-1", FieldKind::Text));
-        doc.fields.push(field("Bad Key", FieldKind::Text));
-        let mut bad_pattern = field("p", FieldKind::Text);
+        doc.fields
+            .push(FieldDef::new("contact-id-1", FieldKind::Text));
+        doc.fields.push(FieldDef::new("Bad Key", FieldKind::Text));
+        let mut bad_pattern = FieldDef::new("p", FieldKind::Text);
         bad_pattern.pattern = Some("(".into());
         doc.fields.push(bad_pattern);
         doc.max_replace_removal = 2.0;
@@ -299,11 +303,11 @@ mod tests {
     #[test]
     fn roles_need_text_like_fields_and_one_id() {
         let mut doc = SettingsDoc::default();
-        let mut a = field("a", FieldKind::Text);
+        let mut a = FieldDef::new("a", FieldKind::Text);
         a.role = FieldRole::Id;
-        let mut b = field("b", FieldKind::Text);
+        let mut b = FieldDef::new("b", FieldKind::Text);
         b.role = FieldRole::Id;
-        let mut c = field("c", FieldKind::Boolean);
+        let mut c = FieldDef::new("c", FieldKind::Boolean);
         c.role = FieldRole::Auth;
         doc.fields = vec![a, b, c];
         assert_eq!(BillerSettings::parse(doc).unwrap_err().len(), 2);

@@ -537,30 +537,16 @@ mod tests {
     use crate::domain::field_settings::{FieldDef, SettingsDoc};
     use proptest::prelude::*;
 
-    fn def(key: &str, kind: FieldKind) -> FieldDef {
-        FieldDef {
-            key: key.into(),
-            label: key.into(),
-            kind,
-            required: false,
-            min_length: None,
-            max_length: None,
-            pattern: None,
-            values: vec![],
-            role: FieldRole::None,
-        }
-    }
-
     fn payreq_settings() -> BillerSettings {
-        let mut id = def("contact-id-1", FieldKind::Text);
+        let mut id = FieldDef::new("contact-id-1", FieldKind::Text);
         id.role = FieldRole::Id;
-        let mut auth = def("contact-id-2", FieldKind::Text);
+        let mut auth = FieldDef::new("contact-id-2", FieldKind::Text);
         auth.role = FieldRole::Auth;
         auth.required = true;
         auth.max_length = Some(20);
-        let mut group = def("contact-id-3", FieldKind::Text);
+        let mut group = FieldDef::new("contact-id-3", FieldKind::Text);
         group.pattern = Some("GA[0-9]+".into());
-        let mut plan = def("plan", FieldKind::Enum);
+        let mut plan = FieldDef::new("plan", FieldKind::Enum);
         plan.values = vec!["basic".into(), "pro".into()];
         let doc = SettingsDoc {
             fields: vec![
@@ -568,8 +554,8 @@ mod tests {
                 auth,
                 group,
                 plan,
-                def("postal-code", FieldKind::Integer),
-                def("paperless", FieldKind::Boolean),
+                FieldDef::new("postal-code", FieldKind::Integer),
+                FieldDef::new("paperless", FieldKind::Boolean),
             ],
             ..SettingsDoc::default()
         };

@@ -26,15 +26,10 @@ fn valid_code(code: &str) -> bool {
 /// The Contact Fields of the Payreq seed's example, so its payload works as-is.
 fn demo_settings() -> SettingsDoc {
     let field = |key: &str, label: &str, role: FieldRole| FieldDef {
-        key: key.into(),
         label: label.into(),
-        kind: FieldKind::Text,
-        required: false,
-        min_length: None,
         max_length: Some(100),
-        pattern: None,
-        values: vec![],
         role,
+        ..FieldDef::new(key, FieldKind::Text)
     };
     SettingsDoc {
         fields: vec![

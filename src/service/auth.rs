@@ -96,6 +96,7 @@ pub fn hash_secret(secret: &str) -> ServiceResult<String> {
 
 impl Service {
     /// Creates a key; the secret is returned once and only its argon2 hash is kept.
+    #[tracing::instrument(skip_all)]
     pub async fn create_key(&self, billers: &[String], scopes: &[Scope]) -> ServiceResult<NewKey> {
         if billers.is_empty() {
             return Err(ServiceError::BadRequest(
@@ -135,6 +136,7 @@ impl Service {
         Ok(NewKey { key_id, secret })
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn revoke_key(&self, key_id: &str) -> ServiceResult<()> {
         let id = KeyId::parse(key_id).ok_or(ServiceError::NotFound(Resource::Key))?;
         if !self
@@ -155,10 +157,12 @@ impl Service {
     }
 
     /// Checks a key id and secret; the result is cached briefly and failures throttle.
+    #[tracing::instrument(skip_all, fields(key_id))]
     pub async fn verify_key(&self, key_id: &str, secret: &str) -> ServiceResult<Principal> {
         let bad = ServiceError::Unauthenticated(AuthFailure::BadCredentials);
         let id = KeyId::parse(key_id)
             .ok_or(ServiceError::Unauthenticated(AuthFailure::BadCredentials))?;
+        tracing::Span::current().record("key_id", id.as_str());
         self.check_throttle(&id)?;
         let key = match self.store.key(&id).await? {
             Some(k) => k,
@@ -218,6 +222,7 @@ impl Service {
         err
     }
 
+    #[tracing::instrument(skip_all)]
     pub async fn issue_token(&self, key_id: &str, secret: &str) -> ServiceResult<IssuedToken> {
         let principal = self.verify_key(key_id, secret).await?;
         let token = random_string(TOKEN_PREFIX);
@@ -234,6 +239,7 @@ impl Service {
     }
 
     /// Resolves a bearer token to its principal: one indexed lookup, no argon2.
+    #[tracing::instrument(skip_all)]
     pub async fn authenticate(&self, token: &str) -> ServiceResult<Principal> {
         if !well_formed(token, TOKEN_PREFIX) {
             return Err(ServiceError::Unauthenticated(AuthFailure::MalformedToken));

@@ -74,6 +74,7 @@ impl Service {
     }
 
     /// Upserts by account number; a match's details are replaced by the supplied ones.
+    #[tracing::instrument(skip_all, fields(biller = code))]
     pub async fn add_contacts(
         &self,
         who: &Principal,
@@ -92,6 +93,7 @@ impl Service {
     }
 
     /// Afterwards the biller holds exactly the supplied contacts; all or nothing, guarded.
+    #[tracing::instrument(skip_all, fields(biller = code))]
     pub async fn replace_contacts(
         &self,
         who: &Principal,
@@ -110,6 +112,7 @@ impl Service {
         .await
     }
 
+    #[tracing::instrument(skip_all, fields(biller = code))]
     pub async fn create_contact(
         &self,
         who: &Principal,
@@ -142,6 +145,7 @@ impl Service {
         Ok(contact)
     }
 
+    #[tracing::instrument(skip_all, fields(biller = code))]
     pub async fn contact(
         &self,
         who: &Principal,
@@ -155,6 +159,7 @@ impl Service {
             .ok_or(ServiceError::NotFound(Resource::Contact))
     }
 
+    #[tracing::instrument(skip_all, fields(biller = code))]
     pub async fn contacts(
         &self,
         who: &Principal,
@@ -166,6 +171,7 @@ impl Service {
         Ok(self.store.contacts(biller.id, filter, page).await?)
     }
 
+    #[tracing::instrument(skip_all, fields(biller = code))]
     pub async fn delete_contact(
         &self,
         who: &Principal,

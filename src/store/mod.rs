@@ -3,6 +3,7 @@
 //! is chosen once from the database URL's scheme.
 
 mod codec;
+mod list_query;
 pub mod postgres;
 pub mod sqlite;
 mod time_conv;

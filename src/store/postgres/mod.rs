@@ -5,6 +5,7 @@
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
 use crate::domain::{BillerSettings, Contact, ContactId, ContactRef, KeyId};
+use crate::store::list_query::{Arg, list_query};
 use crate::store::sqlite::page_of;
 use crate::store::{
     ApiKey, Biller, BillerId, BillerStore, ContactPage, ContactStore, KeyStore, Scope, Store,
@@ -482,36 +483,27 @@ impl ContactStore for PgStore {
         page: &PageRequest,
     ) -> StoreResult<ContactPage> {
         let c = self.pool.get().await?;
-        let mut sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = $1");
-        let like = filter.q.as_deref().map(codec::like_pattern);
-        let limit = page.limit as i64 + 1;
-        let mut args: Vec<&(dyn ToSql + Sync)> = vec![&biller];
-        if let Some(after) = &page.after {
-            push_arg(&mut sql, &mut args, " AND account_number > ?", after);
-        }
-        if let Some(active) = &filter.active {
-            push_arg(&mut sql, &mut args, " AND active = ?", active);
-        }
-        if let Some(t) = &filter.contact_type {
-            push_arg(&mut sql, &mut args, " AND contact_type = ?", t);
-        }
-        if let Some(since) = &filter.updated_since {
-            push_arg(&mut sql, &mut args, " AND updated_at >= ?", since);
-        }
-        if let Some(p) = &like {
-            push_arg(
-                &mut sql,
-                &mut args,
-                " AND (name ILIKE ? OR account_number ILIKE ?)",
-                p,
-            );
-        }
-        push_arg(
-            &mut sql,
-            &mut args,
-            " ORDER BY account_number LIMIT ?",
-            &limit,
+        let q = list_query(
+            CONTACT_COLUMNS,
+            biller,
+            filter,
+            page,
+            |n| format!("${n}"),
+            "ILIKE ?",
         );
+        let args: Vec<&(dyn ToSql + Sync)> = q
+            .args
+            .iter()
+            .map(|a| -> &(dyn ToSql + Sync) {
+                match a {
+                    Arg::Int(i) => i,
+                    Arg::Bool(b) => b,
+                    Arg::Text(t) => t,
+                    Arg::Time(t) => t,
+                }
+            })
+            .collect();
+        let sql = q.sql;
         let rows = c.query(&sql, &args).await?;
         page_of(
             rows.iter()
@@ -547,17 +539,6 @@ impl ContactStore for PgStore {
             .get(0);
         Ok(n as u64)
     }
-}
-
-/// Appends a clause whose `?` placeholders all name the one new argument.
-fn push_arg<'a>(
-    sql: &mut String,
-    args: &mut Vec<&'a (dyn ToSql + Sync)>,
-    clause: &str,
-    v: &'a (dyn ToSql + Sync),
-) {
-    args.push(v);
-    sql.push_str(&clause.replace('?', &format!("${}", args.len())));
 }
 
 /// Column arrays for one set-based statement.

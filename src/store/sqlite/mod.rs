@@ -6,6 +6,7 @@ use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
 use crate::domain::{BillerSettings, Contact, ContactId, ContactRef, KeyId};
 use crate::store::codec;
+use crate::store::list_query::{Arg, list_query};
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
     ApiKey, Biller, BillerId, BillerStore, ContactPage, ContactStore, KeyStore, Scope, Store,
@@ -533,42 +534,28 @@ impl ContactStore for SqliteStore {
         filter: &ContactFilter,
         page: &PageRequest,
     ) -> StoreResult<ContactPage> {
-        let (filter, page) = (filter.clone(), page.clone());
+        let q = list_query(
+            CONTACT_COLUMNS,
+            biller,
+            filter,
+            page,
+            |n| format!("?{n}"),
+            "LIKE ? ESCAPE '\\'",
+        );
+        let sql = q.sql;
+        let args: Vec<rusqlite::types::Value> = q
+            .args
+            .into_iter()
+            .map(|a| match a {
+                Arg::Int(i) => rusqlite::types::Value::Integer(i),
+                Arg::Bool(b) => rusqlite::types::Value::Integer(i64::from(b)),
+                Arg::Text(t) => rusqlite::types::Value::Text(t),
+                Arg::Time(t) => rusqlite::types::Value::Integer(to_micros(t)),
+            })
+            .collect();
         let rows = self
             .readers
             .run(move |c| {
-                let mut sql =
-                    format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1");
-                let mut args: Vec<rusqlite::types::Value> = vec![biller.into()];
-                let mut arg = |sql: &mut String, clause: &str, v: rusqlite::types::Value| {
-                    args.push(v);
-                    sql.push_str(&clause.replace('?', &format!("?{}", args.len())));
-                };
-                if let Some(after) = page.after {
-                    arg(&mut sql, " AND account_number > ?", after.into());
-                }
-                if let Some(active) = filter.active {
-                    arg(&mut sql, " AND active = ?", i64::from(active).into());
-                }
-                if let Some(t) = filter.contact_type {
-                    arg(&mut sql, " AND contact_type = ?", t.into());
-                }
-                if let Some(since) = filter.updated_since {
-                    arg(&mut sql, " AND updated_at >= ?", to_micros(since).into());
-                }
-                if let Some(q) = filter.q {
-                    let p = codec::like_pattern(&q);
-                    arg(
-                        &mut sql,
-                        " AND (name LIKE ? ESCAPE '\\' OR account_number LIKE ? ESCAPE '\\')",
-                        p.into(),
-                    );
-                }
-                arg(
-                    &mut sql,
-                    " ORDER BY account_number LIMIT ?",
-                    (page.limit as i64 + 1).into(),
-                );
                 Ok(c.prepare_cached(&sql)?
                     .query_map(rusqlite::params_from_iter(args), contact_row)?
                     .collect::<rusqlite::Result<Vec<_>>>()?)
