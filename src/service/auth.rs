@@ -28,6 +28,8 @@ const RANDOM_CHARS: usize = 43;
 const VERIFIED_TTL: Duration = Duration::from_secs(60);
 const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 const MAX_FAILURES: u32 = 5;
+/// Keys whose failures are remembered at once.
+const MAX_TRACKED: usize = 100_000;
 
 /// Who is calling: the key behind the token and what it may do.
 #[derive(Debug, Clone)]
@@ -213,6 +215,13 @@ impl Service {
 
     fn record_failure(&self, id: &KeyId, err: ServiceError) -> ServiceError {
         if let Ok(mut failures) = self.auth_cache.failures.lock() {
+            // Random key ids must not grow the map without bound.
+            if failures.len() >= MAX_TRACKED {
+                failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
+            }
+            if failures.len() >= MAX_TRACKED {
+                failures.retain(|_, (n, _)| *n >= MAX_FAILURES);
+            }
             let entry = failures.entry(id.clone()).or_insert((0, Instant::now()));
             if entry.1.elapsed() >= FAILURE_WINDOW {
                 *entry = (0, Instant::now());
