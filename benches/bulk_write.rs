@@ -17,10 +17,7 @@ use tokio::runtime::Runtime;
 const N: usize = 10_000;
 
 fn settings() -> BillerSettings {
-    let field = |key: &str, role| FieldDef {
-        role,
-        ..FieldDef::new(key, FieldKind::Text)
-    };
+    let field = |key: &str, role| FieldDef { role, ..FieldDef::new(key, FieldKind::Text) };
     let fields = [
         "contact-id-1",
         "contact-id-2",
@@ -33,22 +30,9 @@ fn settings() -> BillerSettings {
     ]
     .iter()
     .enumerate()
-    .map(|(i, k)| {
-        field(
-            k,
-            if i == 0 {
-                FieldRole::Id
-            } else {
-                FieldRole::None
-            },
-        )
-    })
+    .map(|(i, k)| field(k, if i == 0 { FieldRole::Id } else { FieldRole::None }))
     .collect();
-    BillerSettings::parse(SettingsDoc {
-        fields,
-        ..SettingsDoc::default()
-    })
-    .expect("settings")
+    BillerSettings::parse(SettingsDoc { fields, ..SettingsDoc::default() }).expect("settings")
 }
 
 /// Realistic records: 14 fields, account numbers with leading zeroes.
@@ -82,8 +66,7 @@ fn records(settings: &BillerSettings) -> Vec<ContactData> {
 }
 
 fn pg_url() -> String {
-    std::env::var("CONTACTD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
+    std::env::var("CONTACTD_TEST_POSTGRES").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
 }
 
 struct Fresh {
@@ -94,32 +77,20 @@ struct Fresh {
 
 async fn fresh(backend: &str, n: usize) -> Fresh {
     let url = match backend {
-        "sqlite" => format!(
-            "sqlite://{}/contactd-bench-{}-{n}.db",
-            std::env::temp_dir().display(),
-            std::process::id()
-        ),
+        "sqlite" => format!("sqlite://{}/contactd-bench-{}-{n}.db", std::env::temp_dir().display(), std::process::id()),
         _ => {
             let schema = format!("contactd_bench_{}_{n}", std::process::id());
-            let (c, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
-                .await
-                .expect("PostgreSQL");
+            let (c, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls).await.expect("PostgreSQL");
             tokio::spawn(conn);
-            c.batch_execute(&format!(
-                "DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"
-            ))
-            .await
-            .expect("schema");
+            c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}"))
+                .await
+                .expect("schema");
             format!("{}?options=-csearch_path%3D{schema}", pg_url())
         }
     };
     let store = store::open(&url).await.expect("open");
     store.migrate().await.expect("migrate");
-    let biller = store
-        .create_biller("B", "Bench", &settings())
-        .await
-        .expect("biller")
-        .id;
+    let biller = store.create_biller("B", "Bench", &settings()).await.expect("biller").id;
     Fresh { store, url, biller }
 }
 
@@ -131,13 +102,9 @@ async fn cleanup(backend: &str, f: Fresh) {
             let _ = std::fs::remove_file(format!("{path}{s}"));
         }
     } else if let Some(schema) = f.url.split("%3D").nth(1) {
-        let (c, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls)
-            .await
-            .expect("PostgreSQL");
+        let (c, conn) = tokio_postgres::connect(&pg_url(), tokio_postgres::NoTls).await.expect("PostgreSQL");
         tokio::spawn(conn);
-        let _ = c
-            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-            .await;
+        let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
     }
 }
 
@@ -169,12 +136,10 @@ async fn raw_insert(backend: &str, f: &Fresh, rows: &[(String, String, String, S
         use tokio_postgres::binary_copy::BinaryCopyInWriter;
         use tokio_postgres::types::Type;
         let schema = f.url.split("%3D").nth(1).expect("schema");
-        let (c, conn) = tokio_postgres::connect(
-            &format!("{}?options=-csearch_path%3D{schema}", pg_url()),
-            tokio_postgres::NoTls,
-        )
-        .await
-        .expect("connect");
+        let (c, conn) =
+            tokio_postgres::connect(&format!("{}?options=-csearch_path%3D{schema}", pg_url()), tokio_postgres::NoTls)
+                .await
+                .expect("connect");
         tokio::spawn(conn);
         let sink = c
             .copy_in("COPY contacts (biller_id, id, account_number, name, contact_type, active, doc, fingerprint, version, created_at, updated_at) FROM STDIN BINARY")
@@ -198,9 +163,7 @@ async fn raw_insert(backend: &str, f: &Fresh, rows: &[(String, String, String, S
         let (ctype, active, zero, one) = ("customer", true, 0i64, 1i64);
         for (id, acct, name, doc) in rows {
             w.as_mut()
-                .write(&[
-                    &f.biller, id, acct, name, &ctype, &active, doc, &zero, &one, &now, &now,
-                ])
+                .write(&[&f.biller, id, acct, name, &ctype, &active, doc, &zero, &one, &now, &now])
                 .await
                 .expect("row");
         }

@@ -17,10 +17,7 @@ pub enum StartError {
     #[error(transparent)]
     Service(#[from] ServiceError),
     #[error("listening on {addr}: {source}")]
-    Bind {
-        addr: std::net::SocketAddr,
-        source: std::io::Error,
-    },
+    Bind { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("server: {0}")]
     Serve(std::io::Error),
 }
@@ -29,18 +26,12 @@ pub enum StartError {
 pub async fn service(settings: &Settings) -> Result<Service, StartError> {
     let store = store::open(settings.database.expose()).await?;
     store.migrate().await?;
-    let config = ServiceConfig {
-        token_ttl: settings.token_ttl,
-        max_sync_records: settings.max_sync_records,
-    };
+    let config = ServiceConfig { token_ttl: settings.token_ttl, max_sync_records: settings.max_sync_records };
     Ok(Service::new(store, config))
 }
 
 pub fn state(service: Service, settings: &Settings) -> AppState {
-    AppState {
-        service,
-        max_body_bytes: settings.max_body_bytes,
-    }
+    AppState { service, max_body_bytes: settings.max_body_bytes }
 }
 
 /// Creates the demo biller and key on an empty database unless told not to.
@@ -69,9 +60,7 @@ pub async fn serve(
             }
         }
     });
-    let result = http::serve(listener, state, shutdown)
-        .await
-        .map_err(StartError::Serve);
+    let result = http::serve(listener, state, shutdown).await.map_err(StartError::Serve);
     purge.abort();
     result
 }

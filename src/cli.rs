@@ -11,11 +11,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "contactd",
-    version,
-    about = "Contact directory and sync service for billers"
-)]
+#[command(name = "contactd", version, about = "Contact directory and sync service for billers")]
 pub struct Cli {
     /// Optional TOML settings file.
     #[arg(long, global = true, env = "CONTACTD_CONFIG")]
@@ -113,9 +109,8 @@ enum KeyCommand {
 }
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
-    Scope::parse(s.trim()).ok_or_else(|| {
-        format!("unknown scope {s:?}; use contacts:read, contacts:write, contacts:replace or admin")
-    })
+    Scope::parse(s.trim())
+        .ok_or_else(|| format!("unknown scope {s:?}; use contacts:read, contacts:write, contacts:replace or admin"))
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -143,13 +138,7 @@ impl Cli {
             },
             _ => Overrides::default(),
         };
-        let settings = Settings::load(
-            self.config.as_deref(),
-            Overrides {
-                database: self.database.clone(),
-                ..serve
-            },
-        )?;
+        let settings = Settings::load(self.config.as_deref(), Overrides { database: self.database.clone(), ..serve })?;
         for var in crate::config::unknown_env_vars() {
             tracing::warn!(%var, "unknown CONTACTD_ environment variable ignored");
         }
@@ -185,52 +174,28 @@ async fn biller(service: &Service, cmd: BillerCommand, out: Output) -> Result<()
     match cmd {
         BillerCommand::Create { code, name } => {
             let b = service.create_biller(&code, &name).await?;
-            out.print(
-                json!({"code": b.code, "name": b.name}),
-                format!("created biller {} ({})", b.code, b.name),
-            );
+            out.print(json!({"code": b.code, "name": b.name}), format!("created biller {} ({})", b.code, b.name));
         }
         BillerCommand::List => {
             let billers = service.billers().await?;
-            let text = billers
-                .iter()
-                .map(|b| format!("{}\t{}", b.code, b.name))
-                .collect::<Vec<_>>()
-                .join("\n");
-            out.print(
-                json!(
-                    billers
-                        .iter()
-                        .map(|b| json!({"code": b.code, "name": b.name}))
-                        .collect::<Vec<_>>()
-                ),
-                text,
-            );
+            let text = billers.iter().map(|b| format!("{}\t{}", b.code, b.name)).collect::<Vec<_>>().join("\n");
+            out.print(json!(billers.iter().map(|b| json!({"code": b.code, "name": b.name})).collect::<Vec<_>>()), text);
         }
         BillerCommand::Fields(FieldsCommand::Show { code }) => {
             let b = service.biller(&code).await?;
-            let doc = serde_json::to_value(b.settings.doc())
-                .map_err(|e| CliError::Input(e.to_string()))?;
+            let doc = serde_json::to_value(b.settings.doc()).map_err(|e| CliError::Input(e.to_string()))?;
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
         BillerCommand::Fields(FieldsCommand::Set { code, file }) => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| CliError::Input(format!("reading {}: {e}", file.display())))?;
             let doc: SettingsDoc = serde_json::from_str(&text).map_err(|e| {
-                CliError::Input(format!(
-                    "{}: line {} column {}: {e}",
-                    file.display(),
-                    e.line(),
-                    e.column()
-                ))
+                CliError::Input(format!("{}: line {} column {}: {e}", file.display(), e.line(), e.column()))
             })?;
             let settings = service.set_field_settings(&code, doc).await?;
             out.print(
                 json!({"code": code, "fields": settings.fields().len()}),
-                format!(
-                    "set {} contact fields for biller {code}",
-                    settings.fields().len()
-                ),
+                format!("set {} contact fields for biller {code}", settings.fields().len()),
             );
         }
     }
@@ -243,7 +208,10 @@ async fn key(service: &Service, cmd: KeyCommand, out: Output) -> Result<(), CliE
             let k = service.create_key(&billers, &scopes).await?;
             out.print(
                 json!({"key_id": k.key_id.as_str(), "key_secret": k.secret}),
-                format!("key id:     {}\nkey secret: {}\n(the secret is shown only now; store it safely)", k.key_id, k.secret),
+                format!(
+                    "key id:     {}\nkey secret: {}\n(the secret is shown only now; store it safely)",
+                    k.key_id, k.secret
+                ),
             );
         }
         KeyCommand::Revoke { key_id } => {
@@ -256,17 +224,8 @@ async fn key(service: &Service, cmd: KeyCommand, out: Output) -> Result<(), CliE
             let text = keys
                 .iter()
                 .map(|k| {
-                    let state = if k.revoked_at.is_some() {
-                        "revoked"
-                    } else {
-                        "active"
-                    };
-                    format!(
-                        "{}\t{state}\t{}\t{}",
-                        k.key_id,
-                        k.billers.join(","),
-                        scopes(&k.scopes).join(",")
-                    )
+                    let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
+                    format!("{}\t{state}\t{}\t{}", k.key_id, k.billers.join(","), scopes(&k.scopes).join(","))
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
@@ -296,10 +255,7 @@ async fn serve_forever(service: Service, settings: &Settings) -> Result<(), CliE
     let demo = app::demo(&service, settings).await?;
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
-        .map_err(|source| StartError::Bind {
-            addr: settings.listen,
-            source,
-        })?;
+        .map_err(|source| StartError::Bind { addr: settings.listen, source })?;
     let addr = listener.local_addr().map_err(StartError::Serve)?;
     if let Some(demo) = &demo {
         print_demo(demo, &format!("http://{addr}"));

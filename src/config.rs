@@ -97,15 +97,9 @@ pub fn unknown_env_vars() -> Vec<String> {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("reading {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("{path}: {source}")]
-    Parse {
-        path: String,
-        source: toml::de::Error,
-    },
+    Parse { path: String, source: toml::de::Error },
     #[error("{0}")]
     Invalid(String),
 }
@@ -116,40 +110,22 @@ impl Settings {
             None => FileSettings::default(),
             Some(path) => {
                 let p = path.display().to_string();
-                let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-                    path: p.clone(),
-                    source,
-                })?;
+                let text =
+                    std::fs::read_to_string(path).map_err(|source| ConfigError::Read { path: p.clone(), source })?;
                 toml::from_str(&text).map_err(|source| ConfigError::Parse { path: p, source })?
             }
         };
         let d = Settings::default();
         let s = Settings {
             listen: over.listen.or(f.listen).unwrap_or(d.listen),
-            database: over
-                .database
-                .map(Secret::new)
-                .or(f.database)
-                .unwrap_or(d.database),
-            token_ttl: over
-                .token_ttl_secs
-                .or(f.token_ttl_secs)
-                .map(Duration::from_secs)
-                .unwrap_or(d.token_ttl),
-            max_body_bytes: over
-                .max_body_bytes
-                .or(f.max_body_bytes)
-                .unwrap_or(d.max_body_bytes),
-            max_sync_records: over
-                .max_sync_records
-                .or(f.max_sync_records)
-                .unwrap_or(d.max_sync_records),
+            database: over.database.map(Secret::new).or(f.database).unwrap_or(d.database),
+            token_ttl: over.token_ttl_secs.or(f.token_ttl_secs).map(Duration::from_secs).unwrap_or(d.token_ttl),
+            max_body_bytes: over.max_body_bytes.or(f.max_body_bytes).unwrap_or(d.max_body_bytes),
+            max_sync_records: over.max_sync_records.or(f.max_sync_records).unwrap_or(d.max_sync_records),
             no_demo: over.no_demo || f.no_demo.unwrap_or(false),
         };
         if s.token_ttl.is_zero() || s.token_ttl > Duration::from_secs(30 * 86_400) {
-            return Err(ConfigError::Invalid(
-                "token_ttl_secs must be 1 to 2592000 (30 days)".into(),
-            ));
+            return Err(ConfigError::Invalid("token_ttl_secs must be 1 to 2592000 (30 days)".into()));
         }
         if s.max_sync_records == 0 || s.max_body_bytes < 1024 {
             return Err(ConfigError::Invalid(
@@ -167,32 +143,17 @@ mod tests {
     #[test]
     fn flags_beat_file_beat_defaults() {
         let dir = std::env::temp_dir().join(format!("contactd-config-{}", std::process::id()));
-        std::fs::write(
-            &dir,
-            "listen = \"0.0.0.0:9000\"\ndatabase = \"sqlite://f.db\"\ntoken_ttl_secs = 60\n",
-        )
-        .unwrap();
-        let s = Settings::load(
-            Some(&dir),
-            Overrides {
-                database: Some("postgres://x/y".into()),
-                ..Overrides::default()
-            },
-        )
-        .unwrap();
+        std::fs::write(&dir, "listen = \"0.0.0.0:9000\"\ndatabase = \"sqlite://f.db\"\ntoken_ttl_secs = 60\n").unwrap();
+        let s =
+            Settings::load(Some(&dir), Overrides { database: Some("postgres://x/y".into()), ..Overrides::default() })
+                .unwrap();
         assert_eq!(s.listen.port(), 9000);
         assert_eq!(s.database.expose(), "postgres://x/y");
         assert_eq!(s.token_ttl, Duration::from_secs(60));
         assert_eq!(s.max_sync_records, 10_000);
-        assert!(
-            !format!("{s:?}").contains("postgres://"),
-            "the database URL must not appear in Debug output"
-        );
+        assert!(!format!("{s:?}").contains("postgres://"), "the database URL must not appear in Debug output");
         std::fs::write(&dir, "listen = \"0.0.0.0:9000\"\nlisen = 1\n").unwrap();
-        assert!(matches!(
-            Settings::load(Some(&dir), Overrides::default()),
-            Err(ConfigError::Parse { .. })
-        ));
+        assert!(matches!(Settings::load(Some(&dir), Overrides::default()), Err(ConfigError::Parse { .. })));
         std::fs::remove_file(&dir).unwrap();
     }
 }

@@ -22,9 +22,7 @@ impl Charset {
         match self {
             Self::Digits => c.is_ascii_digit(),
             Self::Alphanumeric => c.is_ascii_alphanumeric(),
-            Self::AlphanumericPunct => {
-                c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | '.')
-            }
+            Self::AlphanumericPunct => c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '/' | '.'),
         }
     }
 
@@ -51,11 +49,7 @@ pub const MAX_ACCOUNT_NUMBER_LENGTH: usize = 64;
 
 impl Default for AccountNumberRules {
     fn default() -> Self {
-        Self {
-            min_length: 1,
-            max_length: 40,
-            charset: Charset::AlphanumericPunct,
-        }
+        Self { min_length: 1, max_length: 40, charset: Charset::AlphanumericPunct }
     }
 }
 
@@ -68,11 +62,7 @@ impl AccountNumber {
         const FIELD: &str = "account_number";
         let len = raw.chars().count();
         if len == 0 {
-            return Err(FieldError::new(
-                FIELD,
-                ErrorCode::MissingRequired,
-                "account_number is required",
-            ));
+            return Err(FieldError::new(FIELD, ErrorCode::MissingRequired, "account_number is required"));
         }
         if len < rules.min_length || len > rules.max_length {
             return Err(FieldError::new(
@@ -88,10 +78,7 @@ impl AccountNumber {
             return Err(FieldError::new(
                 FIELD,
                 ErrorCode::InvalidCharacters,
-                format!(
-                    "account_number may contain only {}; found {bad:?}",
-                    rules.charset.describe()
-                ),
+                format!("account_number may contain only {}; found {bad:?}", rules.charset.describe()),
             ));
         }
         Ok(Self(raw.to_owned()))
@@ -123,11 +110,7 @@ mod tests {
     use proptest::prelude::*;
 
     fn rules(min: usize, max: usize, charset: Charset) -> AccountNumberRules {
-        AccountNumberRules {
-            min_length: min,
-            max_length: max,
-            charset,
-        }
+        AccountNumberRules { min_length: min, max_length: max, charset }
     }
 
     #[test]
@@ -139,31 +122,15 @@ mod tests {
     #[test]
     fn length_and_characters_are_enforced() {
         let r = rules(4, 6, Charset::Digits);
+        assert_eq!(AccountNumber::parse("123", &r).unwrap_err().code, ErrorCode::InvalidLength);
+        assert_eq!(AccountNumber::parse("1234567", &r).unwrap_err().code, ErrorCode::InvalidLength);
+        assert_eq!(AccountNumber::parse("12a4", &r).unwrap_err().code, ErrorCode::InvalidCharacters);
+        assert_eq!(AccountNumber::parse("", &r).unwrap_err().code, ErrorCode::MissingRequired);
         assert_eq!(
-            AccountNumber::parse("123", &r).unwrap_err().code,
-            ErrorCode::InvalidLength
-        );
-        assert_eq!(
-            AccountNumber::parse("1234567", &r).unwrap_err().code,
-            ErrorCode::InvalidLength
-        );
-        assert_eq!(
-            AccountNumber::parse("12a4", &r).unwrap_err().code,
+            AccountNumber::parse(" 1234", &rules(1, 9, Charset::AlphanumericPunct)).unwrap_err().code,
             ErrorCode::InvalidCharacters
         );
-        assert_eq!(
-            AccountNumber::parse("", &r).unwrap_err().code,
-            ErrorCode::MissingRequired
-        );
-        assert_eq!(
-            AccountNumber::parse(" 1234", &rules(1, 9, Charset::AlphanumericPunct))
-                .unwrap_err()
-                .code,
-            ErrorCode::InvalidCharacters
-        );
-        assert!(
-            AccountNumber::parse("AB-12/3.x_", &rules(1, 20, Charset::AlphanumericPunct)).is_ok()
-        );
+        assert!(AccountNumber::parse("AB-12/3.x_", &rules(1, 20, Charset::AlphanumericPunct)).is_ok());
         assert!(AccountNumber::parse("AB-12", &rules(1, 20, Charset::Alphanumeric)).is_err());
     }
 

@@ -50,11 +50,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(field: impl Into<String>, code: ErrorCode, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            code,
-            message: message.into(),
-        }
+        Self { field: field.into(), code, message: message.into() }
     }
 }
 
@@ -64,4 +60,73 @@ pub struct RecordError {
     pub index: usize,
     pub account_number: Option<String>,
     pub error: FieldError,
+}
+
+/// At most this many record errors are kept and reported; the rest are counted.
+pub const MAX_REPORTED_ERRORS: usize = 1000;
+
+/// The errors of a batch, bounded: the first `MAX_REPORTED_ERRORS` by record
+/// position, the total, and how many records had any. A hostile request can
+/// make many errors; it cannot make them cost unbounded memory.
+#[derive(Debug, Default)]
+pub struct BatchErrors {
+    listed: Vec<RecordError>,
+    total: usize,
+    bad_records: std::collections::HashSet<usize>,
+}
+
+impl BatchErrors {
+    pub fn push(&mut self, e: RecordError) {
+        self.total += 1;
+        self.bad_records.insert(e.index);
+        self.listed.push(e);
+        if self.listed.len() >= 2 * MAX_REPORTED_ERRORS {
+            self.trim();
+        }
+    }
+
+    pub fn merge(&mut self, other: BatchErrors) {
+        self.total += other.total;
+        self.bad_records.extend(other.bad_records);
+        for e in other.listed {
+            self.listed.push(e);
+            if self.listed.len() >= 2 * MAX_REPORTED_ERRORS {
+                self.trim();
+            }
+        }
+    }
+
+    fn trim(&mut self) {
+        // Stable: a record's errors keep their order.
+        self.listed.sort_by_key(|e| e.index);
+        self.listed.truncate(MAX_REPORTED_ERRORS);
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.total == 0
+    }
+
+    pub fn has(&self, index: usize) -> bool {
+        self.bad_records.contains(&index)
+    }
+
+    pub fn total(&self) -> usize {
+        self.total
+    }
+
+    pub fn records_with_errors(&self) -> usize {
+        self.bad_records.len()
+    }
+
+    /// The reported errors, in record order.
+    pub fn into_listed(mut self) -> Vec<RecordError> {
+        self.trim();
+        self.listed
+    }
+}
+
+/// Lists at most `max` items, saying how many there are in all when cut.
+pub fn short_list<T: fmt::Display>(items: &[T], max: usize) -> String {
+    let shown: Vec<String> = items.iter().take(max).map(|i| i.to_string()).collect();
+    if items.len() > max { format!("{} and {} more", shown.join(", "), items.len() - max) } else { shown.join(", ") }
 }

@@ -12,6 +12,8 @@ use std::collections::HashSet;
 
 pub const MAX_FIELDS: usize = 64;
 pub const MAX_FIELD_LENGTH: usize = 1024;
+pub const MAX_CONTACT_TYPES: usize = 100;
+pub const MAX_ENUM_VALUES: usize = 200;
 pub const DEFAULT_CONTACT_TYPES: [&str; 4] = ["vendor", "customer", "employee", "self"];
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -95,10 +97,7 @@ impl Default for SettingsDoc {
         Self {
             account_number: AccountNumberRules::default(),
             fields: Vec::new(),
-            contact_types: DEFAULT_CONTACT_TYPES
-                .iter()
-                .map(|s| s.to_string())
-                .collect(),
+            contact_types: DEFAULT_CONTACT_TYPES.iter().map(|s| s.to_string()).collect(),
             max_replace_removal: 0.25,
         }
     }
@@ -112,10 +111,7 @@ pub struct SettingsError {
 }
 
 fn err(path: impl Into<String>, message: impl Into<String>) -> SettingsError {
-    SettingsError {
-        path: path.into(),
-        message: message.into(),
-    }
+    SettingsError { path: path.into(), message: message.into() }
 }
 
 /// A field definition with its pattern compiled.
@@ -132,6 +128,20 @@ pub struct BillerSettings {
     fields: Vec<Field>,
 }
 
+/// Names a list offers to choose from: non-empty, short, plain and distinct.
+fn check_names(errors: &mut Vec<SettingsError>, path: &str, names: &[String], max: usize) {
+    for (i, n) in names.iter().enumerate() {
+        if n.is_empty() || n.chars().count() > max || n.chars().any(char::is_control) {
+            errors.push(err(
+                format!("{path}[{i}]"),
+                format!("must be 1 to {max} characters, with no control characters"),
+            ));
+        } else if names[..i].contains(n) {
+            errors.push(err(format!("{path}[{i}]"), format!("{n:?} is listed twice")));
+        }
+    }
+}
+
 fn valid_key(key: &str) -> bool {
     let mut chars = key.chars();
     matches!(chars.next(), Some(c) if c.is_ascii_lowercase() || c.is_ascii_digit())
@@ -144,10 +154,7 @@ impl BillerSettings {
     pub fn parse(doc: SettingsDoc) -> Result<Self, Vec<SettingsError>> {
         let mut errors = Vec::new();
         let an = &doc.account_number;
-        if an.min_length == 0
-            || an.min_length > an.max_length
-            || an.max_length > MAX_ACCOUNT_NUMBER_LENGTH
-        {
+        if an.min_length == 0 || an.min_length > an.max_length || an.max_length > MAX_ACCOUNT_NUMBER_LENGTH {
             errors.push(err(
                 "account_number",
                 format!("need 1 <= min_length <= max_length <= {MAX_ACCOUNT_NUMBER_LENGTH}"),
@@ -159,42 +166,26 @@ impl BillerSettings {
         if doc.contact_types.is_empty() {
             errors.push(err("contact_types", "at least one contact type is needed"));
         }
-        for (i, t) in doc.contact_types.iter().enumerate() {
-            if t.is_empty() || t.chars().count() > 40 {
-                errors.push(err(
-                    format!("contact_types[{i}]"),
-                    "must be 1 to 40 characters",
-                ));
-            }
+        if doc.contact_types.len() > MAX_CONTACT_TYPES {
+            errors.push(err("contact_types", format!("at most {MAX_CONTACT_TYPES} contact types")));
         }
+        check_names(&mut errors, "contact_types", &doc.contact_types, 40);
         if doc.fields.len() > MAX_FIELDS {
-            errors.push(err(
-                "fields",
-                format!("at most {MAX_FIELDS} fields may be configured"),
-            ));
+            errors.push(err("fields", format!("at most {MAX_FIELDS} fields may be configured")));
         }
         let mut seen = HashSet::new();
         let mut fields = Vec::with_capacity(doc.fields.len());
         for (i, def) in doc.fields.iter().enumerate() {
             let path = format!("fields[{i}]");
             if !valid_key(&def.key) {
-                errors.push(err(
-                    &path,
-                    "key must be 1 to 64 of a-z 0-9 - _ starting with a letter or digit",
-                ));
+                errors.push(err(&path, "key must be 1 to 64 of a-z 0-9 - _ starting with a letter or digit"));
             }
             if !seen.insert(def.key.as_str()) {
                 errors.push(err(&path, format!("key {:?} is configured twice", def.key)));
             }
-            let (min, max) = (
-                def.min_length.unwrap_or(0),
-                def.max_length.unwrap_or(MAX_FIELD_LENGTH),
-            );
+            let (min, max) = (def.min_length.unwrap_or(0), def.max_length.unwrap_or(MAX_FIELD_LENGTH));
             if min > max || max > MAX_FIELD_LENGTH {
-                errors.push(err(
-                    &path,
-                    format!("need min_length <= max_length <= {MAX_FIELD_LENGTH}"),
-                ));
+                errors.push(err(&path, format!("need min_length <= max_length <= {MAX_FIELD_LENGTH}")));
             }
             if def.kind == FieldKind::Enum && def.values.is_empty() {
                 errors.push(err(&path, "an enum field needs a non-empty values list"));
@@ -202,18 +193,24 @@ impl BillerSettings {
             if def.kind != FieldKind::Enum && !def.values.is_empty() {
                 errors.push(err(&path, "values is only for enum fields"));
             }
+            if def.values.len() > MAX_ENUM_VALUES {
+                errors.push(err(&path, format!("at most {MAX_ENUM_VALUES} enum values")));
+            }
+            check_names(&mut errors, &format!("{path}.values"), &def.values, 256);
+            let text_like = matches!(def.kind, FieldKind::Text | FieldKind::Email | FieldKind::Phone);
+            if !text_like && (def.pattern.is_some() || def.min_length.is_some() || def.max_length.is_some()) {
+                errors
+                    .push(err(&path, "pattern, min_length and max_length apply to text, email and phone fields only"));
+            }
+            if def.label.chars().count() > 100 || def.label.chars().any(char::is_control) {
+                errors.push(err(&path, "label is at most 100 characters, with no control characters"));
+            }
             if def.role != FieldRole::None && def.kind != FieldKind::Text {
-                errors.push(err(
-                    &path,
-                    "id and auth roles need a text field (integers would lose leading zeroes)",
-                ));
+                errors.push(err(&path, "id and auth roles need a text field (integers would lose leading zeroes)"));
             }
             let pattern = match &def.pattern {
                 None => None,
-                Some(p) => match regex::RegexBuilder::new(&format!("^(?:{p})$"))
-                    .size_limit(1 << 20)
-                    .build()
-                {
+                Some(p) => match regex::RegexBuilder::new(&format!("^(?:{p})$")).size_limit(1 << 20).build() {
                     Ok(re) => Some(re),
                     Err(e) => {
                         errors.push(err(&path, format!("pattern does not compile: {e}")));
@@ -221,25 +218,12 @@ impl BillerSettings {
                     }
                 },
             };
-            fields.push(Field {
-                def: def.clone(),
-                pattern,
-            });
+            fields.push(Field { def: def.clone(), pattern });
         }
-        if doc
-            .fields
-            .iter()
-            .filter(|f| f.role == FieldRole::Id)
-            .count()
-            > 1
-        {
+        if doc.fields.iter().filter(|f| f.role == FieldRole::Id).count() > 1 {
             errors.push(err("fields", "at most one field may have the id role"));
         }
-        if errors.is_empty() {
-            Ok(Self { doc, fields })
-        } else {
-            Err(errors)
-        }
+        if errors.is_empty() { Ok(Self { doc, fields }) } else { Err(errors) }
     }
 
     pub fn doc(&self) -> &SettingsDoc {
@@ -279,18 +263,12 @@ mod tests {
     #[test]
     fn accepts_many_fields_and_reports_every_problem() {
         let mut doc = SettingsDoc {
-            fields: (0..40)
-                .map(|i| FieldDef::new(&format!("contact-id-{i}"), FieldKind::Text))
-                .collect(),
+            fields: (0..40).map(|i| FieldDef::new(&format!("contact-id-{i}"), FieldKind::Text)).collect(),
             ..SettingsDoc::default()
         };
-        assert!(
-            BillerSettings::parse(doc.clone()).is_ok(),
-            "40 fields must be accepted"
-        );
+        assert!(BillerSettings::parse(doc.clone()).is_ok(), "40 fields must be accepted");
 
-        doc.fields
-            .push(FieldDef::new("contact-id-1", FieldKind::Text));
+        doc.fields.push(FieldDef::new("contact-id-1", FieldKind::Text));
         doc.fields.push(FieldDef::new("Bad Key", FieldKind::Text));
         let mut bad_pattern = FieldDef::new("p", FieldKind::Text);
         bad_pattern.pattern = Some("(".into());

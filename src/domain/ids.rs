@@ -7,9 +7,7 @@ use std::fmt;
 const BASE62: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
 
 fn random_base62(rng: &mut impl Rng, len: usize) -> String {
-    (0..len)
-        .map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char)
-        .collect()
+    (0..len).map(|_| BASE62[rng.gen_range(0..BASE62.len())] as char).collect()
 }
 
 fn is_base62(s: &str) -> bool {
@@ -49,18 +47,8 @@ macro_rules! prefixed_id {
     };
 }
 
-prefixed_id!(
-    ContactId,
-    "cont_",
-    14,
-    "A contact's id: `cont_` and 14 random base62 characters (Razorpay's form)."
-);
-prefixed_id!(
-    KeyId,
-    "key_",
-    16,
-    "An API key's public id: `key_` and 16 random base62 characters."
-);
+prefixed_id!(ContactId, "cont_", 14, "A contact's id: `cont_` and 14 random base62 characters (Razorpay's form).");
+prefixed_id!(KeyId, "key_", 16, "An API key's public id: `key_` and 16 random base62 characters.");
 
 #[cfg(test)]
 mod tests {

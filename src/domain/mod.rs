@@ -12,7 +12,7 @@ pub mod validate;
 
 pub use account_number::{AccountNumber, AccountNumberRules, Charset};
 pub use contact::{Address, Contact, ContactData, ContactDraft, FieldValue, Phone, PhoneKind};
-pub use errors::{ErrorCode, FieldError, RecordError};
+pub use errors::{BatchErrors, ErrorCode, FieldError, MAX_REPORTED_ERRORS, RecordError};
 pub use field_settings::{BillerSettings, FieldDef, FieldKind, FieldRole, SettingsError};
 pub use ids::{ContactId, KeyId};
 pub use query::{ContactFilter, ContactRef};

@@ -47,10 +47,7 @@ pub struct Counts {
 
 impl Plan {
     pub fn counts(&self) -> Counts {
-        let mut c = Counts {
-            removed: self.removals.len() as u64,
-            ..Counts::default()
-        };
+        let mut c = Counts { removed: self.removals.len() as u64, ..Counts::default() };
         for a in &self.actions {
             match a {
                 Action::Create => c.created += 1,
@@ -65,20 +62,13 @@ impl Plan {
 /// `incoming` is (account number, fingerprint) per record; account numbers are
 /// unique (the validator rejects duplicates). For `Add`, `existing` need only
 /// hold the incoming account numbers; for `Replace` it must hold them all.
-pub fn plan(
-    incoming: &[(&str, i64)],
-    existing: &HashMap<String, Existing>,
-    mode: WriteMode,
-) -> Plan {
+pub fn plan(incoming: &[(&str, i64)], existing: &HashMap<String, Existing>, mode: WriteMode) -> Plan {
     let actions = incoming
         .iter()
         .map(|(acct, fp)| match existing.get(*acct) {
             None => Action::Create,
             Some(e) if e.fingerprint == *fp => Action::Unchanged,
-            Some(e) => Action::Update {
-                id: e.id.clone(),
-                version: e.version,
-            },
+            Some(e) => Action::Update { id: e.id.clone(), version: e.version },
         })
         .collect();
     let removals = match mode {
@@ -106,26 +96,33 @@ pub struct RemovalGuard {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "this replace would remove {would_remove} of {existing} contacts, more than the allowed {allowed}; repeat it with confirm_removals={would_remove} to proceed"
-)]
-pub struct RemovalRefused {
-    pub would_remove: u64,
-    pub existing: u64,
-    pub allowed: u64,
+pub enum RemovalRefused {
+    #[error(
+        "this replace would remove {would_remove} of {existing} contacts, more than the allowed {allowed}; repeat it with confirm_removals={would_remove} to proceed"
+    )]
+    OverLimit { would_remove: u64, existing: u64, allowed: u64 },
+    #[error("confirm_removals={confirmed} but this replace would remove {would_remove} contacts; nothing was changed")]
+    Mismatch { would_remove: u64, confirmed: u64 },
+}
+
+impl RemovalRefused {
+    pub fn would_remove(&self) -> u64 {
+        match self {
+            Self::OverLimit { would_remove, .. } | Self::Mismatch { would_remove, .. } => *would_remove,
+        }
+    }
 }
 
 impl RemovalGuard {
+    /// A stated `confirm_removals` must match exactly, whatever the share: a
+    /// client whose expectation is wrong is stopped.
     pub fn check(&self, would_remove: u64, existing: u64) -> Result<(), RemovalRefused> {
         let allowed = (self.max_share * existing as f64).floor() as u64;
-        if would_remove <= allowed || self.confirm_removals == Some(would_remove) {
-            Ok(())
-        } else {
-            Err(RemovalRefused {
-                would_remove,
-                existing,
-                allowed,
-            })
+        match self.confirm_removals {
+            Some(confirmed) if confirmed != would_remove => Err(RemovalRefused::Mismatch { would_remove, confirmed }),
+            Some(_) => Ok(()),
+            None if would_remove > allowed => Err(RemovalRefused::OverLimit { would_remove, existing, allowed }),
+            None => Ok(()),
         }
     }
 }
@@ -139,14 +136,7 @@ mod tests {
         entries
             .iter()
             .map(|(a, fp)| {
-                (
-                    a.to_string(),
-                    Existing {
-                        id: ContactId::generate(&mut rng),
-                        fingerprint: *fp,
-                        version: 1,
-                    },
-                )
+                (a.to_string(), Existing { id: ContactId::generate(&mut rng), fingerprint: *fp, version: 1 })
             })
             .collect()
     }
@@ -155,15 +145,7 @@ mod tests {
     fn add_creates_updates_and_leaves_unchanged() {
         let ex = existing(&[("1", 10), ("2", 20), ("9", 90)]);
         let p = plan(&[("1", 10), ("2", 21), ("3", 30)], &ex, WriteMode::Add);
-        assert_eq!(
-            p.counts(),
-            Counts {
-                created: 1,
-                updated: 1,
-                unchanged: 1,
-                removed: 0
-            }
-        );
+        assert_eq!(p.counts(), Counts { created: 1, updated: 1, unchanged: 1, removed: 0 });
         assert!(matches!(p.actions[1], Action::Update { .. }));
     }
 
@@ -171,44 +153,20 @@ mod tests {
     fn replace_removes_what_is_missing() {
         let ex = existing(&[("1", 10), ("2", 20), ("9", 90), ("8", 80)]);
         let p = plan(&[("1", 10), ("3", 30)], &ex, WriteMode::Replace);
-        assert_eq!(
-            p.counts(),
-            Counts {
-                created: 1,
-                updated: 0,
-                unchanged: 1,
-                removed: 3
-            }
-        );
+        assert_eq!(p.counts(), Counts { created: 1, updated: 0, unchanged: 1, removed: 3 });
         let gone: Vec<&str> = p.removals.iter().map(|(_, a)| a.as_str()).collect();
         assert_eq!(gone, ["2", "8", "9"]);
     }
 
     #[test]
     fn guard_refuses_large_removals_unless_confirmed_exactly() {
-        let g = RemovalGuard {
-            max_share: 0.25,
-            confirm_removals: None,
-        };
+        let g = RemovalGuard { max_share: 0.25, confirm_removals: None };
         assert!(g.check(25, 100).is_ok());
-        let refused = g.check(26, 100).unwrap_err();
-        assert_eq!((refused.would_remove, refused.allowed), (26, 25));
-        assert!(
-            RemovalGuard {
-                confirm_removals: Some(26),
-                ..g
-            }
-            .check(26, 100)
-            .is_ok()
-        );
-        assert!(
-            RemovalGuard {
-                confirm_removals: Some(27),
-                ..g
-            }
-            .check(26, 100)
-            .is_err()
-        );
+        assert_eq!(g.check(26, 100), Err(RemovalRefused::OverLimit { would_remove: 26, existing: 100, allowed: 25 }));
+        assert!(RemovalGuard { confirm_removals: Some(26), ..g }.check(26, 100).is_ok());
+        assert!(RemovalGuard { confirm_removals: Some(27), ..g }.check(26, 100).is_err());
         assert!(g.check(0, 0).is_ok());
+        let stated = RemovalGuard { confirm_removals: Some(3), ..g };
+        assert_eq!(stated.check(2, 100), Err(RemovalRefused::Mismatch { would_remove: 2, confirmed: 3 }));
     }
 }

@@ -4,10 +4,9 @@
 
 use crate::domain::account_number::AccountNumber;
 use crate::domain::contact::{
-    Address, AddressDraft, ContactData, ContactDraft, FieldValue, Phone, PhoneDraft, PhoneKind,
-    RawValue,
+    Address, AddressDraft, ContactData, ContactDraft, FieldValue, Phone, PhoneDraft, PhoneKind, RawValue,
 };
-use crate::domain::errors::{ErrorCode, FieldError, RecordError};
+use crate::domain::errors::{BatchErrors, ErrorCode, FieldError, RecordError, short_list};
 use crate::domain::field_settings::{BillerSettings, Field, FieldKind, FieldRole};
 use std::collections::{BTreeMap, HashMap};
 use time::Date;
@@ -45,19 +44,11 @@ impl Checker {
     fn check_text(&mut self, field: &str, value: &str, min: usize, max: usize) -> bool {
         let len = value.chars().count();
         if len < min || len > max {
-            self.fail(
-                field,
-                ErrorCode::InvalidLength,
-                format!("{field} must be {min} to {max} characters, got {len}"),
-            );
+            self.fail(field, ErrorCode::InvalidLength, format!("{field} must be {min} to {max} characters, got {len}"));
             return false;
         }
         if value.chars().any(char::is_control) {
-            self.fail(
-                field,
-                ErrorCode::InvalidCharacters,
-                format!("{field} must not contain control characters"),
-            );
+            self.fail(field, ErrorCode::InvalidCharacters, format!("{field} must not contain control characters"));
             return false;
         }
         true
@@ -65,11 +56,7 @@ impl Checker {
 
     fn email(&mut self, field: &str, value: &str) -> bool {
         if value.len() > MAX_EMAIL || !email_address::EmailAddress::is_valid(value) {
-            self.fail(
-                field,
-                ErrorCode::InvalidFormat,
-                format!("{field} is not a valid email address"),
-            );
+            self.fail(field, ErrorCode::InvalidFormat, format!("{field} is not a valid email address"));
             return false;
         }
         true
@@ -89,8 +76,9 @@ impl Checker {
 
     fn country(&mut self, field: &str, value: Option<String>) -> Option<String> {
         let value = value.filter(|v| !v.is_empty())?;
-        if value.len() == 2 && value.bytes().all(|b| b.is_ascii_alphabetic()) {
-            Some(value.to_ascii_uppercase())
+        let upper = value.to_ascii_uppercase();
+        if value.len() == 2 && isocountry::CountryCode::for_alpha2(&upper).is_ok() {
+            Some(upper)
         } else {
             self.fail(
                 field,
@@ -104,11 +92,7 @@ impl Checker {
     fn date(&mut self, field: &str, value: &str) -> Option<Date> {
         let parsed = Date::parse(value, format_description!("[year]-[month]-[day]")).ok();
         if parsed.is_none() {
-            self.fail(
-                field,
-                ErrorCode::InvalidFormat,
-                format!("{field} must be a date as YYYY-MM-DD"),
-            );
+            self.fail(field, ErrorCode::InvalidFormat, format!("{field} must be a date as YYYY-MM-DD"));
         }
         parsed
     }
@@ -117,41 +101,24 @@ impl Checker {
 /// Strips the separators people type (spaces, dashes, dots, brackets) and
 /// checks what is left is `+`? and 4 to 20 digits.
 pub fn normalize_phone(value: &str) -> Option<String> {
-    let cleaned: String = value
-        .chars()
-        .filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')'))
-        .collect();
+    let cleaned: String = value.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
     let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
-    (digits.len() >= 4 && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit()))
-        .then_some(cleaned)
+    (digits.len() >= 4 && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(cleaned)
 }
 
 /// Validates one contact. Every problem is reported, not just the first.
-pub fn validate_contact(
-    draft: ContactDraft,
-    settings: &BillerSettings,
-) -> Result<ContactData, Vec<FieldError>> {
+pub fn validate_contact(draft: ContactDraft, settings: &BillerSettings) -> Result<ContactData, Vec<FieldError>> {
     let mut c = Checker { errors: Vec::new() };
 
     let account_number = match draft.account_number.as_deref() {
         None | Some("") => {
-            c.fail(
-                "account_number",
-                ErrorCode::MissingRequired,
-                "account_number is required",
-            );
+            c.fail("account_number", ErrorCode::MissingRequired, "account_number is required");
             None
         }
-        Some(raw) => AccountNumber::parse(raw, settings.account_number())
-            .map_err(|e| c.errors.push(e))
-            .ok(),
+        Some(raw) => AccountNumber::parse(raw, settings.account_number()).map_err(|e| c.errors.push(e)).ok(),
     };
 
-    let name = match draft
-        .name
-        .map(|n| n.trim().to_owned())
-        .filter(|n| !n.is_empty())
-    {
+    let name = match draft.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) {
         None => {
             c.fail("name", ErrorCode::MissingRequired, "name is required");
             None
@@ -162,25 +129,16 @@ pub fn validate_contact(
     let first_name = c.text("first_name", draft.first_name, MAX_PERSON_NAME);
     let last_name = c.text("last_name", draft.last_name, MAX_PERSON_NAME);
     let business_name = c.text("business_name", draft.business_name, MAX_NAME);
-    let email = c
-        .text("email", draft.email, MAX_EMAIL)
-        .filter(|e| c.email("email", e));
+    let email = c.text("email", draft.email, MAX_EMAIL).filter(|e| c.email("email", e));
     let phones = phones(&mut c, draft.phones);
-    let date_of_birth = draft
-        .date_of_birth
-        .filter(|d| !d.is_empty())
-        .and_then(|d| c.date("date_of_birth", &d));
+    let date_of_birth = draft.date_of_birth.filter(|d| !d.is_empty()).and_then(|d| c.date("date_of_birth", &d));
     let address = address(&mut c, draft.address);
     let reference_id = c.text("reference_id", draft.reference_id, MAX_REFERENCE_ID);
     let external_id = c.text("external_id", draft.external_id, MAX_EXTERNAL_ID);
     let crn = draft.crn.filter(|v| !v.is_empty()).filter(|v| {
         let ok = (2..=20).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit());
         if !ok {
-            c.fail(
-                "crn",
-                ErrorCode::InvalidFormat,
-                "crn must be 2 to 20 digits",
-            );
+            c.fail("crn", ErrorCode::InvalidFormat, "crn must be 2 to 20 digits");
         }
         ok
     });
@@ -190,22 +148,14 @@ pub fn validate_contact(
             c.fail(
                 "type",
                 ErrorCode::InvalidValue,
-                format!(
-                    "Invalid type: {t} (allowed: {})",
-                    settings.doc().contact_types.join(", ")
-                ),
+                format!("Invalid type: {t} (allowed: {})", short_list(&settings.doc().contact_types, 10)),
             );
         }
         ok
     });
     notes(&mut c, &draft.notes);
     tags(&mut c, &draft.tags);
-    let fields = fields(
-        &mut c,
-        draft.fields,
-        settings,
-        draft.account_number.as_deref(),
-    );
+    let fields = fields(&mut c, draft.fields, settings, draft.account_number.as_deref());
 
     match (account_number, name) {
         (Some(account_number), Some(name)) if c.errors.is_empty() => Ok(ContactData {
@@ -234,11 +184,7 @@ pub fn validate_contact(
 
 fn phones(c: &mut Checker, drafts: Vec<PhoneDraft>) -> Vec<Phone> {
     if drafts.len() > MAX_PHONES {
-        c.fail(
-            "phones",
-            ErrorCode::TooMany,
-            format!("at most {MAX_PHONES} phones"),
-        );
+        c.fail("phones", ErrorCode::TooMany, format!("at most {MAX_PHONES} phones"));
         return Vec::new();
     }
     let mut out: Vec<Phone> = Vec::with_capacity(drafts.len());
@@ -247,39 +193,23 @@ fn phones(c: &mut Checker, drafts: Vec<PhoneDraft>) -> Vec<Phone> {
         let kind = match p.kind.as_deref() {
             None => Some(PhoneKind::Primary),
             Some(k) => PhoneKind::parse(k).or_else(|| {
-                c.fail(
-                    format!("{path}.kind"),
-                    ErrorCode::InvalidValue,
-                    "kind must be primary, mobile, home or work",
-                );
+                c.fail(format!("{path}.kind"), ErrorCode::InvalidValue, "kind must be primary, mobile, home or work");
                 None
             }),
         };
         if let Some(kind) = kind.filter(|k| out.iter().any(|o| o.kind == *k)) {
-            c.fail(
-                format!("{path}.kind"),
-                ErrorCode::InvalidValue,
-                format!("only one {} phone", kind.as_str()),
-            );
+            c.fail(format!("{path}.kind"), ErrorCode::InvalidValue, format!("only one {} phone", kind.as_str()));
         }
         let number = match p.number.as_deref() {
             None | Some("") => {
-                c.fail(
-                    format!("{path}.number"),
-                    ErrorCode::MissingRequired,
-                    "a phone needs a number",
-                );
+                c.fail(format!("{path}.number"), ErrorCode::MissingRequired, "a phone needs a number");
                 None
             }
             Some(n) => c.phone_number(&format!("{path}.number"), n),
         };
         let country = c.country(&format!("{path}.country"), p.country);
         if let (Some(kind), Some(number)) = (kind, number) {
-            out.push(Phone {
-                kind,
-                number,
-                country,
-            });
+            out.push(Phone { kind, number, country });
         }
     }
     out
@@ -299,46 +229,24 @@ fn address(c: &mut Checker, a: AddressDraft) -> Address {
 
 fn notes(c: &mut Checker, notes: &BTreeMap<String, String>) {
     if notes.len() > MAX_NOTES {
-        c.fail(
-            "notes",
-            ErrorCode::TooMany,
-            format!("at most {MAX_NOTES} notes, got {}", notes.len()),
-        );
+        c.fail("notes", ErrorCode::TooMany, format!("at most {MAX_NOTES} notes, got {}", notes.len()));
     }
     for (k, v) in notes {
-        if k.is_empty() || k.chars().count() > MAX_NOTE_KEY {
-            c.fail(
-                format!("notes.{k}"),
-                ErrorCode::InvalidLength,
-                format!("note keys must be 1 to {MAX_NOTE_KEY} characters"),
-            );
-        }
-        if v.chars().count() > MAX_NOTE_VALUE {
-            c.fail(
-                format!("notes.{k}"),
-                ErrorCode::InvalidLength,
-                format!("notes must be at most {MAX_NOTE_VALUE} characters"),
-            );
+        let path = format!("notes.{k}");
+        if c.check_text(&path, k, 1, MAX_NOTE_KEY) {
+            c.check_text(&path, v, 0, MAX_NOTE_VALUE);
         }
     }
 }
 
 fn tags(c: &mut Checker, tags: &[String]) {
     if tags.len() > MAX_TAGS {
-        c.fail(
-            "tags",
-            ErrorCode::TooMany,
-            format!("at most {MAX_TAGS} tags"),
-        );
+        c.fail("tags", ErrorCode::TooMany, format!("at most {MAX_TAGS} tags"));
     }
     for (i, t) in tags.iter().enumerate() {
         c.check_text(&format!("tags[{i}]"), t, 1, MAX_TAG);
         if tags[..i].contains(t) {
-            c.fail(
-                format!("tags[{i}]"),
-                ErrorCode::InvalidValue,
-                format!("tag {t:?} is listed twice"),
-            );
+            c.fail(format!("tags[{i}]"), ErrorCode::InvalidValue, format!("tag {t:?} is listed twice"));
         }
     }
 }
@@ -363,20 +271,12 @@ fn fields(
         match raw.get(key) {
             None | Some(RawValue::Null) => {
                 if field.def.required {
-                    c.fail(
-                        &path,
-                        ErrorCode::MissingRequired,
-                        format!("{key} is required"),
-                    );
+                    c.fail(&path, ErrorCode::MissingRequired, format!("{key} is required"));
                 }
             }
             Some(RawValue::Text(s)) if s.is_empty() => {
                 if field.def.required {
-                    c.fail(
-                        &path,
-                        ErrorCode::MissingRequired,
-                        format!("{key} is required"),
-                    );
+                    c.fail(&path, ErrorCode::MissingRequired, format!("{key} is required"));
                 }
             }
             Some(value) => {
@@ -405,36 +305,31 @@ fn field_value(
             RawValue::Text(_) => "string",
             RawValue::Other(kind) => kind,
         };
-        c.fail(
-            path,
-            ErrorCode::WrongType,
-            format!("{} must be {want}, got {got}", def.key),
-        );
+        c.fail(path, ErrorCode::WrongType, format!("{} must be {want}, got {got}", def.key));
         None
     };
     let value = match (&def.kind, value) {
         (FieldKind::Boolean, RawValue::Bool(b)) => FieldValue::Bool(*b),
-        (FieldKind::Boolean, RawValue::Text(s)) if s == "true" || s == "false" => {
-            FieldValue::Bool(s == "true")
-        }
+        (FieldKind::Boolean, RawValue::Text(s)) if s == "true" || s == "false" => FieldValue::Bool(s == "true"),
         (FieldKind::Boolean, _) => return wrong_type(c, "true or false"),
         (FieldKind::Integer, RawValue::Integer(i)) => FieldValue::Integer(*i),
+        // Only the plain form: "+5" or "007" would not read back as sent.
         (FieldKind::Integer, RawValue::Text(s)) => match s.parse::<i64>() {
-            Ok(i) => FieldValue::Integer(i),
-            Err(_) => return wrong_type(c, "an integer"),
+            Ok(i) if i.to_string() == *s => FieldValue::Integer(i),
+            _ => return wrong_type(c, "an integer written plainly (no sign or leading zeroes)"),
         },
         (FieldKind::Integer, _) => return wrong_type(c, "an integer"),
         (_, RawValue::Text(s)) => FieldValue::Text(s.clone()),
         (_, _) => return wrong_type(c, "a string"),
     };
+    let mut normalized = None;
     if let FieldValue::Text(s) = &value {
         let before = c.errors.len();
         let ok = c.check_text(
             path,
             s,
             def.min_length.unwrap_or(0),
-            def.max_length
-                .unwrap_or(crate::domain::field_settings::MAX_FIELD_LENGTH),
+            def.max_length.unwrap_or(crate::domain::field_settings::MAX_FIELD_LENGTH),
         );
         if ok {
             match def.kind {
@@ -442,7 +337,7 @@ fn field_value(
                     c.email(path, s);
                 }
                 FieldKind::Phone => {
-                    c.phone_number(path, s);
+                    normalized = c.phone_number(path, s);
                 }
                 FieldKind::Date => {
                     c.date(path, s);
@@ -451,26 +346,19 @@ fn field_value(
                     c.fail(
                         path,
                         ErrorCode::InvalidValue,
-                        format!("{} must be one of: {}", def.key, def.values.join(", ")),
+                        format!("{} must be one of: {}", def.key, short_list(&def.values, 10)),
                     );
                 }
                 _ => {}
             }
             if field.pattern.as_ref().is_some_and(|re| !re.is_match(s)) {
-                c.fail(
-                    path,
-                    ErrorCode::InvalidFormat,
-                    format!("{} does not match the configured pattern", def.key),
-                );
+                c.fail(path, ErrorCode::InvalidFormat, format!("{} does not match the configured pattern", def.key));
             }
             if def.role == FieldRole::Id && account_number.is_some_and(|a| a != s) {
                 c.fail(
                     path,
                     ErrorCode::IdMismatch,
-                    format!(
-                        "{} has the id role and must equal the account number",
-                        def.key
-                    ),
+                    format!("{} has the id role and must equal the account number", def.key),
                 );
             }
         }
@@ -478,18 +366,18 @@ fn field_value(
             return None;
         }
     }
-    Some(value)
+    Some(normalized.map(FieldValue::Text).unwrap_or(value))
 }
 
 /// Validates a whole batch: every record, then duplicate account numbers
 /// across the batch (each position named). Returns the valid records with
-/// their positions and every error found.
+/// their positions and the errors found (bounded, with their total).
 pub fn validate_batch(
     drafts: impl IntoIterator<Item = (usize, ContactDraft)>,
     settings: &BillerSettings,
-) -> (Vec<(usize, ContactData)>, Vec<RecordError>) {
+) -> (Vec<(usize, ContactData)>, BatchErrors) {
     let mut valid = Vec::new();
-    let mut errors = Vec::new();
+    let mut errors = BatchErrors::default();
     let mut positions: HashMap<String, Vec<usize>> = HashMap::new();
     for (index, draft) in drafts {
         let account_number = draft.account_number.clone().filter(|a| !a.is_empty());
@@ -498,19 +386,15 @@ pub fn validate_batch(
         }
         match validate_contact(draft, settings) {
             Ok(data) => valid.push((index, data)),
-            Err(errs) => errors.extend(errs.into_iter().map(|error| RecordError {
-                index,
-                account_number: account_number.clone(),
-                error,
-            })),
+            Err(errs) => {
+                for error in errs {
+                    errors.push(RecordError { index, account_number: account_number.clone(), error });
+                }
+            }
         }
     }
     for (account_number, at) in positions.into_iter().filter(|(_, at)| at.len() > 1) {
-        let list = at
-            .iter()
-            .map(|i| i.to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let list = short_list(&at, 10);
         for &index in &at {
             errors.push(RecordError {
                 index,
@@ -518,16 +402,15 @@ pub fn validate_batch(
                 error: FieldError::new(
                     "account_number",
                     ErrorCode::DuplicateAccountNumber,
-                    format!("account number {account_number} appears more than once in this request, at positions {list}"),
+                    format!(
+                        "account number {account_number} appears {} times in this request, at positions {list}",
+                        at.len()
+                    ),
                 ),
             });
         }
     }
-    if !errors.is_empty() {
-        let bad: std::collections::HashSet<usize> = errors.iter().map(|e| e.index).collect();
-        valid.retain(|(i, _)| !bad.contains(i));
-        errors.sort_by_key(|e| e.index);
-    }
+    valid.retain(|(i, _)| !errors.has(*i));
     (valid, errors)
 }
 
@@ -563,15 +446,9 @@ mod tests {
     }
 
     fn draft(acct: &str, name: &str) -> ContactDraft {
-        let mut d = ContactDraft {
-            account_number: Some(acct.into()),
-            name: Some(name.into()),
-            ..Default::default()
-        };
-        d.fields
-            .insert("contact-id-1".into(), RawValue::Text(acct.into()));
-        d.fields
-            .insert("contact-id-2".into(), RawValue::Text("Mr S Smith".into()));
+        let mut d = ContactDraft { account_number: Some(acct.into()), name: Some(name.into()), ..Default::default() };
+        d.fields.insert("contact-id-1".into(), RawValue::Text(acct.into()));
+        d.fields.insert("contact-id-2".into(), RawValue::Text("Mr S Smith".into()));
         d
     }
 
@@ -582,10 +459,8 @@ mod tests {
     #[test]
     fn the_seed_example_is_valid() {
         let mut d = draft("123456", "Sam Smith");
-        d.fields
-            .insert("contact-id-3".into(), RawValue::Text("GA123".into()));
-        d.fields
-            .insert("postal-code".into(), RawValue::Text("3000".into()));
+        d.fields.insert("contact-id-3".into(), RawValue::Text("GA123".into()));
+        d.fields.insert("postal-code".into(), RawValue::Text("3000".into()));
         d.fields.insert("paperless".into(), RawValue::Bool(true));
         let data = validate_contact(d, &payreq_settings()).unwrap();
         assert_eq!(data.account_number.as_str(), "123456");
@@ -600,10 +475,8 @@ mod tests {
         d.email = Some("not-an-email".into());
         d.contact_type = Some("contact_typeA".into());
         d.fields.insert("nope".into(), RawValue::Text("x".into()));
-        d.fields
-            .insert("contact-id-3".into(), RawValue::Text("XX1".into()));
-        d.fields
-            .insert("plan".into(), RawValue::Text("gold".into()));
+        d.fields.insert("contact-id-3".into(), RawValue::Text("XX1".into()));
+        d.fields.insert("plan".into(), RawValue::Text("gold".into()));
         d.fields.insert("paperless".into(), RawValue::Integer(1));
         d.fields.remove("contact-id-2");
         let errs = validate_contact(d, &payreq_settings()).unwrap_err();
@@ -626,55 +499,33 @@ mod tests {
     #[test]
     fn id_role_must_equal_the_account_number() {
         let mut d = draft("000123", "Sam");
-        d.fields
-            .insert("contact-id-1".into(), RawValue::Text("123".into()));
+        d.fields.insert("contact-id-1".into(), RawValue::Text("123".into()));
         let errs = validate_contact(d, &payreq_settings()).unwrap_err();
-        assert_eq!(
-            codes(&errs),
-            [("fields.contact-id-1", ErrorCode::IdMismatch)]
-        );
+        assert_eq!(codes(&errs), [("fields.contact-id-1", ErrorCode::IdMismatch)]);
     }
 
     #[test]
     fn field_lengths_and_notes_limits() {
         let mut d = draft("1", "Sam");
-        d.fields
-            .insert("contact-id-2".into(), RawValue::Text("x".repeat(21)));
+        d.fields.insert("contact-id-2".into(), RawValue::Text("x".repeat(21)));
         for i in 0..16 {
             d.notes.insert(format!("k{i}"), "v".into());
         }
         let errs = validate_contact(d, &payreq_settings()).unwrap_err();
-        assert_eq!(
-            codes(&errs),
-            [
-                ("notes", ErrorCode::TooMany),
-                ("fields.contact-id-2", ErrorCode::InvalidLength)
-            ]
-        );
+        assert_eq!(codes(&errs), [("notes", ErrorCode::TooMany), ("fields.contact-id-2", ErrorCode::InvalidLength)]);
     }
 
     #[test]
     fn phones_are_normalised_and_checked() {
         let mut d = draft("1", "Sam");
         d.phones = vec![
-            PhoneDraft {
-                kind: Some("mobile".into()),
-                number: Some("0400 000-000".into()),
-                country: Some("au".into()),
-            },
-            PhoneDraft {
-                kind: Some("fax".into()),
-                number: Some("12ab".into()),
-                country: None,
-            },
+            PhoneDraft { kind: Some("mobile".into()), number: Some("0400 000-000".into()), country: Some("au".into()) },
+            PhoneDraft { kind: Some("fax".into()), number: Some("12ab".into()), country: None },
         ];
         let errs = validate_contact(d.clone(), &payreq_settings()).unwrap_err();
         assert_eq!(
             codes(&errs),
-            [
-                ("phones[1].kind", ErrorCode::InvalidValue),
-                ("phones[1].number", ErrorCode::InvalidFormat)
-            ]
+            [("phones[1].kind", ErrorCode::InvalidValue), ("phones[1].number", ErrorCode::InvalidFormat)]
         );
         d.phones.truncate(1);
         let data = validate_contact(d, &payreq_settings()).unwrap();
@@ -684,21 +535,28 @@ mod tests {
 
     #[test]
     fn duplicates_name_every_position() {
-        let drafts = vec![
-            draft("1", "A"),
-            draft("2", "B"),
-            draft("1", "C"),
-            draft("1", "D"),
-        ];
+        let drafts = vec![draft("1", "A"), draft("2", "B"), draft("1", "C"), draft("1", "D")];
         let (valid, errors) = validate_batch(drafts.into_iter().enumerate(), &payreq_settings());
         assert_eq!(valid.len(), 1);
-        let dup: Vec<usize> = errors
-            .iter()
-            .filter(|e| e.error.code == ErrorCode::DuplicateAccountNumber)
-            .map(|e| e.index)
-            .collect();
+        assert_eq!((errors.total(), errors.records_with_errors()), (3, 3));
+        let errors = errors.into_listed();
+        let dup: Vec<usize> =
+            errors.iter().filter(|e| e.error.code == ErrorCode::DuplicateAccountNumber).map(|e| e.index).collect();
         assert_eq!(dup, [0, 2, 3]);
+        assert!(errors[0].error.message.contains("appears 3 times"));
         assert!(errors[0].error.message.contains("0, 2, 3"));
+    }
+
+    #[test]
+    fn batch_errors_stay_bounded_and_counted() {
+        let drafts = (0..5000).map(|i| (i, draft("1", "Same")));
+        let (valid, errors) = validate_batch(drafts, &payreq_settings());
+        assert!(valid.is_empty());
+        assert_eq!((errors.total(), errors.records_with_errors()), (5000, 5000));
+        let listed = errors.into_listed();
+        assert_eq!(listed.len(), crate::domain::MAX_REPORTED_ERRORS);
+        assert_eq!(listed[999].index, 999);
+        assert!(listed[0].error.message.len() < 200, "the positions listed are capped: {}", listed[0].error.message);
     }
 
     proptest! {

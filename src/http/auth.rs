@@ -8,7 +8,7 @@ use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
 
 /// The authenticated caller of a request.
 pub struct Auth(pub Principal);
@@ -21,16 +21,14 @@ fn scheme<'a>(value: &'a str, name: &str) -> Option<&'a str> {
 impl FromRequestParts<AppState> for Auth {
     type Rejection = ApiError;
 
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Self, Self::Rejection> {
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
+        if parts.headers.get_all(AUTHORIZATION).iter().count() > 1 {
+            return Err(ServiceError::Unauthenticated(AuthFailure::MalformedToken).into());
+        }
         let value = parts
             .headers
             .get(AUTHORIZATION)
-            .ok_or(ServiceError::Unauthenticated(
-                AuthFailure::MissingCredentials,
-            ))?
+            .ok_or(ServiceError::Unauthenticated(AuthFailure::MissingCredentials))?
             .to_str()
             .map_err(|_| ServiceError::Unauthenticated(AuthFailure::MalformedToken))?;
         let token = scheme(value, "Token")
@@ -40,26 +38,34 @@ impl FromRequestParts<AppState> for Auth {
     }
 }
 
+fn malformed_basic() -> ApiError {
+    ApiError::from(Problem::new(
+        axum::http::StatusCode::UNAUTHORIZED,
+        "malformed_credentials",
+        "Authorization: Basic needs base64 of key_id:secret",
+    ))
+}
+
+/// Base64 with or without `=` padding: clients differ.
+const LENIENT: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new().with_decode_padding_mode(DecodePaddingMode::Indifferent),
+);
+
 /// `Authorization: Basic base64(key_id:secret)`, if present and well formed.
-pub fn basic_credentials(
-    parts: &axum::http::HeaderMap,
-) -> Result<Option<(String, String)>, ApiError> {
+pub fn basic_credentials(parts: &axum::http::HeaderMap) -> Result<Option<(String, String)>, ApiError> {
+    if parts.get_all(AUTHORIZATION).iter().count() > 1 {
+        return Err(malformed_basic());
+    }
     let Some(value) = parts.get(AUTHORIZATION) else {
         return Ok(None);
     };
-    let malformed = || {
-        ApiError::from(Problem::new(
-            axum::http::StatusCode::UNAUTHORIZED,
-            "malformed_credentials",
-            "Authorization: Basic needs base64 of key_id:secret",
-        ))
-    };
-    let value = value.to_str().map_err(|_| malformed())?;
+    let value = value.to_str().map_err(|_| malformed_basic())?;
     let Some(encoded) = scheme(value, "Basic") else {
         return Ok(None);
     };
-    let decoded = STANDARD.decode(encoded).map_err(|_| malformed())?;
-    let text = String::from_utf8(decoded).map_err(|_| malformed())?;
-    let (id, secret) = text.split_once(':').ok_or_else(malformed)?;
+    let decoded = LENIENT.decode(encoded).map_err(|_| malformed_basic())?;
+    let text = String::from_utf8(decoded).map_err(|_| malformed_basic())?;
+    let (id, secret) = text.split_once(':').ok_or_else(malformed_basic)?;
     Ok(Some((id.to_owned(), secret.to_owned())))
 }

@@ -5,10 +5,11 @@ use crate::domain::field_settings::SettingsDoc;
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, parse};
+use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::store::Scope;
 use axum::Json;
-use axum::extract::{Path, State};
+use axum::extract::State;
 
 /// The biller's field settings document.
 #[utoipa::path(get, path = "/v1/billers/{code}/field-settings", tag = "billers",
@@ -18,12 +19,9 @@ use axum::extract::{Path, State};
 pub async fn get(
     State(s): State<AppState>,
     Auth(who): Auth,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
 ) -> ApiResult<Json<SettingsDoc>> {
-    let biller = s
-        .service
-        .authorize(&who, &code, Scope::ContactsRead)
-        .await?;
+    let biller = s.service.authorize(&who, &code, Scope::ContactsRead).await?;
     Ok(Json(biller.settings.doc().clone()))
 }
 
@@ -36,7 +34,7 @@ pub async fn get(
 pub async fn put(
     State(s): State<AppState>,
     Auth(who): Auth,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<Json<SettingsDoc>> {
     s.service.authorize(&who, &code, Scope::Admin).await?;

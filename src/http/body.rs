@@ -1,15 +1,28 @@
 //! Reading request bodies: size limit, content type, and JSON errors that say
 //! where (line and column) and which record.
 
-use crate::domain::{ErrorCode, FieldError, RecordError};
+use crate::domain::{BatchErrors, ContactDraft, ErrorCode, FieldError, RecordError};
 use crate::http::AppState;
 use crate::http::problem::{ApiError, Problem};
 use crate::service::ContactBatch;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
+use serde::Deserialize;
 use serde::de::DeserializeOwned;
-use serde_json::Value;
+use serde_json::value::RawValue;
+
+/// Reads a body whole, up to `limit` bytes.
+pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
+    axum::body::to_bytes(body, limit).await.map_err(|_| {
+        Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body_too_large",
+            format!("the request body is larger than the {limit} byte limit; split it into smaller requests"),
+        )
+        .into()
+    })
+}
 
 /// A JSON request body, read whole up to the configured limit.
 pub struct JsonBytes(pub Bytes);
@@ -18,17 +31,8 @@ impl FromRequest<AppState> for JsonBytes {
     type Rejection = ApiError;
 
     async fn from_request(req: Request<Body>, state: &AppState) -> Result<Self, Self::Rejection> {
-        let content_type = req
-            .headers()
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        let mime = content_type
-            .split(';')
-            .next()
-            .unwrap_or("")
-            .trim()
-            .to_ascii_lowercase();
+        let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+        let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if mime != "application/json" && !mime.ends_with("+json") {
             return Err(Problem::new(
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -37,88 +41,96 @@ impl FromRequest<AppState> for JsonBytes {
             )
             .into());
         }
-        let limit = state.max_body_bytes;
-        let bytes = axum::body::to_bytes(req.into_body(), limit).await.map_err(|_| {
-            Problem::new(StatusCode::PAYLOAD_TOO_LARGE, "body_too_large", format!("the request body is larger than the {limit} byte limit; send large sets to the job endpoints"))
-        })?;
-        Ok(Self(bytes))
+        Ok(Self(read_limited(req.into_body(), state.max_body_bytes).await?))
     }
 }
 
-fn invalid_json(e: &serde_json::Error) -> ApiError {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_json",
-        format!(
-            "invalid JSON at line {} column {}: {e}",
-            e.line(),
-            e.column()
-        ),
-    )
-    .at(e.line(), e.column())
-    .into()
-}
-
-/// Parses a JSON document (syntax errors carry line and column) into `T`,
-/// reporting the path of a field of the wrong type.
-pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| invalid_json(&e))?;
-    serde_path_to_error::deserialize(value).map_err(|e| {
-        let path = e.path().to_string();
+fn syntax_error(e: &serde_json::Error) -> Option<ApiError> {
+    use serde_json::error::Category;
+    matches!(e.classify(), Category::Syntax | Category::Eof | Category::Io).then(|| {
         Problem::new(
             StatusCode::BAD_REQUEST,
-            "invalid_body",
-            format!("{path}: {}", e.inner()),
+            "invalid_json",
+            format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()),
         )
+        .at(e.line(), e.column())
         .into()
     })
 }
 
+/// Parses a JSON document straight into `T` (so duplicate keys are caught);
+/// syntax errors carry line and column, type errors the field's path.
+pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let value = serde_path_to_error::deserialize(&mut de).map_err(|e| match syntax_error(e.inner()) {
+        Some(err) => err,
+        None => Problem::new(StatusCode::BAD_REQUEST, "invalid_body", format!("{}: {}", e.path(), e.inner())).into(),
+    })?;
+    // Trailing characters after the document are a syntax error too.
+    de.end().map_err(|e| {
+        syntax_error(&e).unwrap_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()).into())
+    })?;
+    Ok(value)
+}
+
+/// Just enough of a record to name it in an error.
+#[derive(Deserialize)]
+struct Named {
+    account_number: Option<serde_json::Value>,
+}
+
+/// Reads one record; what cannot be read becomes record errors.
+fn record<T: DeserializeOwned + Into<ContactDraft>>(
+    index: usize,
+    raw: &RawValue,
+    errors: &mut BatchErrors,
+) -> Option<ContactDraft> {
+    let text = raw.get();
+    let account_number = serde_json::from_str::<Named>(text)
+        .ok()
+        .and_then(|n| n.account_number)
+        .and_then(|a| a.as_str().map(str::to_owned));
+    let fail = |errors: &mut BatchErrors, error| {
+        errors.push(RecordError { index, account_number: account_number.clone(), error })
+    };
+    if !text.starts_with('{') {
+        fail(errors, FieldError::new("", ErrorCode::WrongType, "each contact must be a JSON object"));
+        return None;
+    }
+    match serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(text)) {
+        Ok(input) => Some(input.into()),
+        Err(e) => {
+            fail(errors, wire_error(&e));
+            None
+        }
+    }
+}
+
 /// Parses a JSON array of contacts. Every record that cannot be read becomes
 /// a record error (with its index), so the caller reports them all at once.
-pub fn parse_contacts<T, F>(bytes: &[u8], into_draft: F) -> Result<ContactBatch, ApiError>
-where
-    T: DeserializeOwned,
-    F: Fn(T) -> crate::domain::ContactDraft,
-{
-    let value: Value = serde_json::from_slice(bytes).map_err(|e| invalid_json(&e))?;
-    let Value::Array(items) = value else {
-        return Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_body",
-            "the body must be a JSON array of contacts",
-        )
-        .into());
-    };
-    let mut batch = ContactBatch {
-        records: items.len(),
-        ..ContactBatch::default()
-    };
-    for (index, item) in items.into_iter().enumerate() {
-        let account_number = item
-            .get("account_number")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        if !item.is_object() {
-            batch.errors.push(RecordError {
-                index,
-                account_number,
-                error: FieldError::new(
-                    "",
-                    ErrorCode::WrongType,
-                    "each contact must be a JSON object",
-                ),
-            });
-            continue;
+pub fn parse_contacts<T: DeserializeOwned + Into<ContactDraft>>(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
+    let items: Vec<&RawValue> = serde_json::from_slice(bytes).map_err(|e| {
+        syntax_error(&e).unwrap_or_else(|| {
+            Problem::new(StatusCode::BAD_REQUEST, "invalid_body", "the body must be a JSON array of contacts").into()
+        })
+    })?;
+    let mut batch = ContactBatch { records: items.len(), ..ContactBatch::default() };
+    for (index, raw) in items.into_iter().enumerate() {
+        if let Some(draft) = record::<T>(index, raw, &mut batch.errors) {
+            batch.drafts.push((index, draft));
         }
-        match serde_path_to_error::deserialize::<_, T>(item) {
-            Ok(input) => batch.drafts.push((index, into_draft(input))),
-            Err(e) => batch.errors.push(RecordError {
-                index,
-                account_number,
-                error: wire_error(&e),
-            }),
-        }
+    }
+    Ok(batch)
+}
+
+/// Parses one contact object as a batch of one.
+pub fn parse_contact<T: DeserializeOwned + Into<ContactDraft>>(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
+    let raw: &RawValue = serde_json::from_slice(bytes).map_err(|e| {
+        syntax_error(&e).unwrap_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()).into())
+    })?;
+    let mut batch = ContactBatch { records: 1, ..ContactBatch::default() };
+    if let Some(draft) = record::<T>(0, raw, &mut batch.errors) {
+        batch.drafts.push((0, draft));
     }
     Ok(batch)
 }
@@ -126,7 +138,9 @@ where
 /// Maps a serde error on one record to a field error with a stable code.
 pub fn wire_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
     let message = e.inner().to_string();
+    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
     let path = e.path().to_string();
+    let path = if path == "." { String::new() } else { path };
     if let Some(rest) = message.strip_prefix("unknown field `") {
         let name = rest.split('`').next().unwrap_or("");
         return FieldError::new(
@@ -142,15 +156,6 @@ pub fn wire_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldErr
             "account_number must be a JSON string (a number would lose leading zeroes)",
         );
     }
-    let code = if message.starts_with("invalid type") {
-        ErrorCode::WrongType
-    } else {
-        ErrorCode::InvalidValue
-    };
-    let message = message
-        .split(" at line ")
-        .next()
-        .unwrap_or(&message)
-        .to_owned();
+    let code = if message.starts_with("invalid type") { ErrorCode::WrongType } else { ErrorCode::InvalidValue };
     FieldError::new(path, code, message)
 }

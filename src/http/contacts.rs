@@ -1,17 +1,16 @@
 //! Native contact routes under `/v1/billers/{code}/contacts`.
 
-use crate::domain::query::{
-    ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUERY_LENGTH, PageRequest,
-};
+use crate::domain::query::{ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUERY_LENGTH, PageRequest};
 use crate::domain::{ContactId, ContactRef};
 use crate::http::AppState;
 use crate::http::auth::Auth;
-use crate::http::body::{JsonBytes, parse, parse_contacts};
+use crate::http::body::{JsonBytes, parse_contact, parse_contacts};
 use crate::http::dto::{ContactBody, ContactInput, ContactList, WriteResult};
+use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::service::ReplaceOptions;
 use axum::Json;
-use axum::extract::{Path, RawQuery, State};
+use axum::extract::{RawQuery, State};
 use axum::http::StatusCode;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -25,20 +24,34 @@ fn query<T: DeserializeOwned + Default>(raw: Option<String>) -> ApiResult<T> {
     match raw {
         None => Ok(T::default()),
         Some(q) => serde_urlencoded::from_str(&q).map_err(|e| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                format!("bad query string: {e}"),
-            )
-            .into()
+            Problem::new(StatusCode::BAD_REQUEST, "invalid_query", format!("bad query string: {e}")).into()
         }),
     }
 }
 
+/// No control characters (PostgreSQL text cannot even hold NUL).
+fn plain(s: &str) -> bool {
+    !s.chars().any(char::is_control)
+}
+
+/// Only `?dry_run=` is meaningful on add; anything else is a mistake to report.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AddQuery {
+    /// Change nothing; report what would be created, updated and unchanged.
+    #[serde(default)]
+    dry_run: bool,
+}
+
+/// Create takes no query parameters.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NoQuery {}
+
 /// `cont_...` or `acct:ACCOUNT_NUMBER`.
 fn contact_ref(raw: &str) -> ApiResult<ContactRef> {
     if let Some(acct) = raw.strip_prefix("acct:") {
-        if !acct.is_empty() && acct.len() <= 64 {
+        if !acct.is_empty() && acct.len() <= 64 && plain(acct) {
             return Ok(ContactRef::AccountNumber(acct.to_owned()));
         }
     } else if let Some(id) = ContactId::parse(raw) {
@@ -80,19 +93,21 @@ pub struct ListQuery {
 
 /// Adds or updates contacts by account number.
 #[utoipa::path(post, path = "/v1/billers/{code}/contacts/add", tag = "contacts",
-    params(("code" = String, Path, description = "Biller code")),
+    params(("code" = String, Path, description = "Biller code"), AddQuery),
     request_body = Vec<ContactInput>,
     responses((status = 200, body = WriteResult), (status = 422, body = Problem), (status = 413, body = Problem), (status = 404, body = Problem)),
     security(("token" = [])))]
 pub async fn add(
     State(s): State<AppState>,
     Auth(who): Auth,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
+    RawQuery(raw): RawQuery,
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<Json<WriteResult>> {
-    let batch = parse_contacts::<ContactInput, _>(&body, Into::into)?;
-    let outcome = s.service.add_contacts(&who, &code, batch).await?;
-    Ok(Json(WriteResult::new(&code, outcome, false, false)))
+    let q: AddQuery = query(raw)?;
+    let batch = parse_contacts::<ContactInput>(&body)?;
+    let outcome = s.service.add_contacts(&who, &code, batch, q.dry_run).await?;
+    Ok(Json(WriteResult::new(&code, outcome, false, q.dry_run)))
 }
 
 /// Replaces the biller's whole contact list, all or nothing.
@@ -104,20 +119,14 @@ pub async fn add(
 pub async fn replace(
     State(s): State<AppState>,
     Auth(who): Auth,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
     RawQuery(raw): RawQuery,
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<Json<WriteResult>> {
     let q: ReplaceQuery = query(raw)?;
-    let batch = parse_contacts::<ContactInput, _>(&body, Into::into)?;
-    let options = ReplaceOptions {
-        dry_run: q.dry_run,
-        confirm_removals: q.confirm_removals,
-    };
-    let outcome = s
-        .service
-        .replace_contacts(&who, &code, batch, options)
-        .await?;
+    let batch = parse_contacts::<ContactInput>(&body)?;
+    let options = ReplaceOptions { dry_run: q.dry_run, confirm_removals: q.confirm_removals };
+    let outcome = s.service.replace_contacts(&who, &code, batch, options).await?;
     Ok(Json(WriteResult::new(&code, outcome, true, q.dry_run)))
 }
 
@@ -130,11 +139,12 @@ pub async fn replace(
 pub async fn create(
     State(s): State<AppState>,
     Auth(who): Auth,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
+    RawQuery(raw): RawQuery,
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<(StatusCode, Json<ContactBody>)> {
-    let input: ContactInput = parse(&body)?;
-    let contact = s.service.create_contact(&who, &code, input.into()).await?;
+    query::<NoQuery>(raw)?;
+    let contact = s.service.create_contact(&who, &code, parse_contact::<ContactInput>(&body)?).await?;
     Ok((StatusCode::CREATED, Json(contact.into())))
 }
 
@@ -146,7 +156,7 @@ pub async fn create(
 pub async fn get(
     State(s): State<AppState>,
     Auth(who): Auth,
-    Path((code, id)): Path<(String, String)>,
+    PathParams((code, id)): PathParams<(String, String)>,
 ) -> ApiResult<Json<ContactBody>> {
     let contact = s.service.contact(&who, &code, &contact_ref(&id)?).await?;
     Ok(Json(contact.into()))
@@ -160,11 +170,9 @@ pub async fn get(
 pub async fn delete(
     State(s): State<AppState>,
     Auth(who): Auth,
-    Path((code, id)): Path<(String, String)>,
+    PathParams((code, id)): PathParams<(String, String)>,
 ) -> ApiResult<StatusCode> {
-    s.service
-        .delete_contact(&who, &code, &contact_ref(&id)?)
-        .await?;
+    s.service.delete_contact(&who, &code, &contact_ref(&id)?).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -176,12 +184,11 @@ pub async fn delete(
 pub async fn list(
     State(s): State<AppState>,
     Auth(who): Auth,
-    Path(code): Path<String>,
+    PathParams(code): PathParams<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<ContactList>> {
     let q: ListQuery = query(raw)?;
-    let bad =
-        |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail.to_owned());
+    let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail.to_owned());
     let limit = q.limit.unwrap_or(DEFAULT_PAGE_SIZE);
     if limit == 0 || limit > MAX_PAGE_SIZE {
         return Err(bad(&format!("limit must be 1 to {MAX_PAGE_SIZE}")).into());
@@ -193,20 +200,22 @@ pub async fn list(
                 .decode(c.as_bytes())
                 .ok()
                 .and_then(|b| String::from_utf8(b).ok())
+                .filter(|a| plain(a))
                 .ok_or_else(|| bad("cursor is not one this server issued"))?,
         ),
     };
     let updated_since = match q.updated_since {
         None => None,
-        Some(t) => Some(OffsetDateTime::parse(&t, &Rfc3339).map_err(|_| {
-            bad("updated_since must be an RFC 3339 timestamp such as 2026-01-31T00:00:00Z")
-        })?),
+        Some(t) => Some(
+            OffsetDateTime::parse(&t, &Rfc3339)
+                .map_err(|_| bad("updated_since must be an RFC 3339 timestamp such as 2026-01-31T00:00:00Z"))?,
+        ),
     };
-    if q.q
-        .as_ref()
-        .is_some_and(|q| q.chars().count() > MAX_QUERY_LENGTH)
-    {
-        return Err(bad(&format!("q is at most {MAX_QUERY_LENGTH} characters")).into());
+    if q.q.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_LENGTH || !plain(q)) {
+        return Err(bad(&format!("q is at most {MAX_QUERY_LENGTH} characters, with no control characters")).into());
+    }
+    if q.contact_type.as_ref().is_some_and(|t| t.chars().count() > 40 || !plain(t)) {
+        return Err(bad("type is at most 40 characters, with no control characters").into());
     }
     let filter = ContactFilter {
         active: q.active,
@@ -214,14 +223,9 @@ pub async fn list(
         updated_since,
         q: q.q.filter(|q| !q.is_empty()),
     };
-    let page = s
-        .service
-        .contacts(&who, &code, &filter, &PageRequest { after, limit })
-        .await?;
+    let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit }).await?;
     Ok(Json(ContactList {
         data: page.contacts.into_iter().map(Into::into).collect(),
-        next_cursor: page
-            .next_after
-            .map(|a| URL_SAFE_NO_PAD.encode(a.as_bytes())),
+        next_cursor: page.next_after.map(|a| URL_SAFE_NO_PAD.encode(a.as_bytes())),
     }))
 }

@@ -61,24 +61,51 @@ pub struct ContactInput {
     pub contact_type: Option<String>,
     pub active: Option<bool>,
     /// At most 15 keys, values at most 256 characters.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_map")]
     pub notes: BTreeMap<String, String>,
     #[serde(default)]
     pub tags: Vec<String>,
     /// The biller's configured Contact Fields, by key.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_map")]
     #[schema(value_type = Object)]
     pub fields: BTreeMap<String, Value>,
+}
+
+/// A JSON object as a map, refusing a key given twice (serde would keep the last).
+fn unique_map<'de, D, V>(d: D) -> Result<BTreeMap<String, V>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    V: Deserialize<'de>,
+{
+    struct Unique<V>(std::marker::PhantomData<V>);
+    impl<'de, V: Deserialize<'de>> serde::de::Visitor<'de> for Unique<V> {
+        type Value = BTreeMap<String, V>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("an object")
+        }
+
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, V>()? {
+                if out.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format!("duplicate key `{k}`")));
+                }
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique(std::marker::PhantomData))
 }
 
 fn raw(value: Value) -> RawValue {
     match value {
         Value::Null => RawValue::Null,
         Value::Bool(b) => RawValue::Bool(b),
-        Value::Number(n) => n
-            .as_i64()
-            .map(RawValue::Integer)
-            .unwrap_or(RawValue::Float(n.as_f64().unwrap_or(f64::NAN))),
+        Value::Number(n) => {
+            n.as_i64().map(RawValue::Integer).unwrap_or(RawValue::Float(n.as_f64().unwrap_or(f64::NAN)))
+        }
         Value::String(s) => RawValue::Text(s),
         Value::Array(_) => RawValue::Other("array"),
         Value::Object(_) => RawValue::Other("object"),
@@ -99,11 +126,7 @@ impl From<ContactInput> for ContactDraft {
             phones: c
                 .phones
                 .into_iter()
-                .map(|p| PhoneDraft {
-                    kind: p.kind,
-                    number: p.number,
-                    country: p.country,
-                })
+                .map(|p| PhoneDraft { kind: p.kind, number: p.number, country: p.country })
                 .collect(),
             date_of_birth: c.date_of_birth,
             address: AddressDraft {
@@ -194,11 +217,7 @@ impl From<Contact> for ContactBody {
             phones: d
                 .phones
                 .into_iter()
-                .map(|p| PhoneBody {
-                    kind: p.kind.as_str(),
-                    number: p.number,
-                    country: p.country,
-                })
+                .map(|p| PhoneBody { kind: p.kind.as_str(), number: p.number, country: p.country })
                 .collect(),
             date_of_birth: d.date_of_birth.map(|d| d.to_string()),
             address,
@@ -258,6 +277,17 @@ pub struct WriteResult {
     pub dry_run: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub account_numbers: Option<OutcomeSample>,
+    /// Dry run of a replace: whether the removal guard would let it through.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub removal_guard: Option<GuardReport>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct GuardReport {
+    pub passes: bool,
+    /// Why it would be refused, and the `confirm_removals` that would let it through.
+    pub detail: Option<String>,
+    pub confirm_removals: Option<u64>,
 }
 
 impl WriteResult {
@@ -271,6 +301,11 @@ impl WriteResult {
             unchanged: c.unchanged,
             removed: replace.then_some(c.removed),
             dry_run,
+            removal_guard: (dry_run && replace).then(|| GuardReport {
+                passes: o.refused.is_none(),
+                detail: o.refused.as_ref().map(|r| r.to_string()),
+                confirm_removals: o.refused.as_ref().map(|r| r.would_remove()),
+            }),
             account_numbers: dry_run.then_some(OutcomeSample {
                 created: o.created,
                 updated: o.updated,

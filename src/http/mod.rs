@@ -7,6 +7,7 @@ mod contacts;
 mod dto;
 mod openapi;
 mod ops;
+mod path;
 mod problem;
 mod tokens;
 
@@ -17,9 +18,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use std::future::Future;
 use tokio::net::TcpListener;
-use tower_http::request_id::{
-    MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
-};
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
@@ -34,36 +33,62 @@ pub struct AppState {
 }
 
 async fn not_found() -> impl IntoResponse {
+    problem::Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route; see GET /openapi.json")
+}
+
+/// A client's request id is echoed and logged only if it is short and plain;
+/// otherwise a fresh one is generated (no log injection through it).
+async fn drop_unsafe_request_id<B>(mut req: Request<B>) -> Request<B> {
+    let safe = req.headers().get_all(&REQUEST_ID).iter().count() <= 1
+        && req.headers().get(&REQUEST_ID).is_none_or(|v| {
+            let b = v.as_bytes();
+            (1..=64).contains(&b.len())
+                && b.iter().all(|c| c.is_ascii_alphanumeric() || matches!(c, b'-' | b'_' | b'.'))
+        });
+    if !safe {
+        req.headers_mut().remove(&REQUEST_ID);
+    }
+    req
+}
+
+async fn method_not_allowed() -> impl IntoResponse {
     problem::Problem::new(
-        StatusCode::NOT_FOUND,
-        "not_found",
-        "no such route; see GET /openapi.json",
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method; see GET /openapi.json",
     )
 }
 
 pub fn router(state: AppState) -> Router {
-    let contacts = Router::new()
-        .route("/", get(contacts::list).post(contacts::create))
-        .route("/add", post(contacts::add))
-        .route("/replace", post(contacts::replace))
-        .route("/{id}", get(contacts::get).delete(contacts::delete));
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
         .route("/openapi.json", get(ops::openapi))
         .route("/v1/auth/token", post(tokens::issue))
         .route("/v1/billers/{code}/field-settings", get(billers::get).put(billers::put))
-        .nest("/v1/billers/{code}/contacts", contacts)
+        .route("/v1/billers/{code}/contacts", get(contacts::list).post(contacts::create))
+        .route("/v1/billers/{code}/contacts/add", post(contacts::add))
+        .route("/v1/billers/{code}/contacts/replace", post(contacts::replace))
+        .route("/v1/billers/{code}/contacts/{id}", get(contacts::get).delete(contacts::delete))
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
-        .layer(TraceLayer::new_for_http().make_span_with(|req: &Request<_>| {
-            // The path only: query strings and headers may carry credentials.
-            let id = req.extensions().get::<RequestId>().and_then(|id| id.header_value().to_str().ok()).unwrap_or("-");
-            tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
-        })
-        .on_response(DefaultOnResponse::new().level(Level::INFO)))
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|req: &Request<_>| {
+                    // The path only: query strings and headers may carry credentials.
+                    let id = req
+                        .extensions()
+                        .get::<RequestId>()
+                        .and_then(|id| id.header_value().to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", method = %req.method(), path = %req.uri().path(), request_id = %id)
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
+        .layer(axum::middleware::map_request(drop_unsafe_request_id))
 }
 
 /// Serves on a bound listener until `shutdown` resolves, then drains in-flight requests.
@@ -72,7 +97,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
 }

@@ -34,6 +34,7 @@ impl Modify for TokenAuth {
         billers::put,
         ops::healthz,
         ops::readyz,
+        ops::openapi,
     ),
     components(schemas(dto::ContactInput, dto::ContactBody, dto::ContactList, dto::WriteResult, dto::TokenRequest, dto::TokenResponse, problem::Problem)),
     modifiers(&TokenAuth)

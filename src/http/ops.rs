@@ -16,11 +16,11 @@ pub async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, body = Object), (status = 500, body = Problem)))]
 pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     s.service.ready().await?;
-    Ok(Json(
-        json!({"status": "ready", "database": s.service.store().backend()}),
-    ))
+    Ok(Json(json!({"status": "ready", "database": s.service.store().backend()})))
 }
 
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", tag = "ops", responses((status = 200, body = Object)))]
 pub async fn openapi() -> Json<utoipa::openapi::OpenApi> {
     Json(crate::http::openapi::document())
 }

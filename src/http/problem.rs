@@ -1,14 +1,12 @@
 //! RFC 9457 problem details: the one place errors become HTTP responses.
 
 use crate::domain::RecordError;
+use crate::domain::sync::RemovalRefused;
 use crate::service::{AuthFailure, Resource, ServiceError};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
-
-/// At most this many record errors are listed; `errors_total` counts them all.
-pub const MAX_REPORTED_ERRORS: usize = 1000;
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct RecordErrorBody {
@@ -74,10 +72,7 @@ impl IntoResponse for Problem {
         let body = serde_json::to_vec(&self).unwrap_or_default();
         let mut res = (status, body).into_response();
         let headers = res.headers_mut();
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/problem+json"),
-        );
+        headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/problem+json"));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
         }
@@ -88,11 +83,9 @@ impl IntoResponse for Problem {
     }
 }
 
-pub fn record_errors(errors: Vec<RecordError>) -> (Vec<RecordErrorBody>, usize) {
-    let total = errors.len();
-    let listed = errors
+fn record_errors(errors: Vec<RecordError>) -> Vec<RecordErrorBody> {
+    errors
         .into_iter()
-        .take(MAX_REPORTED_ERRORS)
         .map(|e| RecordErrorBody {
             index: e.index,
             account_number: e.account_number,
@@ -100,8 +93,7 @@ pub fn record_errors(errors: Vec<RecordError>) -> (Vec<RecordErrorBody>, usize) 
             code: e.error.code.as_str().to_owned(),
             message: e.error.message,
         })
-        .collect();
-    (listed, total)
+        .collect()
 }
 
 impl From<ServiceError> for Problem {
@@ -118,21 +110,12 @@ impl From<ServiceError> for Problem {
                         "malformed_token",
                         "the Authorization header is not a well-formed token (Authorization: Token tok_...)",
                     ),
-                    AuthFailure::UnknownToken => (
-                        "invalid_token",
-                        "this token is not known; request a new one",
-                    ),
-                    AuthFailure::ExpiredToken => (
-                        "token_expired",
-                        "this token has expired; request a new one from POST /v1/auth/token",
-                    ),
-                    AuthFailure::RevokedKey => (
-                        "key_revoked",
-                        "the API key behind these credentials has been revoked",
-                    ),
-                    AuthFailure::BadCredentials => {
-                        ("bad_credentials", "unknown key id or wrong secret")
+                    AuthFailure::UnknownToken => ("invalid_token", "this token is not known; request a new one"),
+                    AuthFailure::ExpiredToken => {
+                        ("token_expired", "this token has expired; request a new one from POST /v1/auth/token")
                     }
+                    AuthFailure::RevokedKey => ("key_revoked", "the API key behind these credentials has been revoked"),
+                    AuthFailure::BadCredentials => ("bad_credentials", "unknown key id or wrong secret"),
                 };
                 Problem::new(S::UNAUTHORIZED, code, detail)
             }
@@ -140,10 +123,7 @@ impl From<ServiceError> for Problem {
                 let mut p = Problem::new(
                     S::TOO_MANY_REQUESTS,
                     "too_many_attempts",
-                    format!(
-                        "too many failed attempts for this key; retry in {} s",
-                        wait.as_secs() + 1
-                    ),
+                    format!("too many failed attempts for this key; retry in {} s", wait.as_secs() + 1),
                 );
                 p.retry_after = Some(wait.as_secs() + 1);
                 p
@@ -162,41 +142,32 @@ impl From<ServiceError> for Problem {
                 Problem::new(S::NOT_FOUND, code, format!("no such {}", what.as_str()))
             }
             ServiceError::Invalid { errors, records } => {
-                let (listed, total) = record_errors(errors);
-                let bad: std::collections::BTreeSet<usize> =
-                    listed.iter().map(|e| e.index).collect();
+                let (total, bad) = (errors.total(), errors.records_with_errors());
                 let mut p = Problem::new(
                     S::UNPROCESSABLE_ENTITY,
                     "validation_failed",
-                    format!(
-                        "{total} problem(s) in {} of {records} record(s); nothing was written",
-                        bad.len()
-                    ),
+                    format!("{total} problem(s) in {bad} of {records} record(s); nothing was written"),
                 );
-                p.errors = listed;
+                p.errors = record_errors(errors.into_listed());
                 p.errors_total = Some(total);
                 p
             }
             ServiceError::BadRequest(detail) => Problem::new(S::BAD_REQUEST, "bad_request", detail),
-            ServiceError::TooManyRecords(detail) => {
-                Problem::new(S::PAYLOAD_TOO_LARGE, "too_many_records", detail)
-            }
-            ServiceError::Conflict(what) => {
-                Problem::new(S::CONFLICT, "conflict", format!("{what} already exists"))
-            }
+            ServiceError::TooManyRecords(detail) => Problem::new(S::PAYLOAD_TOO_LARGE, "too_many_records", detail),
+            ServiceError::Conflict(what) => Problem::new(S::CONFLICT, "conflict", format!("{what} already exists")),
             ServiceError::RemovalRefused(r) => {
-                let mut p = Problem::new(S::CONFLICT, "removal_limit_exceeded", r.to_string());
-                p.would_remove = Some(r.would_remove);
+                let code = match r {
+                    RemovalRefused::OverLimit { .. } => "removal_limit_exceeded",
+                    RemovalRefused::Mismatch { .. } => "removal_count_mismatch",
+                };
+                let mut p = Problem::new(S::CONFLICT, code, r.to_string());
+                p.would_remove = Some(r.would_remove());
                 p
             }
             ServiceError::InvalidSettings(errors) => Problem::new(
                 S::UNPROCESSABLE_ENTITY,
                 "invalid_settings",
-                errors
-                    .iter()
-                    .map(|e| e.to_string())
-                    .collect::<Vec<_>>()
-                    .join("; "),
+                errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
             ),
             ServiceError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");

@@ -2,11 +2,11 @@
 
 use crate::http::AppState;
 use crate::http::auth::basic_credentials;
-use crate::http::body::parse;
+use crate::http::body::{parse, read_limited};
 use crate::http::dto::{TokenRequest, TokenResponse, rfc3339};
 use crate::http::problem::{ApiResult, Problem};
 use axum::Json;
-use axum::body::Bytes;
+use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 
@@ -14,11 +14,9 @@ use axum::http::{HeaderMap, StatusCode};
 #[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
     request_body(content = TokenRequest, description = "Or send HTTP Basic key_id:secret and no body"),
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
-pub async fn issue(
-    State(s): State<AppState>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> ApiResult<Json<TokenResponse>> {
+pub async fn issue(State(s): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Json<TokenResponse>> {
+    // Credentials are small: a token request never needs more than this.
+    let body = read_limited(body, 16 * 1024).await?;
     let (key_id, secret) = match basic_credentials(&headers)? {
         Some(creds) => creds,
         None if body.is_empty() => {

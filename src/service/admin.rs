@@ -17,10 +17,7 @@ pub struct Demo {
 }
 
 fn valid_code(code: &str) -> bool {
-    (1..=32).contains(&code.len())
-        && code
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    (1..=32).contains(&code.len()) && code.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
 /// The Contact Fields of the Payreq seed's example, so its payload works as-is.
@@ -49,26 +46,16 @@ fn demo_settings() -> SettingsDoc {
 impl Service {
     pub async fn create_biller(&self, code: &str, name: &str) -> ServiceResult<Biller> {
         if !valid_code(code) {
-            return Err(ServiceError::BadRequest(
-                "a biller code is 1 to 32 of A-Z a-z 0-9 - _".into(),
-            ));
+            return Err(ServiceError::BadRequest("a biller code is 1 to 32 of A-Z a-z 0-9 - _".into()));
         }
         if name.trim().is_empty() || name.chars().count() > 200 {
-            return Err(ServiceError::BadRequest(
-                "a biller name is 1 to 200 characters".into(),
-            ));
+            return Err(ServiceError::BadRequest("a biller name is 1 to 200 characters".into()));
         }
-        Ok(self
-            .store
-            .create_biller(code, name.trim(), &BillerSettings::default())
-            .await?)
+        Ok(self.store.create_biller(code, name.trim(), &BillerSettings::default()).await?)
     }
 
     pub async fn biller(&self, code: &str) -> ServiceResult<Biller> {
-        self.store
-            .biller(code)
-            .await?
-            .ok_or(ServiceError::NotFound(Resource::Biller))
+        self.store.biller(code).await?.ok_or(ServiceError::NotFound(Resource::Biller))
     }
 
     pub async fn billers(&self) -> ServiceResult<Vec<Biller>> {
@@ -76,11 +63,7 @@ impl Service {
     }
 
     /// Replaces a biller's field settings after checking the whole document.
-    pub async fn set_field_settings(
-        &self,
-        code: &str,
-        doc: SettingsDoc,
-    ) -> ServiceResult<BillerSettings> {
+    pub async fn set_field_settings(&self, code: &str, doc: SettingsDoc) -> ServiceResult<BillerSettings> {
         let biller = self.biller(code).await?;
         let settings = BillerSettings::parse(doc).map_err(ServiceError::InvalidSettings)?;
         self.store.set_biller_settings(biller.id, &settings).await?;
@@ -93,23 +76,13 @@ impl Service {
         if !self.store.billers().await?.is_empty() {
             return Ok(None);
         }
-        let settings =
-            BillerSettings::parse(demo_settings()).map_err(ServiceError::InvalidSettings)?;
-        match self
-            .store
-            .create_biller(DEMO_BILLER, "Demo Biller", &settings)
-            .await
-        {
+        let settings = BillerSettings::parse(demo_settings()).map_err(ServiceError::InvalidSettings)?;
+        match self.store.create_biller(DEMO_BILLER, "Demo Biller", &settings).await {
             Ok(_) => {}
             Err(StoreError::Conflict(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
-        let key = self
-            .create_key(&[DEMO_BILLER.to_owned()], &Scope::ALL)
-            .await?;
-        Ok(Some(Demo {
-            biller: DEMO_BILLER.to_owned(),
-            key,
-        }))
+        let key = self.create_key(&[DEMO_BILLER.to_owned()], &Scope::ALL).await?;
+        Ok(Some(Demo { biller: DEMO_BILLER.to_owned(), key }))
     }
 }

@@ -29,7 +29,7 @@ const VERIFIED_TTL: Duration = Duration::from_secs(60);
 const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 const MAX_FAILURES: u32 = 5;
 /// Keys whose failures are remembered at once.
-const MAX_TRACKED: usize = 100_000;
+const MAX_TRACKED: usize = 10_000;
 
 /// Who is calling: the key behind the token and what it may do.
 #[derive(Debug, Clone)]
@@ -41,11 +41,7 @@ pub struct Principal {
 
 impl Principal {
     fn of(key: ApiKey) -> Self {
-        Self {
-            key_id: key.key_id,
-            scopes: key.scopes,
-            billers: key.billers,
-        }
+        Self { key_id: key.key_id, scopes: key.scopes, billers: key.billers }
     }
 }
 
@@ -64,10 +60,25 @@ pub struct NewKey {
 }
 
 /// Recent argon2 results and failure counts, per key.
-#[derive(Default)]
 pub struct AuthCache {
     verified: Mutex<HashMap<KeyId, ([u8; 32], Instant)>>,
     failures: Mutex<HashMap<KeyId, (u32, Instant)>>,
+    /// Bounds concurrent argon2 runs (each takes ~19 MiB and a core).
+    hashing: tokio::sync::Semaphore,
+}
+
+impl Default for AuthCache {
+    fn default() -> Self {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Self { verified: Mutex::default(), failures: Mutex::default(), hashing: tokio::sync::Semaphore::new(cores) }
+    }
+}
+
+/// A hash to verify against when the key id is unknown, so that answering
+/// "no such key" takes as long as "wrong secret".
+fn dummy_hash() -> &'static str {
+    static DUMMY: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    DUMMY.get_or_init(|| hash_secret("contactd-dummy-secret").unwrap_or_default())
 }
 
 fn random_string(prefix: &str) -> String {
@@ -78,9 +89,7 @@ fn random_string(prefix: &str) -> String {
 
 fn well_formed(value: &str, prefix: &str) -> bool {
     value.strip_prefix(prefix).is_some_and(|r| {
-        r.len() == RANDOM_CHARS
-            && r.bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        r.len() == RANDOM_CHARS && r.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
     })
 }
 
@@ -101,22 +110,19 @@ impl Service {
     #[tracing::instrument(skip_all)]
     pub async fn create_key(&self, billers: &[String], scopes: &[Scope]) -> ServiceResult<NewKey> {
         if billers.is_empty() {
-            return Err(ServiceError::BadRequest(
-                "a key needs at least one biller".into(),
-            ));
+            return Err(ServiceError::BadRequest("a key needs at least one biller".into()));
         }
         if scopes.is_empty() {
-            return Err(ServiceError::BadRequest(
-                "a key needs at least one scope".into(),
-            ));
+            return Err(ServiceError::BadRequest("a key needs at least one scope".into()));
         }
         for code in billers {
             if self.store.biller(code).await?.is_none() {
-                return Err(ServiceError::BadRequest(format!(
-                    "no biller with code {code}"
-                )));
+                return Err(ServiceError::BadRequest(format!("no biller with code {code}")));
             }
         }
+        let mut billers = billers.to_vec();
+        billers.sort();
+        billers.dedup();
         let key_id = KeyId::generate(&mut rand::thread_rng());
         let secret = random_string(SECRET_PREFIX);
         let s = secret.clone();
@@ -130,7 +136,7 @@ impl Service {
             key_id: key_id.clone(),
             secret_hash,
             scopes,
-            billers: billers.to_vec(),
+            billers,
             created_at: OffsetDateTime::now_utc(),
             revoked_at: None,
         };
@@ -141,11 +147,7 @@ impl Service {
     #[tracing::instrument(skip_all)]
     pub async fn revoke_key(&self, key_id: &str) -> ServiceResult<()> {
         let id = KeyId::parse(key_id).ok_or(ServiceError::NotFound(Resource::Key))?;
-        if !self
-            .store
-            .revoke_key(&id, OffsetDateTime::now_utc())
-            .await?
-        {
+        if !self.store.revoke_key(&id, OffsetDateTime::now_utc()).await? {
             return Err(ServiceError::NotFound(Resource::Key));
         }
         if let Ok(mut v) = self.auth_cache.verified.lock() {
@@ -158,21 +160,17 @@ impl Service {
         Ok(self.store.keys().await?)
     }
 
-    /// Checks a key id and secret; the result is cached briefly and failures throttle.
+    /// Checks a key id and secret. A secret verified in the last minute is
+    /// accepted from the cache; otherwise each attempt is counted before argon2
+    /// runs (so parallel guesses cannot slip past the limit), argon2 runs on a
+    /// blocking thread under a global limit, and unknown keys cost the same as
+    /// known ones. A revoked key is reported only to a caller with its secret.
     #[tracing::instrument(skip_all, fields(key_id))]
     pub async fn verify_key(&self, key_id: &str, secret: &str) -> ServiceResult<Principal> {
-        let bad = ServiceError::Unauthenticated(AuthFailure::BadCredentials);
-        let id = KeyId::parse(key_id)
-            .ok_or(ServiceError::Unauthenticated(AuthFailure::BadCredentials))?;
+        let bad = || ServiceError::Unauthenticated(AuthFailure::BadCredentials);
+        let id = KeyId::parse(key_id).ok_or_else(bad)?;
         tracing::Span::current().record("key_id", id.as_str());
-        self.check_throttle(&id)?;
-        let key = match self.store.key(&id).await? {
-            Some(k) => k,
-            None => return Err(self.record_failure(&id, bad)),
-        };
-        if key.revoked_at.is_some() {
-            return Err(ServiceError::Unauthenticated(AuthFailure::RevokedKey));
-        }
+        let key = self.store.key(&id).await?;
         let digest = sha256(secret);
         let cached = self
             .auth_cache
@@ -181,54 +179,52 @@ impl Service {
             .ok()
             .and_then(|v| v.get(&id).copied())
             .is_some_and(|(d, at)| d == digest && at.elapsed() < VERIFIED_TTL);
-        if !cached {
-            let (hash, s) = (key.secret_hash.clone(), secret.to_owned());
-            let ok = tokio::task::spawn_blocking(move || {
-                PasswordHash::new(&hash)
-                    .is_ok_and(|h| Argon2::default().verify_password(s.as_bytes(), &h).is_ok())
-            })
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            if !ok {
-                return Err(self.record_failure(&id, bad));
+        let ok = match &key {
+            Some(_) if cached => true,
+            _ => {
+                self.reserve_attempt(&id)?;
+                let hash = key.as_ref().map_or_else(|| dummy_hash().to_owned(), |k| k.secret_hash.clone());
+                let s = secret.to_owned();
+                let _permit =
+                    self.auth_cache.hashing.acquire().await.map_err(|e| ServiceError::Internal(e.to_string()))?;
+                let matches = tokio::task::spawn_blocking(move || {
+                    PasswordHash::new(&hash).is_ok_and(|h| Argon2::default().verify_password(s.as_bytes(), &h).is_ok())
+                })
+                .await
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
+                matches && key.is_some()
             }
-            if let Ok(mut v) = self.auth_cache.verified.lock() {
-                v.insert(id.clone(), (digest, Instant::now()));
-            }
+        };
+        let key = key.filter(|_| ok).ok_or_else(bad)?;
+        if let Ok(mut failures) = self.auth_cache.failures.lock() {
+            failures.remove(&id);
+        }
+        if key.revoked_at.is_some() {
+            return Err(ServiceError::Unauthenticated(AuthFailure::RevokedKey));
+        }
+        if let Ok(mut v) = self.auth_cache.verified.lock() {
+            v.insert(id.clone(), (digest, Instant::now()));
         }
         Ok(Principal::of(key))
     }
 
-    fn check_throttle(&self, id: &KeyId) -> ServiceResult<()> {
-        let failures = self
-            .auth_cache
-            .failures
-            .lock()
-            .map_err(|_| ServiceError::Internal("auth cache".into()))?;
-        match failures.get(id) {
-            Some((n, since)) if *n >= MAX_FAILURES && since.elapsed() < FAILURE_WINDOW => Err(
-                ServiceError::Throttled(FAILURE_WINDOW.saturating_sub(since.elapsed())),
-            ),
-            _ => Ok(()),
+    /// Counts an attempt against the key, or refuses it when the key has used
+    /// up its attempts for the window.
+    fn reserve_attempt(&self, id: &KeyId) -> ServiceResult<()> {
+        let mut failures = self.auth_cache.failures.lock().map_err(|_| ServiceError::Internal("auth cache".into()))?;
+        if failures.len() >= MAX_TRACKED && !failures.contains_key(id) {
+            // Random key ids must not grow the table without bound; throttled keys stay.
+            failures.retain(|_, (n, since)| since.elapsed() < FAILURE_WINDOW && *n >= MAX_FAILURES);
         }
-    }
-
-    fn record_failure(&self, id: &KeyId, err: ServiceError) -> ServiceError {
-        if let Ok(mut failures) = self.auth_cache.failures.lock() {
-            // Random key ids must not grow the map without bound.
-            if failures.len() >= MAX_TRACKED {
-                failures.retain(|_, (_, since)| since.elapsed() < FAILURE_WINDOW);
-            }
-            if failures.len() >= MAX_TRACKED {
-                failures.retain(|_, (n, _)| *n >= MAX_FAILURES);
-            }
-            let entry = failures.entry(id.clone()).or_insert((0, Instant::now()));
-            if entry.1.elapsed() >= FAILURE_WINDOW {
-                *entry = (0, Instant::now());
-            }
-            entry.0 += 1;
+        let entry = failures.entry(id.clone()).or_insert((0, Instant::now()));
+        if entry.1.elapsed() >= FAILURE_WINDOW {
+            *entry = (0, Instant::now());
         }
-        err
+        if entry.0 >= MAX_FAILURES {
+            return Err(ServiceError::Throttled(FAILURE_WINDOW.saturating_sub(entry.1.elapsed())));
+        }
+        entry.0 += 1;
+        Ok(())
     }
 
     #[tracing::instrument(skip_all)]
@@ -237,14 +233,8 @@ impl Service {
         let token = random_string(TOKEN_PREFIX);
         let ttl = self.config.token_ttl;
         let expires_at = OffsetDateTime::now_utc() + ttl;
-        self.store
-            .insert_token(&sha256(&token), &principal.key_id, expires_at)
-            .await?;
-        Ok(IssuedToken {
-            token,
-            expires_at,
-            expires_in: ttl.as_secs(),
-        })
+        self.store.insert_token(&sha256(&token), &principal.key_id, expires_at).await?;
+        Ok(IssuedToken { token, expires_at, expires_in: ttl.as_secs() })
     }
 
     /// Resolves a bearer token to its principal: one indexed lookup, no argon2.
@@ -253,11 +243,8 @@ impl Service {
         if !well_formed(token, TOKEN_PREFIX) {
             return Err(ServiceError::Unauthenticated(AuthFailure::MalformedToken));
         }
-        let record = self
-            .store
-            .token(&sha256(token))
-            .await?
-            .ok_or(ServiceError::Unauthenticated(AuthFailure::UnknownToken))?;
+        let record =
+            self.store.token(&sha256(token)).await?.ok_or(ServiceError::Unauthenticated(AuthFailure::UnknownToken))?;
         if record.key.revoked_at.is_some() {
             return Err(ServiceError::Unauthenticated(AuthFailure::RevokedKey));
         }
@@ -278,9 +265,6 @@ mod tests {
         assert!(well_formed(&t, TOKEN_PREFIX));
         assert!(!well_formed(&t[..t.len() - 1], TOKEN_PREFIX));
         assert!(!well_formed(&t.replace("tok_", "sk_"), TOKEN_PREFIX));
-        assert!(!well_formed(
-            "tok_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!",
-            TOKEN_PREFIX
-        ));
+        assert!(!well_formed("tok_!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!!", TOKEN_PREFIX));
     }
 }

@@ -2,9 +2,7 @@
 
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{RemovalGuard, WriteMode};
-use crate::domain::{
-    Contact, ContactDraft, ContactId, ContactRef, RecordError, validate_batch, validate_contact,
-};
+use crate::domain::{BatchErrors, Contact, ContactDraft, ContactId, ContactRef, validate_batch};
 use crate::service::error::Resource;
 use crate::service::{Principal, Service, ServiceError, ServiceResult};
 use crate::store::{ContactPage, Scope, WriteBatch, WriteOutcome};
@@ -14,7 +12,7 @@ use crate::store::{ContactPage, Scope, WriteBatch, WriteOutcome};
 #[derive(Debug, Default)]
 pub struct ContactBatch {
     pub drafts: Vec<(usize, ContactDraft)>,
-    pub errors: Vec<RecordError>,
+    pub errors: BatchErrors,
     pub records: usize,
 }
 
@@ -29,7 +27,7 @@ impl Service {
         let max = self.config.max_sync_records;
         if batch.records > max {
             return Err(ServiceError::TooManyRecords(format!(
-                "{} records is more than the {max} a synchronous request takes; submit them to the job endpoint (contacts/job/add or contacts/job/replace)",
+                "{} records is more than the {max} a synchronous request takes; split the set into requests of at most {max} records",
                 batch.records
             )));
         }
@@ -48,29 +46,17 @@ impl Service {
         let biller = self.authorize(who, code, scope).await?;
         self.check_size(&batch)?;
         let (valid, mut errors) = validate_batch(batch.drafts, &biller.settings);
-        errors.extend(batch.errors);
+        errors.merge(batch.errors);
         if !errors.is_empty() {
-            errors.sort_by_key(|e| e.index);
-            return Err(ServiceError::Invalid {
-                errors,
-                records: batch.records,
-            });
+            return Err(ServiceError::Invalid { errors, records: batch.records });
         }
         let guard = (mode == WriteMode::Replace).then_some(RemovalGuard {
             max_share: biller.settings.max_replace_removal(),
             confirm_removals: options.confirm_removals,
         });
         let records = valid.into_iter().map(|(_, data)| data).collect();
-        let write = WriteBatch {
-            mode,
-            records,
-            dry_run: options.dry_run,
-            guard,
-        };
-        Ok(self
-            .store
-            .write_contacts(biller.id, write, super::now())
-            .await?)
+        let write = WriteBatch { mode, records, dry_run: options.dry_run, guard };
+        Ok(self.store.write_contacts(biller.id, write, super::now()).await?)
     }
 
     /// Upserts by account number; a match's details are replaced by the supplied ones.
@@ -80,16 +66,10 @@ impl Service {
         who: &Principal,
         code: &str,
         batch: ContactBatch,
+        dry_run: bool,
     ) -> ServiceResult<WriteOutcome> {
-        self.write(
-            who,
-            code,
-            Scope::ContactsWrite,
-            batch,
-            WriteMode::Add,
-            ReplaceOptions::default(),
-        )
-        .await
+        let options = ReplaceOptions { dry_run, confirm_removals: None };
+        self.write(who, code, Scope::ContactsWrite, batch, WriteMode::Add, options).await
     }
 
     /// Afterwards the biller holds exactly the supplied contacts; all or nothing, guarded.
@@ -101,38 +81,19 @@ impl Service {
         batch: ContactBatch,
         options: ReplaceOptions,
     ) -> ServiceResult<WriteOutcome> {
-        self.write(
-            who,
-            code,
-            Scope::ContactsReplace,
-            batch,
-            WriteMode::Replace,
-            options,
-        )
-        .await
+        self.write(who, code, Scope::ContactsReplace, batch, WriteMode::Replace, options).await
     }
 
     #[tracing::instrument(skip_all, fields(biller = code))]
-    pub async fn create_contact(
-        &self,
-        who: &Principal,
-        code: &str,
-        draft: ContactDraft,
-    ) -> ServiceResult<Contact> {
+    /// Creates one contact from a batch of one record (so wire errors report alike).
+    pub async fn create_contact(&self, who: &Principal, code: &str, batch: ContactBatch) -> ServiceResult<Contact> {
         let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
-        let account_number = draft.account_number.clone();
-        let data =
-            validate_contact(draft, &biller.settings).map_err(|errs| ServiceError::Invalid {
-                errors: errs
-                    .into_iter()
-                    .map(|error| RecordError {
-                        index: 0,
-                        account_number: account_number.clone(),
-                        error,
-                    })
-                    .collect(),
-                records: 1,
-            })?;
+        let (valid, mut errors) = validate_batch(batch.drafts, &biller.settings);
+        errors.merge(batch.errors);
+        let data = match (valid.into_iter().next(), errors.is_empty()) {
+            (Some((_, data)), true) => data,
+            _ => return Err(ServiceError::Invalid { errors, records: 1 }),
+        };
         let now = super::now();
         let contact = Contact {
             id: ContactId::generate(&mut rand::thread_rng()),
@@ -146,17 +107,9 @@ impl Service {
     }
 
     #[tracing::instrument(skip_all, fields(biller = code))]
-    pub async fn contact(
-        &self,
-        who: &Principal,
-        code: &str,
-        by: &ContactRef,
-    ) -> ServiceResult<Contact> {
+    pub async fn contact(&self, who: &Principal, code: &str, by: &ContactRef) -> ServiceResult<Contact> {
         let biller = self.authorize(who, code, Scope::ContactsRead).await?;
-        self.store
-            .contact(biller.id, by)
-            .await?
-            .ok_or(ServiceError::NotFound(Resource::Contact))
+        self.store.contact(biller.id, by).await?.ok_or(ServiceError::NotFound(Resource::Contact))
     }
 
     #[tracing::instrument(skip_all, fields(biller = code))]
@@ -172,21 +125,12 @@ impl Service {
     }
 
     #[tracing::instrument(skip_all, fields(biller = code))]
-    pub async fn delete_contact(
-        &self,
-        who: &Principal,
-        code: &str,
-        by: &ContactRef,
-    ) -> ServiceResult<()> {
+    pub async fn delete_contact(&self, who: &Principal, code: &str, by: &ContactRef) -> ServiceResult<()> {
         let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
         let id = match by {
             ContactRef::Id(id) => id.clone(),
             ContactRef::AccountNumber(_) => {
-                self.store
-                    .contact(biller.id, by)
-                    .await?
-                    .ok_or(ServiceError::NotFound(Resource::Contact))?
-                    .id
+                self.store.contact(biller.id, by).await?.ok_or(ServiceError::NotFound(Resource::Contact))?.id
             }
         };
         if self.store.delete_contact(biller.id, &id).await? {

@@ -1,4 +1,4 @@
-use crate::domain::RecordError;
+use crate::domain::BatchErrors;
 use crate::domain::sync::RemovalRefused;
 use crate::store::{Scope, StoreError};
 use std::time::Duration;
@@ -41,11 +41,8 @@ pub enum ServiceError {
     Forbidden(Scope),
     #[error("{} not found", .0.as_str())]
     NotFound(Resource),
-    #[error("{} invalid records", .errors.len())]
-    Invalid {
-        errors: Vec<RecordError>,
-        records: usize,
-    },
+    #[error("{} problems in the records", .errors.total())]
+    Invalid { errors: BatchErrors, records: usize },
     #[error("{0}")]
     BadRequest(String),
     #[error("{0}")]

@@ -25,10 +25,7 @@ pub struct ServiceConfig {
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        Self {
-            token_ttl: Duration::from_secs(3600),
-            max_sync_records: 10_000,
-        }
+        Self { token_ttl: Duration::from_secs(3600), max_sync_records: 10_000 }
     }
 }
 
@@ -36,8 +33,7 @@ impl Default for ServiceConfig {
 /// a write returns equals what a later read returns.
 pub fn now() -> time::OffsetDateTime {
     let t = time::OffsetDateTime::now_utc();
-    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000)
-        .unwrap_or(t)
+    t.replace_nanosecond(t.nanosecond() / 1_000 * 1_000).unwrap_or(t)
 }
 
 #[derive(Clone)]
@@ -49,11 +45,7 @@ pub struct Service {
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Self {
-        Self {
-            store,
-            config,
-            auth_cache: Arc::default(),
-        }
+        Self { store, config, auth_cache: Arc::default() }
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -66,20 +58,11 @@ impl Service {
 
     /// The biller a principal may act on with `scope`. A biller the key has no
     /// grant on is reported exactly like one that does not exist.
-    pub async fn authorize(
-        &self,
-        who: &Principal,
-        code: &str,
-        scope: Scope,
-    ) -> ServiceResult<Biller> {
+    pub async fn authorize(&self, who: &Principal, code: &str, scope: Scope) -> ServiceResult<Biller> {
         if !who.billers.iter().any(|b| b == code) {
             return Err(ServiceError::NotFound(Resource::Biller));
         }
-        let biller = self
-            .store
-            .biller(code)
-            .await?
-            .ok_or(ServiceError::NotFound(Resource::Biller))?;
+        let biller = self.store.biller(code).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
         if !who.scopes.contains(&scope) {
             return Err(ServiceError::Forbidden(scope));
         }

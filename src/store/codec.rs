@@ -16,8 +16,7 @@ pub struct Encoded {
     pub fingerprint: i64,
 }
 
-const DATE: &[time::format_description::BorrowedFormatItem<'static>] =
-    format_description!("[year]-[month]-[day]");
+const DATE: &[time::format_description::BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
 
 fn put(map: &mut Map<String, Value>, key: &str, value: &Option<String>) {
     if let Some(v) = value {
@@ -36,16 +35,12 @@ pub fn encode(c: &ContactData) -> StoreResult<Encoded> {
     }
     put(&mut m, "email", &c.email);
     if !c.phones.is_empty() {
-        let phones = c
-            .phones
-            .iter()
-            .map(|p| json!({"kind": p.kind.as_str(), "number": p.number, "country": p.country}));
+        let phones =
+            c.phones.iter().map(|p| json!({"kind": p.kind.as_str(), "number": p.number, "country": p.country}));
         m.insert("phones".into(), Value::Array(phones.collect()));
     }
     if let Some(d) = c.date_of_birth {
-        let s = d
-            .format(DATE)
-            .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        let s = d.format(DATE).map_err(|e| StoreError::Corrupt(e.to_string()))?;
         m.insert("date_of_birth".into(), Value::String(s));
     }
     if !c.address.is_empty() {
@@ -87,10 +82,7 @@ pub fn encode(c: &ContactData) -> StoreResult<Encoded> {
     let digest = Sha256::digest(doc.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
-    Ok(Encoded {
-        doc,
-        fingerprint: i64::from_le_bytes(first),
-    })
+    Ok(Encoded { doc, fingerprint: i64::from_le_bytes(first) })
 }
 
 fn corrupt(what: &str) -> StoreError {
@@ -111,9 +103,7 @@ pub fn decode(account_number: String, doc: &str) -> StoreResult<ContactData> {
             .map(|p| {
                 let p = p.as_object().ok_or_else(|| corrupt("phone"))?;
                 Ok(Phone {
-                    kind: text(p, "kind")
-                        .and_then(|k| PhoneKind::parse(&k))
-                        .ok_or_else(|| corrupt("phone kind"))?,
+                    kind: text(p, "kind").and_then(|k| PhoneKind::parse(&k)).ok_or_else(|| corrupt("phone kind"))?,
                     number: text(p, "number").ok_or_else(|| corrupt("phone number"))?,
                     country: text(p, "country"),
                 })
@@ -139,11 +129,7 @@ pub fn decode(account_number: String, doc: &str) -> StoreResult<ContactData> {
     let strings = |key: &str| -> BTreeMap<String, String> {
         m.get(key)
             .and_then(Value::as_object)
-            .map(|o| {
-                o.iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned())))
-                    .collect()
-            })
+            .map(|o| o.iter().filter_map(|(k, v)| Some((k.clone(), v.as_str()?.to_owned()))).collect())
             .unwrap_or_default()
     };
     let fields = m
@@ -183,11 +169,7 @@ pub fn decode(account_number: String, doc: &str) -> StoreResult<ContactData> {
         tags: m
             .get("tags")
             .and_then(Value::as_array)
-            .map(|a| {
-                a.iter()
-                    .filter_map(|t| t.as_str().map(str::to_owned))
-                    .collect()
-            })
+            .map(|a| a.iter().filter_map(|t| t.as_str().map(str::to_owned)).collect())
             .unwrap_or_default(),
         fields,
     })

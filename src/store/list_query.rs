@@ -18,8 +18,9 @@ pub struct ListQuery {
     pub args: Vec<Arg>,
 }
 
-/// `placeholder(n)` renders argument n; `like` is the case-insensitive LIKE of
-/// the backend including its escape clause if it needs one.
+/// `placeholder(n)` renders argument n; `like` is the backend's LIKE with its
+/// escape clause if it needs one. Search is case-insensitive through the
+/// folded name column, the same way on both backends.
 pub fn list_query(
     columns: &str,
     biller: i64,
@@ -29,17 +30,13 @@ pub fn list_query(
     like: &str,
 ) -> ListQuery {
     let mut q = ListQuery {
-        sql: format!(
-            "SELECT {columns} FROM contacts WHERE biller_id = {}",
-            placeholder(1)
-        ),
+        sql: format!("SELECT {columns} FROM contacts WHERE biller_id = {}", placeholder(1)),
         args: vec![Arg::Int(biller)],
     };
     // Every `?` in a clause names the one argument it brings.
     let mut clause = |sql: &str, arg: Arg| {
         q.args.push(arg);
-        q.sql
-            .push_str(&sql.replace('?', &placeholder(q.args.len())));
+        q.sql.push_str(&sql.replace('?', &placeholder(q.args.len())));
     };
     if let Some(after) = &page.after {
         clause(" AND account_number > ?", Arg::Text(after.clone()));
@@ -54,13 +51,10 @@ pub fn list_query(
         clause(" AND updated_at >= ?", Arg::Time(since));
     }
     if let Some(text) = &filter.q {
-        let sql = format!(" AND (name {like} OR account_number {like})");
-        clause(&sql, Arg::Text(like_pattern(text)));
+        let sql = format!(" AND (name_folded {like} OR lower(account_number) {like})");
+        clause(&sql, Arg::Text(like_pattern(&text.to_lowercase())));
     }
-    clause(
-        " ORDER BY account_number LIMIT ?",
-        Arg::Int(page.limit as i64 + 1),
-    );
+    clause(" ORDER BY account_number LIMIT ?", Arg::Int(page.limit as i64 + 1));
     q
 }
 

@@ -9,9 +9,7 @@ pub mod sqlite;
 mod time_conv;
 
 use crate::domain::query::{ContactFilter, PageRequest};
-use crate::domain::sync::{
-    self, Action, Counts, Existing, Plan, RemovalGuard, RemovalRefused, WriteMode,
-};
+use crate::domain::sync::{self, Action, Counts, Existing, Plan, RemovalGuard, RemovalRefused, WriteMode};
 use crate::domain::{BillerSettings, Contact, ContactData, ContactId, ContactRef, KeyId};
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -54,12 +52,7 @@ pub enum Scope {
 }
 
 impl Scope {
-    pub const ALL: [Scope; 4] = [
-        Self::ContactsRead,
-        Self::ContactsWrite,
-        Self::ContactsReplace,
-        Self::Admin,
-    ];
+    pub const ALL: [Scope; 4] = [Self::ContactsRead, Self::ContactsWrite, Self::ContactsReplace, Self::Admin];
 
     pub fn as_str(self) -> &'static str {
         match self {
@@ -111,6 +104,8 @@ pub struct WriteOutcome {
     pub updated: Vec<String>,
     pub unchanged: Vec<String>,
     pub removed: Vec<String>,
+    /// In a dry run: why the real replace would be refused by the guard.
+    pub refused: Option<RemovalRefused>,
 }
 
 pub const SAMPLE: usize = 100;
@@ -124,19 +119,10 @@ pub struct ContactPage {
 
 #[async_trait]
 pub trait BillerStore {
-    async fn create_biller(
-        &self,
-        code: &str,
-        name: &str,
-        settings: &BillerSettings,
-    ) -> StoreResult<Biller>;
+    async fn create_biller(&self, code: &str, name: &str, settings: &BillerSettings) -> StoreResult<Biller>;
     async fn biller(&self, code: &str) -> StoreResult<Option<Biller>>;
     async fn billers(&self) -> StoreResult<Vec<Biller>>;
-    async fn set_biller_settings(
-        &self,
-        biller: BillerId,
-        settings: &BillerSettings,
-    ) -> StoreResult<()>;
+    async fn set_biller_settings(&self, biller: BillerId, settings: &BillerSettings) -> StoreResult<()>;
 }
 
 #[async_trait]
@@ -147,12 +133,7 @@ pub trait KeyStore {
     async fn keys(&self) -> StoreResult<Vec<ApiKey>>;
     /// Returns false when no such key exists. Its tokens stay, to be refused as revoked.
     async fn revoke_key(&self, key_id: &KeyId, at: OffsetDateTime) -> StoreResult<bool>;
-    async fn insert_token(
-        &self,
-        token_hash: &[u8],
-        key_id: &KeyId,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<()>;
+    async fn insert_token(&self, token_hash: &[u8], key_id: &KeyId, expires_at: OffsetDateTime) -> StoreResult<()>;
     async fn token(&self, token_hash: &[u8]) -> StoreResult<Option<TokenRecord>>;
     async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64>;
 }
@@ -169,12 +150,7 @@ pub trait ContactStore {
     /// Creates one contact; `Conflict` when the account number is taken.
     async fn create_contact(&self, biller: BillerId, contact: &Contact) -> StoreResult<()>;
     async fn contact(&self, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>>;
-    async fn contacts(
-        &self,
-        biller: BillerId,
-        filter: &ContactFilter,
-        page: &PageRequest,
-    ) -> StoreResult<ContactPage>;
+    async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage>;
     async fn delete_contact(&self, biller: BillerId, id: &ContactId) -> StoreResult<bool>;
     async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64>;
 }
@@ -195,7 +171,21 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         Ok(Arc::new(postgres::PgStore::open(url).await?))
     } else {
-        Err(StoreError::UnsupportedUrl(url.to_owned()))
+        Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// A database URL fit for an error message: any user and password are hidden.
+pub fn redact_url(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let authority_end = rest.find(['/', '?']).unwrap_or(rest.len());
+            match rest[..authority_end].rfind('@') {
+                Some(at) => format!("{scheme}://***@{}", &rest[at + 1..]),
+                None => url.to_owned(),
+            }
+        }
+        None => url.to_owned(),
     }
 }
 
@@ -209,31 +199,19 @@ struct Prepared {
 /// Encodes the batch, plans it against `existing` (all of the biller's
 /// contacts for a replace, the incoming account numbers for an add), and
 /// applies the replace guard.
-fn prepare(
-    batch: &WriteBatch,
-    existing: &HashMap<String, Existing>,
-    existing_total: u64,
-) -> StoreResult<Prepared> {
-    let rows: Vec<codec::Encoded> = batch
-        .records
-        .iter()
-        .map(codec::encode)
-        .collect::<StoreResult<_>>()?;
-    let keys: Vec<(&str, i64)> = batch
-        .records
-        .iter()
-        .zip(&rows)
-        .map(|(r, e)| (r.account_number.as_str(), e.fingerprint))
-        .collect();
+fn prepare(batch: &WriteBatch, existing: &HashMap<String, Existing>, existing_total: u64) -> StoreResult<Prepared> {
+    let rows: Vec<codec::Encoded> = batch.records.iter().map(codec::encode).collect::<StoreResult<_>>()?;
+    let keys: Vec<(&str, i64)> =
+        batch.records.iter().zip(&rows).map(|(r, e)| (r.account_number.as_str(), e.fingerprint)).collect();
     let plan = sync::plan(&keys, existing, batch.mode);
     let counts = plan.counts();
-    if let Some(guard) = &batch.guard {
-        guard.check(counts.removed, existing_total)?;
-    }
-    let mut outcome = WriteOutcome {
-        counts,
-        ..WriteOutcome::default()
+    // A dry run reports what the guard would say instead of stopping at it.
+    let refused = match batch.guard.map(|g| g.check(counts.removed, existing_total)) {
+        Some(Err(refusal)) if !batch.dry_run => return Err(refusal.into()),
+        Some(Err(refusal)) => Some(refusal),
+        _ => None,
     };
+    let mut outcome = WriteOutcome { counts, refused, ..WriteOutcome::default() };
     for (record, action) in batch.records.iter().zip(&plan.actions) {
         let list = match action {
             Action::Create => &mut outcome.created,
@@ -244,15 +222,20 @@ fn prepare(
             list.push(record.account_number.as_str().to_owned());
         }
     }
-    outcome.removed = plan
-        .removals
-        .iter()
-        .take(SAMPLE)
-        .map(|(_, a)| a.clone())
-        .collect();
-    Ok(Prepared {
-        plan,
-        rows,
-        outcome,
-    })
+    outcome.removed = plan.removals.iter().take(SAMPLE).map(|(_, a)| a.clone()).collect();
+    Ok(Prepared { plan, rows, outcome })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_lose_their_credentials() {
+        assert_eq!(
+            super::redact_url("postgres://u:hunter2@db:5432/x?sslmode=disable"),
+            "postgres://***@db:5432/x?sslmode=disable"
+        );
+        assert_eq!(super::redact_url("mysql://user:pw@h/db"), "mysql://***@h/db");
+        assert_eq!(super::redact_url("sqlite://a@b.db"), "sqlite://***@b.db");
+        assert_eq!(super::redact_url("postgres://db/x?user=a@b"), "postgres://db/x?user=a@b");
+    }
 }

@@ -9,6 +9,5 @@ pub fn to_micros(t: OffsetDateTime) -> i64 {
 }
 
 pub fn from_micros(us: i64) -> StoreResult<OffsetDateTime> {
-    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000)
-        .map_err(|e| StoreError::Corrupt(e.to_string()))
+    OffsetDateTime::from_unix_timestamp_nanos(us as i128 * 1_000).map_err(|e| StoreError::Corrupt(e.to_string()))
 }

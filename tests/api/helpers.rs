@@ -21,18 +21,14 @@ pub enum Backend {
 
 /// The PostgreSQL server the suites use; a run fails, never skips, without it.
 pub fn postgres_url() -> String {
-    std::env::var("CONTACTD_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
+    std::env::var("CONTACTD_TEST_POSTGRES").unwrap_or_else(|_| "postgres://root@127.0.0.1:5432/test".into())
 }
 
 fn init_logs() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         if std::env::var_os("TEST_LOG").is_some() {
-            tracing_subscriber::fmt()
-                .with_env_filter("debug")
-                .with_test_writer()
-                .init();
+            tracing_subscriber::fmt().with_env_filter("debug").with_test_writer().init();
         }
     });
 }
@@ -54,11 +50,7 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let file = std::env::temp_dir().join(format!("contactd-test-{tag}.db"));
-                Self {
-                    url: format!("sqlite://{}", file.display()),
-                    file: Some(file),
-                    schema: None,
-                }
+                Self { url: format!("sqlite://{}", file.display()), file: Some(file), schema: None }
             }
             Backend::Postgres => {
                 let schema = format!("contactd_test_{tag}");
@@ -67,16 +59,9 @@ impl TestDb {
                     .await
                     .unwrap_or_else(|e| panic!("PostgreSQL at {base} is unreachable ({e}); the PostgreSQL suites need it (set CONTACTD_TEST_POSTGRES)"));
                 tokio::spawn(conn);
-                client
-                    .batch_execute(&format!("CREATE SCHEMA {schema}"))
-                    .await
-                    .expect("create test schema");
+                client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create test schema");
                 let sep = if base.contains('?') { '&' } else { '?' };
-                Self {
-                    url: format!("{base}{sep}options=-csearch_path%3D{schema}"),
-                    file: None,
-                    schema: Some(schema),
-                }
+                Self { url: format!("{base}{sep}options=-csearch_path%3D{schema}"), file: None, schema: Some(schema) }
             }
         }
     }
@@ -92,18 +77,11 @@ impl Drop for TestDb {
         if let Some(schema) = self.schema.take() {
             // Drop runs outside any runtime guarantee, so use a thread of its own.
             let _ = std::thread::spawn(move || {
-                let rt = tokio::runtime::Builder::new_current_thread()
-                    .enable_all()
-                    .build()
-                    .expect("runtime");
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().expect("runtime");
                 rt.block_on(async {
-                    if let Ok((client, conn)) =
-                        tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await
-                    {
+                    if let Ok((client, conn)) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls).await {
                         tokio::spawn(conn);
-                        let _ = client
-                            .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-                            .await;
+                        let _ = client.batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE")).await;
                     }
                 });
             })
@@ -141,29 +119,17 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
     let db = TestDb::new(backend).await;
-    let mut settings = Settings {
-        database: Secret::new(db.url.clone()),
-        no_demo: true,
-        ..Settings::default()
-    };
+    let mut settings = Settings { database: Secret::new(db.url.clone()), no_demo: true, ..Settings::default() };
     configure(&mut settings);
     let service = contactd::app::service(&settings).await.expect("service");
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
     let state = contactd::app::state(service.clone(), &settings);
     tokio::spawn(contactd::app::serve(listener, state, async {
         let _ = stopped.await;
     }));
-    TestApp {
-        addr,
-        client: Client::new(),
-        service,
-        stop: Some(stop),
-        _db: db,
-    }
+    TestApp { addr, client: Client::new(), service, stop: Some(stop), _db: db }
 }
 
 /// A biller with a key, and a token for that key.
@@ -174,12 +140,7 @@ pub struct Tenant {
     pub token: String,
 }
 
-pub const ALL: &[Scope] = &[
-    Scope::ContactsRead,
-    Scope::ContactsWrite,
-    Scope::ContactsReplace,
-    Scope::Admin,
-];
+pub const ALL: &[Scope] = &[Scope::ContactsRead, Scope::ContactsWrite, Scope::ContactsReplace, Scope::Admin];
 
 /// The Payreq seed's fields: contact-id-1 (id role), contact-id-2 (auth, required), contact-id-3, address.
 pub fn payreq_settings() -> SettingsDoc {
@@ -203,20 +164,12 @@ impl TestApp {
     }
 
     pub fn request(&self, method: Method, path: &str, token: &str) -> RequestBuilder {
-        self.client
-            .request(method, self.url(path))
-            .header("Authorization", format!("Token {token}"))
+        self.client.request(method, self.url(path)).header("Authorization", format!("Token {token}"))
     }
 
     pub async fn biller(&self, code: &str, scopes: &[Scope]) -> Tenant {
-        self.service
-            .create_biller(code, &format!("{code} Pty Ltd"))
-            .await
-            .expect("biller");
-        self.service
-            .set_field_settings(code, payreq_settings())
-            .await
-            .expect("settings");
+        self.service.create_biller(code, &format!("{code} Pty Ltd")).await.expect("biller");
+        self.service.set_field_settings(code, payreq_settings()).await.expect("settings");
         self.tenant_key(&[code], scopes).await
     }
 
@@ -224,12 +177,7 @@ impl TestApp {
         let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
         let key = self.service.create_key(&codes, scopes).await.expect("key");
         let token = self.token(key.key_id.as_str(), &key.secret).await;
-        Tenant {
-            code: codes[0].clone(),
-            key_id: key.key_id.to_string(),
-            secret: key.secret,
-            token,
-        }
+        Tenant { code: codes[0].clone(), key_id: key.key_id.to_string(), secret: key.secret, token }
     }
 
     pub async fn token(&self, key_id: &str, secret: &str) -> String {
@@ -241,33 +189,19 @@ impl TestApp {
             .await
             .expect("send");
         assert_eq!(res.status(), 200);
-        res.json::<Value>().await.expect("json")["token"]
-            .as_str()
-            .expect("token")
-            .to_owned()
+        res.json::<Value>().await.expect("json")["token"].as_str().expect("token").to_owned()
     }
 
     pub async fn post(&self, t: &Tenant, path: &str, body: &Value) -> Response {
-        self.request(
-            Method::POST,
-            &format!("/v1/billers/{}{path}", t.code),
-            &t.token,
-        )
-        .json(body)
-        .send()
-        .await
-        .expect("send")
+        self.request(Method::POST, &format!("/v1/billers/{}{path}", t.code), &t.token)
+            .json(body)
+            .send()
+            .await
+            .expect("send")
     }
 
     pub async fn get(&self, t: &Tenant, path: &str) -> Response {
-        self.request(
-            Method::GET,
-            &format!("/v1/billers/{}{path}", t.code),
-            &t.token,
-        )
-        .send()
-        .await
-        .expect("send")
+        self.request(Method::GET, &format!("/v1/billers/{}{path}", t.code), &t.token).send().await.expect("send")
     }
 
     /// Every contact of the biller, walked page by page, keyed by account number.
@@ -281,10 +215,7 @@ impl TestApp {
             };
             let page: Value = self.get(t, &path).await.json().await.expect("json");
             for c in page["data"].as_array().expect("data") {
-                out.insert(
-                    c["account_number"].as_str().expect("acct").to_owned(),
-                    c.clone(),
-                );
+                out.insert(c["account_number"].as_str().expect("acct").to_owned(), c.clone());
             }
             match page["next_cursor"].as_str() {
                 Some(c) => cursor = Some(c.to_owned()),
@@ -302,10 +233,7 @@ pub fn contact(acct: &str, name: &str) -> Value {
 pub async fn body(res: Response) -> (u16, Value) {
     let status = res.status().as_u16();
     let text = res.text().await.expect("body");
-    (
-        status,
-        serde_json::from_str(&text).unwrap_or(Value::String(text)),
-    )
+    (status, serde_json::from_str(&text).unwrap_or(Value::String(text)))
 }
 
 /// Runs each listed test once per backend, as `sqlite::name` and `postgres::name`.

@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod cli;
 mod contacts;
+mod hostile;
 mod ops;
 mod pagination;
 mod store_conformance;

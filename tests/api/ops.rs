@@ -9,37 +9,13 @@ async fn health_readiness_request_ids_and_openapi(b: Backend) {
     assert_eq!(generated.len(), 36, "a UUID is generated");
     let (s, v) = body(app.client.get(app.url("/readyz")).send().await.unwrap()).await;
     assert_eq!(s, 200);
-    assert_eq!(
-        v["database"],
-        if b == Backend::Sqlite {
-            "sqlite"
-        } else {
-            "postgres"
-        }
-    );
+    assert_eq!(v["database"], if b == Backend::Sqlite { "sqlite" } else { "postgres" });
 
-    let res = app
-        .client
-        .get(app.url("/v1/billers/X/contacts"))
-        .header("x-request-id", "abc-123")
-        .send()
-        .await
-        .unwrap();
+    let res = app.client.get(app.url("/v1/billers/X/contacts")).header("x-request-id", "abc-123").send().await.unwrap();
     assert_eq!(res.status(), 401);
-    assert_eq!(
-        res.headers()["x-request-id"],
-        "abc-123",
-        "a client's request id is echoed, errors included"
-    );
+    assert_eq!(res.headers()["x-request-id"], "abc-123", "a client's request id is echoed, errors included");
 
-    let (s, doc) = body(
-        app.client
-            .get(app.url("/openapi.json"))
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, doc) = body(app.client.get(app.url("/openapi.json")).send().await.unwrap()).await;
     assert_eq!(s, 200);
     let paths = doc["paths"].as_object().unwrap();
     for (path, method) in [
@@ -56,10 +32,7 @@ async fn health_readiness_request_ids_and_openapi(b: Backend) {
         ("/readyz", "get"),
     ] {
         assert!(
-            paths
-                .get(path)
-                .and_then(|p| p.get(method))
-                .is_some_and(Value::is_object),
+            paths.get(path).and_then(|p| p.get(method)).is_some_and(Value::is_object),
             "openapi lacks {method} {path}"
         );
     }

@@ -7,22 +7,13 @@ use std::collections::HashMap;
 async fn walk_sees_every_contact_once_during_writes(b: Backend) {
     let app = spawn_app(b).await;
     let t = app.biller("1001", ALL).await;
-    let original: Vec<Value> = (0..600)
-        .map(|i| contact(&format!("{:06}", i * 2), &format!("Person {i}")))
-        .collect();
+    let original: Vec<Value> = (0..600).map(|i| contact(&format!("{:06}", i * 2), &format!("Person {i}"))).collect();
     for chunk in original.chunks(300) {
-        assert_eq!(
-            app.post(&t, "/contacts/add", &json!(chunk)).await.status(),
-            200
-        );
+        assert_eq!(app.post(&t, "/contacts/add", &json!(chunk)).await.status(), 200);
     }
 
     let writer = {
-        let (client, url, token) = (
-            app.client.clone(),
-            app.url("/v1/billers/1001/contacts/add"),
-            t.token.clone(),
-        );
+        let (client, url, token) = (app.client.clone(), app.url("/v1/billers/1001/contacts/add"), t.token.clone());
         tokio::spawn(async move {
             for round in 0..20 {
                 // New contacts between existing ones, and updates of existing ones.
@@ -60,9 +51,7 @@ async fn walk_sees_every_contact_once_during_writes(b: Backend) {
         assert_eq!(s, 200);
         pages += 1;
         for c in page["data"].as_array().unwrap() {
-            *seen
-                .entry(c["account_number"].as_str().unwrap().to_owned())
-                .or_default() += 1;
+            *seen.entry(c["account_number"].as_str().unwrap().to_owned()).or_default() += 1;
         }
         match page["next_cursor"].as_str() {
             Some(c) => cursor = Some(c.to_owned()),
@@ -73,11 +62,7 @@ async fn walk_sees_every_contact_once_during_writes(b: Backend) {
     assert!(pages >= 24);
     assert!(seen.values().all(|n| *n == 1), "no contact is seen twice");
     for c in &original {
-        assert_eq!(
-            seen.get(c["account_number"].as_str().unwrap()),
-            Some(&1),
-            "every original contact is seen once"
-        );
+        assert_eq!(seen.get(c["account_number"].as_str().unwrap()), Some(&1), "every original contact is seen once");
     }
     // After the writes, a fresh walk sees the final set exactly.
     assert_eq!(app.all_contacts(&t).await.len(), 600 + 300);

@@ -4,75 +4,44 @@ use crate::helpers::*;
 use contactd::domain::contact::{AddressDraft, PhoneDraft, RawValue};
 use contactd::domain::field_settings::SettingsDoc;
 use contactd::domain::query::{ContactFilter, PageRequest};
-use contactd::domain::sync::{RemovalGuard, WriteMode};
+use contactd::domain::sync::{RemovalGuard, RemovalRefused, WriteMode};
 use contactd::domain::{
-    BillerSettings, Contact, ContactData, ContactDraft, ContactId, ContactRef, KeyId,
-    validate_contact,
+    BillerSettings, Contact, ContactData, ContactDraft, ContactId, ContactRef, KeyId, validate_contact,
 };
 use contactd::store::{ApiKey, Scope, Store, StoreError, WriteBatch};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
 fn data(acct: &str, name: &str) -> ContactData {
-    let d = ContactDraft {
-        account_number: Some(acct.into()),
-        name: Some(name.into()),
-        ..Default::default()
-    };
+    let d = ContactDraft { account_number: Some(acct.into()), name: Some(name.into()), ..Default::default() };
     validate_contact(d, &BillerSettings::default()).unwrap()
 }
 
 fn batch(mode: WriteMode, records: Vec<ContactData>) -> WriteBatch {
-    WriteBatch {
-        mode,
-        records,
-        dry_run: false,
-        guard: None,
-    }
+    WriteBatch { mode, records, dry_run: false, guard: None }
 }
 
 async fn setup(b: Backend) -> (TestDb, Arc<dyn Store>, i64) {
     let db = TestDb::new(b).await;
     let store = open_store(&db).await;
-    let biller = store
-        .create_biller("B1", "Biller One", &BillerSettings::default())
-        .await
-        .unwrap();
+    let biller = store.create_biller("B1", "Biller One", &BillerSettings::default()).await.unwrap();
     (db, store, biller.id)
 }
 
 async fn billers_and_settings(b: Backend) {
     let (_db, store, _) = setup(b).await;
     assert!(matches!(
-        store
-            .create_biller("B1", "Again", &BillerSettings::default())
-            .await,
+        store.create_biller("B1", "Again", &BillerSettings::default()).await,
         Err(StoreError::Conflict(_))
     ));
-    let doc = SettingsDoc {
-        max_replace_removal: 0.5,
-        fields: payreq_settings().fields,
-        ..Default::default()
-    };
+    let doc = SettingsDoc { max_replace_removal: 0.5, fields: payreq_settings().fields, ..Default::default() };
     let settings = BillerSettings::parse(doc.clone()).unwrap();
     let b1 = store.biller("B1").await.unwrap().unwrap();
     store.set_biller_settings(b1.id, &settings).await.unwrap();
-    assert_eq!(
-        store.biller("B1").await.unwrap().unwrap().settings.doc(),
-        &doc
-    );
+    assert_eq!(store.biller("B1").await.unwrap().unwrap().settings.doc(), &doc);
     assert!(store.biller("nope").await.unwrap().is_none());
-    store
-        .create_biller("A0", "First", &BillerSettings::default())
-        .await
-        .unwrap();
-    let codes: Vec<String> = store
-        .billers()
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|b| b.code)
-        .collect();
+    store.create_biller("A0", "First", &BillerSettings::default()).await.unwrap();
+    let codes: Vec<String> = store.billers().await.unwrap().into_iter().map(|b| b.code).collect();
     assert_eq!(codes, ["A0", "B1"]);
     // Migrating again is a no-op.
     store.migrate().await.unwrap();
@@ -93,11 +62,7 @@ async fn keys_and_tokens(b: Backend) {
     store.create_key(&key).await.unwrap();
     let got = store.key(&key_id).await.unwrap().unwrap();
     assert_eq!(
-        (
-            got.scopes.clone(),
-            got.billers.clone(),
-            got.secret_hash.as_str()
-        ),
+        (got.scopes.clone(), got.billers.clone(), got.secret_hash.as_str()),
         (key.scopes.clone(), key.billers.clone(), "$argon2id$x")
     );
     // A grant on a biller that does not exist is refused whole.
@@ -110,43 +75,17 @@ async fn keys_and_tokens(b: Backend) {
     assert!(store.key(&bad.key_id).await.unwrap().is_none());
 
     let hash = [7u8; 32];
-    store
-        .insert_token(&hash, &key_id, now + time::Duration::hours(1))
-        .await
-        .unwrap();
+    store.insert_token(&hash, &key_id, now + time::Duration::hours(1)).await.unwrap();
     let rec = store.token(&hash).await.unwrap().unwrap();
     assert_eq!(rec.key.key_id, key_id);
     assert!(store.token(&[8u8; 32]).await.unwrap().is_none());
     assert!(store.revoke_key(&key_id, now).await.unwrap());
-    assert!(
-        store
-            .token(&hash)
-            .await
-            .unwrap()
-            .unwrap()
-            .key
-            .revoked_at
-            .is_some()
-    );
-    assert!(
-        !store
-            .revoke_key(&KeyId::generate(&mut rand::thread_rng()), now)
-            .await
-            .unwrap()
-    );
+    assert!(store.token(&hash).await.unwrap().unwrap().key.revoked_at.is_some());
+    assert!(!store.revoke_key(&KeyId::generate(&mut rand::thread_rng()), now).await.unwrap());
     assert_eq!(store.keys().await.unwrap().len(), 1);
 
-    store
-        .insert_token(&[9u8; 32], &key_id, now - time::Duration::hours(2))
-        .await
-        .unwrap();
-    assert_eq!(
-        store
-            .purge_tokens(now - time::Duration::hours(1))
-            .await
-            .unwrap(),
-        1
-    );
+    store.insert_token(&[9u8; 32], &key_id, now - time::Duration::hours(2)).await.unwrap();
+    assert_eq!(store.purge_tokens(now - time::Duration::hours(1)).await.unwrap(), 1);
     assert!(store.token(&[9u8; 32]).await.unwrap().is_none());
     assert!(store.token(&hash).await.unwrap().is_some());
 }
@@ -155,139 +94,63 @@ async fn upsert_replace_dry_run_and_guard(b: Backend) {
     let (_db, store, biller) = setup(b).await;
     let now = OffsetDateTime::now_utc();
     let out = store
-        .write_contacts(
-            biller,
-            batch(
-                WriteMode::Add,
-                vec![data("001", "A"), data("002", "B"), data("003", "C")],
-            ),
-            now,
-        )
+        .write_contacts(biller, batch(WriteMode::Add, vec![data("001", "A"), data("002", "B"), data("003", "C")]), now)
         .await
         .unwrap();
-    assert_eq!(
-        (out.counts.created, out.counts.updated, out.counts.unchanged),
-        (3, 0, 0)
-    );
+    assert_eq!((out.counts.created, out.counts.updated, out.counts.unchanged), (3, 0, 0));
     let out = store
-        .write_contacts(
-            biller,
-            batch(
-                WriteMode::Add,
-                vec![data("001", "A"), data("002", "B2"), data("004", "D")],
-            ),
-            now,
-        )
+        .write_contacts(biller, batch(WriteMode::Add, vec![data("001", "A"), data("002", "B2"), data("004", "D")]), now)
         .await
         .unwrap();
-    assert_eq!(
-        (out.counts.created, out.counts.updated, out.counts.unchanged),
-        (1, 1, 1)
-    );
-    let b2 = store
-        .contact(biller, &ContactRef::AccountNumber("002".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    assert_eq!((out.counts.created, out.counts.updated, out.counts.unchanged), (1, 1, 1));
+    let b2 = store.contact(biller, &ContactRef::AccountNumber("002".into())).await.unwrap().unwrap();
     assert_eq!((b2.data.name.as_str(), b2.version), ("B2", 2));
 
     // Dry run: counts, nothing written.
     let mut dry = batch(WriteMode::Replace, vec![data("001", "A"), data("005", "E")]);
     dry.dry_run = true;
     let out = store.write_contacts(biller, dry, now).await.unwrap();
-    assert_eq!(
-        (out.counts.created, out.counts.unchanged, out.counts.removed),
-        (1, 1, 3)
-    );
+    assert_eq!((out.counts.created, out.counts.unchanged, out.counts.removed), (1, 1, 3));
     assert_eq!(out.removed, ["002", "003", "004"]);
     assert_eq!(store.count_contacts(biller).await.unwrap(), 4);
 
     // The guard refuses and leaves everything; confirmation lets it through.
     let mut guarded = batch(WriteMode::Replace, vec![data("001", "A"), data("005", "E")]);
-    guarded.guard = Some(RemovalGuard {
-        max_share: 0.25,
-        confirm_removals: None,
-    });
+    guarded.guard = Some(RemovalGuard { max_share: 0.25, confirm_removals: None });
     match store.write_contacts(biller, guarded.clone(), now).await {
         Err(StoreError::RemovalRefused(r)) => {
-            assert_eq!((r.would_remove, r.existing, r.allowed), (3, 4, 1))
+            assert_eq!(r, RemovalRefused::OverLimit { would_remove: 3, existing: 4, allowed: 1 })
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
     assert_eq!(store.count_contacts(biller).await.unwrap(), 4);
-    guarded.guard = Some(RemovalGuard {
-        max_share: 0.25,
-        confirm_removals: Some(3),
-    });
+    guarded.guard = Some(RemovalGuard { max_share: 0.25, confirm_removals: Some(3) });
     let out = store.write_contacts(biller, guarded, now).await.unwrap();
     assert_eq!((out.counts.created, out.counts.removed), (1, 3));
-    let page = store
-        .contacts(
-            biller,
-            &ContactFilter::default(),
-            &PageRequest {
-                after: None,
-                limit: 10,
-            },
-        )
-        .await
-        .unwrap();
-    let accts: Vec<&str> = page
-        .contacts
-        .iter()
-        .map(|c| c.data.account_number.as_str())
-        .collect();
+    let page =
+        store.contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 10 }).await.unwrap();
+    let accts: Vec<&str> = page.contacts.iter().map(|c| c.data.account_number.as_str()).collect();
     assert_eq!(accts, ["001", "005"]);
 }
 
 async fn tenants_are_isolated(b: Backend) {
     let (_db, store, b1) = setup(b).await;
-    let b2 = store
-        .create_biller("B2", "Two", &BillerSettings::default())
-        .await
-        .unwrap()
-        .id;
+    let b2 = store.create_biller("B2", "Two", &BillerSettings::default()).await.unwrap().id;
     let now = OffsetDateTime::now_utc();
-    store
-        .write_contacts(b1, batch(WriteMode::Add, vec![data("001", "One")]), now)
-        .await
-        .unwrap();
-    store
-        .write_contacts(b2, batch(WriteMode::Add, vec![data("001", "Two")]), now)
-        .await
-        .unwrap();
+    store.write_contacts(b1, batch(WriteMode::Add, vec![data("001", "One")]), now).await.unwrap();
+    store.write_contacts(b2, batch(WriteMode::Add, vec![data("001", "Two")]), now).await.unwrap();
     // A replace of B2 leaves B1 alone.
-    store
-        .write_contacts(
-            b2,
-            batch(WriteMode::Replace, vec![data("002", "Two b")]),
-            now,
-        )
-        .await
-        .unwrap();
-    let one = store
-        .contact(b1, &ContactRef::AccountNumber("001".into()))
-        .await
-        .unwrap()
-        .unwrap();
+    store.write_contacts(b2, batch(WriteMode::Replace, vec![data("002", "Two b")]), now).await.unwrap();
+    let one = store.contact(b1, &ContactRef::AccountNumber("001".into())).await.unwrap().unwrap();
     assert_eq!(one.data.name, "One");
-    assert!(
-        store
-            .contact(b2, &ContactRef::Id(one.id.clone()))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.contact(b2, &ContactRef::Id(one.id.clone())).await.unwrap().is_none());
     assert!(!store.delete_contact(b2, &one.id).await.unwrap());
     assert_eq!(store.count_contacts(b1).await.unwrap(), 1);
 }
 
 async fn single_contacts_round_trip_every_field(b: Backend) {
     let (_db, store, biller) = setup(b).await;
-    let doc = SettingsDoc {
-        fields: payreq_settings().fields,
-        ..Default::default()
-    };
+    let doc = SettingsDoc { fields: payreq_settings().fields, ..Default::default() };
     let settings = BillerSettings::parse(doc).unwrap();
     let mut d = ContactDraft {
         account_number: Some("000123".into()),
@@ -318,15 +181,11 @@ async fn single_contacts_round_trip_every_field(b: Backend) {
     };
     d.notes.insert("k".into(), "Tea, Earl Grey… decaf.".into());
     d.tags = vec!["a".into(), "b".into()];
-    d.fields
-        .insert("contact-id-1".into(), RawValue::Text("000123".into()));
-    d.fields
-        .insert("contact-id-2".into(), RawValue::Text("Mr S Smith".into()));
+    d.fields.insert("contact-id-1".into(), RawValue::Text("000123".into()));
+    d.fields.insert("contact-id-2".into(), RawValue::Text("Mr S Smith".into()));
     d.fields.insert("paperless".into(), RawValue::Bool(true));
     let data = validate_contact(d, &settings).unwrap();
-    let now = OffsetDateTime::now_utc()
-        .replace_nanosecond(123_456_000)
-        .unwrap();
+    let now = OffsetDateTime::now_utc().replace_nanosecond(123_456_000).unwrap();
     let c = Contact {
         id: ContactId::generate(&mut rand::thread_rng()),
         data,
@@ -335,61 +194,29 @@ async fn single_contacts_round_trip_every_field(b: Backend) {
         updated_at: now,
     };
     store.create_contact(biller, &c).await.unwrap();
-    let got = store
-        .contact(biller, &ContactRef::Id(c.id.clone()))
-        .await
-        .unwrap()
-        .unwrap();
+    let got = store.contact(biller, &ContactRef::Id(c.id.clone())).await.unwrap().unwrap();
     assert_eq!(got, c, "every field survives the store");
-    let dup = Contact {
-        id: ContactId::generate(&mut rand::thread_rng()),
-        ..c.clone()
-    };
-    assert!(matches!(
-        store.create_contact(biller, &dup).await,
-        Err(StoreError::Conflict(_))
-    ));
+    let dup = Contact { id: ContactId::generate(&mut rand::thread_rng()), ..c.clone() };
+    assert!(matches!(store.create_contact(biller, &dup).await, Err(StoreError::Conflict(_))));
     assert!(store.delete_contact(biller, &c.id).await.unwrap());
-    assert!(
-        store
-            .contact(biller, &ContactRef::AccountNumber("000123".into()))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(store.contact(biller, &ContactRef::AccountNumber("000123".into())).await.unwrap().is_none());
 }
 
 async fn pages_and_filters(b: Backend) {
     let (_db, store, biller) = setup(b).await;
     let now = OffsetDateTime::now_utc();
-    let mut records: Vec<ContactData> = (0..25)
-        .map(|i| data(&format!("{i:03}"), &format!("Name {i}")))
-        .collect();
+    let mut records: Vec<ContactData> = (0..25).map(|i| data(&format!("{i:03}"), &format!("Name {i}"))).collect();
     records[3].active = false;
     records[4].contact_type = Some("vendor".into());
-    store
-        .write_contacts(biller, batch(WriteMode::Add, records), now)
-        .await
-        .unwrap();
+    store.write_contacts(biller, batch(WriteMode::Add, records), now).await.unwrap();
     let mut after = None;
     let mut all = Vec::new();
     loop {
         let page = store
-            .contacts(
-                biller,
-                &ContactFilter::default(),
-                &PageRequest {
-                    after: after.clone(),
-                    limit: 10,
-                },
-            )
+            .contacts(biller, &ContactFilter::default(), &PageRequest { after: after.clone(), limit: 10 })
             .await
             .unwrap();
-        all.extend(
-            page.contacts
-                .into_iter()
-                .map(|c| c.data.account_number.into_string()),
-        );
+        all.extend(page.contacts.into_iter().map(|c| c.data.account_number.into_string()));
         match page.next_after {
             Some(a) => after = Some(a),
             None => break,
@@ -398,61 +225,18 @@ async fn pages_and_filters(b: Backend) {
     assert_eq!(all, (0..25).map(|i| format!("{i:03}")).collect::<Vec<_>>());
     let count = |f: ContactFilter| {
         let store = store.clone();
-        async move {
-            store
-                .contacts(
-                    biller,
-                    &f,
-                    &PageRequest {
-                        after: None,
-                        limit: 100,
-                    },
-                )
-                .await
-                .unwrap()
-                .contacts
-                .len()
-        }
+        async move { store.contacts(biller, &f, &PageRequest { after: None, limit: 100 }).await.unwrap().contacts.len() }
     };
+    assert_eq!(count(ContactFilter { active: Some(false), ..Default::default() }).await, 1);
+    assert_eq!(count(ContactFilter { contact_type: Some("vendor".into()), ..Default::default() }).await, 1);
+    assert_eq!(count(ContactFilter { q: Some("name 1".into()), ..Default::default() }).await, 11);
     assert_eq!(
-        count(ContactFilter {
-            active: Some(false),
-            ..Default::default()
-        })
-        .await,
-        1
-    );
-    assert_eq!(
-        count(ContactFilter {
-            contact_type: Some("vendor".into()),
-            ..Default::default()
-        })
-        .await,
-        1
-    );
-    assert_eq!(
-        count(ContactFilter {
-            q: Some("name 1".into()),
-            ..Default::default()
-        })
-        .await,
-        11
-    );
-    assert_eq!(
-        count(ContactFilter {
-            q: Some("_".into()),
-            ..Default::default()
-        })
-        .await,
+        count(ContactFilter { q: Some("_".into()), ..Default::default() }).await,
         0,
         "LIKE wildcards are literal"
     );
     assert_eq!(
-        count(ContactFilter {
-            updated_since: Some(now + time::Duration::seconds(1)),
-            ..Default::default()
-        })
-        .await,
+        count(ContactFilter { updated_since: Some(now + time::Duration::seconds(1)), ..Default::default() }).await,
         0
     );
 }

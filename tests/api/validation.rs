@@ -9,11 +9,7 @@ async fn rejected(app: &TestApp, t: &Tenant, payload: Value) -> Value {
     assert_eq!(res.headers()["content-type"], "application/problem+json");
     let (s, v) = body(res).await;
     assert!(s == 422 || s == 400 || s == 413, "{s} {v}");
-    assert_eq!(
-        app.all_contacts(t).await,
-        before,
-        "a rejected request changes nothing"
-    );
+    assert_eq!(app.all_contacts(t).await, before, "a rejected request changes nothing");
     v
 }
 
@@ -39,8 +35,7 @@ fn has(v: &Value, index: u64, field: &str, code: &str) -> bool {
 async fn each_validation_issue_has_its_error(b: Backend) {
     let app = spawn_app(b).await;
     let t = app.biller("1001", ALL).await;
-    app.post(&t, "/contacts/add", &json!([contact("5000", "Existing")]))
-        .await;
+    app.post(&t, "/contacts/add", &json!([contact("5000", "Existing")])).await;
 
     // Missing required fields.
     let v = rejected(&app, &t, json!([{"name": "No Number"}, {"account_number": "1234", "fields": {"contact-id-1": "1234", "contact-id-2": "x"}}, {"account_number": "1235", "name": "No Auth"}])).await;
@@ -53,37 +48,19 @@ async fn each_validation_issue_has_its_error(b: Backend) {
     let v = rejected(
         &app,
         &t,
-        json!([
-            contact("1111", "A"),
-            contact("2222", "B"),
-            contact("1111", "C"),
-            contact("1111", "D")
-        ]),
+        json!([contact("1111", "A"), contact("2222", "B"), contact("1111", "C"), contact("1111", "D")]),
     )
     .await;
-    let dups: Vec<u64> = errors(&v)
-        .into_iter()
-        .filter(|e| e.2 == "duplicate_account_number")
-        .map(|e| e.0)
-        .collect();
+    let dups: Vec<u64> = errors(&v).into_iter().filter(|e| e.2 == "duplicate_account_number").map(|e| e.0).collect();
     assert_eq!(dups, [0, 2, 3]);
     assert_eq!(v["errors"][0]["account_number"], "1111");
-    assert!(
-        v["errors"][0]["message"]
-            .as_str()
-            .unwrap()
-            .contains("0, 2, 3")
-    );
+    assert!(v["errors"][0]["message"].as_str().unwrap().contains("0, 2, 3"));
 
     // Account-number length and characters (this biller: 4 to 10 digits).
     let v = rejected(
         &app,
         &t,
-        json!([
-            contact("123", "Short"),
-            contact("12345678901", "Long"),
-            contact("12AB", "Letters")
-        ]),
+        json!([contact("123", "Short"), contact("12345678901", "Long"), contact("12AB", "Letters")]),
     )
     .await;
     assert!(has(&v, 0, "account_number", "invalid_length"));
@@ -91,12 +68,7 @@ async fn each_validation_issue_has_its_error(b: Backend) {
     assert!(has(&v, 2, "account_number", "invalid_characters"));
 
     // A number would lose leading zeroes: refused as the wrong type.
-    let v = rejected(
-        &app,
-        &t,
-        json!([{"account_number": 123456, "name": "Numeric"}]),
-    )
-    .await;
+    let v = rejected(&app, &t, json!([{"account_number": 123456, "name": "Numeric"}])).await;
     assert!(has(&v, 0, "account_number", "wrong_type"), "{v}");
 
     // Field rules: pattern, id role, length, type, unknown configured key, unknown top-level key.
@@ -116,12 +88,7 @@ async fn each_validation_issue_has_its_error(b: Backend) {
     email["email"] = json!("nope@");
     let mut kind = contact("1009", "Bad Type");
     kind["type"] = json!("contact_typeA");
-    let v = rejected(
-        &app,
-        &t,
-        json!([pattern, id_role, long, typed, unknown, flat, email, kind]),
-    )
-    .await;
+    let v = rejected(&app, &t, json!([pattern, id_role, long, typed, unknown, flat, email, kind])).await;
     assert!(has(&v, 0, "fields.postal-code", "invalid_format"), "{v}");
     assert!(has(&v, 1, "fields.contact-id-1", "id_mismatch"));
     assert!(has(&v, 2, "fields.contact-id-2", "invalid_length"));
@@ -148,28 +115,29 @@ async fn invalid_json_says_where(b: Backend) {
             .body(raw)
             .send()
     };
-    let (s, v) = body(
-        send("[\n  {\"account_number\": \"1234\",\n   \"name\": \"x\",,}\n]")
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, v) = body(send("[\n  {\"account_number\": \"1234\",\n   \"name\": \"x\",,}\n]").await.unwrap()).await;
     assert_eq!((s, v["code"].as_str()), (400, Some("invalid_json")));
-    assert_eq!(
-        (v["line"].as_u64(), v["column"].as_u64()),
-        (Some(3), Some(16)),
-        "{v}"
-    );
+    assert_eq!((v["line"].as_u64(), v["column"].as_u64()), (Some(3), Some(16)), "{v}");
     assert!(v["detail"].as_str().unwrap().contains("line 3 column 16"));
     let (s, v) = body(send("{\"account_number\": \"1234\"}").await.unwrap()).await;
     assert_eq!((s, v["code"].as_str()), (400, Some("invalid_body")));
     let (s, _) = body(send("").await.unwrap()).await;
     assert_eq!(s, 400);
     // Deep nesting is refused, not a stack overflow.
-    let deep: &'static str =
-        Box::leak(format!("[{}{}]", "[".repeat(100_000), "]".repeat(100_000)).into_boxed_str());
+    let deep: &'static str = Box::leak(format!("[{}{}]", "[".repeat(100_000), "]".repeat(100_000)).into_boxed_str());
     let (s, v) = body(send(deep).await.unwrap()).await;
-    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_json")));
+    assert_eq!((s, v["errors"][0]["code"].as_str()), (422, Some("wrong_type")), "{v}");
+    let deep: &'static str = Box::leak(
+        format!(
+            "[{{\"account_number\": \"1234\", \"fields\": {{\"x\": {}1{}}}}}]",
+            "{\"a\":".repeat(50_000),
+            "}".repeat(50_000)
+        )
+        .into_boxed_str(),
+    );
+    let (s, v) = body(send(deep).await.unwrap()).await;
+    assert_eq!(s, 422, "{v}");
+    assert!(v["errors"][0]["message"].as_str().unwrap().contains("recursion limit"), "{v}");
     // Not JSON at all.
     let res = app
         .request(Method::POST, "/v1/billers/1001/contacts/add", &t.token)
@@ -209,7 +177,7 @@ async fn limits_are_enforced_with_clear_errors(b: Backend) {
     let six: Vec<Value> = (0..6).map(|i| contact(&format!("100{i}"), "P")).collect();
     let (s, v) = body(app.post(&t, "/contacts/add", &json!(six)).await).await;
     assert_eq!((s, v["code"].as_str()), (413, Some("too_many_records")));
-    assert!(v["detail"].as_str().unwrap().contains("contacts/job/add"));
+    assert!(v["detail"].as_str().unwrap().contains("at most 5 records"), "{v}");
     let (s, _) = body(app.post(&t, "/contacts/replace", &json!(six)).await).await;
     assert_eq!(s, 413);
 
@@ -219,19 +187,12 @@ async fn limits_are_enforced_with_clear_errors(b: Backend) {
 
     let long_name = json!([{"account_number": "1000", "name": "x".repeat(201), "fields": {"contact-id-1": "1000", "contact-id-2": "a"}}]);
     let (s, v) = body(app.post(&t, "/contacts/add", &long_name).await).await;
-    assert_eq!(
-        (s, v["errors"][0]["code"].as_str()),
-        (422, Some("invalid_length"))
-    );
-    let notes: serde_json::Map<String, Value> =
-        (0..16).map(|i| (format!("k{i}"), json!("v"))).collect();
+    assert_eq!((s, v["errors"][0]["code"].as_str()), (422, Some("invalid_length")));
+    let notes: serde_json::Map<String, Value> = (0..16).map(|i| (format!("k{i}"), json!("v"))).collect();
     let mut many_notes = contact("1000", "Notes");
     many_notes["notes"] = Value::Object(notes);
     let (s, v) = body(app.post(&t, "/contacts/add", &json!([many_notes])).await).await;
-    assert_eq!(
-        (s, v["errors"][0]["code"].as_str()),
-        (422, Some("too_many"))
-    );
+    assert_eq!((s, v["errors"][0]["code"].as_str()), (422, Some("too_many")));
     assert!(app.all_contacts(&t).await.is_empty());
 }
 
@@ -239,21 +200,11 @@ async fn unknown_billers_and_routes(b: Backend) {
     let app = spawn_app(b).await;
     let t = app.biller("1001", ALL).await;
     let (s, v) = body(
-        app.request(Method::POST, "/v1/billers/NOPE/contacts/add", &t.token)
-            .json(&json!([]))
-            .send()
-            .await
-            .unwrap(),
+        app.request(Method::POST, "/v1/billers/NOPE/contacts/add", &t.token).json(&json!([])).send().await.unwrap(),
     )
     .await;
     assert_eq!((s, v["code"].as_str()), (404, Some("biller_not_found")));
-    let (s, v) = body(
-        app.request(Method::GET, "/v1/nothing-here", &t.token)
-            .send()
-            .await
-            .unwrap(),
-    )
-    .await;
+    let (s, v) = body(app.request(Method::GET, "/v1/nothing-here", &t.token).send().await.unwrap()).await;
     assert_eq!((s, v["code"].as_str()), (404, Some("not_found")));
 }
 

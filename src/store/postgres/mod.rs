@@ -8,8 +8,8 @@ use crate::domain::{BillerSettings, Contact, ContactId, ContactRef, KeyId};
 use crate::store::list_query::{Arg, list_query};
 use crate::store::sqlite::page_of;
 use crate::store::{
-    ApiKey, Biller, BillerId, BillerStore, ContactPage, ContactStore, KeyStore, Scope, Store,
-    StoreError, StoreResult, TokenRecord, WriteBatch, WriteOutcome, codec, prepare,
+    ApiKey, Biller, BillerId, BillerStore, ContactPage, ContactStore, KeyStore, Scope, Store, StoreError, StoreResult,
+    TokenRecord, WriteBatch, WriteOutcome, codec, prepare,
 };
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
@@ -30,9 +30,7 @@ pub struct PgStore {
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
-            Some(c) if *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
-                StoreError::Conflict(e.to_string())
-            }
+            Some(c) if *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => StoreError::Conflict(e.to_string()),
             _ => StoreError::Backend(match e.as_db_error() {
                 Some(db) => db.to_string(),
                 None => e.to_string(),
@@ -49,20 +47,11 @@ impl From<deadpool_postgres::PoolError> for StoreError {
 
 impl PgStore {
     pub async fn open(url: &str) -> StoreResult<Self> {
-        let config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| StoreError::UnsupportedUrl(format!("{url}: {e}")))?;
-        let manager = Manager::from_config(
-            config,
-            NoTls,
-            ManagerConfig {
-                recycling_method: RecyclingMethod::Fast,
-            },
-        );
-        let pool = Pool::builder(manager)
-            .max_size(POOL_SIZE)
-            .build()
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| StoreError::UnsupportedUrl(format!("{}: {e}", super::redact_url(url))))?;
+        let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
+        let pool =
+            Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| StoreError::Backend(e.to_string()))?;
         // Fail at start, with the reason, rather than on the first request.
         drop(pool.get().await?);
         Ok(Self { pool })
@@ -72,17 +61,9 @@ impl PgStore {
 fn to_biller(r: &Row) -> StoreResult<Biller> {
     let code: String = r.get(1);
     let settings: String = r.get(3);
-    let doc = serde_json::from_str(&settings)
-        .map_err(|e| StoreError::Corrupt(format!("settings of {code}: {e}")))?;
-    let settings = BillerSettings::parse(doc)
-        .map_err(|e| StoreError::Corrupt(format!("settings of {code}: {e:?}")))?;
-    Ok(Biller {
-        id: r.get(0),
-        code,
-        name: r.get(2),
-        settings,
-        created_at: r.get(4),
-    })
+    let doc = serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(format!("settings of {code}: {e}")))?;
+    let settings = BillerSettings::parse(doc).map_err(|e| StoreError::Corrupt(format!("settings of {code}: {e:?}")))?;
+    Ok(Biller { id: r.get(0), code, name: r.get(2), settings, created_at: r.get(4) })
 }
 
 fn settings_json(settings: &BillerSettings) -> StoreResult<String> {
@@ -90,22 +71,24 @@ fn settings_json(settings: &BillerSettings) -> StoreResult<String> {
 }
 
 fn scopes_text(scopes: &[Scope]) -> String {
-    scopes
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
 }
 
 async fn load_key(c: &impl GenericClient, key_id: &str) -> StoreResult<Option<ApiKey>> {
     let Some(r) = c
-        .query_opt("SELECT key_id, secret_hash, scopes, created_at, revoked_at FROM api_keys WHERE key_id = $1", &[&key_id])
+        .query_opt(
+            "SELECT key_id, secret_hash, scopes, created_at, revoked_at FROM api_keys WHERE key_id = $1",
+            &[&key_id],
+        )
         .await?
     else {
         return Ok(None);
     };
     let billers = c
-        .query("SELECT b.code FROM key_grants g JOIN billers b ON b.id = g.biller_id WHERE g.key_id = $1 ORDER BY b.code", &[&key_id])
+        .query(
+            "SELECT b.code FROM key_grants g JOIN billers b ON b.id = g.biller_id WHERE g.key_id = $1 ORDER BY b.code",
+            &[&key_id],
+        )
         .await?
         .iter()
         .map(|r| r.get(0))
@@ -138,27 +121,14 @@ fn to_contact(r: &Row) -> StoreResult<Contact> {
 
 fn to_existing(map: &mut HashMap<String, Existing>, r: &Row) -> StoreResult<()> {
     let id: String = r.get(1);
-    let id =
-        ContactId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("contact id {id}")))?;
-    map.insert(
-        r.get(0),
-        Existing {
-            id,
-            fingerprint: r.get(2),
-            version: r.get(3),
-        },
-    );
+    let id = ContactId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("contact id {id}")))?;
+    map.insert(r.get(0), Existing { id, fingerprint: r.get(2), version: r.get(3) });
     Ok(())
 }
 
 #[async_trait]
 impl BillerStore for PgStore {
-    async fn create_biller(
-        &self,
-        code: &str,
-        name: &str,
-        settings: &BillerSettings,
-    ) -> StoreResult<Biller> {
+    async fn create_biller(&self, code: &str, name: &str, settings: &BillerSettings) -> StoreResult<Biller> {
         let c = self.pool.get().await?;
         let row = c
             .query_one(
@@ -176,41 +146,22 @@ impl BillerStore for PgStore {
 
     async fn biller(&self, code: &str) -> StoreResult<Option<Biller>> {
         let c = self.pool.get().await?;
-        let stmt = c
-            .prepare_cached(
-                "SELECT id, code, name, settings, created_at FROM billers WHERE code = $1",
-            )
-            .await?;
-        c.query_opt(&stmt, &[&code])
-            .await?
-            .as_ref()
-            .map(to_biller)
-            .transpose()
+        let stmt = c.prepare_cached("SELECT id, code, name, settings, created_at FROM billers WHERE code = $1").await?;
+        c.query_opt(&stmt, &[&code]).await?.as_ref().map(to_biller).transpose()
     }
 
     async fn billers(&self) -> StoreResult<Vec<Biller>> {
         let c = self.pool.get().await?;
-        c.query(
-            "SELECT id, code, name, settings, created_at FROM billers ORDER BY code",
-            &[],
-        )
-        .await?
-        .iter()
-        .map(to_biller)
-        .collect()
+        c.query("SELECT id, code, name, settings, created_at FROM billers ORDER BY code", &[])
+            .await?
+            .iter()
+            .map(to_biller)
+            .collect()
     }
 
-    async fn set_biller_settings(
-        &self,
-        biller: BillerId,
-        settings: &BillerSettings,
-    ) -> StoreResult<()> {
+    async fn set_biller_settings(&self, biller: BillerId, settings: &BillerSettings) -> StoreResult<()> {
         let c = self.pool.get().await?;
-        c.execute(
-            "UPDATE billers SET settings = $1 WHERE id = $2",
-            &[&settings_json(settings)?, &biller],
-        )
-        .await?;
+        c.execute("UPDATE billers SET settings = $1 WHERE id = $2", &[&settings_json(settings)?, &biller]).await?;
         Ok(())
     }
 }
@@ -227,7 +178,10 @@ impl KeyStore for PgStore {
         .await?;
         for code in &key.billers {
             let n = tx
-                .execute("INSERT INTO key_grants (key_id, biller_id) SELECT $1, id FROM billers WHERE code = $2", &[&key.key_id.as_str(), code])
+                .execute(
+                    "INSERT INTO key_grants (key_id, biller_id) SELECT $1, id FROM billers WHERE code = $2",
+                    &[&key.key_id.as_str(), code],
+                )
                 .await?;
             if n == 0 {
                 return Err(StoreError::Backend(format!("no biller {code}")));
@@ -245,13 +199,7 @@ impl KeyStore for PgStore {
     async fn keys(&self) -> StoreResult<Vec<ApiKey>> {
         let c = self.pool.get().await?;
         let mut out = Vec::new();
-        for r in c
-            .query(
-                "SELECT key_id FROM api_keys ORDER BY created_at, key_id",
-                &[],
-            )
-            .await?
-        {
+        for r in c.query("SELECT key_id FROM api_keys ORDER BY created_at, key_id", &[]).await? {
             let id: String = r.get(0);
             out.extend(load_key(&**c, &id).await?);
         }
@@ -271,28 +219,16 @@ impl KeyStore for PgStore {
         Ok(n > 0)
     }
 
-    async fn insert_token(
-        &self,
-        token_hash: &[u8],
-        key_id: &KeyId,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<()> {
+    async fn insert_token(&self, token_hash: &[u8], key_id: &KeyId, expires_at: OffsetDateTime) -> StoreResult<()> {
         let c = self.pool.get().await?;
-        let stmt = c
-            .prepare_cached(
-                "INSERT INTO tokens (token_hash, key_id, expires_at) VALUES ($1, $2, $3)",
-            )
-            .await?;
-        c.execute(&stmt, &[&token_hash, &key_id.as_str(), &expires_at])
-            .await?;
+        let stmt = c.prepare_cached("INSERT INTO tokens (token_hash, key_id, expires_at) VALUES ($1, $2, $3)").await?;
+        c.execute(&stmt, &[&token_hash, &key_id.as_str(), &expires_at]).await?;
         Ok(())
     }
 
     async fn token(&self, token_hash: &[u8]) -> StoreResult<Option<TokenRecord>> {
         let c = self.pool.get().await?;
-        let stmt = c
-            .prepare_cached("SELECT key_id, expires_at FROM tokens WHERE token_hash = $1")
-            .await?;
+        let stmt = c.prepare_cached("SELECT key_id, expires_at FROM tokens WHERE token_hash = $1").await?;
         let Some(r) = c.query_opt(&stmt, &[&token_hash]).await? else {
             return Ok(None);
         };
@@ -300,19 +236,12 @@ impl KeyStore for PgStore {
         let Some(key) = load_key(&**c, &key_id).await? else {
             return Ok(None);
         };
-        Ok(Some(TokenRecord {
-            key,
-            expires_at: r.get(1),
-        }))
+        Ok(Some(TokenRecord { key, expires_at: r.get(1) }))
     }
 
     async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
         let c = self.pool.get().await?;
-        Ok(c.execute(
-            "DELETE FROM tokens WHERE expires_at < $1",
-            &[&expired_before],
-        )
-        .await?)
+        Ok(c.execute("DELETE FROM tokens WHERE expires_at < $1", &[&expired_before]).await?)
     }
 }
 
@@ -327,22 +256,23 @@ impl ContactStore for PgStore {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         // One bulk writer per biller at a time, so the plan sees what it changes.
-        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR UPDATE", &[&biller])
-            .await?;
+        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR UPDATE", &[&biller]).await?;
         let mut existing = HashMap::new();
         let total = match batch.mode {
             WriteMode::Replace => {
-                for r in tx.query("SELECT account_number, id, fingerprint, version FROM contacts WHERE biller_id = $1", &[&biller]).await? {
+                for r in tx
+                    .query(
+                        "SELECT account_number, id, fingerprint, version FROM contacts WHERE biller_id = $1",
+                        &[&biller],
+                    )
+                    .await?
+                {
                     to_existing(&mut existing, &r)?;
                 }
                 existing.len() as u64
             }
             WriteMode::Add => {
-                let accts: Vec<&str> = batch
-                    .records
-                    .iter()
-                    .map(|r| r.account_number.as_str())
-                    .collect();
+                let accts: Vec<&str> = batch.records.iter().map(|r| r.account_number.as_str()).collect();
                 let rows = tx
                     .query(
                         "SELECT account_number, id, fingerprint, version FROM contacts WHERE biller_id = $1 AND account_number = ANY($2)",
@@ -361,26 +291,15 @@ impl ContactStore for PgStore {
         }
         let mut new = Columns::default();
         let mut changed = Columns::default();
-        for ((record, row), action) in batch
-            .records
-            .iter()
-            .zip(&prepared.rows)
-            .zip(&prepared.plan.actions)
-        {
+        for ((record, row), action) in batch.records.iter().zip(&prepared.rows).zip(&prepared.plan.actions) {
             let (cols, id) = match action {
-                Action::Create => (
-                    &mut new,
-                    ContactId::generate(&mut rand::thread_rng())
-                        .as_str()
-                        .to_owned(),
-                ),
+                Action::Create => (&mut new, ContactId::generate(&mut rand::thread_rng()).as_str().to_owned()),
                 Action::Update { id, .. } => (&mut changed, id.as_str().to_owned()),
                 Action::Unchanged => continue,
             };
             cols.id.push(id);
-            cols.account_number
-                .push(record.account_number.as_str().to_owned());
-            cols.name.push(record.name.clone());
+            cols.account_number.push(record.account_number.as_str().to_owned());
+            cols.name.push(record.name.to_lowercase());
             cols.contact_type.push(record.contact_type.clone());
             cols.active.push(record.active);
             cols.doc.push(row.doc.clone());
@@ -388,7 +307,7 @@ impl ContactStore for PgStore {
         }
         if !new.id.is_empty() {
             tx.execute(
-                "INSERT INTO contacts (biller_id, id, account_number, name, contact_type, active, doc, fingerprint, version, created_at, updated_at)
+                "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
                  SELECT $1, u.id, u.acct, u.name, u.ctype, u.active, u.doc, u.fp, 1, $9, $9
                  FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[])
                       AS u(id, acct, name, ctype, active, doc, fp)",
@@ -398,7 +317,7 @@ impl ContactStore for PgStore {
         }
         if !changed.id.is_empty() {
             tx.execute(
-                "UPDATE contacts c SET name = u.name, contact_type = u.ctype, active = u.active, doc = u.doc,
+                "UPDATE contacts c SET name_folded = u.name, contact_type = u.ctype, active = u.active, doc = u.doc,
                      fingerprint = u.fp, version = c.version + 1, updated_at = $9
                  FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[])
                       AS u(id, acct, name, ctype, active, doc, fp)
@@ -408,17 +327,8 @@ impl ContactStore for PgStore {
             .await?;
         }
         if !prepared.plan.removals.is_empty() {
-            let ids: Vec<&str> = prepared
-                .plan
-                .removals
-                .iter()
-                .map(|(id, _)| id.as_str())
-                .collect();
-            tx.execute(
-                "DELETE FROM contacts WHERE biller_id = $1 AND id = ANY($2)",
-                &[&biller, &ids],
-            )
-            .await?;
+            let ids: Vec<&str> = prepared.plan.removals.iter().map(|(id, _)| id.as_str()).collect();
+            tx.execute("DELETE FROM contacts WHERE biller_id = $1 AND id = ANY($2)", &[&biller, &ids]).await?;
         }
         tx.commit().await?;
         Ok(prepared.outcome)
@@ -430,16 +340,15 @@ impl ContactStore for PgStore {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         // Shares the biller lock with other single writes; waits for bulk writes.
-        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR SHARE", &[&biller])
-            .await?;
+        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR SHARE", &[&biller]).await?;
         tx.execute(
-            "INSERT INTO contacts (biller_id, id, account_number, name, contact_type, active, doc, fingerprint, version, created_at, updated_at)
+            "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
             &[
                 &biller,
                 &contact.id.as_str(),
                 &d.account_number.as_str(),
-                &d.name,
+                &d.name.to_lowercase(),
                 &d.contact_type,
                 &d.active,
                 &row.doc,
@@ -465,32 +374,14 @@ impl ContactStore for PgStore {
             ContactRef::AccountNumber(a) => ("account_number", a.as_str()),
         };
         let stmt = c
-            .prepare_cached(&format!(
-                "SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = $1 AND {sql} = $2"
-            ))
+            .prepare_cached(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = $1 AND {sql} = $2"))
             .await?;
-        c.query_opt(&stmt, &[&biller, &key])
-            .await?
-            .as_ref()
-            .map(to_contact)
-            .transpose()
+        c.query_opt(&stmt, &[&biller, &key]).await?.as_ref().map(to_contact).transpose()
     }
 
-    async fn contacts(
-        &self,
-        biller: BillerId,
-        filter: &ContactFilter,
-        page: &PageRequest,
-    ) -> StoreResult<ContactPage> {
+    async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage> {
         let c = self.pool.get().await?;
-        let q = list_query(
-            CONTACT_COLUMNS,
-            biller,
-            filter,
-            page,
-            |n| format!("${n}"),
-            "ILIKE ?",
-        );
+        let q = list_query(CONTACT_COLUMNS, biller, filter, page, |n| format!("${n}"), "LIKE ?");
         let args: Vec<&(dyn ToSql + Sync)> = q
             .args
             .iter()
@@ -505,38 +396,21 @@ impl ContactStore for PgStore {
             .collect();
         let sql = q.sql;
         let rows = c.query(&sql, &args).await?;
-        page_of(
-            rows.iter()
-                .map(to_contact)
-                .collect::<StoreResult<Vec<_>>>()?,
-            page.limit,
-        )
+        page_of(rows.iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, page.limit)
     }
 
     async fn delete_contact(&self, biller: BillerId, id: &ContactId) -> StoreResult<bool> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR SHARE", &[&biller])
-            .await?;
-        let n = tx
-            .execute(
-                "DELETE FROM contacts WHERE biller_id = $1 AND id = $2",
-                &[&biller, &id.as_str()],
-            )
-            .await?;
+        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR SHARE", &[&biller]).await?;
+        let n = tx.execute("DELETE FROM contacts WHERE biller_id = $1 AND id = $2", &[&biller, &id.as_str()]).await?;
         tx.commit().await?;
         Ok(n > 0)
     }
 
     async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64> {
         let c = self.pool.get().await?;
-        let n: i64 = c
-            .query_one(
-                "SELECT COUNT(*) FROM contacts WHERE biller_id = $1",
-                &[&biller],
-            )
-            .await?
-            .get(0);
+        let n: i64 = c.query_one("SELECT COUNT(*) FROM contacts WHERE biller_id = $1", &[&biller]).await?.get(0);
         Ok(n as u64)
     }
 }
@@ -554,11 +428,7 @@ struct Columns {
 }
 
 impl Columns {
-    fn params<'a>(
-        &'a self,
-        biller: &'a BillerId,
-        now: &'a OffsetDateTime,
-    ) -> [&'a (dyn ToSql + Sync); 9] {
+    fn params<'a>(&'a self, biller: &'a BillerId, now: &'a OffsetDateTime) -> [&'a (dyn ToSql + Sync); 9] {
         [
             biller,
             &self.id,
@@ -577,8 +447,7 @@ impl Columns {
 impl Store for PgStore {
     async fn migrate(&self) -> StoreResult<()> {
         let mut c = self.pool.get().await?;
-        c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK])
-            .await?;
+        c.execute("SELECT pg_advisory_lock($1)", &[&MIGRATION_LOCK]).await?;
         let result = async {
             let tx = c.transaction().await?;
             tx.batch_execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")
@@ -599,8 +468,7 @@ impl Store for PgStore {
             Ok(())
         }
         .await;
-        c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK])
-            .await?;
+        c.execute("SELECT pg_advisory_unlock($1)", &[&MIGRATION_LOCK]).await?;
         result
     }
 

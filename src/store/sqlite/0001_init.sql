@@ -32,7 +32,8 @@ CREATE TABLE contacts (
     biller_id      INTEGER NOT NULL REFERENCES billers (id),
     id             TEXT NOT NULL,
     account_number TEXT NOT NULL,
-    name           TEXT NOT NULL,
+    -- Lower-cased for search the same way on both backends; the name itself is in doc.
+    name_folded    TEXT NOT NULL,
     contact_type   TEXT,
     active         INTEGER NOT NULL,
     doc            TEXT NOT NULL,

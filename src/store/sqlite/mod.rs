@@ -9,8 +9,8 @@ use crate::store::codec;
 use crate::store::list_query::{Arg, list_query};
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
-    ApiKey, Biller, BillerId, BillerStore, ContactPage, ContactStore, KeyStore, Scope, Store,
-    StoreError, StoreResult, TokenRecord, WriteBatch, WriteOutcome, prepare,
+    ApiKey, Biller, BillerId, BillerStore, ContactPage, ContactStore, KeyStore, Scope, Store, StoreError, StoreResult,
+    TokenRecord, WriteBatch, WriteOutcome, prepare,
 };
 use async_trait::async_trait;
 use pool::Conns;
@@ -30,15 +30,10 @@ pub struct SqliteStore {
 
 /// `sqlite://relative.db`, `sqlite:///absolute.db` or `sqlite:path.db`.
 fn path_of(url: &str) -> StoreResult<PathBuf> {
-    let rest = url
-        .strip_prefix("sqlite://")
-        .or_else(|| url.strip_prefix("sqlite:"))
-        .unwrap_or(url);
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:")).unwrap_or(url);
     let path = rest.split('?').next().unwrap_or("");
     if path.is_empty() || path == ":memory:" {
-        return Err(StoreError::UnsupportedUrl(format!(
-            "{url} (an SQLite URL needs a file path)"
-        )));
+        return Err(StoreError::UnsupportedUrl(format!("{url} (an SQLite URL needs a file path)")));
     }
     Ok(PathBuf::from(path))
 }
@@ -50,10 +45,7 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || pool::open_conn(&p))
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))??;
-        Ok(Self {
-            writer: Conns::open(path.clone(), 1)?,
-            readers: Conns::open(path, READERS)?,
-        })
+        Ok(Self { writer: Conns::open(path.clone(), 1)?, readers: Conns::open(path, READERS)? })
     }
 }
 
@@ -62,37 +54,17 @@ fn settings_json(settings: &BillerSettings) -> StoreResult<String> {
 }
 
 fn biller_row(row: &Row) -> rusqlite::Result<(BillerId, String, String, String, i64)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-    ))
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
 }
 
-fn to_biller(
-    (id, code, name, settings, created): (BillerId, String, String, String, i64),
-) -> StoreResult<Biller> {
-    let doc = serde_json::from_str(&settings)
-        .map_err(|e| StoreError::Corrupt(format!("settings of {code}: {e}")))?;
-    let settings = BillerSettings::parse(doc)
-        .map_err(|e| StoreError::Corrupt(format!("settings of {code}: {e:?}")))?;
-    Ok(Biller {
-        id,
-        code,
-        name,
-        settings,
-        created_at: from_micros(created)?,
-    })
+fn to_biller((id, code, name, settings, created): (BillerId, String, String, String, i64)) -> StoreResult<Biller> {
+    let doc = serde_json::from_str(&settings).map_err(|e| StoreError::Corrupt(format!("settings of {code}: {e}")))?;
+    let settings = BillerSettings::parse(doc).map_err(|e| StoreError::Corrupt(format!("settings of {code}: {e:?}")))?;
+    Ok(Biller { id, code, name, settings, created_at: from_micros(created)? })
 }
 
 fn scopes_text(scopes: &[Scope]) -> String {
-    scopes
-        .iter()
-        .map(|s| s.as_str())
-        .collect::<Vec<_>>()
-        .join(" ")
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
 }
 
 fn parse_scopes(text: &str) -> Vec<Scope> {
@@ -103,14 +75,22 @@ fn load_key(conn: &rusqlite::Connection, key_id: &str) -> StoreResult<Option<Api
     let row = conn
         .prepare_cached("SELECT key_id, secret_hash, scopes, created_at, revoked_at FROM api_keys WHERE key_id = ?1")?
         .query_row([key_id], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
         })
         .optional()?;
     let Some((id, secret_hash, scopes, created, revoked)) = row else {
         return Ok(None);
     };
     let billers = conn
-        .prepare_cached("SELECT b.code FROM key_grants g JOIN billers b ON b.id = g.biller_id WHERE g.key_id = ?1 ORDER BY b.code")?
+        .prepare_cached(
+            "SELECT b.code FROM key_grants g JOIN billers b ON b.id = g.biller_id WHERE g.key_id = ?1 ORDER BY b.code",
+        )?
         .query_map([key_id], |r| r.get(0))?
         .collect::<rusqlite::Result<Vec<String>>>()?;
     Ok(Some(ApiKey {
@@ -126,14 +106,7 @@ fn load_key(conn: &rusqlite::Connection, key_id: &str) -> StoreResult<Option<Api
 const CONTACT_COLUMNS: &str = "id, account_number, doc, version, created_at, updated_at";
 
 fn contact_row(row: &Row) -> rusqlite::Result<(String, String, String, i64, i64, i64)> {
-    Ok((
-        row.get(0)?,
-        row.get(1)?,
-        row.get(2)?,
-        row.get(3)?,
-        row.get(4)?,
-        row.get(5)?,
-    ))
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
 }
 
 fn to_contact(
@@ -150,12 +123,7 @@ fn to_contact(
 
 #[async_trait]
 impl BillerStore for SqliteStore {
-    async fn create_biller(
-        &self,
-        code: &str,
-        name: &str,
-        settings: &BillerSettings,
-    ) -> StoreResult<Biller> {
+    async fn create_biller(&self, code: &str, name: &str, settings: &BillerSettings) -> StoreResult<Biller> {
         let (c_code, c_name, json) = (code.to_owned(), name.to_owned(), settings_json(settings)?);
         let now = to_micros(OffsetDateTime::now_utc());
         let id = self
@@ -186,11 +154,9 @@ impl BillerStore for SqliteStore {
         let row = self
             .readers
             .run(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT id, code, name, settings, created_at FROM billers WHERE code = ?1",
-                )?
-                .query_row([code], biller_row)
-                .optional()?)
+                Ok(c.prepare_cached("SELECT id, code, name, settings, created_at FROM billers WHERE code = ?1")?
+                    .query_row([code], biller_row)
+                    .optional()?)
             })
             .await?;
         row.map(to_biller).transpose()
@@ -200,28 +166,19 @@ impl BillerStore for SqliteStore {
         let rows = self
             .readers
             .run(|c| {
-                Ok(c.prepare_cached(
-                    "SELECT id, code, name, settings, created_at FROM billers ORDER BY code",
-                )?
-                .query_map([], biller_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                Ok(c.prepare_cached("SELECT id, code, name, settings, created_at FROM billers ORDER BY code")?
+                    .query_map([], biller_row)?
+                    .collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await?;
         rows.into_iter().map(to_biller).collect()
     }
 
-    async fn set_biller_settings(
-        &self,
-        biller: BillerId,
-        settings: &BillerSettings,
-    ) -> StoreResult<()> {
+    async fn set_biller_settings(&self, biller: BillerId, settings: &BillerSettings) -> StoreResult<()> {
         let json = settings_json(settings)?;
         self.writer
             .run(move |c| {
-                c.execute(
-                    "UPDATE billers SET settings = ?1 WHERE id = ?2",
-                    params![json, biller],
-                )?;
+                c.execute("UPDATE billers SET settings = ?1 WHERE id = ?2", params![json, biller])?;
                 Ok(())
             })
             .await
@@ -266,9 +223,7 @@ impl KeyStore for SqliteStore {
                     .prepare_cached("SELECT key_id FROM api_keys ORDER BY created_at, key_id")?
                     .query_map([], |r| r.get::<_, String>(0))?
                     .collect::<rusqlite::Result<Vec<_>>>()?;
-                ids.iter()
-                    .filter_map(|id| load_key(c, id).transpose())
-                    .collect()
+                ids.iter().filter_map(|id| load_key(c, id).transpose()).collect()
             })
             .await
     }
@@ -288,19 +243,12 @@ impl KeyStore for SqliteStore {
             .await
     }
 
-    async fn insert_token(
-        &self,
-        token_hash: &[u8],
-        key_id: &KeyId,
-        expires_at: OffsetDateTime,
-    ) -> StoreResult<()> {
+    async fn insert_token(&self, token_hash: &[u8], key_id: &KeyId, expires_at: OffsetDateTime) -> StoreResult<()> {
         let (hash, id) = (token_hash.to_vec(), key_id.as_str().to_owned());
         self.writer
             .run(move |c| {
-                c.prepare_cached(
-                    "INSERT INTO tokens (token_hash, key_id, expires_at) VALUES (?1, ?2, ?3)",
-                )?
-                .execute(params![hash, id, to_micros(expires_at)])?;
+                c.prepare_cached("INSERT INTO tokens (token_hash, key_id, expires_at) VALUES (?1, ?2, ?3)")?
+                    .execute(params![hash, id, to_micros(expires_at)])?;
                 Ok(())
             })
             .await
@@ -312,9 +260,7 @@ impl KeyStore for SqliteStore {
             .run(move |c| {
                 let row = c
                     .prepare_cached("SELECT key_id, expires_at FROM tokens WHERE token_hash = ?1")?
-                    .query_row([hash], |r| {
-                        Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-                    })
+                    .query_row([hash], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
                     .optional()?;
                 let Some((key_id, expires)) = row else {
                     return Ok(None);
@@ -322,22 +268,16 @@ impl KeyStore for SqliteStore {
                 let Some(key) = load_key(c, &key_id)? else {
                     return Ok(None);
                 };
-                Ok(Some(TokenRecord {
-                    key,
-                    expires_at: from_micros(expires)?,
-                }))
+                Ok(Some(TokenRecord { key, expires_at: from_micros(expires)? }))
             })
             .await
     }
 
     async fn purge_tokens(&self, expired_before: OffsetDateTime) -> StoreResult<u64> {
         self.writer
-            .run(move |c| {
-                Ok(c.execute(
-                    "DELETE FROM tokens WHERE expires_at < ?1",
-                    [to_micros(expired_before)],
-                )? as u64)
-            })
+            .run(
+                move |c| Ok(c.execute("DELETE FROM tokens WHERE expires_at < ?1", [to_micros(expired_before)])? as u64),
+            )
             .await
     }
 }
@@ -350,16 +290,8 @@ fn to_existing(
     map: &mut HashMap<String, Existing>,
     (acct, id, fingerprint, version): (String, String, i64, i64),
 ) -> StoreResult<()> {
-    let id =
-        ContactId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("contact id {id}")))?;
-    map.insert(
-        acct,
-        Existing {
-            id,
-            fingerprint,
-            version,
-        },
-    );
+    let id = ContactId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("contact id {id}")))?;
+    map.insert(acct, Existing { id, fingerprint, version });
     Ok(())
 }
 
@@ -374,9 +306,8 @@ fn write_batch(
     let mut existing = HashMap::new();
     let total = match batch.mode {
         WriteMode::Replace => {
-            let mut stmt = tx.prepare_cached(
-                "SELECT account_number, id, fingerprint, version FROM contacts WHERE biller_id = ?1",
-            )?;
+            let mut stmt = tx
+                .prepare_cached("SELECT account_number, id, fingerprint, version FROM contacts WHERE biller_id = ?1")?;
             for row in stmt.query_map([biller], existing_row)? {
                 to_existing(&mut existing, row?)?;
             }
@@ -387,9 +318,8 @@ fn write_batch(
                 "SELECT account_number, id, fingerprint, version FROM contacts WHERE biller_id = ?1 AND account_number = ?2",
             )?;
             for r in &batch.records {
-                if let Some(row) = stmt
-                    .query_row(params![biller, r.account_number.as_str()], existing_row)
-                    .optional()?
+                if let Some(row) =
+                    stmt.query_row(params![biller, r.account_number.as_str()], existing_row).optional()?
                 {
                     to_existing(&mut existing, row)?;
                 }
@@ -403,21 +333,16 @@ fn write_batch(
     }
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO contacts (biller_id, id, account_number, name, contact_type, active, doc, fingerprint, version, created_at, updated_at)
+            "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
         )?;
         let mut update = tx.prepare_cached(
-            "UPDATE contacts SET name = ?3, contact_type = ?4, active = ?5, doc = ?6, fingerprint = ?7,
+            "UPDATE contacts SET name_folded = ?3, contact_type = ?4, active = ?5, doc = ?6, fingerprint = ?7,
                  version = version + 1, updated_at = ?8
              WHERE biller_id = ?1 AND id = ?2",
         )?;
         let mut rng = rand::thread_rng();
-        for ((record, row), action) in batch
-            .records
-            .iter()
-            .zip(&prepared.rows)
-            .zip(&prepared.plan.actions)
-        {
+        for ((record, row), action) in batch.records.iter().zip(&prepared.rows).zip(&prepared.plan.actions) {
             match action {
                 Action::Create => {
                     let id = ContactId::generate(&mut rng);
@@ -425,7 +350,7 @@ fn write_batch(
                         biller,
                         id.as_str(),
                         record.account_number.as_str(),
-                        record.name,
+                        record.name.to_lowercase(),
                         record.contact_type,
                         record.active,
                         row.doc,
@@ -437,7 +362,7 @@ fn write_batch(
                     update.execute(params![
                         biller,
                         id.as_str(),
-                        record.name,
+                        record.name.to_lowercase(),
                         record.contact_type,
                         record.active,
                         row.doc,
@@ -448,8 +373,7 @@ fn write_batch(
                 Action::Unchanged => {}
             }
         }
-        let mut delete =
-            tx.prepare_cached("DELETE FROM contacts WHERE biller_id = ?1 AND id = ?2")?;
+        let mut delete = tx.prepare_cached("DELETE FROM contacts WHERE biller_id = ?1 AND id = ?2")?;
         for (id, _) in &prepared.plan.removals {
             delete.execute(params![biller, id.as_str()])?;
         }
@@ -467,9 +391,7 @@ impl ContactStore for SqliteStore {
         now: OffsetDateTime,
     ) -> StoreResult<WriteOutcome> {
         let now = to_micros(now);
-        self.writer
-            .run(move |c| write_batch(c, biller, batch, now))
-            .await
+        self.writer.run(move |c| write_batch(c, biller, batch, now)).await
     }
 
     async fn create_contact(&self, biller: BillerId, contact: &Contact) -> StoreResult<()> {
@@ -479,14 +401,14 @@ impl ContactStore for SqliteStore {
             .run(move |c| {
                 let d = &contact.data;
                 c.prepare_cached(
-                    "INSERT INTO contacts (biller_id, id, account_number, name, contact_type, active, doc, fingerprint, version, created_at, updated_at)
+                    "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
                 .execute(params![
                     biller,
                     contact.id.as_str(),
                     d.account_number.as_str(),
-                    d.name,
+                    d.name.to_lowercase(),
                     d.contact_type,
                     d.active,
                     row.doc,
@@ -511,37 +433,19 @@ impl ContactStore for SqliteStore {
                 id.as_str().to_owned(),
             ),
             ContactRef::AccountNumber(a) => (
-                format!(
-                    "SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1 AND account_number = ?2"
-                ),
+                format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1 AND account_number = ?2"),
                 a.clone(),
             ),
         };
         let row = self
             .readers
-            .run(move |c| {
-                Ok(c.prepare_cached(&sql)?
-                    .query_row(params![biller, key], contact_row)
-                    .optional()?)
-            })
+            .run(move |c| Ok(c.prepare_cached(&sql)?.query_row(params![biller, key], contact_row).optional()?))
             .await?;
         row.map(to_contact).transpose()
     }
 
-    async fn contacts(
-        &self,
-        biller: BillerId,
-        filter: &ContactFilter,
-        page: &PageRequest,
-    ) -> StoreResult<ContactPage> {
-        let q = list_query(
-            CONTACT_COLUMNS,
-            biller,
-            filter,
-            page,
-            |n| format!("?{n}"),
-            "LIKE ? ESCAPE '\\'",
-        );
+    async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage> {
+        let q = list_query(CONTACT_COLUMNS, biller, filter, page, |n| format!("?{n}"), "LIKE ? ESCAPE '\\'");
         let sql = q.sql;
         let args: Vec<rusqlite::types::Value> = q
             .args
@@ -561,22 +465,14 @@ impl ContactStore for SqliteStore {
                     .collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await?;
-        page_of(
-            rows.into_iter()
-                .map(to_contact)
-                .collect::<StoreResult<Vec<_>>>()?,
-            page.limit,
-        )
+        page_of(rows.into_iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, page.limit)
     }
 
     async fn delete_contact(&self, biller: BillerId, id: &ContactId) -> StoreResult<bool> {
         let id = id.as_str().to_owned();
         self.writer
             .run(move |c| {
-                Ok(c.execute(
-                    "DELETE FROM contacts WHERE biller_id = ?1 AND id = ?2",
-                    params![biller, id],
-                )? > 0)
+                Ok(c.execute("DELETE FROM contacts WHERE biller_id = ?1 AND id = ?2", params![biller, id])? > 0)
             })
             .await
     }
@@ -584,11 +480,8 @@ impl ContactStore for SqliteStore {
     async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64> {
         self.readers
             .run(move |c| {
-                Ok(c.query_row(
-                    "SELECT COUNT(*) FROM contacts WHERE biller_id = ?1",
-                    [biller],
-                    |r| r.get::<_, i64>(0),
-                )? as u64)
+                Ok(c.query_row("SELECT COUNT(*) FROM contacts WHERE biller_id = ?1", [biller], |r| r.get::<_, i64>(0))?
+                    as u64)
             })
             .await
     }
@@ -598,16 +491,11 @@ impl ContactStore for SqliteStore {
 pub(crate) fn page_of(mut contacts: Vec<Contact>, limit: usize) -> StoreResult<ContactPage> {
     let next_after = if contacts.len() > limit {
         contacts.truncate(limit);
-        contacts
-            .last()
-            .map(|c| c.data.account_number.as_str().to_owned())
+        contacts.last().map(|c| c.data.account_number.as_str().to_owned())
     } else {
         None
     };
-    Ok(ContactPage {
-        contacts,
-        next_after,
-    })
+    Ok(ContactPage { contacts, next_after })
 }
 
 #[async_trait]
@@ -634,12 +522,7 @@ impl Store for SqliteStore {
     }
 
     async fn ping(&self) -> StoreResult<()> {
-        self.readers
-            .run(|c| {
-                Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))
-                    .map(|_| ())?)
-            })
-            .await
+        self.readers.run(|c| Ok(c.query_row("SELECT 1", [], |r| r.get::<_, i64>(0)).map(|_| ())?)).await
     }
 
     fn backend(&self) -> &'static str {

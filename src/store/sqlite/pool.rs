@@ -29,14 +29,8 @@ pub fn open_conn(path: &PathBuf) -> rusqlite::Result<Connection> {
 
 impl Conns {
     pub fn open(path: PathBuf, size: usize) -> StoreResult<Arc<Self>> {
-        let conns = (0..size)
-            .map(|_| open_conn(&path))
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Arc::new(Self {
-            path,
-            idle: Mutex::new(conns),
-            permits: Arc::new(Semaphore::new(size)),
-        }))
+        let conns = (0..size).map(|_| open_conn(&path)).collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Arc::new(Self { path, idle: Mutex::new(conns), permits: Arc::new(Semaphore::new(size)) }))
     }
 
     /// Runs `f` on a connection on a blocking thread.
@@ -45,20 +39,11 @@ impl Conns {
         T: Send + 'static,
         F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
     {
-        let permit = self
-            .permits
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let permit = self.permits.clone().acquire_owned().await.map_err(|e| StoreError::Backend(e.to_string()))?;
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let taken = this
-                .idle
-                .lock()
-                .map_err(|_| StoreError::Backend("connection set poisoned".into()))?
-                .pop();
+            let taken = this.idle.lock().map_err(|_| StoreError::Backend("connection set poisoned".into()))?.pop();
             // A connection lost to a panic is replaced rather than leaving the set short.
             let mut conn = match taken {
                 Some(c) => c,
@@ -78,9 +63,7 @@ impl Conns {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match &e {
-            rusqlite::Error::SqliteFailure(f, _)
-                if f.code == rusqlite::ErrorCode::ConstraintViolation =>
-            {
+            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
                 StoreError::Conflict(e.to_string())
             }
             _ => StoreError::Backend(e.to_string()),
