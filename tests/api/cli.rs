@@ -123,4 +123,68 @@ async fn unknown_database_schemes_are_refused(_b: Backend) {
     assert!(!String::from_utf8_lossy(&out.stderr).contains("hunter2"), "a password never reaches the output");
 }
 
-crate::both_stores!(admin_commands, first_start_prints_demo_credentials_once, unknown_database_schemes_are_refused);
+/// SIGTERM stops the server cleanly, and its logs carry request ids but never a secret or token.
+async fn shuts_down_on_sigterm_and_logs_no_secrets(b: Backend) {
+    let db = TestDb::new(b).await;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_contactd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url])
+        .env("CONTACTD_LOG", "debug")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let mut log = String::new();
+    let addr = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "server exited: {log}");
+        log.push_str(&line);
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    let mut stdout = String::new();
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    while !stdout.contains("Add a contact") {
+        assert!(out.read_line(&mut stdout).unwrap() > 0);
+    }
+    let field = |name: &str| stdout.split(name).nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+    let (key_id, secret) = (field("key id:"), field("key secret:"));
+    let client = reqwest::Client::new();
+    let token: Value = client
+        .post(format!("http://{addr}/v1/auth/token"))
+        .basic_auth(&key_id, Some(&secret))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = token["token"].as_str().unwrap().to_owned();
+    let res = client
+        .get(format!("http://{addr}/v1/billers/DEMO/contacts?q=x"))
+        .header("Authorization", format!("Token {token}"))
+        .header("x-request-id", "trace-me-123")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+
+    let status = Command::new("kill").args(["-TERM", &child.id().to_string()]).status().unwrap();
+    assert!(status.success());
+    let exit = child.wait().unwrap();
+    std::io::Read::read_to_string(&mut stderr, &mut log).unwrap();
+    assert!(exit.success(), "a clean exit on SIGTERM: {exit:?}\n{log}");
+    assert!(log.contains("contactd stopped"), "{log}");
+    assert!(log.contains("trace-me-123"), "requests are logged with their id: {log}");
+    for secret in [&secret, &token] {
+        assert!(!log.contains(secret.as_str()), "a secret reached the log");
+    }
+}
+
+crate::both_stores!(
+    admin_commands,
+    first_start_prints_demo_credentials_once,
+    unknown_database_schemes_are_refused,
+    shuts_down_on_sigterm_and_logs_no_secrets,
+);
