@@ -2,7 +2,8 @@
 //! what queries filter on, and one canonical JSON document for the rest. The
 //! document's hash is the fingerprint that tells "unchanged" from "updated".
 
-use crate::domain::{AccountNumber, Address, ContactData, FieldValue, Phone, PhoneKind};
+use crate::domain::{AccountNumber, Address, BillerSettings, Contact, ContactData, FieldValue, Phone, PhoneKind};
+use crate::store::{ContactPage, Scope};
 use crate::store::{StoreError, StoreResult};
 use serde_json::{Map, Value, json};
 use sha2::{Digest, Sha256};
@@ -173,4 +174,35 @@ pub fn decode(account_number: String, doc: &str) -> StoreResult<ContactData> {
             .unwrap_or_default(),
         fields,
     })
+}
+
+/// The columns every contact read selects, in this order.
+pub const CONTACT_COLUMNS: &str = "id, account_number, doc, version, created_at, updated_at";
+
+pub fn settings_json(settings: &BillerSettings) -> StoreResult<String> {
+    serde_json::to_string(settings.doc()).map_err(|e| StoreError::Backend(e.to_string()))
+}
+
+pub fn settings_from_json(code: &str, text: &str) -> StoreResult<BillerSettings> {
+    let doc = serde_json::from_str(text).map_err(|e| StoreError::Corrupt(format!("settings of {code}: {e}")))?;
+    BillerSettings::parse(doc).map_err(|e| StoreError::Corrupt(format!("settings of {code}: {e:?}")))
+}
+
+pub fn scopes_text(scopes: &[Scope]) -> String {
+    scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+pub fn parse_scopes(text: &str) -> Vec<Scope> {
+    text.split_whitespace().filter_map(Scope::parse).collect()
+}
+
+/// Turns `limit + 1` fetched rows into a page and its continuation.
+pub fn page_of(mut contacts: Vec<Contact>, limit: usize) -> ContactPage {
+    let next_after = if contacts.len() > limit {
+        contacts.truncate(limit);
+        contacts.last().map(|c| c.data.account_number.as_str().to_owned())
+    } else {
+        None
+    };
+    ContactPage { contacts, next_after }
 }

@@ -228,7 +228,22 @@ async fn a_key_may_span_several_billers(b: Backend) {
     }
 }
 
+/// Tokens live in the database: a second server on it accepts the first one's,
+/// sees its writes, and honours a revocation made through the first.
+async fn servers_on_one_database_share_tokens_and_data(b: Backend) {
+    let a = spawn_app(b).await;
+    let t = a.biller("1001", ALL).await;
+    let other = spawn_app_on(a.db.share(), |_| {}).await;
+    assert_eq!(a.post(&t, "/contacts/add", &json!([contact("1234", "Via A")])).await.status(), 200);
+    let (s, v) = body(other.get(&t, "/contacts/acct:1234").await).await;
+    assert_eq!((s, v["name"].as_str()), (200, Some("Via A")));
+    a.service.revoke_key(&t.key_id).await.unwrap();
+    let (s, v) = body(other.get(&t, "/contacts").await).await;
+    assert_eq!((s, v["code"].as_str()), (401, Some("key_revoked")));
+}
+
 crate::both_stores!(
+    servers_on_one_database_share_tokens_and_data,
     token_by_json_and_basic,
     bad_credentials_are_refused_and_throttled,
     missing_malformed_unknown_expired_and_revoked_tokens,

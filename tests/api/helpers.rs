@@ -36,6 +36,8 @@ fn init_logs() {
 /// A fresh, empty database; removed on drop.
 pub struct TestDb {
     pub url: String,
+    /// False for a second handle on a database another handle removes.
+    owned: bool,
     file: Option<PathBuf>,
     schema: Option<String>,
 }
@@ -50,7 +52,7 @@ impl TestDb {
         match backend {
             Backend::Sqlite => {
                 let file = std::env::temp_dir().join(format!("contactd-test-{tag}.db"));
-                Self { url: format!("sqlite://{}", file.display()), file: Some(file), schema: None }
+                Self { url: format!("sqlite://{}", file.display()), owned: true, file: Some(file), schema: None }
             }
             Backend::Postgres => {
                 let schema = format!("contactd_test_{tag}");
@@ -61,14 +63,29 @@ impl TestDb {
                 tokio::spawn(conn);
                 client.batch_execute(&format!("CREATE SCHEMA {schema}")).await.expect("create test schema");
                 let sep = if base.contains('?') { '&' } else { '?' };
-                Self { url: format!("{base}{sep}options=-csearch_path%3D{schema}"), file: None, schema: Some(schema) }
+                Self {
+                    url: format!("{base}{sep}options=-csearch_path%3D{schema}"),
+                    owned: true,
+                    file: None,
+                    schema: Some(schema),
+                }
             }
         }
     }
 }
 
+impl TestDb {
+    /// Another handle on the same database; only the first removes it.
+    pub fn share(&self) -> TestDb {
+        TestDb { url: self.url.clone(), owned: false, file: None, schema: None }
+    }
+}
+
 impl Drop for TestDb {
     fn drop(&mut self) {
+        if !self.owned {
+            return;
+        }
         if let Some(file) = &self.file {
             for suffix in ["", "-wal", "-shm"] {
                 let _ = std::fs::remove_file(format!("{}{suffix}", file.display()));
@@ -101,7 +118,7 @@ pub struct TestApp {
     pub client: Client,
     pub service: Service,
     stop: Option<oneshot::Sender<()>>,
-    _db: TestDb,
+    pub db: TestDb,
 }
 
 impl Drop for TestApp {
@@ -117,8 +134,12 @@ pub async fn spawn_app(backend: Backend) -> TestApp {
 }
 
 pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settings)) -> TestApp {
+    spawn_app_on(TestDb::new(backend).await, configure).await
+}
+
+/// A server on a database the caller already has (e.g. a second server on the first one's).
+pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
-    let db = TestDb::new(backend).await;
     let mut settings = Settings { database: Secret::new(db.url.clone()), no_demo: true, ..Settings::default() };
     configure(&mut settings);
     let service = contactd::app::service(&settings).await.expect("service");
@@ -129,7 +150,7 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
     tokio::spawn(contactd::app::serve(listener, state, async {
         let _ = stopped.await;
     }));
-    TestApp { addr, client: Client::new(), service, stop: Some(stop), _db: db }
+    TestApp { addr, client: Client::new(), service, stop: Some(stop), db }
 }
 
 /// A biller with a key, and a token for that key.

@@ -241,7 +241,23 @@ async fn pages_and_filters(b: Backend) {
     );
 }
 
+/// Several servers may start at once on one database.
+async fn concurrent_migrations_are_safe(b: Backend) {
+    let db = TestDb::new(b).await;
+    let starts = (0..4).map(|_| {
+        let url = db.url.clone();
+        tokio::spawn(async move { contactd::store::open(&url).await?.migrate().await })
+    });
+    for r in futures_util::future::join_all(starts).await {
+        r.unwrap().unwrap();
+    }
+    let store = open_store(&db).await;
+    store.create_biller("B1", "One", &BillerSettings::default()).await.unwrap();
+    assert_eq!(store.billers().await.unwrap().len(), 1);
+}
+
 crate::both_stores!(
+    concurrent_migrations_are_safe,
     billers_and_settings,
     keys_and_tokens,
     upsert_replace_dry_run_and_guard,
