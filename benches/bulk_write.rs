@@ -200,6 +200,7 @@ fn bulk_add(c: &mut Criterion) {
                             let start = std::time::Instant::now();
                             if kind == "store" {
                                 let batch = WriteBatch {
+                                    settings_version: 1,
                                     mode: WriteMode::Add,
                                     records: data.clone(),
                                     dry_run: false,

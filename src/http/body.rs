@@ -12,6 +12,16 @@ use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
+/// Runs CPU-heavy work (parsing up to the body limit) on a blocking thread,
+/// so one large request never stalls the async workers.
+pub async fn off_thread<T: Send + 'static>(
+    f: impl FnOnce() -> Result<T, ApiError> + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(f)
+        .await
+        .unwrap_or_else(|e| Err(crate::service::ServiceError::Internal(format!("parsing task failed: {e}")).into()))
+}
+
 /// Reads a body whole, up to `limit` bytes.
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
     axum::body::to_bytes(body, limit).await.map_err(|_| {

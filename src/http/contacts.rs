@@ -4,7 +4,7 @@ use crate::domain::query::{ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_
 use crate::domain::{ContactId, ContactRef};
 use crate::http::AppState;
 use crate::http::auth::Auth;
-use crate::http::body::{JsonBytes, parse_contact, parse_contacts};
+use crate::http::body::{JsonBytes, off_thread, parse_contact, parse_contacts};
 use crate::http::dto::{ContactBody, ContactInput, ContactList, WriteResult};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
@@ -105,7 +105,7 @@ pub async fn add(
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<Json<WriteResult>> {
     let q: AddQuery = query(raw)?;
-    let batch = parse_contacts::<ContactInput>(&body)?;
+    let batch = off_thread(move || parse_contacts::<ContactInput>(&body)).await?;
     let outcome = s.service.add_contacts(&who, &code, batch, q.dry_run).await?;
     Ok(Json(WriteResult::new(&code, outcome, false, q.dry_run)))
 }
@@ -124,7 +124,7 @@ pub async fn replace(
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<Json<WriteResult>> {
     let q: ReplaceQuery = query(raw)?;
-    let batch = parse_contacts::<ContactInput>(&body)?;
+    let batch = off_thread(move || parse_contacts::<ContactInput>(&body)).await?;
     let options = ReplaceOptions { dry_run: q.dry_run, confirm_removals: q.confirm_removals };
     let outcome = s.service.replace_contacts(&who, &code, batch, options).await?;
     Ok(Json(WriteResult::new(&code, outcome, true, q.dry_run)))
@@ -144,7 +144,8 @@ pub async fn create(
     JsonBytes(body): JsonBytes,
 ) -> ApiResult<(StatusCode, Json<ContactBody>)> {
     query::<NoQuery>(raw)?;
-    let contact = s.service.create_contact(&who, &code, parse_contact::<ContactInput>(&body)?).await?;
+    let batch = off_thread(move || parse_contact::<ContactInput>(&body)).await?;
+    let contact = s.service.create_contact(&who, &code, batch).await?;
     Ok((StatusCode::CREATED, Json(contact.into())))
 }
 

@@ -16,7 +16,7 @@ pub async fn healthz() -> Json<Value> {
 #[utoipa::path(get, path = "/readyz", tag = "ops", responses((status = 200, body = Object), (status = 500, body = Problem)))]
 pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     s.service.ready().await?;
-    Ok(Json(json!({"status": "ready", "database": s.service.store().backend()})))
+    Ok(Json(json!({"status": "ready", "database": s.service.backend()})))
 }
 
 /// This document.

@@ -169,6 +169,16 @@ impl From<ServiceError> for Problem {
                 "invalid_settings",
                 errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
             ),
+            ServiceError::SettingsChanged => Problem::new(
+                S::CONFLICT,
+                "settings_changed",
+                "the biller's field settings changed during this request; send it again",
+            ),
+            ServiceError::Unavailable => {
+                let mut p = Problem::new(S::SERVICE_UNAVAILABLE, "busy", "the database is busy; retry shortly");
+                p.retry_after = Some(1);
+                p
+            }
             ServiceError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::new(

@@ -45,7 +45,16 @@ impl Service {
     ) -> ServiceResult<WriteOutcome> {
         let biller = self.authorize(who, code, scope).await?;
         self.check_size(&batch)?;
-        let (valid, mut errors) = validate_batch(batch.drafts, &biller.settings);
+        // Bulk writes of one biller queue here rather than on database connections.
+        let lock = self.bulk_lock(biller.id);
+        let _turn = lock.lock().await;
+        // Validate against the settings as they are now, after the wait.
+        let biller = self.biller(code).await?;
+        let settings = biller.settings.clone();
+        let drafts = batch.drafts;
+        let (valid, mut errors) = tokio::task::spawn_blocking(move || validate_batch(drafts, &settings))
+            .await
+            .map_err(|e| ServiceError::Internal(e.to_string()))?;
         errors.merge(batch.errors);
         if !errors.is_empty() {
             return Err(ServiceError::Invalid { errors, records: batch.records });
@@ -55,7 +64,8 @@ impl Service {
             confirm_removals: options.confirm_removals,
         });
         let records = valid.into_iter().map(|(_, data)| data).collect();
-        let write = WriteBatch { mode, records, dry_run: options.dry_run, guard };
+        let write =
+            WriteBatch { settings_version: biller.settings_version, mode, records, dry_run: options.dry_run, guard };
         Ok(self.store.write_contacts(biller.id, write, super::now()).await?)
     }
 
@@ -102,7 +112,7 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
-        self.store.create_contact(biller.id, &contact).await?;
+        self.store.create_contact(biller.id, biller.settings_version, &contact).await?;
         Ok(contact)
     }
 

@@ -53,6 +53,10 @@ pub enum ServiceError {
     RemovalRefused(RemovalRefused),
     #[error("settings are invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     InvalidSettings(Vec<crate::domain::SettingsError>),
+    #[error("the biller's field settings changed during this request; send it again")]
+    SettingsChanged,
+    #[error("the database is busy; retry shortly")]
+    Unavailable,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -62,6 +66,8 @@ impl From<StoreError> for ServiceError {
         match e {
             StoreError::Conflict(what) => ServiceError::Conflict(what),
             StoreError::RemovalRefused(r) => ServiceError::RemovalRefused(r),
+            StoreError::SettingsChanged => ServiceError::SettingsChanged,
+            StoreError::Busy => ServiceError::Unavailable,
             other => ServiceError::Internal(other.to_string()),
         }
     }

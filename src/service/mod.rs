@@ -11,7 +11,8 @@ pub use auth::{IssuedToken, NewKey, Principal};
 pub use contacts::{ContactBatch, ReplaceOptions};
 pub use error::{AuthFailure, Resource, ServiceError, ServiceResult};
 
-use crate::store::{Biller, Scope, Store};
+use crate::store::{Biller, BillerId, Scope, Store};
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -41,11 +42,12 @@ pub struct Service {
     store: Arc<dyn Store>,
     config: ServiceConfig,
     auth_cache: Arc<auth::AuthCache>,
+    bulk_locks: Arc<std::sync::Mutex<HashMap<BillerId, Arc<tokio::sync::Mutex<()>>>>>,
 }
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Self {
-        Self { store, config, auth_cache: Arc::default() }
+        Self { store, config, auth_cache: Arc::default(), bulk_locks: Arc::default() }
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -54,6 +56,17 @@ impl Service {
 
     pub fn store(&self) -> &Arc<dyn Store> {
         &self.store
+    }
+
+    pub fn backend(&self) -> &'static str {
+        self.store.backend()
+    }
+
+    /// One bulk write per biller at a time in this process; the store's lock
+    /// orders them across processes.
+    fn bulk_lock(&self, biller: BillerId) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.bulk_locks.lock().unwrap_or_else(|e| e.into_inner());
+        locks.entry(biller).or_default().clone()
     }
 
     /// The biller a principal may act on with `scope`. A biller the key has no

@@ -22,6 +22,10 @@ pub type BillerId = i64;
 pub enum StoreError {
     #[error("{0} already exists")]
     Conflict(String),
+    #[error("the biller's field settings changed while this request was being validated")]
+    SettingsChanged,
+    #[error("the database is busy")]
+    Busy,
     #[error(transparent)]
     RemovalRefused(#[from] RemovalRefused),
     #[error("unsupported database URL {0:?}: use sqlite://PATH or postgres://...")]
@@ -40,6 +44,8 @@ pub struct Biller {
     pub code: String,
     pub name: String,
     pub settings: BillerSettings,
+    /// Which settings `settings` is; writes validated against it carry it.
+    pub settings_version: i64,
     pub created_at: OffsetDateTime,
 }
 
@@ -89,6 +95,8 @@ pub struct TokenRecord {
 /// A bulk write: validated records, how to apply them, and the replace guard.
 #[derive(Debug, Clone)]
 pub struct WriteBatch {
+    /// The settings version the records were validated against.
+    pub settings_version: i64,
     pub mode: WriteMode,
     pub records: Vec<ContactData>,
     pub dry_run: bool,
@@ -147,8 +155,9 @@ pub trait ContactStore {
         batch: WriteBatch,
         now: OffsetDateTime,
     ) -> StoreResult<WriteOutcome>;
-    /// Creates one contact; `Conflict` when the account number is taken.
-    async fn create_contact(&self, biller: BillerId, contact: &Contact) -> StoreResult<()>;
+    /// Creates one contact validated against `settings_version`; `Conflict`
+    /// when the account number is taken.
+    async fn create_contact(&self, biller: BillerId, settings_version: i64, contact: &Contact) -> StoreResult<()>;
     async fn contact(&self, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>>;
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage>;
     async fn delete_contact(&self, biller: BillerId, id: &ContactId) -> StoreResult<bool>;
@@ -196,11 +205,20 @@ struct Prepared {
     outcome: WriteOutcome,
 }
 
-/// Encodes the batch, plans it against `existing` (all of the biller's
+/// Encodes every record: CPU work, done before any lock is taken.
+fn encode_all(batch: &WriteBatch) -> StoreResult<Vec<codec::Encoded>> {
+    batch.records.iter().map(codec::encode).collect()
+}
+
+/// Plans the encoded batch against `existing` (all of the biller's
 /// contacts for a replace, the incoming account numbers for an add), and
 /// applies the replace guard.
-fn prepare(batch: &WriteBatch, existing: &HashMap<String, Existing>, existing_total: u64) -> StoreResult<Prepared> {
-    let rows: Vec<codec::Encoded> = batch.records.iter().map(codec::encode).collect::<StoreResult<_>>()?;
+fn prepare(
+    batch: &WriteBatch,
+    rows: Vec<codec::Encoded>,
+    existing: &HashMap<String, Existing>,
+    existing_total: u64,
+) -> StoreResult<Prepared> {
     let keys: Vec<(&str, i64)> =
         batch.records.iter().zip(&rows).map(|(r, e)| (r.account_number.as_str(), e.fingerprint)).collect();
     let plan = sync::plan(&keys, existing, batch.mode);

@@ -18,7 +18,7 @@ fn data(acct: &str, name: &str) -> ContactData {
 }
 
 fn batch(mode: WriteMode, records: Vec<ContactData>) -> WriteBatch {
-    WriteBatch { mode, records, dry_run: false, guard: None }
+    WriteBatch { settings_version: 1, mode, records, dry_run: false, guard: None }
 }
 
 async fn setup(b: Backend) -> (TestDb, Arc<dyn Store>, i64) {
@@ -193,11 +193,11 @@ async fn single_contacts_round_trip_every_field(b: Backend) {
         created_at: now,
         updated_at: now,
     };
-    store.create_contact(biller, &c).await.unwrap();
+    store.create_contact(biller, 1, &c).await.unwrap();
     let got = store.contact(biller, &ContactRef::Id(c.id.clone())).await.unwrap().unwrap();
     assert_eq!(got, c, "every field survives the store");
     let dup = Contact { id: ContactId::generate(&mut rand::thread_rng()), ..c.clone() };
-    assert!(matches!(store.create_contact(biller, &dup).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.create_contact(biller, 1, &dup).await, Err(StoreError::Conflict(_))));
     assert!(store.delete_contact(biller, &c.id).await.unwrap());
     assert!(store.contact(biller, &ContactRef::AccountNumber("000123".into())).await.unwrap().is_none());
 }
@@ -256,7 +256,32 @@ async fn concurrent_migrations_are_safe(b: Backend) {
     assert_eq!(store.billers().await.unwrap().len(), 1);
 }
 
+/// A write validated against settings that changed since is refused whole.
+async fn writes_against_old_settings_are_refused(b: Backend) {
+    let (_db, store, biller) = setup(b).await;
+    let b1 = store.biller("B1").await.unwrap().unwrap();
+    assert_eq!(b1.settings_version, 1);
+    store.set_biller_settings(biller, &b1.settings).await.unwrap();
+    assert_eq!(store.biller("B1").await.unwrap().unwrap().settings_version, 2);
+    let now = OffsetDateTime::now_utc();
+    let stale = batch(WriteMode::Add, vec![data("001", "A")]);
+    assert!(matches!(store.write_contacts(biller, stale.clone(), now).await, Err(StoreError::SettingsChanged)));
+    let c = Contact {
+        id: ContactId::generate(&mut rand::thread_rng()),
+        data: data("002", "B"),
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    assert!(matches!(store.create_contact(biller, 1, &c).await, Err(StoreError::SettingsChanged)));
+    assert_eq!(store.count_contacts(biller).await.unwrap(), 0);
+    store.write_contacts(biller, WriteBatch { settings_version: 2, ..stale }, now).await.unwrap();
+    store.create_contact(biller, 2, &c).await.unwrap();
+    assert_eq!(store.count_contacts(biller).await.unwrap(), 2);
+}
+
 crate::both_stores!(
+    writes_against_old_settings_are_refused,
     concurrent_migrations_are_safe,
     billers_and_settings,
     keys_and_tokens,

@@ -12,7 +12,7 @@ fn to_biller(r: &Row) -> StoreResult<Biller> {
     let code: String = r.get(1);
     let settings: String = r.get(3);
     let settings = settings_from_json(&code, &settings)?;
-    Ok(Biller { id: r.get(0), code, name: r.get(2), settings, created_at: r.get(4) })
+    Ok(Biller { id: r.get(0), code, name: r.get(2), settings, settings_version: r.get(4), created_at: r.get(5) })
 }
 
 async fn load_key(c: &impl GenericClient, key_id: &str) -> StoreResult<Option<ApiKey>> {
@@ -53,7 +53,7 @@ impl BillerStore for PgStore {
         let row = c
             .query_one(
                 "INSERT INTO billers (code, name, settings, created_at) VALUES ($1, $2, $3, now())
-                 RETURNING id, code, name, settings, created_at",
+                 RETURNING id, code, name, settings, settings_version, created_at",
                 &[&code, &name, &settings_json(settings)?],
             )
             .await
@@ -66,13 +66,17 @@ impl BillerStore for PgStore {
 
     async fn biller(&self, code: &str) -> StoreResult<Option<Biller>> {
         let c = self.pool.get().await?;
-        let stmt = c.prepare_cached("SELECT id, code, name, settings, created_at FROM billers WHERE code = $1").await?;
+        let stmt = c
+            .prepare_cached(
+                "SELECT id, code, name, settings, settings_version, created_at FROM billers WHERE code = $1",
+            )
+            .await?;
         c.query_opt(&stmt, &[&code]).await?.as_ref().map(to_biller).transpose()
     }
 
     async fn billers(&self) -> StoreResult<Vec<Biller>> {
         let c = self.pool.get().await?;
-        c.query("SELECT id, code, name, settings, created_at FROM billers ORDER BY code", &[])
+        c.query("SELECT id, code, name, settings, settings_version, created_at FROM billers ORDER BY code", &[])
             .await?
             .iter()
             .map(to_biller)
@@ -81,7 +85,11 @@ impl BillerStore for PgStore {
 
     async fn set_biller_settings(&self, biller: BillerId, settings: &BillerSettings) -> StoreResult<()> {
         let c = self.pool.get().await?;
-        c.execute("UPDATE billers SET settings = $1 WHERE id = $2", &[&settings_json(settings)?, &biller]).await?;
+        c.execute(
+            "UPDATE billers SET settings = $1, settings_version = settings_version + 1 WHERE id = $2",
+            &[&settings_json(settings)?, &biller],
+        )
+        .await?;
         Ok(())
     }
 }

@@ -6,7 +6,9 @@ use crate::domain::{Contact, ContactId, ContactRef};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, list_query};
 use crate::store::postgres::PgStore;
-use crate::store::{BillerId, ContactPage, ContactStore, StoreError, StoreResult, WriteBatch, WriteOutcome, prepare};
+use crate::store::{
+    BillerId, ContactPage, ContactStore, StoreError, StoreResult, WriteBatch, WriteOutcome, encode_all, prepare,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use time::OffsetDateTime;
@@ -32,6 +34,18 @@ fn to_existing(map: &mut HashMap<String, Existing>, r: &Row) -> StoreResult<()> 
     Ok(())
 }
 
+/// Locks the biller row (`lock` is `FOR UPDATE` or `FOR SHARE`) and refuses a
+/// write validated against settings that have since changed.
+async fn check_settings_version(
+    tx: &tokio_postgres::Transaction<'_>,
+    biller: BillerId,
+    expected: i64,
+    lock: &str,
+) -> StoreResult<()> {
+    let row = tx.query_one(&format!("SELECT settings_version FROM billers WHERE id = $1 {lock}"), &[&biller]).await?;
+    if row.get::<_, i64>(0) == expected { Ok(()) } else { Err(StoreError::SettingsChanged) }
+}
+
 #[async_trait]
 impl ContactStore for PgStore {
     async fn write_contacts(
@@ -40,10 +54,18 @@ impl ContactStore for PgStore {
         batch: WriteBatch,
         now: OffsetDateTime,
     ) -> StoreResult<WriteOutcome> {
+        // Encoding is CPU work: off the async threads, and before any lock.
+        let (batch, rows) = tokio::task::spawn_blocking(move || {
+            let rows = encode_all(&batch);
+            (batch, rows)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let rows = rows?;
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         // One bulk writer per biller at a time, so the plan sees what it changes.
-        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR UPDATE", &[&biller]).await?;
+        check_settings_version(&tx, biller, batch.settings_version, "FOR UPDATE").await?;
         let mut existing = HashMap::new();
         let total = match batch.mode {
             WriteMode::Replace => {
@@ -72,7 +94,7 @@ impl ContactStore for PgStore {
                 0
             }
         };
-        let prepared = prepare(&batch, &existing, total)?;
+        let prepared = prepare(&batch, rows, &existing, total)?;
         if batch.dry_run {
             return Ok(prepared.outcome);
         }
@@ -121,13 +143,13 @@ impl ContactStore for PgStore {
         Ok(prepared.outcome)
     }
 
-    async fn create_contact(&self, biller: BillerId, contact: &Contact) -> StoreResult<()> {
+    async fn create_contact(&self, biller: BillerId, settings_version: i64, contact: &Contact) -> StoreResult<()> {
         let row = codec::encode(&contact.data)?;
         let d = &contact.data;
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         // Shares the biller lock with other single writes; waits for bulk writes.
-        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR SHARE", &[&biller]).await?;
+        check_settings_version(&tx, biller, settings_version, "FOR SHARE").await?;
         tx.execute(
             "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",

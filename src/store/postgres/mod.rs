@@ -33,7 +33,10 @@ impl From<tokio_postgres::Error> for StoreError {
 
 impl From<deadpool_postgres::PoolError> for StoreError {
     fn from(e: deadpool_postgres::PoolError) -> Self {
-        StoreError::Backend(format!("database pool: {e}"))
+        match e {
+            deadpool_postgres::PoolError::Timeout(_) => StoreError::Busy,
+            other => StoreError::Backend(format!("database pool: {other}")),
+        }
     }
 }
 

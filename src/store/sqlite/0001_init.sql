@@ -3,6 +3,8 @@ CREATE TABLE billers (
     code        TEXT NOT NULL UNIQUE,
     name        TEXT NOT NULL,
     settings    TEXT NOT NULL,
+    -- Grows on every settings change; a write validated against an older one is refused.
+    settings_version INTEGER NOT NULL DEFAULT 1,
     created_at  INTEGER NOT NULL
 );
 

@@ -9,13 +9,15 @@ use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 use time::OffsetDateTime;
 
-fn biller_row(row: &Row) -> rusqlite::Result<(BillerId, String, String, String, i64)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?))
+fn biller_row(row: &Row) -> rusqlite::Result<BillerRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
 }
 
-fn to_biller((id, code, name, settings, created): (BillerId, String, String, String, i64)) -> StoreResult<Biller> {
+type BillerRow = (BillerId, String, String, String, i64, i64);
+
+fn to_biller((id, code, name, settings, settings_version, created): BillerRow) -> StoreResult<Biller> {
     let settings = settings_from_json(&code, &settings)?;
-    Ok(Biller { id, code, name, settings, created_at: from_micros(created)? })
+    Ok(Biller { id, code, name, settings, settings_version, created_at: from_micros(created)? })
 }
 
 fn load_key(conn: &rusqlite::Connection, key_id: &str) -> StoreResult<Option<ApiKey>> {
@@ -74,6 +76,7 @@ impl BillerStore for SqliteStore {
             code: code.to_owned(),
             name: name.to_owned(),
             settings: settings.clone(),
+            settings_version: 1,
             created_at: from_micros(now)?,
         })
     }
@@ -83,9 +86,11 @@ impl BillerStore for SqliteStore {
         let row = self
             .readers
             .run(move |c| {
-                Ok(c.prepare_cached("SELECT id, code, name, settings, created_at FROM billers WHERE code = ?1")?
-                    .query_row([code], biller_row)
-                    .optional()?)
+                Ok(c.prepare_cached(
+                    "SELECT id, code, name, settings, settings_version, created_at FROM billers WHERE code = ?1",
+                )?
+                .query_row([code], biller_row)
+                .optional()?)
             })
             .await?;
         row.map(to_biller).transpose()
@@ -95,9 +100,11 @@ impl BillerStore for SqliteStore {
         let rows = self
             .readers
             .run(|c| {
-                Ok(c.prepare_cached("SELECT id, code, name, settings, created_at FROM billers ORDER BY code")?
-                    .query_map([], biller_row)?
-                    .collect::<rusqlite::Result<Vec<_>>>()?)
+                Ok(c.prepare_cached(
+                    "SELECT id, code, name, settings, settings_version, created_at FROM billers ORDER BY code",
+                )?
+                .query_map([], biller_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await?;
         rows.into_iter().map(to_biller).collect()
@@ -107,7 +114,10 @@ impl BillerStore for SqliteStore {
         let json = settings_json(settings)?;
         self.writer
             .run(move |c| {
-                c.execute("UPDATE billers SET settings = ?1 WHERE id = ?2", params![json, biller])?;
+                c.execute(
+                    "UPDATE billers SET settings = ?1, settings_version = settings_version + 1 WHERE id = ?2",
+                    params![json, biller],
+                )?;
                 Ok(())
             })
             .await

@@ -7,7 +7,9 @@ use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, list_query};
 use crate::store::sqlite::SqliteStore;
 use crate::store::time_conv::{from_micros, to_micros};
-use crate::store::{BillerId, ContactPage, ContactStore, StoreError, StoreResult, WriteBatch, WriteOutcome, prepare};
+use crate::store::{
+    BillerId, ContactPage, ContactStore, StoreError, StoreResult, WriteBatch, WriteOutcome, encode_all, prepare,
+};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::HashMap;
@@ -42,14 +44,23 @@ fn to_existing(
     Ok(())
 }
 
+/// Refuses a write validated against settings that have since changed.
+fn check_settings_version(tx: &rusqlite::Transaction, biller: BillerId, expected: i64) -> StoreResult<()> {
+    let current: i64 =
+        tx.prepare_cached("SELECT settings_version FROM billers WHERE id = ?1")?.query_row([biller], |r| r.get(0))?;
+    if current == expected { Ok(()) } else { Err(StoreError::SettingsChanged) }
+}
+
 fn write_batch(
     c: &mut rusqlite::Connection,
     biller: BillerId,
     batch: WriteBatch,
     now: i64,
 ) -> StoreResult<WriteOutcome> {
+    let rows = encode_all(&batch)?;
     // IMMEDIATE takes the write lock up front, so the plan sees what it changes.
     let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    check_settings_version(&tx, biller, batch.settings_version)?;
     let mut existing = HashMap::new();
     let total = match batch.mode {
         WriteMode::Replace => {
@@ -74,7 +85,7 @@ fn write_batch(
             0
         }
     };
-    let prepared = prepare(&batch, &existing, total)?;
+    let prepared = prepare(&batch, rows, &existing, total)?;
     if batch.dry_run {
         return Ok(prepared.outcome);
     }
@@ -141,13 +152,15 @@ impl ContactStore for SqliteStore {
         self.writer.run(move |c| write_batch(c, biller, batch, now)).await
     }
 
-    async fn create_contact(&self, biller: BillerId, contact: &Contact) -> StoreResult<()> {
+    async fn create_contact(&self, biller: BillerId, settings_version: i64, contact: &Contact) -> StoreResult<()> {
         let row = codec::encode(&contact.data)?;
         let contact = contact.clone();
         self.writer
             .run(move |c| {
                 let d = &contact.data;
-                c.prepare_cached(
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                check_settings_version(&tx, biller, settings_version)?;
+                tx.prepare_cached(
                     "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                 )?
@@ -168,6 +181,7 @@ impl ContactStore for SqliteStore {
                     StoreError::Conflict(_) => StoreError::Conflict(format!("account number {}", d.account_number)),
                     other => other,
                 })?;
+                tx.commit()?;
                 Ok(())
             })
             .await
