@@ -3,8 +3,8 @@
 use crate::app::{self, StartError};
 use crate::config::{Overrides, Settings};
 use crate::domain::field_settings::SettingsDoc;
+use crate::service::Scope;
 use crate::service::{Demo, Service};
-use crate::store::Scope;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use std::net::SocketAddr;

@@ -131,7 +131,7 @@ pub struct BillerSettings {
 /// Names a list offers to choose from: non-empty, short, plain and distinct.
 fn check_names(errors: &mut Vec<SettingsError>, path: &str, names: &[String], max: usize) {
     for (i, n) in names.iter().enumerate() {
-        if n.is_empty() || n.chars().count() > max || n.chars().any(char::is_control) {
+        if n.trim().is_empty() || n.chars().count() > max || n.chars().any(char::is_control) {
             errors.push(err(
                 format!("{path}[{i}]"),
                 format!("must be 1 to {max} characters, with no control characters"),
@@ -210,7 +210,12 @@ impl BillerSettings {
             }
             let pattern = match &def.pattern {
                 None => None,
-                Some(p) => match regex::RegexBuilder::new(&format!("^(?:{p})$")).size_limit(1 << 20).build() {
+                // Compiled alone first: "x)|(?:.*" would otherwise escape the anchors.
+                Some(p) => match regex::RegexBuilder::new(p)
+                    .size_limit(1 << 20)
+                    .build()
+                    .and_then(|_| regex::RegexBuilder::new(&format!("^(?:{p})$")).size_limit(1 << 20).build())
+                {
                     Ok(re) => Some(re),
                     Err(e) => {
                         errors.push(err(&path, format!("pattern does not compile: {e}")));

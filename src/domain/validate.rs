@@ -36,8 +36,10 @@ impl Checker {
     }
 
     /// Optional free text: empty means absent; control characters and overlong values are errors.
+    /// Optional free text: surrounding whitespace is trimmed, and what is left
+    /// empty counts as absent (one rule for every standard text field).
     fn text(&mut self, field: &str, value: Option<String>, max: usize) -> Option<String> {
-        let value = value.filter(|v| !v.is_empty())?;
+        let value = trimmed(value)?;
         self.check_text(field, &value, 0, max).then_some(value)
     }
 
@@ -90,12 +92,22 @@ impl Checker {
     }
 
     fn date(&mut self, field: &str, value: &str) -> Option<Date> {
-        let parsed = Date::parse(value, format_description!("[year]-[month]-[day]")).ok();
+        // Exactly YYYY-MM-DD: the parser alone would also take "+2020-01-01".
+        let shape = value.len() == 10
+            && value.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
+        let parsed = shape
+            .then(|| Date::parse(value, format_description!("[year]-[month]-[day]")).ok())
+            .flatten()
+            .filter(|d| d.year() >= 1000);
         if parsed.is_none() {
             self.fail(field, ErrorCode::InvalidFormat, format!("{field} must be a date as YYYY-MM-DD"));
         }
         parsed
     }
+}
+
+fn trimmed(value: Option<String>) -> Option<String> {
+    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
 /// Strips the separators people type (spaces, dashes, dots, brackets) and
@@ -118,9 +130,13 @@ pub fn validate_contact(draft: ContactDraft, settings: &BillerSettings) -> Resul
         Some(raw) => AccountNumber::parse(raw, settings.account_number()).map_err(|e| c.errors.push(e)).ok(),
     };
 
-    let name = match draft.name.map(|n| n.trim().to_owned()).filter(|n| !n.is_empty()) {
+    let name = match trimmed(draft.name) {
         None => {
             c.fail("name", ErrorCode::MissingRequired, "name is required");
+            None
+        }
+        Some(n) if !n.chars().any(char::is_alphanumeric) => {
+            c.fail("name", ErrorCode::InvalidCharacters, "name must contain a letter or digit");
             None
         }
         Some(n) => c.check_text("name", &n, 1, MAX_NAME).then_some(n),

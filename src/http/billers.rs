@@ -7,7 +7,7 @@ use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, parse};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
-use crate::store::Scope;
+use crate::service::Scope;
 use axum::Json;
 use axum::extract::State;
 

@@ -71,6 +71,10 @@ fn syntax_error(e: &serde_json::Error) -> Option<ApiError> {
 /// Parses a JSON document straight into `T` (so duplicate keys are caught);
 /// syntax errors carry line and column, type errors the field's path.
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
+    // serde's derive would also take a positional array for a struct.
+    if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_body", "the body must be a JSON object").into());
+    }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| match syntax_error(e.inner()) {
         Some(err) => err,

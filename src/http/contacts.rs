@@ -220,7 +220,7 @@ pub async fn list(
     }
     let filter = ContactFilter {
         active: q.active,
-        contact_type: q.contact_type,
+        contact_type: q.contact_type.filter(|t| !t.is_empty()),
         updated_since,
         q: q.q.filter(|q| !q.is_empty()),
     };

@@ -3,7 +3,7 @@
 
 use crate::domain::contact::{AddressDraft, PhoneDraft, RawValue};
 use crate::domain::{Contact, ContactDraft, FieldValue};
-use crate::store::WriteOutcome;
+use crate::service::WriteOutcome;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -48,10 +48,12 @@ pub struct ContactInput {
     pub is_consumer: Option<bool>,
     pub email: Option<String>,
     #[serde(default)]
-    pub phones: Vec<PhoneInput>,
+    #[schema(value_type = Vec<PhoneInput>)]
+    pub phones: Vec<Obj<PhoneInput>>,
     /// `YYYY-MM-DD`.
     pub date_of_birth: Option<String>,
-    pub address: Option<AddressBody>,
+    #[schema(value_type = Option<AddressBody>)]
+    pub address: Option<Obj<AddressBody>>,
     pub reference_id: Option<String>,
     pub external_id: Option<String>,
     /// BPAY customer reference number (digits).
@@ -69,6 +71,29 @@ pub struct ContactInput {
     #[serde(default, deserialize_with = "unique_map")]
     #[schema(value_type = Object)]
     pub fields: BTreeMap<String, Value>,
+}
+
+/// A struct that must come as a JSON object: serde's derive would also take
+/// a positional array, which no client means.
+#[derive(Debug)]
+pub struct Obj<T>(pub T);
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Obj<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct ObjectOnly<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for ObjectOnly<T> {
+            type Value = T;
+
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("an object")
+            }
+
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(map))
+            }
+        }
+        d.deserialize_map(ObjectOnly(std::marker::PhantomData)).map(Obj)
+    }
 }
 
 /// A JSON object as a map, refusing a key given twice (serde would keep the last).
@@ -114,7 +139,7 @@ fn raw(value: Value) -> RawValue {
 
 impl From<ContactInput> for ContactDraft {
     fn from(c: ContactInput) -> Self {
-        let a = c.address.unwrap_or_default();
+        let a = c.address.map(|a| a.0).unwrap_or_default();
         ContactDraft {
             account_number: c.account_number,
             name: c.name,
@@ -126,7 +151,7 @@ impl From<ContactInput> for ContactDraft {
             phones: c
                 .phones
                 .into_iter()
-                .map(|p| PhoneDraft { kind: p.kind, number: p.number, country: p.country })
+                .map(|Obj(p)| PhoneDraft { kind: p.kind, number: p.number, country: p.country })
                 .collect(),
             date_of_birth: c.date_of_birth,
             address: AddressDraft {

@@ -196,8 +196,12 @@ impl Service {
             }
         };
         let key = key.filter(|_| ok).ok_or_else(bad)?;
-        if let Ok(mut failures) = self.auth_cache.failures.lock() {
-            failures.remove(&id);
+        // A success refunds its own attempt but clears no others: guesses
+        // interleaved with real logins still run out. The window expires on its own.
+        if !cached && let Ok(mut failures) = self.auth_cache.failures.lock() {
+            if let Some(entry) = failures.get_mut(&id) {
+                entry.0 = entry.0.saturating_sub(1);
+            }
         }
         if key.revoked_at.is_some() {
             return Err(ServiceError::Unauthenticated(AuthFailure::RevokedKey));

@@ -6,12 +6,14 @@ mod auth;
 mod contacts;
 mod error;
 
+/// What callers of the service see of the store's types.
+pub use crate::store::{ContactPage, Scope, WriteOutcome};
 pub use admin::{DEMO_BILLER, Demo};
 pub use auth::{IssuedToken, NewKey, Principal};
 pub use contacts::{ContactBatch, ReplaceOptions};
 pub use error::{AuthFailure, Resource, ServiceError, ServiceResult};
 
-use crate::store::{Biller, BillerId, Scope, Store};
+use crate::store::{Biller, BillerId, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;

@@ -206,3 +206,9 @@ pub fn page_of(mut contacts: Vec<Contact>, limit: usize) -> ContactPage {
     };
     ContactPage { contacts, next_after }
 }
+
+/// Unicode case folding for search, done here so both stores match alike
+/// ("Straße" is found by "STRASSE").
+pub fn fold(text: &str) -> String {
+    caseless::default_case_fold_str(text)
+}

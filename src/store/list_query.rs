@@ -52,7 +52,7 @@ pub fn list_query(
     }
     if let Some(text) = &filter.q {
         let sql = format!(" AND (name_folded {like} OR lower(account_number) {like})");
-        clause(&sql, Arg::Text(like_pattern(&text.to_lowercase())));
+        clause(&sql, Arg::Text(like_pattern(&crate::store::codec::fold(text))));
     }
     clause(" ORDER BY account_number LIMIT ?", Arg::Int(page.limit as i64 + 1));
     q

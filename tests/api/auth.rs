@@ -58,8 +58,10 @@ async fn bad_credentials_are_refused_and_throttled(b: Backend) {
     assert!(res.headers().get("retry-after").is_some());
     let (status, v) = body(res).await;
     assert_eq!((status, v["code"].as_str()), (429, Some("too_many_attempts")));
-    // ...while the owner, whose secret was verified a moment ago, is not locked out.
+    // ...while the owner, whose secret was verified a moment ago, is not locked out,
+    // and that success does not reset the count for the guesser.
     assert_eq!(post(t.key_id.clone(), &t.secret).await.unwrap().status(), 200);
+    assert_eq!(post(t.key_id.clone(), "sk_wrong_still").await.unwrap().status(), 429);
     // Parallel guesses cannot slip past the limit: each is counted before it is checked.
     let other = app.tenant_key(&["1001"], ALL).await;
     let guesses = (0..12).map(|i| post(other.key_id.clone(), if i == 0 { "sk_a" } else { "sk_b" }));

@@ -187,7 +187,70 @@ async fn a_revoked_key_is_named_only_to_its_holder(b: Backend) {
     assert_eq!(v["code"], "key_revoked");
 }
 
+/// Second review: positional arrays, text rules, dates, folding, patterns.
+async fn objects_only_and_one_text_rule(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let put = |body: &'static str| {
+        app.request(Method::PUT, "/v1/billers/1001/field-settings", &t.token)
+            .header("content-type", "application/json")
+            .body(body)
+            .send()
+    };
+    let (s, v) = body(put("[]").await.unwrap()).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_body")), "an array must not reset the settings");
+    assert_eq!(body(app.get(&t, "/field-settings").await).await.1["fields"].as_array().unwrap().len(), 6);
+    let (s, _) = body(put(r#"{"fields": [{"key": "p", "kind": "text", "pattern": "x)|(?:.*"}]}"#).await.unwrap()).await;
+    assert_eq!(s, 422, "a pattern may not escape its anchors");
+    let res = app.client.post(app.url("/v1/auth/token")).json(&json!([t.key_id, t.secret])).send().await.unwrap();
+    assert_eq!(res.status(), 400);
+
+    let mut c = contact("1001", "Positional");
+    c["address"] = json!(["1 Main", "", "loc", "Hobart", "TAS", "7000", "AU"]);
+    c["phones"] = json!([["mobile", "0400 000 000", "AU"]]);
+    let (s, v) = body(app.post(&t, "/contacts/add", &json!([c])).await).await;
+    assert_eq!(s, 422, "{v}");
+
+    let mut c = contact("1002", "  Sam Smith  ");
+    c["first_name"] = json!("   ");
+    c["address"] = json!({"line1": "  1 Main St "});
+    assert_eq!(app.post(&t, "/contacts/add", &json!([c])).await.status(), 200);
+    let (_, got) = body(app.get(&t, "/contacts/acct:1002").await).await;
+    assert_eq!(
+        (got["name"].as_str(), got["first_name"].as_str(), got["address"]["line1"].as_str()),
+        (Some("Sam Smith"), None, Some("1 Main St"))
+    );
+
+    for (field, value) in
+        [("name", json!("\u{200b}")), ("date_of_birth", json!("+2020-01-01")), ("date_of_birth", json!("0000-01-01"))]
+    {
+        let mut c = contact("1003", "X");
+        c[field] = value.clone();
+        let (s, v) = body(app.post(&t, "/contacts/add", &json!([c])).await).await;
+        assert_eq!(s, 422, "{field} {value}: {v}");
+    }
+    assert_eq!(app.get(&t, "/contacts?type=").await.status(), 200);
+    let (_, v) = body(app.get(&t, "/contacts?type=").await).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1, "an empty type filter is no filter");
+}
+
+async fn search_uses_full_case_folding(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    app.post(&t, "/contacts/add", &json!([contact("1001", "Straße Holdings"), contact("1002", "ΟΔΟΣ Ltd")])).await;
+    for (q, want) in
+        [("STRASSE", "1001"), ("strasse", "1001"), ("%CF%83", "1002"), ("%CE%BF%CE%B4%CE%BF%CF%83", "1002")]
+    {
+        let (_, v) = body(app.get(&t, &format!("/contacts?q={q}")).await).await;
+        let found: Vec<&str> =
+            v["data"].as_array().unwrap().iter().map(|c| c["account_number"].as_str().unwrap()).collect();
+        assert_eq!(found, [want], "q={q}");
+    }
+}
+
 crate::both_stores!(
+    objects_only_and_one_text_rule,
+    search_uses_full_case_folding,
     add_takes_dry_run_and_refuses_unknown_query,
     the_guard_in_a_dry_run_reports_instead_of_refusing,
     input_is_stored_as_sent_or_refused,

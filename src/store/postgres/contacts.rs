@@ -108,7 +108,7 @@ impl ContactStore for PgStore {
             };
             cols.id.push(id);
             cols.account_number.push(record.account_number.as_str().to_owned());
-            cols.name.push(record.name.to_lowercase());
+            cols.name.push(codec::fold(&record.name));
             cols.contact_type.push(record.contact_type.clone());
             cols.active.push(record.active);
             cols.doc.push(row.doc.clone());
@@ -157,7 +157,7 @@ impl ContactStore for PgStore {
                 &biller,
                 &contact.id.as_str(),
                 &d.account_number.as_str(),
-                &d.name.to_lowercase(),
+                &codec::fold(&d.name),
                 &d.contact_type,
                 &d.active,
                 &row.doc,

@@ -197,6 +197,8 @@ impl KeyStore for SqliteStore {
         let hash = token_hash.to_vec();
         self.readers
             .run(move |c| {
+                // One snapshot for the token, its key and the key's grants.
+                let c = c.transaction()?;
                 let row = c
                     .prepare_cached("SELECT key_id, expires_at FROM tokens WHERE token_hash = ?1")?
                     .query_row([hash], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))
@@ -204,7 +206,7 @@ impl KeyStore for SqliteStore {
                 let Some((key_id, expires)) = row else {
                     return Ok(None);
                 };
-                let Some(key) = load_key(c, &key_id)? else {
+                let Some(key) = load_key(&c, &key_id)? else {
                     return Ok(None);
                 };
                 Ok(Some(TokenRecord { key, expires_at: from_micros(expires)? }))
