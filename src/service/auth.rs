@@ -198,10 +198,11 @@ impl Service {
         let key = key.filter(|_| ok).ok_or_else(bad)?;
         // A success refunds its own attempt but clears no others: guesses
         // interleaved with real logins still run out. The window expires on its own.
-        if !cached && let Ok(mut failures) = self.auth_cache.failures.lock() {
-            if let Some(entry) = failures.get_mut(&id) {
-                entry.0 = entry.0.saturating_sub(1);
-            }
+        if !cached
+            && let Ok(mut failures) = self.auth_cache.failures.lock()
+            && let Some(entry) = failures.get_mut(&id)
+        {
+            entry.0 = entry.0.saturating_sub(1);
         }
         if key.revoked_at.is_some() {
             return Err(ServiceError::Unauthenticated(AuthFailure::RevokedKey));
