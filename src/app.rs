@@ -3,7 +3,7 @@
 
 use crate::config::Settings;
 use crate::http::{self, AppState};
-use crate::service::{Demo, Service, ServiceConfig, ServiceError};
+use crate::service::{Demo, Service, ServiceConfig, ServiceError, Worker};
 use crate::store::{self, StoreError};
 use std::future::Future;
 use std::time::Duration;
@@ -42,12 +42,27 @@ pub async fn demo(service: &Service, settings: &Settings) -> Result<Option<Demo>
     Ok(service.ensure_demo().await?)
 }
 
-/// Serves on `listener` until `shutdown`; expired tokens are purged hourly meanwhile.
+/// A job worker for this service, with the HTTP layer's record format.
+pub fn worker(service: &Service) -> Worker {
+    Worker::new(service.clone(), http::record_parser())
+}
+
+/// Serves on `listener` until `shutdown`, with `workers` job workers beside
+/// it; expired tokens are purged hourly meanwhile. On shutdown the workers
+/// stop too: a job cut short is left to its lease and re-run from its
+/// stored upload (its merge is one transaction, so nothing is half-applied).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    workers: usize,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let running: Vec<_> = (0..workers).map(|_| tokio::spawn(worker(&state.service).run(stopped.clone()))).collect();
+    let shutdown = async move {
+        shutdown.await;
+        let _ = stop.send(true);
+    };
     let store = state.service.store().clone();
     let purge = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
@@ -62,5 +77,8 @@ pub async fn serve(
     });
     let result = http::serve(listener, state, shutdown).await.map_err(StartError::Serve);
     purge.abort();
+    for w in running {
+        let _ = w.await;
+    }
     result
 }

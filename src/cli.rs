@@ -57,6 +57,9 @@ struct ServeArgs {
     /// Never create the demo biller and key (for production).
     #[arg(long, env = "CONTACTD_NO_DEMO")]
     no_demo: bool,
+    /// Background job workers in this server (default 1; 0 runs none).
+    #[arg(long, env = "CONTACTD_WORKERS")]
+    workers: Option<usize>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -134,6 +137,7 @@ impl Cli {
                 max_body_bytes: a.max_body_bytes,
                 max_sync_records: a.max_sync_records,
                 no_demo: a.no_demo,
+                workers: a.workers,
                 ..Overrides::default()
             },
             _ => Overrides::default(),
@@ -261,7 +265,7 @@ async fn serve_forever(service: Service, settings: &Settings) -> Result<(), CliE
         print_demo(demo, &format!("http://{addr}"));
     }
     tracing::info!(%addr, backend = service.store().backend(), "contactd listening");
-    app::serve(listener, app::state(service, settings), shutdown_signal()).await?;
+    app::serve(listener, app::state(service, settings), settings.workers, shutdown_signal()).await?;
     tracing::info!("contactd stopped");
     Ok(())
 }

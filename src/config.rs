@@ -36,6 +36,8 @@ pub struct Settings {
     pub max_body_bytes: usize,
     pub max_sync_records: usize,
     pub no_demo: bool,
+    /// Job workers in this server.
+    pub workers: usize,
 }
 
 impl Default for Settings {
@@ -47,6 +49,7 @@ impl Default for Settings {
             max_body_bytes: 32 * 1024 * 1024,
             max_sync_records: 10_000,
             no_demo: false,
+            workers: 1,
         }
     }
 }
@@ -61,6 +64,7 @@ pub struct FileSettings {
     pub max_body_bytes: Option<usize>,
     pub max_sync_records: Option<usize>,
     pub no_demo: Option<bool>,
+    pub workers: Option<usize>,
 }
 
 /// What flags and environment gave (clap merges those two).
@@ -72,6 +76,7 @@ pub struct Overrides {
     pub max_body_bytes: Option<usize>,
     pub max_sync_records: Option<usize>,
     pub no_demo: bool,
+    pub workers: Option<usize>,
 }
 
 /// Every `CONTACTD_` variable this build reads.
@@ -84,6 +89,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "CONTACTD_MAX_SYNC_RECORDS",
     "CONTACTD_NO_DEMO",
     "CONTACTD_LOG",
+    "CONTACTD_WORKERS",
 ];
 
 /// `CONTACTD_` variables that nothing reads: most likely typos.
@@ -123,7 +129,11 @@ impl Settings {
             max_body_bytes: over.max_body_bytes.or(f.max_body_bytes).unwrap_or(d.max_body_bytes),
             max_sync_records: over.max_sync_records.or(f.max_sync_records).unwrap_or(d.max_sync_records),
             no_demo: over.no_demo || f.no_demo.unwrap_or(false),
+            workers: over.workers.or(f.workers).unwrap_or(d.workers),
         };
+        if s.workers > 64 {
+            return Err(ConfigError::Invalid("workers must be 0 to 64".into()));
+        }
         if s.token_ttl.is_zero() || s.token_ttl > Duration::from_secs(30 * 86_400) {
             return Err(ConfigError::Invalid("token_ttl_secs must be 1 to 2592000 (30 days)".into()));
         }

@@ -20,13 +20,18 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
 
-fn query<T: DeserializeOwned + Default>(raw: Option<String>) -> ApiResult<T> {
+pub(crate) fn query<T: DeserializeOwned + Default>(raw: Option<String>) -> ApiResult<T> {
     match raw {
         None => Ok(T::default()),
         Some(q) => serde_urlencoded::from_str(&q).map_err(|e| {
             Problem::new(StatusCode::BAD_REQUEST, "invalid_query", format!("bad query string: {e}")).into()
         }),
     }
+}
+
+/// Cursors are opaque to clients: base64url of where the page ended.
+pub(crate) fn decode_cursor(c: &str) -> Option<String> {
+    URL_SAFE_NO_PAD.decode(c.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok())
 }
 
 /// No control characters (PostgreSQL text cannot even hold NUL).
@@ -196,14 +201,9 @@ pub async fn list(
     }
     let after = match q.cursor {
         None => None,
-        Some(c) => Some(
-            URL_SAFE_NO_PAD
-                .decode(c.as_bytes())
-                .ok()
-                .and_then(|b| String::from_utf8(b).ok())
-                .filter(|a| plain(a))
-                .ok_or_else(|| bad("cursor is not one this server issued"))?,
-        ),
+        Some(c) => {
+            Some(decode_cursor(&c).filter(|a| plain(a)).ok_or_else(|| bad("cursor is not one this server issued"))?)
+        }
     };
     let updated_since = match q.updated_since {
         None => None,

@@ -5,11 +5,13 @@ mod billers;
 mod body;
 mod contacts;
 mod dto;
+mod jobs;
 mod openapi;
 mod ops;
 mod path;
 mod problem;
 mod tokens;
+mod upload;
 
 use crate::service::Service;
 use axum::Router;
@@ -22,6 +24,7 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
+pub use jobs::record_parser;
 pub use openapi::document as openapi_document;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -70,6 +73,12 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billers/{code}/contacts/add", post(contacts::add))
         .route("/v1/billers/{code}/contacts/replace", post(contacts::replace))
         .route("/v1/billers/{code}/contacts/{id}", get(contacts::get).delete(contacts::delete))
+        .route("/v1/billers/{code}/contacts/job/add", post(jobs::submit_add))
+        .route("/v1/billers/{code}/contacts/job/replace", post(jobs::submit_replace))
+        .route("/v1/billers/{code}/jobs", get(jobs::list))
+        .route("/v1/billers/{code}/jobs/{job_id}", get(jobs::get))
+        .route("/v1/billers/{code}/jobs/{job_id}/errors", get(jobs::errors))
+        .route("/v1/billers/{code}/jobs/{job_id}/cancel", post(jobs::cancel))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::http::{billers, contacts, dto, ops, problem, tokens};
+use crate::http::{billers, contacts, dto, jobs, ops, problem, tokens};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -30,6 +30,12 @@ impl Modify for TokenAuth {
         contacts::list,
         contacts::get,
         contacts::delete,
+        jobs::submit_add,
+        jobs::submit_replace,
+        jobs::list,
+        jobs::get,
+        jobs::errors,
+        jobs::cancel,
         billers::get,
         billers::put,
         ops::healthz,

@@ -138,6 +138,7 @@ impl From<ServiceError> for Problem {
                     Resource::Biller => "biller_not_found",
                     Resource::Contact => "contact_not_found",
                     Resource::Key => "key_not_found",
+                    Resource::Job => "job_not_found",
                 };
                 Problem::new(S::NOT_FOUND, code, format!("no such {}", what.as_str()))
             }
@@ -168,6 +169,11 @@ impl From<ServiceError> for Problem {
                 S::UNPROCESSABLE_ENTITY,
                 "invalid_settings",
                 errors.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "),
+            ),
+            ServiceError::JobFinished(status) => Problem::new(
+                S::CONFLICT,
+                "job_finished",
+                format!("the job has already ended ({status}); it can no longer be cancelled"),
             ),
             ServiceError::SettingsChanged => Problem::new(
                 S::CONFLICT,

@@ -19,6 +19,7 @@ pub enum Resource {
     Biller,
     Contact,
     Key,
+    Job,
 }
 
 impl Resource {
@@ -27,6 +28,7 @@ impl Resource {
             Self::Biller => "biller",
             Self::Contact => "contact",
             Self::Key => "key",
+            Self::Job => "job",
         }
     }
 }
@@ -53,6 +55,8 @@ pub enum ServiceError {
     RemovalRefused(RemovalRefused),
     #[error("settings are invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
     InvalidSettings(Vec<crate::domain::SettingsError>),
+    #[error("the job has already ended ({0})")]
+    JobFinished(crate::domain::job::JobStatus),
     #[error("the biller's field settings changed during this request; send it again")]
     SettingsChanged,
     #[error("the database is busy; retry shortly")]

@@ -5,13 +5,15 @@ mod admin;
 mod auth;
 mod contacts;
 mod error;
+mod jobs;
 
 /// What callers of the service see of the store's types.
-pub use crate::store::{ContactPage, Scope, WriteOutcome};
+pub use crate::store::{ContactPage, Job, JobError, JobRecord, Scope, WriteOutcome};
 pub use admin::{DEMO_BILLER, Demo};
 pub use auth::{IssuedToken, NewKey, Principal};
 pub use contacts::{ContactBatch, ReplaceOptions};
 pub use error::{AuthFailure, Resource, ServiceError, ServiceResult};
+pub use jobs::{JobOptions, JobUpload, MAX_JOB_RECORDS, RecordParser, Worker};
 
 use crate::store::{Biller, BillerId, Store};
 use std::collections::HashMap;

@@ -8,9 +8,10 @@ pub mod postgres;
 pub mod sqlite;
 mod time_conv;
 
+use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{self, Action, Counts, Existing, Plan, RemovalGuard, RemovalRefused, WriteMode};
-use crate::domain::{BillerSettings, Contact, ContactData, ContactId, ContactRef, KeyId};
+use crate::domain::{BillerSettings, Contact, ContactData, ContactId, ContactRef, JobId, KeyId};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -129,6 +130,7 @@ pub struct ContactPage {
 pub trait BillerStore {
     async fn create_biller(&self, code: &str, name: &str, settings: &BillerSettings) -> StoreResult<Biller>;
     async fn biller(&self, code: &str) -> StoreResult<Option<Biller>>;
+    async fn biller_by_id(&self, id: BillerId) -> StoreResult<Option<Biller>>;
     async fn billers(&self) -> StoreResult<Vec<Biller>>;
     async fn set_biller_settings(&self, biller: BillerId, settings: &BillerSettings) -> StoreResult<()>;
 }
@@ -164,8 +166,167 @@ pub trait ContactStore {
     async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64>;
 }
 
+/// A stored job.
+#[derive(Debug, Clone)]
+pub struct Job {
+    /// Submission order, across billers; also the job's key in its tables.
+    pub seq: i64,
+    pub id: JobId,
+    pub biller_id: BillerId,
+    pub kind: JobKind,
+    pub status: JobStatus,
+    pub on_error: OnError,
+    pub dry_run: bool,
+    pub confirm_removals: Option<u64>,
+    pub counts: JobCounts,
+    pub error: Option<String>,
+    pub created_at: OffsetDateTime,
+    pub started_at: Option<OffsetDateTime>,
+    pub finished_at: Option<OffsetDateTime>,
+    /// Grows with every claim: the fencing token of the current worker.
+    pub attempts: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub id: JobId,
+    pub kind: JobKind,
+    pub on_error: OnError,
+    pub dry_run: bool,
+    pub confirm_removals: Option<u64>,
+}
+
+/// One uploaded record: its position, its line in the upload, its JSON text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobRecord {
+    pub idx: u64,
+    pub line: u64,
+    pub body: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobError {
+    pub idx: u64,
+    pub line: u64,
+    pub account_number: Option<String>,
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+/// Who holds a job: a worker's claim, checked by every write it makes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Fence {
+    pub seq: i64,
+    pub owner: String,
+    pub attempt: i64,
+}
+
+/// How to apply a job's staged rows.
+#[derive(Debug, Clone)]
+pub struct ApplyJob {
+    pub mode: WriteMode,
+    pub guard: Option<RemovalGuard>,
+    pub dry_run: bool,
+    /// The settings the rows were validated against; a change since fails the job.
+    pub settings_version: i64,
+    /// Counts so far (total, processed, failed); the merge adds the rest.
+    pub counts: JobCounts,
+}
+
+/// What a worker learns when it reports progress.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Heartbeat {
+    Continue,
+    /// A client asked to cancel: stop and record it.
+    CancelRequested,
+    /// Another worker holds the job now: stop, write nothing more.
+    Lost,
+}
+
 #[async_trait]
-pub trait Store: BillerStore + KeyStore + ContactStore + Send + Sync {
+pub trait JobStore {
+    /// Creates a job in `receiving`: no worker takes it until it is queued.
+    async fn create_job(&self, biller: BillerId, job: &NewJob, now: OffsetDateTime) -> StoreResult<Job>;
+    async fn append_job_records(&self, biller: BillerId, seq: i64, records: Vec<JobRecord>) -> StoreResult<()>;
+    /// The upload is stored whole: the job may run.
+    async fn queue_job(&self, seq: i64, total: u64) -> StoreResult<()>;
+    /// Removes a job whose upload failed, with its records.
+    async fn discard_job(&self, seq: i64) -> StoreResult<()>;
+    /// Takes the oldest runnable job (queued, or abandoned with an expired
+    /// lease) whose biller has no older unfinished job; sets it validating.
+    async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: std::time::Duration)
+    -> StoreResult<Option<Job>>;
+    async fn job_records(
+        &self,
+        biller: BillerId,
+        seq: i64,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<JobRecord>>;
+    /// Forgets what an earlier attempt staged, so a re-run starts clean.
+    async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat>;
+    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<ContactData>) -> StoreResult<Heartbeat>;
+    async fn add_job_errors(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        first_ord: u64,
+        errors: Vec<JobError>,
+    ) -> StoreResult<Heartbeat>;
+    /// Records progress and extends the lease.
+    async fn job_heartbeat(
+        &self,
+        fence: &Fence,
+        status: JobStatus,
+        counts: JobCounts,
+        now: OffsetDateTime,
+        lease: std::time::Duration,
+    ) -> StoreResult<Heartbeat>;
+    /// Applies the staged rows in one transaction (one set-based merge, and for
+    /// a replace the removal of everything not staged), and completes the job
+    /// in that same transaction: exactly once, or not at all.
+    /// `None` when the fence no longer holds or a cancel was asked for: nothing
+    /// applied. A dry run completes with what the guard would say as its error.
+    async fn apply_job(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        apply: &ApplyJob,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<JobCounts>>;
+    /// Ends a job as failed or cancelled (staged work is dropped).
+    async fn finish_job(
+        &self,
+        fence: &Fence,
+        status: JobStatus,
+        error: Option<String>,
+        counts: JobCounts,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+    async fn job(&self, biller: BillerId, id: &JobId) -> StoreResult<Option<Job>>;
+    /// Newest first; `before` is a seq from the previous page.
+    async fn jobs(
+        &self,
+        biller: BillerId,
+        status: Option<JobStatus>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Job>>;
+    async fn job_errors(
+        &self,
+        biller: BillerId,
+        seq: i64,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, JobError)>>;
+    /// Cancels a queued job at once, or asks the worker of a running one to
+    /// stop. Returns the job as it stands afterwards.
+    async fn cancel_job(&self, biller: BillerId, id: &JobId, now: OffsetDateTime) -> StoreResult<Option<Job>>;
+}
+
+#[async_trait]
+pub trait Store: BillerStore + KeyStore + ContactStore + JobStore + Send + Sync {
     /// Applies pending migrations; safe to call from several servers at once.
     async fn migrate(&self) -> StoreResult<()>;
     async fn ping(&self) -> StoreResult<()>;
@@ -181,6 +342,21 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
         Ok(Arc::new(postgres::PgStore::open(url).await?))
     } else {
         Err(StoreError::UnsupportedUrl(redact_url(url)))
+    }
+}
+
+/// The guard and dry-run decision of a job merge, once the counts are known:
+/// `Some` ends the merge here (a dry run, with what the guard would say),
+/// `None` lets it write; a guard refusal of a real run is an error.
+fn judge(apply: &ApplyJob, counts: JobCounts, existing: u64) -> StoreResult<Option<(JobCounts, Option<String>)>> {
+    let refusal = match &apply.guard {
+        Some(guard) => guard.check(counts.removed, existing).err(),
+        None => None,
+    };
+    match (refusal, apply.dry_run) {
+        (Some(r), false) => Err(r.into()),
+        (refusal, true) => Ok(Some((counts, refusal.map(|r| r.to_string())))),
+        (None, false) => Ok(None),
     }
 }
 

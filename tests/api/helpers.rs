@@ -117,6 +117,7 @@ pub struct TestApp {
     pub addr: SocketAddr,
     pub client: Client,
     pub service: Service,
+    pub worker: contactd::service::Worker,
     stop: Option<oneshot::Sender<()>>,
     pub db: TestDb,
 }
@@ -140,17 +141,20 @@ pub async fn spawn_app_with(backend: Backend, configure: impl FnOnce(&mut Settin
 /// A server on a database the caller already has (e.g. a second server on the first one's).
 pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> TestApp {
     init_logs();
-    let mut settings = Settings { database: Secret::new(db.url.clone()), no_demo: true, ..Settings::default() };
+    // No background workers unless a test asks: tests drive jobs with `worker.run_once()`.
+    let mut settings =
+        Settings { database: Secret::new(db.url.clone()), no_demo: true, workers: 0, ..Settings::default() };
     configure(&mut settings);
     let service = contactd::app::service(&settings).await.expect("service");
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (stop, stopped) = oneshot::channel::<()>();
     let state = contactd::app::state(service.clone(), &settings);
-    tokio::spawn(contactd::app::serve(listener, state, async {
+    let worker = contactd::app::worker(&service);
+    tokio::spawn(contactd::app::serve(listener, state, settings.workers, async {
         let _ = stopped.await;
     }));
-    TestApp { addr, client: Client::new(), service, stop: Some(stop), db }
+    TestApp { addr, client: Client::new(), service, worker, stop: Some(stop), db }
 }
 
 /// A biller with a key, and a token for that key.

@@ -28,6 +28,13 @@ async fn health_readiness_request_ids_and_openapi(b: Backend) {
         ("/v1/billers/{code}/contacts/{id}", "delete"),
         ("/v1/billers/{code}/field-settings", "get"),
         ("/v1/billers/{code}/field-settings", "put"),
+        ("/v1/billers/{code}/contacts/job/add", "post"),
+        ("/v1/billers/{code}/contacts/job/replace", "post"),
+        ("/v1/billers/{code}/jobs", "get"),
+        ("/v1/billers/{code}/jobs/{job_id}", "get"),
+        ("/v1/billers/{code}/jobs/{job_id}/errors", "get"),
+        ("/v1/billers/{code}/jobs/{job_id}/cancel", "post"),
+        ("/openapi.json", "get"),
         ("/healthz", "get"),
         ("/readyz", "get"),
     ] {

@@ -74,6 +74,14 @@ impl BillerStore for PgStore {
         c.query_opt(&stmt, &[&code]).await?.as_ref().map(to_biller).transpose()
     }
 
+    async fn biller_by_id(&self, id: BillerId) -> StoreResult<Option<Biller>> {
+        let c = self.pool.get().await?;
+        let stmt = c
+            .prepare_cached("SELECT id, code, name, settings, settings_version, created_at FROM billers WHERE id = $1")
+            .await?;
+        c.query_opt(&stmt, &[&id]).await?.as_ref().map(to_biller).transpose()
+    }
+
     async fn billers(&self) -> StoreResult<Vec<Biller>> {
         let c = self.pool.get().await?;
         c.query("SELECT id, code, name, settings, settings_version, created_at FROM billers ORDER BY code", &[])

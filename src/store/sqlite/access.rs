@@ -96,6 +96,20 @@ impl BillerStore for SqliteStore {
         row.map(to_biller).transpose()
     }
 
+    async fn biller_by_id(&self, id: BillerId) -> StoreResult<Option<Biller>> {
+        let row = self
+            .readers
+            .run(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT id, code, name, settings, settings_version, created_at FROM billers WHERE id = ?1",
+                )?
+                .query_row([id], biller_row)
+                .optional()?)
+            })
+            .await?;
+        row.map(to_biller).transpose()
+    }
+
     async fn billers(&self) -> StoreResult<Vec<Biller>> {
         let rows = self
             .readers

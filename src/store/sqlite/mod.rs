@@ -2,6 +2,7 @@
 
 mod access;
 mod contacts;
+mod jobs;
 mod pool;
 
 use crate::store::{Store, StoreError, StoreResult};
@@ -11,7 +12,7 @@ use rusqlite::TransactionBehavior;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql")];
+const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql"), include_str!("0002_jobs.sql")];
 const READERS: usize = 4;
 
 pub struct SqliteStore {

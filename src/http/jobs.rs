@@ -1,0 +1,334 @@
+//! Background job routes: submit (JSON array or NDJSON, streamed), status,
+//! list, per-record errors and cancel.
+
+use crate::domain::job::{JobKind, JobStatus, OnError};
+use crate::domain::{ContactDraft, ErrorCode, FieldError};
+use crate::http::AppState;
+use crate::http::auth::Auth;
+use crate::http::body::wire_error;
+use crate::http::contacts::{decode_cursor, query};
+use crate::http::dto::{ContactInput, rfc3339};
+use crate::http::path::PathParams;
+use crate::http::problem::{ApiResult, Problem};
+use crate::http::upload::{self, Format};
+use crate::service::{Job, JobOptions, RecordParser};
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::IntoResponse;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use utoipa::{IntoParams, ToSchema};
+
+/// The worker's view of a stored record: the same JSON as the sync endpoints.
+pub fn record_parser() -> RecordParser {
+    Arc::new(|text: &str| {
+        if !text.starts_with('{') {
+            return Err(FieldError::new("", ErrorCode::WrongType, "each contact must be a JSON object"));
+        }
+        let mut de = serde_json::Deserializer::from_str(text);
+        match serde_path_to_error::deserialize::<_, ContactInput>(&mut de) {
+            Ok(input) => Ok(ContactDraft::from(input)),
+            Err(e) if e.inner().is_syntax() || e.inner().is_eof() => {
+                Err(FieldError::new("", ErrorCode::InvalidFormat, format!("not valid JSON: {}", e.inner())))
+            }
+            Err(e) => Err(wire_error(&e)),
+        }
+    })
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct SubmitQuery {
+    /// Add only: `reject` (default) fails the job on any invalid record; `skip` applies the valid ones.
+    on_error: Option<String>,
+    /// Validate and count; change nothing.
+    #[serde(default)]
+    dry_run: bool,
+    /// Replace only: the exact number of removals, when more than the allowed share would go.
+    confirm_removals: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobAccepted {
+    pub job_id: String,
+    pub status: &'static str,
+    pub biller_code: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobBody {
+    pub job_id: String,
+    pub biller_code: String,
+    pub kind: &'static str,
+    pub status: &'static str,
+    pub on_error: &'static str,
+    pub dry_run: bool,
+    pub total: u64,
+    pub processed: u64,
+    pub created: u64,
+    pub updated: u64,
+    pub unchanged: u64,
+    pub removed: u64,
+    pub failed: u64,
+    /// Why the job failed (or, for a dry run, what the removal guard would say).
+    pub error: Option<String>,
+    pub created_at: String,
+    pub started_at: Option<String>,
+    pub finished_at: Option<String>,
+}
+
+impl JobBody {
+    fn new(code: &str, j: Job) -> Self {
+        let c = j.counts;
+        Self {
+            job_id: j.id.to_string(),
+            biller_code: code.to_owned(),
+            kind: j.kind.as_str(),
+            status: j.status.as_str(),
+            on_error: j.on_error.as_str(),
+            dry_run: j.dry_run,
+            total: c.total,
+            processed: c.processed,
+            created: c.created,
+            updated: c.updated,
+            unchanged: c.unchanged,
+            removed: c.removed,
+            failed: c.failed,
+            error: j.error,
+            created_at: rfc3339(j.created_at),
+            started_at: j.started_at.map(rfc3339),
+            finished_at: j.finished_at.map(rfc3339),
+        }
+    }
+}
+
+fn format_of(headers: &HeaderMap) -> ApiResult<Format> {
+    let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
+    match mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
+        "application/json" => Ok(Format::JsonArray),
+        "application/x-ndjson" | "application/ndjson" => Ok(Format::Ndjson),
+        _ => Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            "send a job as Content-Type: application/json (an array) or application/x-ndjson (one contact per line)",
+        )
+        .into()),
+    }
+}
+
+async fn submit(
+    s: AppState,
+    who: crate::service::Principal,
+    code: String,
+    kind: JobKind,
+    raw: Option<String>,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    let q: SubmitQuery = query(raw)?;
+    let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail.to_owned());
+    let on_error = match (kind, q.on_error.as_deref()) {
+        (_, None) => OnError::Reject,
+        (JobKind::Add, Some(v)) => OnError::parse(v).ok_or_else(|| bad("on_error is reject or skip"))?,
+        (JobKind::Replace, Some(_)) => return Err(bad("a replace is all or nothing: on_error is for add jobs").into()),
+    };
+    if kind == JobKind::Add && q.confirm_removals.is_some() {
+        return Err(bad("confirm_removals is for replace jobs").into());
+    }
+    let format = format_of(&headers)?;
+    let options = JobOptions { on_error, dry_run: q.dry_run, confirm_removals: q.confirm_removals };
+    let upload = s.service.begin_job(&who, &code, kind, options).await?;
+    let job = upload::receive(body, format, upload).await?;
+    let location = format!("/v1/billers/{code}/jobs/{}", job.id);
+    let mut headers = HeaderMap::new();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        headers.insert(header::LOCATION, v);
+    }
+    let accepted = JobAccepted { job_id: job.id.to_string(), status: JobStatus::Queued.as_str(), biller_code: code };
+    Ok((StatusCode::ACCEPTED, headers, Json(accepted)))
+}
+
+/// Submits contacts to add or update as a background job.
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts/job/add", tag = "jobs",
+    params(("code" = String, Path, description = "Biller code"), SubmitQuery),
+    request_body(content = Vec<ContactInput>, description = "A JSON array, or NDJSON (application/x-ndjson)"),
+    responses((status = 202, body = JobAccepted), (status = 400, body = Problem), (status = 415, body = Problem)),
+    security(("token" = [])))]
+pub async fn submit_add(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    PathParams(code): PathParams<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    submit(s, who, code, JobKind::Add, raw, headers, body).await
+}
+
+/// Submits the biller's full contact list as a background replace job.
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts/job/replace", tag = "jobs",
+    params(("code" = String, Path, description = "Biller code"), SubmitQuery),
+    request_body(content = Vec<ContactInput>, description = "A JSON array, or NDJSON (application/x-ndjson)"),
+    responses((status = 202, body = JobAccepted), (status = 400, body = Problem), (status = 415, body = Problem)),
+    security(("token" = [])))]
+pub async fn submit_replace(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    PathParams(code): PathParams<String>,
+    RawQuery(raw): RawQuery,
+    headers: HeaderMap,
+    body: Body,
+) -> ApiResult<impl IntoResponse> {
+    submit(s, who, code, JobKind::Replace, raw, headers, body).await
+}
+
+/// A job's status and counts.
+#[utoipa::path(get, path = "/v1/billers/{code}/jobs/{job_id}", tag = "jobs",
+    params(("code" = String, Path, description = "Biller code"), ("job_id" = String, Path, description = "job_...")),
+    responses((status = 200, body = JobBody), (status = 404, body = Problem)),
+    security(("token" = [])))]
+pub async fn get(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    PathParams((code, id)): PathParams<(String, String)>,
+) -> ApiResult<Json<JobBody>> {
+    let job = s.service.job(&who, &code, &id).await?;
+    Ok(Json(JobBody::new(&code, job)))
+}
+
+/// Cancels a queued or running job; a cancelled job changes nothing.
+#[utoipa::path(post, path = "/v1/billers/{code}/jobs/{job_id}/cancel", tag = "jobs",
+    params(("code" = String, Path, description = "Biller code"), ("job_id" = String, Path, description = "job_...")),
+    responses((status = 202, body = JobBody), (status = 409, body = Problem), (status = 404, body = Problem)),
+    security(("token" = [])))]
+pub async fn cancel(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    PathParams((code, id)): PathParams<(String, String)>,
+) -> ApiResult<(StatusCode, Json<JobBody>)> {
+    let job = s.service.cancel_job(&who, &code, &id).await?;
+    Ok((StatusCode::ACCEPTED, Json(JobBody::new(&code, job))))
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct PageQuery {
+    /// 1 to 1000 (default 100).
+    limit: Option<usize>,
+    cursor: Option<String>,
+    /// Jobs list only: one status.
+    status: Option<String>,
+}
+
+fn page(q: &PageQuery) -> ApiResult<(usize, Option<u64>)> {
+    let bad = |d: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", d.to_owned());
+    let limit = q.limit.unwrap_or(100);
+    if limit == 0 || limit > 1000 {
+        return Err(bad("limit must be 1 to 1000").into());
+    }
+    let cursor = match &q.cursor {
+        None => None,
+        Some(c) => Some(
+            decode_cursor(c)
+                .and_then(|s| s.parse::<u64>().ok())
+                .ok_or_else(|| bad("cursor is not one this server issued"))?,
+        ),
+    };
+    Ok((limit, cursor))
+}
+
+fn cursor(n: u64) -> String {
+    URL_SAFE_NO_PAD.encode(n.to_string())
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobList {
+    pub data: Vec<JobBody>,
+    pub next_cursor: Option<String>,
+}
+
+/// The biller's jobs, newest first.
+#[utoipa::path(get, path = "/v1/billers/{code}/jobs", tag = "jobs",
+    params(("code" = String, Path, description = "Biller code"), PageQuery),
+    responses((status = 200, body = JobList), (status = 400, body = Problem)),
+    security(("token" = [])))]
+pub async fn list(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    PathParams(code): PathParams<String>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<JobList>> {
+    let q: PageQuery = query(raw)?;
+    let (limit, before) = page(&q)?;
+    let status = match q.status.as_deref() {
+        None => None,
+        Some(v) => Some(JobStatus::parse(v).filter(|s| *s != JobStatus::Receiving).ok_or_else(|| {
+            Problem::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_query",
+                "status is queued, validating, running, completed, failed or cancelled",
+            )
+        })?),
+    };
+    let jobs = s.service.jobs(&who, &code, status, before.map(|b| b as i64), limit + 1).await?;
+    let more = jobs.len() > limit;
+    let jobs: Vec<Job> = jobs.into_iter().take(limit).collect();
+    let next_cursor = if more { jobs.last().map(|j| cursor(j.seq as u64)) } else { None };
+    Ok(Json(JobList { data: jobs.into_iter().map(|j| JobBody::new(&code, j)).collect(), next_cursor }))
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobErrorBody {
+    /// Position of the record in the upload (0-based).
+    pub index: u64,
+    /// Line of the upload the record is on (where it ends, for a JSON array).
+    pub line: u64,
+    pub account_number: Option<String>,
+    pub field: String,
+    pub code: String,
+    pub message: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct JobErrorList {
+    pub data: Vec<JobErrorBody>,
+    pub next_cursor: Option<String>,
+}
+
+/// Every per-record error of a job, in upload order.
+#[utoipa::path(get, path = "/v1/billers/{code}/jobs/{job_id}/errors", tag = "jobs",
+    params(("code" = String, Path, description = "Biller code"), ("job_id" = String, Path, description = "job_..."), PageQuery),
+    responses((status = 200, body = JobErrorList), (status = 404, body = Problem)),
+    security(("token" = [])))]
+pub async fn errors(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    PathParams((code, id)): PathParams<(String, String)>,
+    RawQuery(raw): RawQuery,
+) -> ApiResult<Json<JobErrorList>> {
+    let q: PageQuery = query(raw)?;
+    if q.status.is_some() {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "status is for the jobs list").into());
+    }
+    let (limit, after) = page(&q)?;
+    let rows = s.service.job_errors(&who, &code, &id, after, limit + 1).await?;
+    let more = rows.len() > limit;
+    let rows: Vec<_> = rows.into_iter().take(limit).collect();
+    let next_cursor = if more { rows.last().map(|(ord, _)| cursor(*ord)) } else { None };
+    let data = rows
+        .into_iter()
+        .map(|(_, e)| JobErrorBody {
+            index: e.idx,
+            line: e.line,
+            account_number: e.account_number,
+            field: e.field,
+            code: e.code,
+            message: e.message,
+        })
+        .collect();
+    Ok(Json(JobErrorList { data, next_cursor }))
+}

@@ -1,0 +1,166 @@
+//! Streaming a job upload into the job store: the body is parsed on a
+//! blocking thread as it arrives and handed over in chunks, so it is never
+//! held whole in memory.
+
+use crate::http::problem::{ApiError, Problem};
+use crate::service::{JobRecord, JobUpload};
+use axum::body::Body;
+use axum::http::StatusCode;
+use futures_util::TryStreamExt;
+use serde::de::{Error as _, SeqAccess, Visitor};
+use serde_json::value::RawValue;
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+/// Largest single record in an upload.
+pub const MAX_RECORD_BYTES: usize = 1 << 20;
+const CHUNK: usize = 1_000;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    JsonArray,
+    Ndjson,
+}
+
+/// Counts lines, and bytes since the last record ended, refusing a record
+/// larger than `MAX_RECORD_BYTES` before it is buffered whole.
+struct Guarded<R> {
+    inner: R,
+    since_record: Arc<AtomicUsize>,
+    newlines: Arc<AtomicU64>,
+}
+
+impl<R: Read> Read for Guarded<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        let newlines = buf[..n].iter().filter(|b| **b == b'\n').count();
+        self.newlines.fetch_add(newlines as u64, Ordering::Relaxed);
+        if self.since_record.fetch_add(n, Ordering::Relaxed) + n > MAX_RECORD_BYTES + 64 * 1024 {
+            return Err(std::io::Error::other(format!("a record is larger than {MAX_RECORD_BYTES} bytes")));
+        }
+        Ok(n)
+    }
+}
+
+struct Sink {
+    tx: mpsc::Sender<Vec<JobRecord>>,
+    chunk: Vec<JobRecord>,
+    count: u64,
+    since_record: Arc<AtomicUsize>,
+}
+
+impl Sink {
+    fn push(&mut self, line: u64, body: String) -> Result<(), &'static str> {
+        self.chunk.push(JobRecord { idx: self.count, line, body });
+        self.count += 1;
+        self.since_record.store(0, Ordering::Relaxed);
+        if self.chunk.len() >= CHUNK {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> Result<(), &'static str> {
+        if self.chunk.is_empty() {
+            return Ok(());
+        }
+        self.tx.blocking_send(std::mem::take(&mut self.chunk)).map_err(|_| "the upload was stopped")
+    }
+}
+
+struct ArrayVisitor<'a> {
+    sink: &'a mut Sink,
+    newlines: Arc<AtomicU64>,
+}
+
+impl<'de> Visitor<'de> for ArrayVisitor<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON array of contacts")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        while let Some(raw) = seq.next_element::<Box<RawValue>>()? {
+            // The line on which the record ends.
+            let line = self.newlines.load(Ordering::Relaxed) + 1;
+            self.sink.push(line, raw.get().to_owned()).map_err(A::Error::custom)?;
+        }
+        Ok(())
+    }
+}
+
+fn bad_upload(detail: String) -> ApiError {
+    Problem::new(StatusCode::BAD_REQUEST, "invalid_upload", detail).into()
+}
+
+/// Parses the whole body, sending records in chunks; returns how many.
+fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) -> Result<u64, ApiError> {
+    let since_record = Arc::new(AtomicUsize::new(0));
+    let newlines = Arc::new(AtomicU64::new(0));
+    let guarded = Guarded { inner: reader, since_record: since_record.clone(), newlines: newlines.clone() };
+    let mut sink = Sink { tx, chunk: Vec::with_capacity(CHUNK), count: 0, since_record };
+    match format {
+        Format::JsonArray => {
+            let mut de = serde_json::Deserializer::from_reader(BufReader::new(guarded));
+            let parsed = serde::Deserializer::deserialize_seq(&mut de, ArrayVisitor { sink: &mut sink, newlines })
+                .and_then(|()| de.end());
+            parsed.map_err(|e| {
+                Problem::new(
+                    StatusCode::BAD_REQUEST,
+                    "invalid_json",
+                    format!("invalid upload at line {} column {}: {e}", e.line(), e.column()),
+                )
+                .at(e.line(), e.column())
+            })?;
+        }
+        Format::Ndjson => {
+            let mut reader = BufReader::new(guarded);
+            let mut line = String::new();
+            let mut number = 0u64;
+            loop {
+                line.clear();
+                let n = reader.read_line(&mut line).map_err(|e| bad_upload(format!("line {}: {e}", number + 1)))?;
+                if n == 0 {
+                    break;
+                }
+                number += 1;
+                let text = line.trim();
+                if !text.is_empty() {
+                    sink.push(number, text.to_owned()).map_err(|e| bad_upload(e.to_owned()))?;
+                }
+            }
+        }
+    }
+    sink.flush().map_err(|e| bad_upload(e.to_owned()))?;
+    Ok(sink.count)
+}
+
+/// Streams `body` into `upload`; the upload is aborted on any failure, so a
+/// job exists only once every record is stored.
+pub async fn receive(body: Body, format: Format, mut upload: JobUpload) -> Result<crate::service::Job, ApiError> {
+    let (tx, mut rx) = mpsc::channel::<Vec<JobRecord>>(4);
+    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    let reader = SyncIoBridge::new(StreamReader::new(stream));
+    let parser = tokio::task::spawn_blocking(move || parse(reader, format, tx));
+    let mut failure: Option<ApiError> = None;
+    while let Some(chunk) = rx.recv().await {
+        if let Err(e) = upload.append(chunk).await {
+            failure = Some(e.into());
+            break;
+        }
+    }
+    // Dropping the receiver stops a parser that is still sending.
+    drop(rx);
+    let parsed = parser.await.map_err(|e| ApiError::from(crate::service::ServiceError::Internal(e.to_string())));
+    match (failure, parsed) {
+        (None, Ok(Ok(_))) => Ok(upload.finish().await?),
+        (Some(e), _) | (None, Ok(Err(e))) | (None, Err(e)) => {
+            upload.abort().await;
+            Err(e)
+        }
+    }
+}

@@ -1,0 +1,360 @@
+//! Background jobs: accepting an upload, and the worker that validates a job
+//! whole and applies it in one set-based merge.
+
+use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
+use crate::domain::sync::{RemovalGuard, WriteMode};
+use crate::domain::{ContactDraft, FieldError, JobId, validate_contact};
+use crate::service::error::Resource;
+use crate::service::{Principal, Service, ServiceError, ServiceResult};
+use crate::store::{ApplyJob, Fence, Heartbeat, Job, JobError, JobRecord, NewJob, Scope, StoreError};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tracing::Instrument;
+
+/// Turns one stored record (its JSON text) into a draft. The wire format
+/// belongs to the HTTP layer, which hands the worker its parser.
+pub type RecordParser = Arc<dyn Fn(&str) -> Result<ContactDraft, FieldError> + Send + Sync>;
+
+/// Largest job accepted, in records.
+pub const MAX_JOB_RECORDS: u64 = 5_000_000;
+/// Records validated, staged and reported per step (bounds the worker's memory).
+const CHUNK: usize = 2_000;
+const LEASE: Duration = Duration::from_secs(60);
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct JobOptions {
+    pub on_error: OnError,
+    pub dry_run: bool,
+    pub confirm_removals: Option<u64>,
+}
+
+/// An upload in progress: records are stored as they arrive; the job is
+/// queued only once all of them are.
+pub struct JobUpload {
+    service: Service,
+    job: Job,
+    received: u64,
+}
+
+impl JobUpload {
+    pub async fn append(&mut self, records: Vec<JobRecord>) -> ServiceResult<()> {
+        self.received += records.len() as u64;
+        if self.received > MAX_JOB_RECORDS {
+            return Err(ServiceError::TooManyRecords(format!("a job takes at most {MAX_JOB_RECORDS} records")));
+        }
+        Ok(self.service.store.append_job_records(self.job.biller_id, self.job.seq, records).await?)
+    }
+
+    /// Queues the job; from here a worker may take it.
+    pub async fn finish(self) -> ServiceResult<Job> {
+        self.service.store.queue_job(self.job.seq, self.received).await?;
+        Ok(Job { status: JobStatus::Queued, counts: JobCounts { total: self.received, ..self.job.counts }, ..self.job })
+    }
+
+    /// Drops a failed upload and everything stored of it.
+    pub async fn abort(self) {
+        if let Err(e) = self.service.store.discard_job(self.job.seq).await {
+            tracing::warn!(error = %e, "discarding a failed upload");
+        }
+    }
+}
+
+impl Service {
+    /// Starts a job upload after checking the caller may run it.
+    pub async fn begin_job(
+        &self,
+        who: &Principal,
+        code: &str,
+        kind: JobKind,
+        options: JobOptions,
+    ) -> ServiceResult<JobUpload> {
+        let scope = match kind {
+            JobKind::Add => Scope::ContactsWrite,
+            JobKind::Replace => Scope::ContactsReplace,
+        };
+        let biller = self.authorize(who, code, scope).await?;
+        let new = NewJob {
+            id: JobId::generate(&mut rand::thread_rng()),
+            kind,
+            on_error: options.on_error,
+            dry_run: options.dry_run,
+            confirm_removals: options.confirm_removals,
+        };
+        let job = self.store.create_job(biller.id, &new, super::now()).await?;
+        Ok(JobUpload { service: self.clone(), job, received: 0 })
+    }
+
+    pub async fn job(&self, who: &Principal, code: &str, id: &str) -> ServiceResult<Job> {
+        let biller = self.authorize(who, code, Scope::ContactsRead).await?;
+        let id = JobId::parse(id).ok_or(ServiceError::NotFound(Resource::Job))?;
+        self.store.job(biller.id, &id).await?.ok_or(ServiceError::NotFound(Resource::Job))
+    }
+
+    pub async fn jobs(
+        &self,
+        who: &Principal,
+        code: &str,
+        status: Option<JobStatus>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> ServiceResult<Vec<Job>> {
+        let biller = self.authorize(who, code, Scope::ContactsRead).await?;
+        Ok(self.store.jobs(biller.id, status, before, limit).await?)
+    }
+
+    pub async fn job_errors(
+        &self,
+        who: &Principal,
+        code: &str,
+        id: &str,
+        after: Option<u64>,
+        limit: usize,
+    ) -> ServiceResult<Vec<(u64, JobError)>> {
+        let job = self.job(who, code, id).await?;
+        Ok(self.store.job_errors(job.biller_id, job.seq, after, limit).await?)
+    }
+
+    /// Cancels a queued job at once; a running one stops at its next step,
+    /// before anything is applied. A finished job is left as it is (409).
+    pub async fn cancel_job(&self, who: &Principal, code: &str, id: &str) -> ServiceResult<Job> {
+        let job = self.job(who, code, id).await?;
+        if job.status.is_finished() {
+            return Err(ServiceError::JobFinished(job.status));
+        }
+        let biller = self.store.biller_by_id(job.biller_id).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
+        self.store.cancel_job(biller.id, &job.id, super::now()).await?.ok_or(ServiceError::NotFound(Resource::Job))
+    }
+}
+
+/// Takes jobs from the database and runs them; any server's worker may take
+/// any job, and a job whose worker died is taken over when its lease ends.
+pub struct Worker {
+    service: Service,
+    parser: RecordParser,
+    owner: String,
+}
+
+/// What validation of a whole job found.
+struct Validated {
+    counts: JobCounts,
+    errors: u64,
+}
+
+impl Worker {
+    pub fn new(service: Service, parser: RecordParser) -> Self {
+        let owner = format!("{}-{}", std::process::id(), JobId::generate(&mut rand::thread_rng()));
+        Self { service, parser, owner }
+    }
+
+    /// Runs jobs until `stop` resolves; a job in progress at that moment is
+    /// left to its lease (nothing half-applied: the merge is one transaction).
+    pub async fn run(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        loop {
+            let worked = tokio::select! {
+                r = self.run_once() => r,
+                _ = stop.changed() => return,
+            };
+            match worked {
+                Ok(true) => continue,
+                Ok(false) => {}
+                Err(e) => tracing::error!(error = %e, "job worker"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Takes one job, if any is runnable, and runs it to its end. Returns
+    /// whether there was one.
+    pub async fn run_once(&self) -> ServiceResult<bool> {
+        let store = &self.service.store;
+        let Some(job) = store.claim_job(&self.owner, super::now(), LEASE).await? else {
+            return Ok(false);
+        };
+        let fence = Fence { seq: job.seq, owner: self.owner.clone(), attempt: job.attempts };
+        let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempts);
+        let result = self.run_job(&job, &fence).instrument(span).await;
+        if let Err(e) = &result {
+            tracing::error!(error = %e, "job failed");
+            let message = match e {
+                ServiceError::Internal(_) => "an internal error ended the job; see the server log".to_owned(),
+                other => other.to_string(),
+            };
+            store.finish_job(&fence, JobStatus::Failed, Some(message), job.counts, super::now()).await?;
+        }
+        Ok(true)
+    }
+
+    async fn run_job(&self, job: &Job, fence: &Fence) -> ServiceResult<()> {
+        let store = &self.service.store;
+        tracing::info!("job started");
+        let biller = store.biller_by_id(job.biller_id).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
+        if store.reset_job_work(fence, biller.id).await? != Heartbeat::Continue {
+            return self.stopped(fence, job.counts).await;
+        }
+        let Some(v) = self.validate(job, fence, &biller.settings).await? else {
+            return self.stopped(fence, job.counts).await;
+        };
+        let all_or_nothing = job.on_error == OnError::Reject || job.kind == JobKind::Replace;
+        if v.errors > 0 && all_or_nothing {
+            let message = format!(
+                "{} of {} records are invalid; nothing was applied (see the job's errors)",
+                v.counts.failed, v.counts.total
+            );
+            store.finish_job(fence, JobStatus::Failed, Some(message), v.counts, super::now()).await?;
+            return Ok(());
+        }
+        if store.job_heartbeat(fence, JobStatus::Running, v.counts, super::now(), LEASE).await? != Heartbeat::Continue {
+            return self.stopped(fence, v.counts).await;
+        }
+        let mode = match job.kind {
+            JobKind::Add => WriteMode::Add,
+            JobKind::Replace => WriteMode::Replace,
+        };
+        let guard = (mode == WriteMode::Replace).then_some(RemovalGuard {
+            max_share: biller.settings.max_replace_removal(),
+            confirm_removals: job.confirm_removals,
+        });
+        let apply =
+            ApplyJob { mode, guard, dry_run: job.dry_run, settings_version: biller.settings_version, counts: v.counts };
+        match store.apply_job(fence, biller.id, &apply, super::now()).await {
+            Ok(Some(counts)) => {
+                tracing::info!(
+                    created = counts.created,
+                    updated = counts.updated,
+                    removed = counts.removed,
+                    "job completed"
+                );
+                Ok(())
+            }
+            Ok(None) => self.stopped(fence, v.counts).await,
+            Err(StoreError::SettingsChanged) => Err(ServiceError::BadRequest(
+                "the biller's field settings changed while the job ran; nothing was applied, submit it again".into(),
+            )),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// After the fence said stop: record a requested cancel; if the job was
+    /// taken over, write nothing more.
+    async fn stopped(&self, fence: &Fence, counts: JobCounts) -> ServiceResult<()> {
+        let store = &self.service.store;
+        if store.job_heartbeat(fence, JobStatus::Running, counts, super::now(), LEASE).await?
+            == Heartbeat::CancelRequested
+        {
+            store.finish_job(fence, JobStatus::Cancelled, None, counts, super::now()).await?;
+            tracing::info!("job cancelled");
+        }
+        Ok(())
+    }
+
+    /// Validates every record, chunk by chunk: valid ones are staged, errors
+    /// stored with their index and line. `None` when told to stop.
+    async fn validate(
+        &self,
+        job: &Job,
+        fence: &Fence,
+        settings: &crate::domain::BillerSettings,
+    ) -> ServiceResult<Option<Validated>> {
+        let store = &self.service.store;
+        let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
+        let mut errors_stored = 0u64;
+        // First position of each account number, for duplicates across chunks.
+        let mut seen = Seen::new();
+        let mut after = None;
+        loop {
+            let records = store.job_records(job.biller_id, job.seq, after, CHUNK).await?;
+            let Some(last) = records.last() else { break };
+            after = Some(last.idx);
+            let parser = self.parser.clone();
+            let settings = settings.clone();
+            let (rows, errors, seen_back) =
+                tokio::task::spawn_blocking(move || check_chunk(&parser, &settings, records, seen))
+                    .await
+                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
+            seen = seen_back;
+            counts.processed += rows.len() as u64 + bad_records(&errors);
+            counts.failed += bad_records(&errors);
+            let skip_staging = counts.failed > 0 && (job.on_error == OnError::Reject || job.kind == JobKind::Replace);
+            if !rows.is_empty()
+                && !skip_staging
+                && store.stage_job_rows(fence, job.biller_id, rows).await? != Heartbeat::Continue
+            {
+                return Ok(None);
+            }
+            if !errors.is_empty() {
+                let n = errors.len() as u64;
+                if store.add_job_errors(fence, job.biller_id, errors_stored, errors).await? != Heartbeat::Continue {
+                    return Ok(None);
+                }
+                errors_stored += n;
+            }
+            if store.job_heartbeat(fence, JobStatus::Validating, counts, super::now(), LEASE).await?
+                != Heartbeat::Continue
+            {
+                return Ok(None);
+            }
+        }
+        Ok(Some(Validated { counts, errors: errors_stored }))
+    }
+}
+
+fn bad_records(errors: &[JobError]) -> u64 {
+    let mut idx: Vec<u64> = errors.iter().map(|e| e.idx).collect();
+    idx.dedup();
+    idx.len() as u64
+}
+
+/// First (index, line) of each account number seen so far in a job.
+type Seen = HashMap<String, (u64, u64)>;
+
+/// Parses and validates one chunk (CPU work, on a blocking thread).
+fn check_chunk(
+    parser: &RecordParser,
+    settings: &crate::domain::BillerSettings,
+    records: Vec<JobRecord>,
+    mut seen: Seen,
+) -> (Vec<crate::domain::ContactData>, Vec<JobError>, Seen) {
+    let mut rows = Vec::with_capacity(records.len());
+    let mut errors = Vec::new();
+    for r in records {
+        let error = |account_number: Option<String>, e: FieldError| JobError {
+            idx: r.idx,
+            line: r.line,
+            account_number,
+            field: e.field,
+            code: e.code.as_str().to_owned(),
+            message: e.message,
+        };
+        let draft = match parser(&r.body) {
+            Ok(d) => d,
+            Err(e) => {
+                errors.push(error(None, e));
+                continue;
+            }
+        };
+        let account_number = draft.account_number.clone().filter(|a| !a.is_empty());
+        if let Some(a) = &account_number
+            && let Some((idx, line)) = seen.get(a)
+        {
+            let e = FieldError::new(
+                "account_number",
+                crate::domain::ErrorCode::DuplicateAccountNumber,
+                format!("account number {a} already appears at index {idx} (line {line})"),
+            );
+            errors.push(error(account_number.clone(), e));
+            continue;
+        }
+        match validate_contact(draft, settings) {
+            Ok(data) => {
+                seen.insert(data.account_number.as_str().to_owned(), (r.idx, r.line));
+                rows.push(data);
+            }
+            Err(errs) => errors.extend(errs.into_iter().map(|e| error(account_number.clone(), e))),
+        }
+    }
+    (rows, errors, seen)
+}

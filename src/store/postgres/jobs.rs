@@ -1,0 +1,519 @@
+//! Jobs on PostgreSQL: uploads, claims with `FOR UPDATE SKIP LOCKED` and
+//! leases, staging, and the one set-based merge that applies a job and
+//! completes it in one transaction.
+
+use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
+use crate::domain::sync::WriteMode;
+use crate::domain::{ContactData, ContactId, JobId};
+use crate::store::codec::{self, fold};
+use crate::store::postgres::PgStore;
+use crate::store::{
+    ApplyJob, BillerId, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StoreError, StoreResult, judge,
+};
+use async_trait::async_trait;
+use std::time::Duration;
+use time::OffsetDateTime;
+use tokio_postgres::Row;
+use tokio_postgres::Transaction;
+
+const JOB_COLUMNS: &str = "seq, id, biller_id, kind, status, on_error, dry_run, confirm_removals, total, processed, \
+     created, updated, unchanged, removed, failed, error, created_at, started_at, finished_at, attempts";
+
+fn to_job(r: &Row) -> StoreResult<Job> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("job {what}"));
+    let n = |i: usize| r.get::<_, i64>(i).max(0) as u64;
+    Ok(Job {
+        seq: r.get(0),
+        id: JobId::parse(r.get(1)).ok_or_else(|| corrupt("id"))?,
+        biller_id: r.get(2),
+        kind: JobKind::parse(r.get(3)).ok_or_else(|| corrupt("kind"))?,
+        status: JobStatus::parse(r.get(4)).ok_or_else(|| corrupt("status"))?,
+        on_error: OnError::parse(r.get(5)).ok_or_else(|| corrupt("on_error"))?,
+        dry_run: r.get(6),
+        confirm_removals: r.get::<_, Option<i64>>(7).map(|v| v.max(0) as u64),
+        counts: JobCounts {
+            total: n(8),
+            processed: n(9),
+            created: n(10),
+            updated: n(11),
+            unchanged: n(12),
+            removed: n(13),
+            failed: n(14),
+        },
+        error: r.get(15),
+        created_at: r.get(16),
+        started_at: r.get(17),
+        finished_at: r.get(18),
+        attempts: r.get(19),
+    })
+}
+
+/// Whether `fence` still holds the job; locks the job row for the caller's transaction.
+async fn fenced(tx: &Transaction<'_>, fence: &Fence) -> StoreResult<Heartbeat> {
+    let row = tx
+        .query_opt(
+            "SELECT lease_owner, attempts, cancel_requested, status FROM jobs WHERE seq = $1 FOR UPDATE",
+            &[&fence.seq],
+        )
+        .await?;
+    Ok(match row {
+        Some(r)
+            if r.get::<_, Option<String>>(0).as_deref() == Some(fence.owner.as_str())
+                && r.get::<_, i64>(1) == fence.attempt
+                && !JobStatus::parse(r.get(3)).is_some_and(JobStatus::is_finished) =>
+        {
+            if r.get::<_, bool>(2) {
+                Heartbeat::CancelRequested
+            } else {
+                Heartbeat::Continue
+            }
+        }
+        _ => Heartbeat::Lost,
+    })
+}
+
+fn counts_params(c: &JobCounts) -> [i64; 7] {
+    [c.total, c.processed, c.created, c.updated, c.unchanged, c.removed, c.failed].map(|v| v as i64)
+}
+
+async fn drop_work(tx: &Transaction<'_>, biller: BillerId, seq: i64) -> StoreResult<()> {
+    tx.execute("DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
+    tx.execute("DELETE FROM job_records WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
+    Ok(())
+}
+
+async fn end_job(
+    tx: &Transaction<'_>,
+    seq: i64,
+    status: JobStatus,
+    error: Option<&str>,
+    counts: &JobCounts,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    let [total, processed, created, updated, unchanged, removed, failed] = counts_params(counts);
+    tx.execute(
+        "UPDATE jobs SET status = $2, error = $3, total = $4, processed = $5, created = $6, updated = $7,
+             unchanged = $8, removed = $9, failed = $10, finished_at = $11, lease_owner = NULL, lease_expires_at = NULL
+         WHERE seq = $1",
+        &[&seq, &status.as_str(), &error, &total, &processed, &created, &updated, &unchanged, &removed, &failed, &now],
+    )
+    .await?;
+    Ok(())
+}
+
+async fn merge(
+    tx: &Transaction<'_>,
+    fence: &Fence,
+    biller: BillerId,
+    apply: &ApplyJob,
+    now: OffsetDateTime,
+) -> StoreResult<(JobCounts, Option<String>)> {
+    let seq = fence.seq;
+    // The biller's lock orders this merge with every other bulk write of it.
+    let version: i64 =
+        tx.query_one("SELECT settings_version FROM billers WHERE id = $1 FOR UPDATE", &[&biller]).await?.get(0);
+    if version != apply.settings_version {
+        return Err(StoreError::SettingsChanged);
+    }
+    let row = tx
+        .query_one(
+            "SELECT COUNT(*) FILTER (WHERE c.id IS NULL),
+                    COUNT(*) FILTER (WHERE c.id IS NOT NULL AND c.fingerprint <> r.fingerprint),
+                    COUNT(*) FILTER (WHERE c.fingerprint = r.fingerprint)
+             FROM job_rows r LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
+             WHERE r.biller_id = $1 AND r.job_seq = $2",
+            &[&biller, &seq],
+        )
+        .await?;
+    let (created, updated, unchanged): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
+    let (existing, removed): (i64, i64) = match apply.mode {
+        WriteMode::Add => (0, 0),
+        WriteMode::Replace => {
+            let r = tx
+                .query_one(
+                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM job_rows r
+                         WHERE r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = c.account_number))
+                     FROM contacts c WHERE c.biller_id = $1",
+                    &[&biller, &seq],
+                )
+                .await?;
+            (r.get(0), r.get(1))
+        }
+    };
+    let counts = JobCounts {
+        created: created as u64,
+        updated: updated as u64,
+        unchanged: unchanged as u64,
+        removed: removed as u64,
+        ..apply.counts
+    };
+    if let Some(dry) = judge(apply, counts, existing as u64)? {
+        return Ok(dry);
+    }
+    tx.execute(
+        "UPDATE contacts c SET name_folded = r.name_folded, contact_type = r.contact_type, active = r.active, doc = r.doc,
+             fingerprint = r.fingerprint, version = c.version + 1, updated_at = $3
+         FROM job_rows r
+         WHERE r.biller_id = $1 AND r.job_seq = $2 AND c.biller_id = $1
+           AND c.account_number = r.account_number AND c.fingerprint <> r.fingerprint",
+        &[&biller, &seq, &now],
+    )
+    .await?;
+    tx.execute(
+        "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
+         SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, 1, $3, $3
+         FROM job_rows r
+         WHERE r.biller_id = $1 AND r.job_seq = $2
+           AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.biller_id = $1 AND c.account_number = r.account_number)",
+        &[&biller, &seq, &now],
+    )
+    .await?;
+    if apply.mode == WriteMode::Replace {
+        tx.execute(
+            "DELETE FROM contacts c WHERE c.biller_id = $1 AND NOT EXISTS (SELECT 1 FROM job_rows r
+                 WHERE r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = c.account_number)",
+            &[&biller, &seq],
+        )
+        .await?;
+    }
+    Ok((counts, None))
+}
+
+#[async_trait]
+impl JobStore for PgStore {
+    async fn create_job(&self, biller: BillerId, job: &NewJob, now: OffsetDateTime) -> StoreResult<Job> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_one(
+                &format!(
+                    "INSERT INTO jobs (biller_id, id, kind, status, on_error, dry_run, confirm_removals, created_at)
+                     VALUES ($1, $2, $3, 'receiving', $4, $5, $6, $7) RETURNING {JOB_COLUMNS}"
+                ),
+                &[
+                    &biller,
+                    &job.id.as_str(),
+                    &job.kind.as_str(),
+                    &job.on_error.as_str(),
+                    &job.dry_run,
+                    &job.confirm_removals.map(|n| n as i64),
+                    &now,
+                ],
+            )
+            .await?;
+        to_job(&row)
+    }
+
+    async fn append_job_records(&self, biller: BillerId, seq: i64, records: Vec<JobRecord>) -> StoreResult<()> {
+        let c = self.pool.get().await?;
+        let idx: Vec<i64> = records.iter().map(|r| r.idx as i64).collect();
+        let line: Vec<i64> = records.iter().map(|r| r.line as i64).collect();
+        let body: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
+        c.execute(
+            "INSERT INTO job_records (biller_id, job_seq, idx, line, body)
+             SELECT $1, $2, u.idx, u.line, u.body FROM unnest($3::int8[], $4::int8[], $5::text[]) AS u(idx, line, body)",
+            &[&biller, &seq, &idx, &line, &body],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn queue_job(&self, seq: i64, total: u64) -> StoreResult<()> {
+        let c = self.pool.get().await?;
+        c.execute(
+            "UPDATE jobs SET status = 'queued', total = $2 WHERE seq = $1 AND status = 'receiving'",
+            &[&seq, &(total as i64)],
+        )
+        .await?;
+        Ok(())
+    }
+
+    async fn discard_job(&self, seq: i64) -> StoreResult<()> {
+        let c = self.pool.get().await?;
+        c.execute("DELETE FROM jobs WHERE seq = $1 AND status = 'receiving'", &[&seq]).await?;
+        Ok(())
+    }
+
+    async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
+        let c = self.pool.get().await?;
+        let until = now + lease;
+        // SKIP LOCKED: servers claiming at once each get a different job.
+        let row = c
+            .query_opt(
+                &format!(
+                    "UPDATE jobs SET status = CASE status WHEN 'queued' THEN 'validating' ELSE status END,
+                         lease_owner = $1, lease_expires_at = $2, attempts = attempts + 1,
+                         started_at = COALESCE(started_at, $3)
+                     WHERE seq = (
+                         SELECT j.seq FROM jobs j
+                         WHERE j.status IN ('queued', 'validating', 'running')
+                           AND (j.status = 'queued' OR j.lease_expires_at < $3)
+                           AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.biller_id = j.biller_id AND o.seq < j.seq
+                                           AND o.status IN ('queued', 'validating', 'running'))
+                         ORDER BY j.seq LIMIT 1
+                         FOR UPDATE SKIP LOCKED)
+                     RETURNING {JOB_COLUMNS}"
+                ),
+                &[&owner, &until, &now],
+            )
+            .await?;
+        row.as_ref().map(to_job).transpose()
+    }
+
+    async fn job_records(
+        &self,
+        biller: BillerId,
+        seq: i64,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<JobRecord>> {
+        let c = self.pool.get().await?;
+        let after = after.map_or(-1, |a| a as i64);
+        let rows = c
+            .query(
+                "SELECT idx, line, body FROM job_records WHERE biller_id = $1 AND job_seq = $2 AND idx > $3
+                 ORDER BY idx LIMIT $4",
+                &[&biller, &seq, &after, &(limit as i64)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| JobRecord { idx: r.get::<_, i64>(0) as u64, line: r.get::<_, i64>(1) as u64, body: r.get(2) })
+            .collect())
+    }
+
+    async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let state = fenced(&tx, fence).await?;
+        if state == Heartbeat::Continue {
+            tx.execute("DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2", &[&biller, &fence.seq]).await?;
+            tx.execute("DELETE FROM job_errors WHERE biller_id = $1 AND job_seq = $2", &[&biller, &fence.seq]).await?;
+            tx.commit().await?;
+        }
+        Ok(state)
+    }
+
+    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<ContactData>) -> StoreResult<Heartbeat> {
+        let (rows, encoded) = tokio::task::spawn_blocking(move || {
+            let encoded = rows.iter().map(codec::encode).collect::<StoreResult<Vec<_>>>();
+            (rows, encoded)
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let encoded = encoded?;
+        let acct: Vec<&str> = rows.iter().map(|d| d.account_number.as_str()).collect();
+        let new_id: Vec<String> =
+            rows.iter().map(|_| ContactId::generate(&mut rand::thread_rng()).to_string()).collect();
+        let folded: Vec<String> = rows.iter().map(|d| fold(&d.name)).collect();
+        let ctype: Vec<Option<&str>> = rows.iter().map(|d| d.contact_type.as_deref()).collect();
+        let active: Vec<bool> = rows.iter().map(|d| d.active).collect();
+        let doc: Vec<&str> = encoded.iter().map(|e| e.doc.as_str()).collect();
+        let fp: Vec<i64> = encoded.iter().map(|e| e.fingerprint).collect();
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let state = fenced(&tx, fence).await?;
+        if state == Heartbeat::Continue {
+            tx.execute(
+                "INSERT INTO job_rows (biller_id, job_seq, account_number, new_id, name_folded, contact_type, active, doc, fingerprint)
+                 SELECT $1, $2, u.acct, u.id, u.name, u.ctype, u.active, u.doc, u.fp
+                 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::int8[])
+                      AS u(acct, id, name, ctype, active, doc, fp)",
+                &[&biller, &fence.seq, &acct, &new_id, &folded, &ctype, &active, &doc, &fp],
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(state)
+    }
+
+    async fn add_job_errors(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        first_ord: u64,
+        errors: Vec<JobError>,
+    ) -> StoreResult<Heartbeat> {
+        let ord: Vec<i64> = (0..errors.len()).map(|i| (first_ord + i as u64) as i64).collect();
+        let idx: Vec<i64> = errors.iter().map(|e| e.idx as i64).collect();
+        let line: Vec<i64> = errors.iter().map(|e| e.line as i64).collect();
+        let acct: Vec<Option<&str>> = errors.iter().map(|e| e.account_number.as_deref()).collect();
+        let field: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        let code: Vec<&str> = errors.iter().map(|e| e.code.as_str()).collect();
+        let message: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let state = fenced(&tx, fence).await?;
+        if state == Heartbeat::Continue {
+            tx.execute(
+                "INSERT INTO job_errors (biller_id, job_seq, ord, idx, line, account_number, field, code, message)
+                 SELECT $1, $2, u.* FROM unnest($3::int8[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[])
+                      AS u(ord, idx, line, acct, field, code, message)",
+                &[&biller, &fence.seq, &ord, &idx, &line, &acct, &field, &code, &message],
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(state)
+    }
+
+    async fn job_heartbeat(
+        &self,
+        fence: &Fence,
+        status: JobStatus,
+        counts: JobCounts,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> StoreResult<Heartbeat> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let state = fenced(&tx, fence).await?;
+        if state != Heartbeat::Lost {
+            let [total, processed, .., failed] = counts_params(&counts);
+            tx.execute(
+                "UPDATE jobs SET status = $2, total = $3, processed = $4, failed = $5, lease_expires_at = $6 WHERE seq = $1",
+                &[&fence.seq, &status.as_str(), &total, &processed, &failed, &(now + lease)],
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(state)
+    }
+
+    async fn apply_job(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        apply: &ApplyJob,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<JobCounts>> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        if fenced(&tx, fence).await? != Heartbeat::Continue {
+            return Ok(None);
+        }
+        let (counts, note) = merge(&tx, fence, biller, apply, now).await?;
+        end_job(&tx, fence.seq, JobStatus::Completed, note.as_deref(), &counts, now).await?;
+        drop_work(&tx, biller, fence.seq).await?;
+        tx.commit().await?;
+        Ok(Some(counts))
+    }
+
+    async fn finish_job(
+        &self,
+        fence: &Fence,
+        status: JobStatus,
+        error: Option<String>,
+        counts: JobCounts,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        if fenced(&tx, fence).await? == Heartbeat::Lost {
+            return Ok(false);
+        }
+        let biller: BillerId = tx.query_one("SELECT biller_id FROM jobs WHERE seq = $1", &[&fence.seq]).await?.get(0);
+        end_job(&tx, fence.seq, status, error.as_deref(), &counts, now).await?;
+        drop_work(&tx, biller, fence.seq).await?;
+        tx.commit().await?;
+        Ok(true)
+    }
+
+    async fn job(&self, biller: BillerId, id: &JobId) -> StoreResult<Option<Job>> {
+        let c = self.pool.get().await?;
+        let row = c
+            .query_opt(
+                &format!("SELECT {JOB_COLUMNS} FROM jobs WHERE biller_id = $1 AND id = $2 AND status <> 'receiving'"),
+                &[&biller, &id.as_str()],
+            )
+            .await?;
+        row.as_ref().map(to_job).transpose()
+    }
+
+    async fn jobs(
+        &self,
+        biller: BillerId,
+        status: Option<JobStatus>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Job>> {
+        let c = self.pool.get().await?;
+        let status = status.map(JobStatus::as_str);
+        let rows = c
+            .query(
+                &format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs
+                     WHERE biller_id = $1 AND status <> 'receiving' AND ($2::text IS NULL OR status = $2) AND seq < $3
+                     ORDER BY seq DESC LIMIT $4"
+                ),
+                &[&biller, &status, &before.unwrap_or(i64::MAX), &(limit as i64)],
+            )
+            .await?;
+        rows.iter().map(to_job).collect()
+    }
+
+    async fn job_errors(
+        &self,
+        biller: BillerId,
+        seq: i64,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, JobError)>> {
+        let c = self.pool.get().await?;
+        let after = after.map_or(-1, |a| a as i64);
+        let rows = c
+            .query(
+                "SELECT ord, idx, line, account_number, field, code, message FROM job_errors
+                 WHERE biller_id = $1 AND job_seq = $2 AND ord > $3 ORDER BY ord LIMIT $4",
+                &[&biller, &seq, &after, &(limit as i64)],
+            )
+            .await?;
+        Ok(rows
+            .iter()
+            .map(|r| {
+                (
+                    r.get::<_, i64>(0) as u64,
+                    JobError {
+                        idx: r.get::<_, i64>(1) as u64,
+                        line: r.get::<_, i64>(2) as u64,
+                        account_number: r.get(3),
+                        field: r.get(4),
+                        code: r.get(5),
+                        message: r.get(6),
+                    },
+                )
+            })
+            .collect())
+    }
+
+    async fn cancel_job(&self, biller: BillerId, id: &JobId, now: OffsetDateTime) -> StoreResult<Option<Job>> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let Some(row) = tx
+            .query_opt(
+                "SELECT seq FROM jobs WHERE biller_id = $1 AND id = $2 AND status <> 'receiving' FOR UPDATE",
+                &[&biller, &id.as_str()],
+            )
+            .await?
+        else {
+            return Ok(None);
+        };
+        let seq: i64 = row.get(0);
+        let cancelled = tx
+            .execute(
+                "UPDATE jobs SET status = 'cancelled', finished_at = $2, lease_owner = NULL WHERE seq = $1 AND status = 'queued'",
+                &[&seq, &now],
+            )
+            .await?;
+        if cancelled > 0 {
+            drop_work(&tx, biller, seq).await?;
+        }
+        tx.execute(
+            "UPDATE jobs SET cancel_requested = TRUE WHERE seq = $1 AND status IN ('validating', 'running')",
+            &[&seq],
+        )
+        .await?;
+        let job = to_job(&tx.query_one(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE seq = $1"), &[&seq]).await?)?;
+        tx.commit().await?;
+        Ok(Some(job))
+    }
+}

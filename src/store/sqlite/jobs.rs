@@ -1,0 +1,561 @@
+//! Jobs on SQLite: uploads, atomic claims with leases, staging, and the one
+//! set-based merge that applies a job and completes it in one transaction.
+
+use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
+use crate::domain::sync::WriteMode;
+use crate::domain::{ContactData, ContactId, JobId};
+use crate::store::codec::{self, fold};
+use crate::store::sqlite::SqliteStore;
+use crate::store::time_conv::{from_micros, to_micros};
+use crate::store::{
+    ApplyJob, BillerId, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StoreError, StoreResult, judge,
+};
+use async_trait::async_trait;
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
+use std::time::Duration;
+use time::OffsetDateTime;
+
+const JOB_COLUMNS: &str = "seq, id, biller_id, kind, status, on_error, dry_run, confirm_removals, total, processed, \
+     created, updated, unchanged, removed, failed, error, created_at, started_at, finished_at, attempts";
+
+fn corrupt(what: &str) -> rusqlite::Error {
+    rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
+}
+
+fn job_row(r: &Row) -> rusqlite::Result<Job> {
+    let micros = |i: usize| -> rusqlite::Result<Option<OffsetDateTime>> {
+        r.get::<_, Option<i64>>(i)?.map(|v| from_micros(v).map_err(|_| corrupt("timestamp"))).transpose()
+    };
+    let n = |i: usize| -> rusqlite::Result<u64> { Ok(r.get::<_, i64>(i)?.max(0) as u64) };
+    Ok(Job {
+        seq: r.get(0)?,
+        id: JobId::parse(&r.get::<_, String>(1)?).ok_or_else(|| corrupt("job id"))?,
+        biller_id: r.get(2)?,
+        kind: JobKind::parse(&r.get::<_, String>(3)?).ok_or_else(|| corrupt("kind"))?,
+        status: JobStatus::parse(&r.get::<_, String>(4)?).ok_or_else(|| corrupt("status"))?,
+        on_error: OnError::parse(&r.get::<_, String>(5)?).ok_or_else(|| corrupt("on_error"))?,
+        dry_run: r.get(6)?,
+        confirm_removals: r.get::<_, Option<i64>>(7)?.map(|v| v.max(0) as u64),
+        counts: JobCounts {
+            total: n(8)?,
+            processed: n(9)?,
+            created: n(10)?,
+            updated: n(11)?,
+            unchanged: n(12)?,
+            removed: n(13)?,
+            failed: n(14)?,
+        },
+        error: r.get(15)?,
+        created_at: micros(16)?.ok_or_else(|| corrupt("created_at"))?,
+        started_at: micros(17)?,
+        finished_at: micros(18)?,
+        attempts: r.get(19)?,
+    })
+}
+
+/// Whether `fence` still holds the job, read inside the caller's transaction.
+fn fenced(c: &Connection, fence: &Fence) -> StoreResult<Heartbeat> {
+    let row = c
+        .prepare_cached("SELECT lease_owner, attempts, cancel_requested, status FROM jobs WHERE seq = ?1")?
+        .query_row([fence.seq], |r| {
+            Ok((r.get::<_, Option<String>>(0)?, r.get::<_, i64>(1)?, r.get::<_, bool>(2)?, r.get::<_, String>(3)?))
+        })
+        .optional()?;
+    Ok(match row {
+        Some((Some(owner), attempt, cancel, status))
+            if owner == fence.owner
+                && attempt == fence.attempt
+                && !JobStatus::parse(&status).is_some_and(JobStatus::is_finished) =>
+        {
+            if cancel {
+                Heartbeat::CancelRequested
+            } else {
+                Heartbeat::Continue
+            }
+        }
+        _ => Heartbeat::Lost,
+    })
+}
+
+/// Runs `f` in a write transaction only while `fence` holds.
+fn with_fence(
+    c: &mut Connection,
+    fence: &Fence,
+    f: impl FnOnce(&rusqlite::Transaction) -> StoreResult<()>,
+) -> StoreResult<Heartbeat> {
+    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+    let state = fenced(&tx, fence)?;
+    if state == Heartbeat::Continue {
+        f(&tx)?;
+        tx.commit()?;
+    }
+    Ok(state)
+}
+
+fn counts_params(c: &JobCounts) -> [i64; 7] {
+    [c.total, c.processed, c.created, c.updated, c.unchanged, c.removed, c.failed].map(|v| v as i64)
+}
+
+/// Drops a job's staging once it has ended.
+fn drop_work(tx: &rusqlite::Transaction, biller: BillerId, seq: i64) -> StoreResult<()> {
+    tx.execute("DELETE FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2", params![biller, seq])?;
+    tx.execute("DELETE FROM job_records WHERE biller_id = ?1 AND job_seq = ?2", params![biller, seq])?;
+    Ok(())
+}
+
+fn end_job(
+    tx: &rusqlite::Transaction,
+    seq: i64,
+    status: JobStatus,
+    error: Option<&str>,
+    counts: &JobCounts,
+    now: i64,
+) -> StoreResult<()> {
+    let [total, processed, created, updated, unchanged, removed, failed] = counts_params(counts);
+    tx.execute(
+        "UPDATE jobs SET status = ?2, error = ?3, total = ?4, processed = ?5, created = ?6, updated = ?7,
+             unchanged = ?8, removed = ?9, failed = ?10, finished_at = ?11, lease_owner = NULL, lease_expires_at = NULL
+         WHERE seq = ?1",
+        params![seq, status.as_str(), error, total, processed, created, updated, unchanged, removed, failed, now],
+    )?;
+    Ok(())
+}
+
+fn merge(
+    tx: &rusqlite::Transaction,
+    fence: &Fence,
+    biller: BillerId,
+    apply: &ApplyJob,
+    now: i64,
+) -> StoreResult<(JobCounts, Option<String>)> {
+    let seq = fence.seq;
+    let version: i64 = tx.query_row("SELECT settings_version FROM billers WHERE id = ?1", [biller], |r| r.get(0))?;
+    if version != apply.settings_version {
+        return Err(StoreError::SettingsChanged);
+    }
+    let (created, updated, unchanged): (i64, i64, i64) = tx.query_row(
+        "SELECT COALESCE(SUM(c.id IS NULL), 0),
+                COALESCE(SUM(c.id IS NOT NULL AND c.fingerprint <> r.fingerprint), 0),
+                COALESCE(SUM(c.fingerprint = r.fingerprint), 0)
+         FROM job_rows r LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
+         WHERE r.biller_id = ?1 AND r.job_seq = ?2",
+        params![biller, seq],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+    )?;
+    let (existing, removed): (i64, i64) = match apply.mode {
+        WriteMode::Add => (0, 0),
+        WriteMode::Replace => tx.query_row(
+            "SELECT COUNT(*), COALESCE(SUM(NOT EXISTS (SELECT 1 FROM job_rows r
+                 WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = c.account_number)), 0)
+             FROM contacts c WHERE c.biller_id = ?1",
+            params![biller, seq],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?,
+    };
+    let counts = JobCounts {
+        created: created as u64,
+        updated: updated as u64,
+        unchanged: unchanged as u64,
+        removed: removed as u64,
+        ..apply.counts
+    };
+    if let Some(dry) = judge(apply, counts, existing as u64)? {
+        return Ok(dry);
+    }
+    tx.execute(
+        "UPDATE contacts SET name_folded = r.name_folded, contact_type = r.contact_type, active = r.active, doc = r.doc,
+             fingerprint = r.fingerprint, version = contacts.version + 1, updated_at = ?3
+         FROM job_rows r
+         WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND contacts.biller_id = ?1
+           AND contacts.account_number = r.account_number AND contacts.fingerprint <> r.fingerprint",
+        params![biller, seq, now],
+    )?;
+    tx.execute(
+        "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
+         SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, 1, ?3, ?3
+         FROM job_rows r
+         WHERE r.biller_id = ?1 AND r.job_seq = ?2
+           AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.biller_id = ?1 AND c.account_number = r.account_number)",
+        params![biller, seq, now],
+    )?;
+    if apply.mode == WriteMode::Replace {
+        tx.execute(
+            "DELETE FROM contacts WHERE biller_id = ?1 AND NOT EXISTS (SELECT 1 FROM job_rows r
+                 WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = contacts.account_number)",
+            params![biller, seq],
+        )?;
+    }
+    Ok((counts, None))
+}
+
+#[async_trait]
+impl JobStore for SqliteStore {
+    async fn create_job(&self, biller: BillerId, job: &NewJob, now: OffsetDateTime) -> StoreResult<Job> {
+        let job = job.clone();
+        let now = to_micros(now);
+        self.writer
+            .run(move |c| {
+                c.execute(
+                    "INSERT INTO jobs (biller_id, id, kind, status, on_error, dry_run, confirm_removals, created_at)
+                     VALUES (?1, ?2, ?3, 'receiving', ?4, ?5, ?6, ?7)",
+                    params![
+                        biller,
+                        job.id.as_str(),
+                        job.kind.as_str(),
+                        job.on_error.as_str(),
+                        job.dry_run,
+                        job.confirm_removals.map(|n| n as i64),
+                        now
+                    ],
+                )?;
+                let seq = c.last_insert_rowid();
+                Ok(c.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE seq = ?1"), [seq], job_row)?)
+            })
+            .await
+    }
+
+    async fn append_job_records(&self, biller: BillerId, seq: i64, records: Vec<JobRecord>) -> StoreResult<()> {
+        self.writer
+            .run(move |c| {
+                let tx = c.transaction()?;
+                {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO job_records (biller_id, job_seq, idx, line, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    )?;
+                    for r in &records {
+                        insert.execute(params![biller, seq, r.idx as i64, r.line as i64, r.body])?;
+                    }
+                }
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn queue_job(&self, seq: i64, total: u64) -> StoreResult<()> {
+        self.writer
+            .run(move |c| {
+                c.execute(
+                    "UPDATE jobs SET status = 'queued', total = ?2 WHERE seq = ?1 AND status = 'receiving'",
+                    params![seq, total as i64],
+                )?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn discard_job(&self, seq: i64) -> StoreResult<()> {
+        self.writer
+            .run(move |c| {
+                c.execute("DELETE FROM jobs WHERE seq = ?1 AND status = 'receiving'", [seq])?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
+        let owner = owner.to_owned();
+        let (now, until) = (to_micros(now), to_micros(now + lease));
+        self.writer
+            .run(move |c| {
+                // One statement: the claim is atomic against every other writer.
+                Ok(c.prepare_cached(&format!(
+                    "UPDATE jobs SET status = CASE status WHEN 'queued' THEN 'validating' ELSE status END,
+                         lease_owner = ?1, lease_expires_at = ?2, attempts = attempts + 1,
+                         started_at = COALESCE(started_at, ?3)
+                     WHERE seq = (
+                         SELECT j.seq FROM jobs j
+                         WHERE j.status IN ('queued', 'validating', 'running')
+                           AND (j.status = 'queued' OR j.lease_expires_at < ?3)
+                           AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.biller_id = j.biller_id AND o.seq < j.seq
+                                           AND o.status IN ('queued', 'validating', 'running'))
+                         ORDER BY j.seq LIMIT 1)
+                     RETURNING {JOB_COLUMNS}"
+                ))?
+                .query_row(params![owner, until, now], job_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn job_records(
+        &self,
+        biller: BillerId,
+        seq: i64,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<JobRecord>> {
+        let after = after.map_or(-1, |a| a as i64);
+        self.readers
+            .run(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT idx, line, body FROM job_records WHERE biller_id = ?1 AND job_seq = ?2 AND idx > ?3
+                     ORDER BY idx LIMIT ?4",
+                )?
+                .query_map(params![biller, seq, after, limit as i64], |r| {
+                    Ok(JobRecord { idx: r.get::<_, i64>(0)? as u64, line: r.get::<_, i64>(1)? as u64, body: r.get(2)? })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat> {
+        let fence = fence.clone();
+        self.writer
+            .run(move |c| {
+                with_fence(c, &fence, |tx| {
+                    tx.execute(
+                        "DELETE FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2",
+                        params![biller, fence.seq],
+                    )?;
+                    tx.execute(
+                        "DELETE FROM job_errors WHERE biller_id = ?1 AND job_seq = ?2",
+                        params![biller, fence.seq],
+                    )?;
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<ContactData>) -> StoreResult<Heartbeat> {
+        let fence = fence.clone();
+        self.writer
+            .run(move |c| {
+                let encoded = rows.iter().map(codec::encode).collect::<StoreResult<Vec<_>>>()?;
+                with_fence(c, &fence, |tx| {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO job_rows (biller_id, job_seq, account_number, new_id, name_folded, contact_type, active, doc, fingerprint)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )?;
+                    let mut rng = rand::thread_rng();
+                    for (d, e) in rows.iter().zip(&encoded) {
+                        insert.execute(params![
+                            biller,
+                            fence.seq,
+                            d.account_number.as_str(),
+                            ContactId::generate(&mut rng).as_str(),
+                            fold(&d.name),
+                            d.contact_type,
+                            d.active,
+                            e.doc,
+                            e.fingerprint
+                        ])?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn add_job_errors(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        first_ord: u64,
+        errors: Vec<JobError>,
+    ) -> StoreResult<Heartbeat> {
+        let fence = fence.clone();
+        self.writer
+            .run(move |c| {
+                with_fence(c, &fence, |tx| {
+                    let mut insert = tx.prepare_cached(
+                        "INSERT INTO job_errors (biller_id, job_seq, ord, idx, line, account_number, field, code, message)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                    )?;
+                    for (i, e) in errors.iter().enumerate() {
+                        insert.execute(params![
+                            biller,
+                            fence.seq,
+                            (first_ord + i as u64) as i64,
+                            e.idx as i64,
+                            e.line as i64,
+                            e.account_number,
+                            e.field,
+                            e.code,
+                            e.message
+                        ])?;
+                    }
+                    Ok(())
+                })
+            })
+            .await
+    }
+
+    async fn job_heartbeat(
+        &self,
+        fence: &Fence,
+        status: JobStatus,
+        counts: JobCounts,
+        now: OffsetDateTime,
+        lease: Duration,
+    ) -> StoreResult<Heartbeat> {
+        let fence = fence.clone();
+        let until = to_micros(now + lease);
+        self.writer
+            .run(move |c| {
+                let state = {
+                    let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                    let state = fenced(&tx, &fence)?;
+                    if state != Heartbeat::Lost {
+                        let [total, processed, .., failed] = counts_params(&counts);
+                        tx.execute(
+                            "UPDATE jobs SET status = ?2, total = ?3, processed = ?4, failed = ?5, lease_expires_at = ?6
+                             WHERE seq = ?1",
+                            params![fence.seq, status.as_str(), total, processed, failed, until],
+                        )?;
+                        tx.commit()?;
+                    }
+                    state
+                };
+                Ok(state)
+            })
+            .await
+    }
+
+    async fn apply_job(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        apply: &ApplyJob,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<JobCounts>> {
+        let (fence, apply, now) = (fence.clone(), apply.clone(), to_micros(now));
+        self.writer
+            .run(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if fenced(&tx, &fence)? != Heartbeat::Continue {
+                    return Ok(None);
+                }
+                let (counts, note) = merge(&tx, &fence, biller, &apply, now)?;
+                end_job(&tx, fence.seq, JobStatus::Completed, note.as_deref(), &counts, now)?;
+                drop_work(&tx, biller, fence.seq)?;
+                tx.commit()?;
+                Ok(Some(counts))
+            })
+            .await
+    }
+
+    async fn finish_job(
+        &self,
+        fence: &Fence,
+        status: JobStatus,
+        error: Option<String>,
+        counts: JobCounts,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool> {
+        let (fence, now) = (fence.clone(), to_micros(now));
+        self.writer
+            .run(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                if fenced(&tx, &fence)? == Heartbeat::Lost {
+                    return Ok(false);
+                }
+                let biller: BillerId =
+                    tx.query_row("SELECT biller_id FROM jobs WHERE seq = ?1", [fence.seq], |r| r.get(0))?;
+                end_job(&tx, fence.seq, status, error.as_deref(), &counts, now)?;
+                drop_work(&tx, biller, fence.seq)?;
+                tx.commit()?;
+                Ok(true)
+            })
+            .await
+    }
+
+    async fn job(&self, biller: BillerId, id: &JobId) -> StoreResult<Option<Job>> {
+        let id = id.as_str().to_owned();
+        self.readers
+            .run(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs WHERE biller_id = ?1 AND id = ?2 AND status <> 'receiving'"
+                ))?
+                .query_row(params![biller, id], job_row)
+                .optional()?)
+            })
+            .await
+    }
+
+    async fn jobs(
+        &self,
+        biller: BillerId,
+        status: Option<JobStatus>,
+        before: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<Job>> {
+        let status = status.map(|s| s.as_str().to_owned());
+        self.readers
+            .run(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {JOB_COLUMNS} FROM jobs
+                     WHERE biller_id = ?1 AND status <> 'receiving' AND (?2 IS NULL OR status = ?2) AND seq < ?3
+                     ORDER BY seq DESC LIMIT ?4"
+                ))?
+                .query_map(params![biller, status, before.unwrap_or(i64::MAX), limit as i64], job_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn job_errors(
+        &self,
+        biller: BillerId,
+        seq: i64,
+        after: Option<u64>,
+        limit: usize,
+    ) -> StoreResult<Vec<(u64, JobError)>> {
+        let after = after.map_or(-1, |a| a as i64);
+        self.readers
+            .run(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT ord, idx, line, account_number, field, code, message FROM job_errors
+                     WHERE biller_id = ?1 AND job_seq = ?2 AND ord > ?3 ORDER BY ord LIMIT ?4",
+                )?
+                .query_map(params![biller, seq, after, limit as i64], |r| {
+                    Ok((
+                        r.get::<_, i64>(0)? as u64,
+                        JobError {
+                            idx: r.get::<_, i64>(1)? as u64,
+                            line: r.get::<_, i64>(2)? as u64,
+                            account_number: r.get(3)?,
+                            field: r.get(4)?,
+                            code: r.get(5)?,
+                            message: r.get(6)?,
+                        },
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await
+    }
+
+    async fn cancel_job(&self, biller: BillerId, id: &JobId, now: OffsetDateTime) -> StoreResult<Option<Job>> {
+        let (id, now) = (id.as_str().to_owned(), to_micros(now));
+        self.writer
+            .run(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let seq: Option<i64> = tx
+                    .query_row(
+                        "SELECT seq FROM jobs WHERE biller_id = ?1 AND id = ?2 AND status <> 'receiving'",
+                        params![biller, id],
+                        |r| r.get(0),
+                    )
+                    .optional()?;
+                let Some(seq) = seq else { return Ok(None) };
+                tx.execute(
+                    "UPDATE jobs SET status = 'cancelled', finished_at = ?2, lease_owner = NULL WHERE seq = ?1 AND status = 'queued'",
+                    params![seq, now],
+                )?;
+                if tx.changes() > 0 {
+                    drop_work(&tx, biller, seq)?;
+                }
+                tx.execute(
+                    "UPDATE jobs SET cancel_requested = 1 WHERE seq = ?1 AND status IN ('validating', 'running')",
+                    [seq],
+                )?;
+                let job = tx.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE seq = ?1"), [seq], job_row)?;
+                tx.commit()?;
+                Ok(Some(job))
+            })
+            .await
+    }
+}

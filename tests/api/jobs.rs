@@ -1,0 +1,321 @@
+//! Background jobs, driven with `worker.run_once()` (and once by the server's own worker).
+
+use crate::helpers::*;
+use contactd::store::{Fence, Heartbeat};
+use reqwest::Method;
+use serde_json::{Value, json};
+use std::time::Duration;
+
+async fn submit(
+    app: &TestApp,
+    t: &Tenant,
+    kind: &str,
+    query: &str,
+    content_type: &str,
+    payload: String,
+) -> (u16, Value, Option<String>) {
+    let res = app
+        .request(Method::POST, &format!("/v1/billers/{}/contacts/job/{kind}{query}", t.code), &t.token)
+        .header("content-type", content_type)
+        .body(payload)
+        .send()
+        .await
+        .unwrap();
+    let location = res.headers().get("location").map(|l| l.to_str().unwrap().to_owned());
+    let (s, v) = body(res).await;
+    (s, v, location)
+}
+
+async fn job(app: &TestApp, t: &Tenant, id: &str) -> Value {
+    let (s, v) = body(app.get(t, &format!("/jobs/{id}")).await).await;
+    assert_eq!(s, 200, "{v}");
+    v
+}
+
+fn json_list(list: &[Value]) -> String {
+    serde_json::to_string_pretty(list).unwrap()
+}
+
+fn ndjson(list: &[Value]) -> String {
+    list.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("\n")
+}
+
+async fn add_job_lifecycle(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    app.post(&t, "/contacts/add", &json!([contact("0001", "Existing Name")])).await;
+    let list: Vec<Value> = (1..=5).map(|i| contact(&format!("{i:04}"), &format!("Person {i}"))).collect();
+    let (s, v, location) = submit(&app, &t, "add", "", "application/json", json_list(&list)).await;
+    assert_eq!(s, 202, "{v}");
+    assert_eq!((v["status"].as_str(), v["biller_code"].as_str()), (Some("queued"), Some("1001")));
+    let id = v["job_id"].as_str().unwrap().to_owned();
+    assert!(id.starts_with("job_"));
+    assert_eq!(location.as_deref(), Some(format!("/v1/billers/1001/jobs/{id}").as_str()));
+    let queued = job(&app, &t, &id).await;
+    assert_eq!((queued["status"].as_str(), queued["total"].as_u64()), (Some("queued"), Some(5)));
+
+    assert!(app.worker.run_once().await.unwrap());
+    let done = job(&app, &t, &id).await;
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(
+        (done["processed"].as_u64(), done["created"].as_u64(), done["updated"].as_u64(), done["failed"].as_u64()),
+        (Some(5), Some(4), Some(1), Some(0))
+    );
+    assert!(done["finished_at"].is_string() && done["started_at"].is_string());
+    let all = app.all_contacts(&t).await;
+    assert_eq!(all.len(), 5);
+    assert_eq!(all["0001"]["name"], "Person 1");
+    assert_eq!(all["0001"]["version"], 2);
+    assert!(!app.worker.run_once().await.unwrap(), "nothing left to run");
+
+    // The same again: all unchanged, nothing rewritten.
+    let (_, v, _) = submit(&app, &t, "add", "", "application/json", json_list(&list)).await;
+    app.worker.run_once().await.unwrap();
+    let again = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!(again["unchanged"], 5);
+    assert_eq!(app.all_contacts(&t).await["0001"]["version"], 2);
+}
+
+async fn ndjson_errors_map_to_lines_and_on_error_modes(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let body = [
+        contact("1001", "Good One").to_string(),
+        String::new(),
+        contact("12", "Short Account").to_string(),
+        contact("1002", "Good Two").to_string(),
+        "{\"account_number\": \"1003\", \"name\": ".to_owned(),
+        contact("1001", "Duplicate").to_string(),
+    ]
+    .join("\n");
+    // reject (the default): nothing applied, every error reported.
+    let (s, v, _) = submit(&app, &t, "add", "", "application/x-ndjson", body.clone()).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["job_id"].as_str().unwrap().to_owned();
+    app.worker.run_once().await.unwrap();
+    let failed = job(&app, &t, &id).await;
+    assert_eq!(
+        (failed["status"].as_str(), failed["failed"].as_u64(), failed["total"].as_u64()),
+        (Some("failed"), Some(3), Some(5))
+    );
+    assert!(failed["error"].as_str().unwrap().contains("nothing was applied"), "{failed}");
+    assert!(app.all_contacts(&t).await.is_empty());
+    let (_, errs) = body_of(app.get(&t, &format!("/jobs/{id}/errors")).await).await;
+    let got: Vec<(u64, u64, String)> = errs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["index"].as_u64().unwrap(), e["line"].as_u64().unwrap(), e["code"].as_str().unwrap().to_owned()))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            (1, 3, "invalid_length".to_owned()),
+            (3, 5, "invalid_format".to_owned()),
+            (4, 6, "duplicate_account_number".to_owned())
+        ],
+        "{errs}"
+    );
+    assert!(errs["data"][2]["message"].as_str().unwrap().contains("index 0 (line 1)"));
+
+    // skip: the valid ones are applied, the invalid counted.
+    let (_, v, _) = submit(&app, &t, "add", "?on_error=skip", "application/x-ndjson", body).await;
+    app.worker.run_once().await.unwrap();
+    let done = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (done["status"].as_str(), done["created"].as_u64(), done["failed"].as_u64()),
+        (Some("completed"), Some(2), Some(3))
+    );
+    assert_eq!(app.all_contacts(&t).await.keys().collect::<Vec<_>>(), ["1001", "1002"]);
+    assert_eq!(app.all_contacts(&t).await["1001"]["name"], "Good One", "the first of duplicates is kept");
+}
+
+async fn replace_jobs_are_all_or_nothing_and_guarded(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let list: Vec<Value> = (1000..1010).map(|i| contact(&i.to_string(), &format!("P {i}"))).collect();
+    app.post(&t, "/contacts/add", &json!(list)).await;
+    let before = app.all_contacts(&t).await;
+    let run = |query: &'static str, records: Vec<Value>| {
+        let app = &app;
+        let t = &t;
+        async move {
+            let (s, v, _) = submit(app, t, "replace", query, "application/json", json_list(&records)).await;
+            assert_eq!(s, 202, "{v}");
+            app.worker.run_once().await.unwrap();
+            job(app, t, v["job_id"].as_str().unwrap()).await
+        }
+    };
+    // One invalid record: the whole replace fails and nothing changes.
+    let mut bad = list[..8].to_vec();
+    bad.push(json!({"account_number": "9", "name": "x"}));
+    let j = run("", bad).await;
+    assert_eq!((j["status"].as_str(), j["failed"].as_u64()), (Some("failed"), Some(1)));
+    assert_eq!(app.all_contacts(&t).await, before);
+    // More than the allowed share would go: refused; a dry run reports it.
+    let keep = list[..5].to_vec();
+    let j = run("", keep.clone()).await;
+    assert_eq!(j["status"], "failed");
+    assert!(j["error"].as_str().unwrap().contains("confirm_removals=5"), "{j}");
+    assert_eq!(app.all_contacts(&t).await, before);
+    let j = run("?dry_run=true", keep.clone()).await;
+    assert_eq!(
+        (j["status"].as_str(), j["removed"].as_u64(), j["dry_run"].as_bool()),
+        (Some("completed"), Some(5), Some(true))
+    );
+    assert!(j["error"].as_str().unwrap().contains("confirm_removals=5"));
+    assert_eq!(app.all_contacts(&t).await, before, "a dry run changes nothing");
+    // Confirmed: exactly the supplied set remains.
+    let mut next = keep.clone();
+    next.push(contact("2000", "New"));
+    next[0] = contact("1000", "Renamed");
+    let j = run("?confirm_removals=5", next).await;
+    assert_eq!(j["status"], "completed", "{j}");
+    assert_eq!(
+        (j["created"].as_u64(), j["updated"].as_u64(), j["unchanged"].as_u64(), j["removed"].as_u64()),
+        (Some(1), Some(1), Some(4), Some(5))
+    );
+    let after = app.all_contacts(&t).await;
+    assert_eq!(after.keys().collect::<Vec<_>>(), ["1000", "1001", "1002", "1003", "1004", "2000"]);
+    assert_eq!(after["1000"]["name"], "Renamed");
+    assert_eq!(after["1001"]["id"], before["1001"]["id"], "kept contacts keep their ids");
+}
+
+async fn cancel_list_and_order(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let (_, first, _) = submit(&app, &t, "add", "", "application/json", json_list(&[contact("1001", "First")])).await;
+    let (_, second, _) = submit(&app, &t, "add", "", "application/json", json_list(&[contact("1001", "Second")])).await;
+    let (_, third, _) = submit(&app, &t, "add", "", "application/json", json_list(&[contact("1002", "Third")])).await;
+    let cancel = |id: &str| app.request(Method::POST, &format!("/v1/billers/1001/jobs/{id}/cancel"), &t.token).send();
+    let (s, v) = body_of(cancel(third["job_id"].as_str().unwrap()).await.unwrap()).await;
+    assert_eq!((s, v["status"].as_str()), (202, Some("cancelled")));
+    let (s, v) = body_of(cancel(third["job_id"].as_str().unwrap()).await.unwrap()).await;
+    assert_eq!((s, v["code"].as_str()), (409, Some("job_finished")));
+
+    // Jobs of one biller apply in submission order.
+    assert!(app.worker.run_once().await.unwrap());
+    assert!(app.worker.run_once().await.unwrap());
+    assert!(!app.worker.run_once().await.unwrap());
+    let all = app.all_contacts(&t).await;
+    assert_eq!(all.keys().collect::<Vec<_>>(), ["1001"], "the cancelled job changed nothing");
+    assert_eq!(all["1001"]["name"], "Second");
+
+    let (_, v) = body_of(app.get(&t, "/jobs?limit=2").await).await;
+    let ids: Vec<&str> = v["data"].as_array().unwrap().iter().map(|j| j["job_id"].as_str().unwrap()).collect();
+    assert_eq!(ids, [third["job_id"].as_str().unwrap(), second["job_id"].as_str().unwrap()], "newest first");
+    let (_, rest) =
+        body_of(app.get(&t, &format!("/jobs?limit=2&cursor={}", v["next_cursor"].as_str().unwrap())).await).await;
+    assert_eq!(rest["data"][0]["job_id"], first["job_id"]);
+    assert!(rest["next_cursor"].is_null());
+    let (_, v) = body_of(app.get(&t, "/jobs?status=cancelled").await).await;
+    assert_eq!(v["data"].as_array().unwrap().len(), 1);
+    for bad in ["/jobs?status=receiving", "/jobs?limit=0", "/jobs?cursor=zz", "/jobs?bogus=1"] {
+        assert_eq!(app.get(&t, bad).await.status(), 400, "{bad}");
+    }
+}
+
+async fn bad_submissions_store_nothing(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let other = app.biller("2002", ALL).await;
+    let adder =
+        app.tenant_key(&["1001"], &[contactd::store::Scope::ContactsRead, contactd::store::Scope::ContactsWrite]).await;
+    let body = json_list(&[contact("1001", "X")]);
+    let (s, v, _) = submit(&app, &adder, "replace", "", "application/json", body.clone()).await;
+    assert_eq!((s, v["code"].as_str()), (403, Some("insufficient_scope")));
+    let (s, _, _) = submit(&app, &t, "add", "", "text/plain", body.clone()).await;
+    assert_eq!(s, 415);
+    let (s, _, _) = submit(&app, &t, "replace", "?on_error=skip", "application/json", body.clone()).await;
+    assert_eq!(s, 400);
+    let (s, v, _) =
+        submit(&app, &t, "add", "", "application/json", "[{\"account_number\": \"1\"},\n  {oops}]".into()).await;
+    assert_eq!((s, v["code"].as_str(), v["line"].as_u64()), (400, Some("invalid_json"), Some(2)), "{v}");
+    let (s, _, _) = submit(&app, &t, "add", "", "application/json", "{\"not\": \"an array\"}".into()).await;
+    assert_eq!(s, 400);
+    let huge = format!("[{{\"account_number\": \"1\", \"name\": \"{}\"}}]", "x".repeat(2 << 20));
+    let (s, _, _) = submit(&app, &t, "add", "", "application/json", huge).await;
+    assert_eq!(s, 400, "a record over the size limit is refused before it is buffered");
+    let (_, v) = body_of(app.get(&t, "/jobs").await).await;
+    assert!(v["data"].as_array().unwrap().is_empty(), "a failed upload leaves no job: {v}");
+    assert!(!app.worker.run_once().await.unwrap());
+
+    // Another biller's job is not there for this key.
+    let (_, v, _) = submit(&app, &other, "add", "", "application/json", body).await;
+    let (s, v) = body_of(app.get(&t, &format!("/jobs/{}", v["job_id"].as_str().unwrap())).await).await;
+    assert_eq!((s, v["code"].as_str()), (404, Some("job_not_found")));
+    assert_eq!(app.get(&t, "/jobs/not-a-job").await.status(), 404);
+}
+
+/// A worker that lost its job (lease expired, taken over) can write nothing more.
+async fn a_taken_over_job_is_finished_exactly_once(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let list: Vec<Value> = (1..=3).map(|i| contact(&format!("{i:04}"), "P")).collect();
+    let (_, v, _) = submit(&app, &t, "add", "", "application/json", json_list(&list)).await;
+    let store = app.service.store();
+    // A first worker claims it with a lease that has already run out, then "dies".
+    let dead = store.claim_job("dead-worker", contactd::service::now(), Duration::ZERO).await.unwrap().unwrap();
+    let stale = Fence { seq: dead.seq, owner: "dead-worker".into(), attempt: dead.attempts };
+    // Another worker takes it over and finishes it.
+    assert!(app.worker.run_once().await.unwrap());
+    let j = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!((j["status"].as_str(), j["created"].as_u64()), (Some("completed"), Some(3)));
+    // The first worker wakes up: every write it tries is refused.
+    let now = contactd::service::now();
+    assert_eq!(
+        store
+            .job_heartbeat(
+                &stale,
+                contactd::domain::job::JobStatus::Running,
+                Default::default(),
+                now,
+                Duration::from_secs(60)
+            )
+            .await
+            .unwrap(),
+        Heartbeat::Lost
+    );
+    assert!(
+        !store
+            .finish_job(&stale, contactd::domain::job::JobStatus::Failed, Some("late".into()), Default::default(), now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(job(&app, &t, v["job_id"].as_str().unwrap()).await["status"], "completed");
+    assert_eq!(app.all_contacts(&t).await.len(), 3);
+}
+
+/// The server's own worker picks jobs up.
+async fn the_server_runs_jobs_itself(b: Backend) {
+    let app = spawn_app_with(b, |s| s.workers = 1).await;
+    let t = app.biller("1001", ALL).await;
+    let list: Vec<Value> = (0..2500).map(|i| contact(&format!("{i:06}"), &format!("Person {i}"))).collect();
+    let (s, v, _) = submit(&app, &t, "add", "", "application/x-ndjson", ndjson(&list)).await;
+    assert_eq!(s, 202);
+    let id = v["job_id"].as_str().unwrap().to_owned();
+    let mut status = String::new();
+    for _ in 0..600 {
+        status = job(&app, &t, &id).await["status"].as_str().unwrap().to_owned();
+        if status == "completed" || status == "failed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(status, "completed");
+    assert_eq!(app.all_contacts(&t).await.len(), 2500);
+}
+
+async fn body_of(res: reqwest::Response) -> (u16, Value) {
+    body(res).await
+}
+
+crate::both_stores!(
+    add_job_lifecycle,
+    ndjson_errors_map_to_lines_and_on_error_modes,
+    replace_jobs_are_all_or_nothing_and_guarded,
+    cancel_list_and_order,
+    bad_submissions_store_nothing,
+    a_taken_over_job_is_finished_exactly_once,
+    the_server_runs_jobs_itself,
+);
