@@ -106,15 +106,16 @@ impl JobBody {
     }
 }
 
-fn format_of(headers: &HeaderMap) -> ApiResult<Format> {
+fn format_of(headers: &HeaderMap, kind: JobKind) -> ApiResult<Format> {
     let mime = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
     match mime.split(';').next().unwrap_or("").trim().to_ascii_lowercase().as_str() {
         "application/json" => Ok(Format::JsonArray),
         "application/x-ndjson" | "application/ndjson" => Ok(Format::Ndjson),
+        "text/csv" => Ok(Format::Csv { replace: kind == JobKind::Replace }),
         _ => Err(Problem::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             "unsupported_media_type",
-            "send a job as Content-Type: application/json (an array) or application/x-ndjson (one contact per line)",
+            "send a job as Content-Type: application/json (an array), application/x-ndjson (one contact per line) or text/csv (a header row of field keys)",
         )
         .into()),
     }
@@ -139,7 +140,7 @@ async fn submit(
     if kind == JobKind::Add && q.confirm_removals.is_some() {
         return Err(bad("confirm_removals is for replace jobs").into());
     }
-    let format = format_of(&headers)?;
+    let format = format_of(&headers, kind)?;
     let options = JobOptions { on_error, dry_run: q.dry_run, confirm_removals: q.confirm_removals };
     let upload = s.service.begin_job(&who, &code, kind, options).await?;
     let job = upload::receive(body, format, upload).await?;
@@ -155,7 +156,7 @@ async fn submit(
 /// Submits contacts to add or update as a background job.
 #[utoipa::path(post, path = "/v1/billers/{code}/contacts/job/add", tag = "jobs",
     params(("code" = String, Path, description = "Biller code"), SubmitQuery),
-    request_body(content = Vec<ContactInput>, description = "A JSON array, or NDJSON (application/x-ndjson)"),
+    request_body(content = Vec<ContactInput>, description = "A JSON array, NDJSON (application/x-ndjson) or CSV (text/csv, header row of field keys, optional TRAILER,N; required for replace)"),
     responses((status = 202, body = JobAccepted), (status = 400, body = Problem), (status = 415, body = Problem)),
     security(("token" = [])))]
 pub async fn submit_add(
@@ -172,7 +173,7 @@ pub async fn submit_add(
 /// Submits the biller's full contact list as a background replace job.
 #[utoipa::path(post, path = "/v1/billers/{code}/contacts/job/replace", tag = "jobs",
     params(("code" = String, Path, description = "Biller code"), SubmitQuery),
-    request_body(content = Vec<ContactInput>, description = "A JSON array, or NDJSON (application/x-ndjson)"),
+    request_body(content = Vec<ContactInput>, description = "A JSON array, NDJSON (application/x-ndjson) or CSV (text/csv, header row of field keys, optional TRAILER,N; required for replace)"),
     responses((status = 202, body = JobAccepted), (status = 400, body = Problem), (status = 415, body = Problem)),
     security(("token" = [])))]
 pub async fn submit_replace(

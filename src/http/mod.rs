@@ -4,6 +4,7 @@ mod auth;
 mod billers;
 mod body;
 mod contacts;
+mod csv_upload;
 mod dto;
 mod jobs;
 mod openapi;

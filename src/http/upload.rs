@@ -2,6 +2,7 @@
 //! blocking thread as it arrives and handed over in chunks, so it is never
 //! held whole in memory.
 
+use crate::http::csv_upload;
 use crate::http::problem::{ApiError, Problem};
 use crate::service::{JobRecord, JobUpload};
 use axum::body::Body;
@@ -9,9 +10,10 @@ use axum::http::StatusCode;
 use futures_util::TryStreamExt;
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
@@ -23,6 +25,10 @@ const CHUNK: usize = 1_000;
 pub enum Format {
     JsonArray,
     Ndjson,
+    /// `replace`: the job replaces, so the file must carry a trailer.
+    Csv {
+        replace: bool,
+    },
 }
 
 /// Counts lines, and bytes since the last record ended, refusing a record
@@ -31,11 +37,22 @@ struct Guarded<R> {
     inner: R,
     since_record: Arc<AtomicUsize>,
     newlines: Arc<AtomicU64>,
+    /// Byte offsets of newlines not yet passed by the reader of the lines
+    /// (CSV only; drained as records go by, so it stays small).
+    offsets: Option<Arc<Mutex<VecDeque<u64>>>>,
+    read: u64,
 }
 
 impl<R: Read> Read for Guarded<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
+        if let Some(offsets) = &self.offsets
+            && let Ok(mut offsets) = offsets.lock()
+        {
+            offsets
+                .extend(buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| self.read + i as u64));
+        }
+        self.read += n as u64;
         let newlines = buf[..n].iter().filter(|b| **b == b'\n').count();
         self.newlines.fetch_add(newlines as u64, Ordering::Relaxed);
         if self.since_record.fetch_add(n, Ordering::Relaxed) + n > MAX_RECORD_BYTES + 64 * 1024 {
@@ -101,7 +118,14 @@ fn bad_upload(detail: String) -> ApiError {
 fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) -> Result<u64, ApiError> {
     let since_record = Arc::new(AtomicUsize::new(0));
     let newlines = Arc::new(AtomicU64::new(0));
-    let guarded = Guarded { inner: reader, since_record: since_record.clone(), newlines: newlines.clone() };
+    let offsets = matches!(format, Format::Csv { .. }).then(|| Arc::new(Mutex::new(VecDeque::new())));
+    let guarded = Guarded {
+        inner: reader,
+        since_record: since_record.clone(),
+        newlines: newlines.clone(),
+        offsets: offsets.clone(),
+        read: 0,
+    };
     let mut sink = Sink { tx, chunk: Vec::with_capacity(CHUNK), count: 0, since_record };
     match format {
         Format::JsonArray => {
@@ -116,6 +140,21 @@ fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) ->
                 )
                 .at(e.line(), e.column())
             })?;
+        }
+        Format::Csv { replace } => {
+            let offsets = offsets.unwrap_or_default();
+            let mut passed = 0u64;
+            let line_at = |byte: u64| {
+                if let Ok(mut o) = offsets.lock() {
+                    while o.front().is_some_and(|n| *n <= byte) {
+                        o.pop_front();
+                        passed += 1;
+                    }
+                }
+                passed + 1
+            };
+            csv_upload::read(guarded, replace, line_at, |line, json| sink.push(line, json).map_err(str::to_owned))
+                .map_err(bad_upload)?;
         }
         Format::Ndjson => {
             let mut reader = BufReader::new(guarded);

@@ -306,6 +306,51 @@ async fn the_server_runs_jobs_itself(b: Backend) {
     assert_eq!(app.all_contacts(&t).await.len(), 2500);
 }
 
+async fn csv_files_as_billers_send_them(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let file = "\u{feff}ADD_CONTACTS\r\nbiller-account-number,name,contact-id-1,contact-id-2,address_city,mobile\r\n\
+                000123,\"Smith, Sam\",000123,Mr S Smith,Hobart,0400 000 000\r\n\
+                12,Too Short,12,x,,\r\n\
+                0789,\"Jane \"\"JJ\"\" Example\",0789,Ms J,,\r\n\
+                TRAILER,3\r\n";
+    let (s, v, _) = submit(&app, &t, "add", "?on_error=skip", "text/csv", file.into()).await;
+    assert_eq!(s, 202, "{v}");
+    app.worker.run_once().await.unwrap();
+    let id = v["job_id"].as_str().unwrap();
+    let j = job(&app, &t, id).await;
+    assert_eq!(
+        (j["status"].as_str(), j["created"].as_u64(), j["failed"].as_u64()),
+        (Some("completed"), Some(2), Some(1)),
+        "{j}"
+    );
+    let (_, errs) = body_of(app.get(&t, &format!("/jobs/{id}/errors")).await).await;
+    assert_eq!(
+        (errs["data"][0]["line"].as_u64(), errs["data"][0]["index"].as_u64()),
+        (Some(4), Some(1)),
+        "errors map to file lines: {errs}"
+    );
+    let all = app.all_contacts(&t).await;
+    assert_eq!(all["000123"]["name"], "Smith, Sam");
+    assert_eq!(all["000123"]["address"]["city"], "Hobart");
+    assert_eq!(all["000123"]["phones"][0]["number"], "0400000000");
+    assert_eq!(all["0789"]["name"], "Jane \"JJ\" Example");
+
+    // A replace file must prove it is whole.
+    let body = "account_number,name,contact-id-1,contact-id-2\n000123,Sam,000123,a\n";
+    let (s, v, _) = submit(&app, &t, "replace", "", "text/csv", body.into()).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_upload")), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("TRAILER"));
+    let (s, v, _) = submit(&app, &t, "replace", "", "text/csv", format!("{body}TRAILER,2\n")).await;
+    assert!(s == 400 && v["detail"].as_str().unwrap().contains("truncated"), "{v}");
+    let (_, list) = body_of(app.get(&t, "/jobs").await).await;
+    assert_eq!(list["data"].as_array().unwrap().len(), 1, "refused files leave no job");
+    let (s, _, _) = submit(&app, &t, "replace", "?confirm_removals=1", "text/csv", format!("{body}TRAILER,1\n")).await;
+    assert_eq!(s, 202);
+    app.worker.run_once().await.unwrap();
+    assert_eq!(app.all_contacts(&t).await.keys().collect::<Vec<_>>(), ["000123"]);
+}
+
 async fn body_of(res: reqwest::Response) -> (u16, Value) {
     body(res).await
 }
@@ -318,4 +363,5 @@ crate::both_stores!(
     bad_submissions_store_nothing,
     a_taken_over_job_is_finished_exactly_once,
     the_server_runs_jobs_itself,
+    csv_files_as_billers_send_them,
 );

@@ -1,0 +1,232 @@
+//! CSV job uploads as billers' files really are: UTF-8 with or without BOM,
+//! quoted fields, CRLF, leading zeroes kept (every cell is text). A header
+//! row names the fields; an optional first row `ADD_CONTACTS` or
+//! `REPLACE_CONTACTS` (Payreq's file type identifier) must match the job; an
+//! optional last row `TRAILER,N` must carry the record count, and a replace
+//! needs one, so a truncated file can never delete contacts.
+//!
+//! Each row becomes the same JSON object the other formats send.
+
+use serde_json::{Map, Value};
+use std::io::Read;
+
+/// Where a CSV column goes in the contact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Column {
+    Text(&'static str),
+    Bool(&'static str),
+    Phone(&'static str),
+    Address(&'static str),
+    Note(String),
+    Tags,
+    Field(String),
+}
+
+const TEXT: [&str; 11] = [
+    "account_number",
+    "name",
+    "first_name",
+    "last_name",
+    "business_name",
+    "email",
+    "date_of_birth",
+    "reference_id",
+    "external_id",
+    "crn",
+    "type",
+];
+const ADDRESS: [&str; 7] = ["line1", "line2", "locality", "city", "state", "postcode", "country"];
+
+fn column(name: &str) -> Column {
+    let name = name.trim();
+    if name == "biller-account-number" {
+        return Column::Text("account_number");
+    }
+    if let Some(t) = TEXT.iter().find(|t| **t == name) {
+        return Column::Text(t);
+    }
+    match name {
+        "is_consumer" => return Column::Bool("is_consumer"),
+        "active" => return Column::Bool("active"),
+        "phone" => return Column::Phone("primary"),
+        "mobile" => return Column::Phone("mobile"),
+        "home_phone" => return Column::Phone("home"),
+        "work_phone" => return Column::Phone("work"),
+        "tags" => return Column::Tags,
+        _ => {}
+    }
+    let address = name.strip_prefix("address_").or_else(|| name.strip_prefix("address."));
+    if let Some(a) = address.and_then(|a| ADDRESS.iter().find(|x| **x == a)) {
+        return Column::Address(a);
+    }
+    match name.strip_prefix("notes.") {
+        Some(k) => Column::Note(k.to_owned()),
+        None => Column::Field(name.to_owned()),
+    }
+}
+
+fn to_object(columns: &[Column], row: &csv::StringRecord) -> Value {
+    let mut obj = Map::new();
+    let mut phones = Vec::new();
+    let mut address = Map::new();
+    let mut notes = Map::new();
+    let mut fields = Map::new();
+    for (col, cell) in columns.iter().zip(row.iter()) {
+        if cell.is_empty() {
+            continue;
+        }
+        let text = Value::String(cell.to_owned());
+        match col {
+            Column::Text(k) => {
+                obj.insert((*k).to_owned(), text);
+            }
+            // "true"/"false" become booleans; anything else stays text for the validator to name.
+            Column::Bool(k) => {
+                let v = match cell.trim().to_ascii_lowercase().as_str() {
+                    "true" => Value::Bool(true),
+                    "false" => Value::Bool(false),
+                    _ => text,
+                };
+                obj.insert((*k).to_owned(), v);
+            }
+            Column::Phone(kind) => phones.push(serde_json::json!({"kind": kind, "number": cell})),
+            Column::Address(k) => {
+                address.insert((*k).to_owned(), text);
+            }
+            Column::Note(k) => {
+                notes.insert(k.clone(), text);
+            }
+            Column::Tags => {
+                let tags =
+                    cell.split(';').map(str::trim).filter(|t| !t.is_empty()).map(|t| Value::String(t.to_owned()));
+                obj.insert("tags".into(), Value::Array(tags.collect()));
+            }
+            Column::Field(k) => {
+                fields.insert(k.clone(), text);
+            }
+        }
+    }
+    for (key, value) in [("address", address), ("notes", notes), ("fields", fields)] {
+        if !value.is_empty() {
+            obj.insert(key.into(), Value::Object(value));
+        }
+    }
+    if !phones.is_empty() {
+        obj.insert("phones".into(), Value::Array(phones));
+    }
+    Value::Object(obj)
+}
+
+/// Reads a CSV upload, calling `record(line, json)` for each contact row.
+/// `line_at(byte)` gives the line of the record starting at `byte`, counting
+/// newlines up to and including that byte (the csv crate's own line count,
+/// and its byte offset, point at the '\n' of a CRLF before the record). Returns the number of records; an
+/// error says what is wrong and where.
+pub fn read(
+    reader: impl Read,
+    replace: bool,
+    mut line_at: impl FnMut(u64) -> u64,
+    mut record: impl FnMut(u64, String) -> Result<(), String>,
+) -> Result<u64, String> {
+    let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(reader);
+    let mut rows = csv.records();
+    let mut next = || rows.next().transpose().map_err(|e| format!("CSV: {e}"));
+    let mut line_of = |r: &csv::StringRecord| r.position().map_or(0, |p| line_at(p.byte()));
+    let mut first = next()?.ok_or("the file is empty: it needs a header row")?;
+    if first.len() == 1 {
+        let kind = first.get(0).unwrap_or("").trim();
+        match (kind, replace) {
+            ("ADD_CONTACTS", false) | ("REPLACE_CONTACTS", true) => {}
+            ("ADD_CONTACTS", true) | ("REPLACE_CONTACTS", false) => {
+                return Err(format!(
+                    "the file says {kind} but was sent to the {} endpoint",
+                    if replace { "replace" } else { "add" }
+                ));
+            }
+            _ => return Err(format!("line 1: a header row needs account_number and name columns, found {kind:?}")),
+        }
+        first = next()?.ok_or("the file has no header row after its type row")?;
+    }
+    let columns: Vec<Column> = first.iter().map(column).collect();
+    for (i, c) in columns.iter().enumerate() {
+        if columns[..i].contains(c) {
+            return Err(format!("line {}: column {:?} appears twice", line_of(&first), first.get(i).unwrap_or("")));
+        }
+    }
+    if !columns.contains(&Column::Text("account_number")) {
+        return Err(format!(
+            "line {}: the header row has no account_number (or biller-account-number) column",
+            line_of(&first)
+        ));
+    }
+    let mut count = 0u64;
+    let mut trailer: Option<u64> = None;
+    while let Some(row) = next()? {
+        let line = line_of(&row);
+        if trailer.is_some() {
+            return Err(format!("line {line}: nothing may follow the TRAILER record"));
+        }
+        if row.get(0).map(str::trim) == Some("TRAILER") && row.len() <= 2 {
+            let n = row.get(1).unwrap_or("").trim();
+            trailer = Some(n.parse().map_err(|_| format!("line {line}: TRAILER needs the record count, found {n:?}"))?);
+            continue;
+        }
+        if row.len() > columns.len() {
+            return Err(format!("line {line}: {} cells, but the header names {}", row.len(), columns.len()));
+        }
+        record(line, to_object(&columns, &row).to_string())?;
+        count += 1;
+    }
+    match trailer {
+        Some(n) if n != count => Err(format!("the TRAILER says {n} records but the file has {count}; it may be truncated")),
+        None if replace => Err("a CSV replace needs a last row TRAILER,N with the record count, so a truncated file cannot remove contacts".into()),
+        _ => Ok(count),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rows(text: &str, replace: bool) -> Result<Vec<(u64, Value)>, String> {
+        let mut out = Vec::new();
+        // A CRLF record starts on the '\n' that ends the line before it: count it.
+        let line_at =
+            |byte: u64| 1 + text.as_bytes().iter().take(byte as usize + 1).filter(|b| **b == b'\n').count() as u64;
+        read(text.as_bytes(), replace, line_at, |line, json| {
+            out.push((line, serde_json::from_str(&json).unwrap()));
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
+    #[test]
+    fn a_billers_file_reads_as_sent() {
+        let file = "\u{feff}REPLACE_CONTACTS\r\nbiller-account-number,name,contact-id-1,address_city,active,mobile,notes.k\r\n\
+                    000123,\"Smith, Sam\",000123,Hobart,false,0400 000 000,\"say \"\"hi\"\"\"\r\n0789,Jane,,,,,\r\nTRAILER,2\r\n";
+        let got = rows(file, true).unwrap();
+        assert_eq!(got.len(), 2);
+        assert_eq!((got[0].0, got[1].0), (3, 4));
+        assert_eq!(
+            got[0].1,
+            serde_json::json!({"account_number": "000123", "name": "Smith, Sam", "active": false,
+                "phones": [{"kind": "mobile", "number": "0400 000 000"}], "address": {"city": "Hobart"},
+                "notes": {"k": "say \"hi\""}, "fields": {"contact-id-1": "000123"}})
+        );
+        assert_eq!(got[1].1, serde_json::json!({"account_number": "0789", "name": "Jane"}));
+    }
+
+    #[test]
+    fn trailers_and_type_rows_are_checked() {
+        let body = "account_number,name\n1,A\n2,B\n";
+        assert!(rows(body, false).is_ok(), "a trailer is optional for add");
+        assert!(rows(body, true).unwrap_err().contains("TRAILER"), "a replace needs one");
+        assert!(rows(&format!("{body}TRAILER,3\n"), true).unwrap_err().contains("truncated"));
+        assert!(rows(&format!("{body}TRAILER,2\n3,C\n"), false).is_err());
+        assert!(rows(&format!("ADD_CONTACTS\n{body}"), true).unwrap_err().contains("ADD_CONTACTS"));
+        assert!(rows("name,email\nA,a@b.c\n", false).unwrap_err().contains("account_number"));
+        assert!(rows("account_number,name,name\n1,A,B\n", false).unwrap_err().contains("twice"));
+        assert!(rows("account_number,name\n1,A,extra\n", false).unwrap_err().contains("cells"));
+        assert!(rows("", false).is_err());
+    }
+}
