@@ -48,7 +48,7 @@ pub fn worker(service: &Service) -> Worker {
 }
 
 /// Serves on `listener` until `shutdown`, with `workers` job workers beside
-/// it; expired tokens are purged hourly meanwhile. On shutdown the workers
+/// it; expired tokens and day-old idempotency keys are purged hourly meanwhile. On shutdown the workers
 /// stop too: a job cut short is left to its lease and re-run from its
 /// stored upload (its merge is one transaction, so nothing is half-applied).
 pub async fn serve(
@@ -72,6 +72,10 @@ pub async fn serve(
             let cutoff = OffsetDateTime::now_utc() - Duration::from_secs(86_400);
             if let Err(e) = store.purge_tokens(cutoff).await {
                 tracing::warn!(error = %e, "purging expired tokens failed");
+            }
+            // Idempotency keys are kept at least 24 hours (here: up to 25).
+            if let Err(e) = store.purge_keys(cutoff).await {
+                tracing::warn!(error = %e, "purging old idempotency keys failed");
             }
         }
     });

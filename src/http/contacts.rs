@@ -6,16 +6,21 @@ use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, off_thread, parse_contact, parse_contacts};
 use crate::http::dto::{ContactBody, ContactInput, ContactList, WriteResult};
+use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
-use crate::service::ReplaceOptions;
+use crate::service::{ReplaceOptions, Scope};
 use axum::Json;
 use axum::extract::{RawQuery, State};
+use axum::http::HeaderMap;
 use axum::http::StatusCode;
+use axum::response::Response;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
+use serde_json::json;
+use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
@@ -98,7 +103,8 @@ pub struct ListQuery {
 
 /// Adds or updates contacts by account number.
 #[utoipa::path(post, path = "/v1/billers/{code}/contacts/add", tag = "contacts",
-    params(("code" = String, Path, description = "Biller code"), AddQuery),
+    params(("code" = String, Path, description = "Biller code"), AddQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Same key and request: the original response")),
     request_body = Vec<ContactInput>,
     responses((status = 200, body = WriteResult), (status = 422, body = Problem), (status = 413, body = Problem), (status = 404, body = Problem)),
     security(("token" = [])))]
@@ -107,17 +113,25 @@ pub async fn add(
     Auth(who): Auth,
     PathParams(code): PathParams<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     JsonBytes(body): JsonBytes,
-) -> ApiResult<Json<WriteResult>> {
-    let q: AddQuery = query(raw)?;
-    let batch = off_thread(move || parse_contacts::<ContactInput>(&body)).await?;
-    let outcome = s.service.add_contacts(&who, &code, batch, q.dry_run).await?;
-    Ok(Json(WriteResult::new(&code, outcome, false, q.dry_run)))
+) -> Response {
+    let path = format!("/v1/billers/{code}/contacts/add");
+    let hash = || request_hash("POST", &path, raw.as_deref(), &Sha256::digest(&body));
+    idempotency::run(&s, &who, &code, Scope::ContactsWrite, &headers, hash, async {
+        let q: AddQuery = query(raw.clone())?;
+        let bytes = body.clone();
+        let batch = off_thread(move || parse_contacts::<ContactInput>(&bytes)).await?;
+        let outcome = s.service.add_contacts(&who, &code, batch, q.dry_run).await?;
+        Ok((StatusCode::OK, json!(WriteResult::new(&code, outcome, false, q.dry_run))))
+    })
+    .await
 }
 
 /// Replaces the biller's whole contact list, all or nothing.
 #[utoipa::path(post, path = "/v1/billers/{code}/contacts/replace", tag = "contacts",
-    params(("code" = String, Path, description = "Biller code"), ReplaceQuery),
+    params(("code" = String, Path, description = "Biller code"), ReplaceQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Same key and request: the original response")),
     request_body = Vec<ContactInput>,
     responses((status = 200, body = WriteResult), (status = 409, description = "Removal guard", body = Problem), (status = 422, body = Problem)),
     security(("token" = [])))]
@@ -126,13 +140,20 @@ pub async fn replace(
     Auth(who): Auth,
     PathParams(code): PathParams<String>,
     RawQuery(raw): RawQuery,
+    headers: HeaderMap,
     JsonBytes(body): JsonBytes,
-) -> ApiResult<Json<WriteResult>> {
-    let q: ReplaceQuery = query(raw)?;
-    let batch = off_thread(move || parse_contacts::<ContactInput>(&body)).await?;
-    let options = ReplaceOptions { dry_run: q.dry_run, confirm_removals: q.confirm_removals };
-    let outcome = s.service.replace_contacts(&who, &code, batch, options).await?;
-    Ok(Json(WriteResult::new(&code, outcome, true, q.dry_run)))
+) -> Response {
+    let path = format!("/v1/billers/{code}/contacts/replace");
+    let hash = || request_hash("POST", &path, raw.as_deref(), &Sha256::digest(&body));
+    idempotency::run(&s, &who, &code, Scope::ContactsReplace, &headers, hash, async {
+        let q: ReplaceQuery = query(raw.clone())?;
+        let bytes = body.clone();
+        let batch = off_thread(move || parse_contacts::<ContactInput>(&bytes)).await?;
+        let options = ReplaceOptions { dry_run: q.dry_run, confirm_removals: q.confirm_removals };
+        let outcome = s.service.replace_contacts(&who, &code, batch, options).await?;
+        Ok((StatusCode::OK, json!(WriteResult::new(&code, outcome, true, q.dry_run))))
+    })
+    .await
 }
 
 /// Creates one contact; 409 if the account number is taken.

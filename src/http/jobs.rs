@@ -8,10 +8,11 @@ use crate::http::auth::Auth;
 use crate::http::body::wire_error;
 use crate::http::contacts::{decode_cursor, query};
 use crate::http::dto::{ContactInput, rfc3339};
+use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::upload::{self, Format};
-use crate::service::{Job, JobOptions, RecordParser};
+use crate::service::{Job, JobOptions, RecordParser, Scope};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -130,7 +131,7 @@ async fn submit(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<impl IntoResponse> {
-    let q: SubmitQuery = query(raw)?;
+    let q: SubmitQuery = query(raw.clone())?;
     let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail.to_owned());
     let on_error = match (kind, q.on_error.as_deref()) {
         (_, None) => OnError::Reject,
@@ -142,20 +143,54 @@ async fn submit(
     }
     let format = format_of(&headers, kind)?;
     let options = JobOptions { on_error, dry_run: q.dry_run, confirm_removals: q.confirm_removals };
+    let key = idempotency::key_of(&headers)?;
+    let scope = match kind {
+        JobKind::Add => Scope::ContactsWrite,
+        JobKind::Replace => Scope::ContactsReplace,
+    };
     let upload = s.service.begin_job(&who, &code, kind, options).await?;
-    let job = upload::receive(body, format, upload).await?;
-    let location = format!("/v1/billers/{code}/jobs/{}", job.id);
-    let mut headers = HeaderMap::new();
-    if let Ok(v) = HeaderValue::from_str(&location) {
-        headers.insert(header::LOCATION, v);
+    let (upload, digest) = upload::receive(body, format, upload).await?;
+    // The key is judged once the whole body is known: a replay or a clash drops this upload.
+    let claimed = match key {
+        None => None,
+        Some(key) => {
+            let hash =
+                request_hash("POST", &format!("/v1/billers/{code}/contacts/job/{kind}"), raw.as_deref(), &digest);
+            match idempotency::claim(&s, &who, &code, scope, key, &hash).await {
+                Ok(c) => Some(c),
+                Err(response) => {
+                    upload.abort().await;
+                    return Ok(response);
+                }
+            }
+        }
+    };
+    let job = match upload.finish().await {
+        Ok(job) => job,
+        Err(e) => {
+            if let Some(c) = claimed {
+                c.release(&s).await;
+            }
+            return Err(e.into());
+        }
+    };
+    let accepted =
+        JobAccepted { job_id: job.id.to_string(), status: JobStatus::Queued.as_str(), biller_code: code.clone() };
+    let body = serde_json::to_string(&accepted).unwrap_or_default();
+    if let Some(c) = claimed {
+        c.complete(&s, StatusCode::ACCEPTED, &body).await;
     }
-    let accepted = JobAccepted { job_id: job.id.to_string(), status: JobStatus::Queued.as_str(), biller_code: code };
-    Ok((StatusCode::ACCEPTED, headers, Json(accepted)))
+    let mut res = (StatusCode::ACCEPTED, Json(accepted)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("/v1/billers/{code}/jobs/{}", job.id)) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
 }
 
 /// Submits contacts to add or update as a background job.
 #[utoipa::path(post, path = "/v1/billers/{code}/contacts/job/add", tag = "jobs",
-    params(("code" = String, Path, description = "Biller code"), SubmitQuery),
+    params(("code" = String, Path, description = "Biller code"), SubmitQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the original job")),
     request_body(content = Vec<ContactInput>, description = "A JSON array, NDJSON (application/x-ndjson) or CSV (text/csv, header row of field keys, optional TRAILER,N; required for replace)"),
     responses((status = 202, body = JobAccepted), (status = 400, body = Problem), (status = 415, body = Problem)),
     security(("token" = [])))]
@@ -172,7 +207,8 @@ pub async fn submit_add(
 
 /// Submits the biller's full contact list as a background replace job.
 #[utoipa::path(post, path = "/v1/billers/{code}/contacts/job/replace", tag = "jobs",
-    params(("code" = String, Path, description = "Biller code"), SubmitQuery),
+    params(("code" = String, Path, description = "Biller code"), SubmitQuery,
+        ("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the original job")),
     request_body(content = Vec<ContactInput>, description = "A JSON array, NDJSON (application/x-ndjson) or CSV (text/csv, header row of field keys, optional TRAILER,N; required for replace)"),
     responses((status = 202, body = JobAccepted), (status = 400, body = Problem), (status = 415, body = Problem)),
     security(("token" = [])))]

@@ -6,6 +6,7 @@ mod body;
 mod contacts;
 mod csv_upload;
 mod dto;
+mod idempotency;
 mod jobs;
 mod openapi;
 mod ops;

@@ -212,6 +212,14 @@ impl From<Problem> for ApiError {
     }
 }
 
+impl ApiError {
+    /// The status and JSON body this error is sent as.
+    pub fn into_parts(self) -> (StatusCode, String) {
+        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, serde_json::to_string(&*self.0).unwrap_or_default())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         self.0.into_response()

@@ -10,6 +10,7 @@ use axum::http::StatusCode;
 use futures_util::TryStreamExt;
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
+use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -41,6 +42,8 @@ struct Guarded<R> {
     /// (CSV only; drained as records go by, so it stays small).
     offsets: Option<Arc<Mutex<VecDeque<u64>>>>,
     read: u64,
+    /// Digest of the whole body, for `Idempotency-Key`.
+    digest: Arc<Mutex<Sha256>>,
 }
 
 impl<R: Read> Read for Guarded<R> {
@@ -53,6 +56,9 @@ impl<R: Read> Read for Guarded<R> {
                 .extend(buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| self.read + i as u64));
         }
         self.read += n as u64;
+        if let Ok(mut d) = self.digest.lock() {
+            d.update(&buf[..n]);
+        }
         let newlines = buf[..n].iter().filter(|b| **b == b'\n').count();
         self.newlines.fetch_add(newlines as u64, Ordering::Relaxed);
         if self.since_record.fetch_add(n, Ordering::Relaxed) + n > MAX_RECORD_BYTES + 64 * 1024 {
@@ -114,8 +120,21 @@ fn bad_upload(detail: String) -> ApiError {
     Problem::new(StatusCode::BAD_REQUEST, "invalid_upload", detail).into()
 }
 
-/// Parses the whole body, sending records in chunks; returns how many.
-fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) -> Result<u64, ApiError> {
+/// Parses the whole body, sending records in chunks; returns how many, and
+/// the body's digest.
+fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) -> Result<(u64, [u8; 32]), ApiError> {
+    let digest = Arc::new(Mutex::new(Sha256::new()));
+    let count = parse_into(reader, format, tx, digest.clone())?;
+    let digest = digest.lock().map(|d| d.clone().finalize().into()).unwrap_or_default();
+    Ok((count, digest))
+}
+
+fn parse_into(
+    reader: impl Read,
+    format: Format,
+    tx: mpsc::Sender<Vec<JobRecord>>,
+    digest: Arc<Mutex<Sha256>>,
+) -> Result<u64, ApiError> {
     let since_record = Arc::new(AtomicUsize::new(0));
     let newlines = Arc::new(AtomicU64::new(0));
     let offsets = matches!(format, Format::Csv { .. }).then(|| Arc::new(Mutex::new(VecDeque::new())));
@@ -125,6 +144,7 @@ fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) ->
         newlines: newlines.clone(),
         offsets: offsets.clone(),
         read: 0,
+        digest,
     };
     let mut sink = Sink { tx, chunk: Vec::with_capacity(CHUNK), count: 0, since_record };
     match format {
@@ -178,9 +198,9 @@ fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) ->
     Ok(sink.count)
 }
 
-/// Streams `body` into `upload`; the upload is aborted on any failure, so a
-/// job exists only once every record is stored.
-pub async fn receive(body: Body, format: Format, mut upload: JobUpload) -> Result<crate::service::Job, ApiError> {
+/// Streams `body` into `upload`; the upload is aborted on any failure. On
+/// success the caller finishes (queues) or aborts it, with the body's digest.
+pub async fn receive(body: Body, format: Format, mut upload: JobUpload) -> Result<(JobUpload, [u8; 32]), ApiError> {
     let (tx, mut rx) = mpsc::channel::<Vec<JobRecord>>(4);
     let stream = body.into_data_stream().map_err(std::io::Error::other);
     let reader = SyncIoBridge::new(StreamReader::new(stream));
@@ -196,7 +216,7 @@ pub async fn receive(body: Body, format: Format, mut upload: JobUpload) -> Resul
     drop(rx);
     let parsed = parser.await.map_err(|e| ApiError::from(crate::service::ServiceError::Internal(e.to_string())));
     match (failure, parsed) {
-        (None, Ok(Ok(_))) => Ok(upload.finish().await?),
+        (None, Ok(Ok((_, digest)))) => Ok((upload, digest)),
         (Some(e), _) | (None, Ok(Err(e))) | (None, Err(e)) => {
             upload.abort().await;
             Err(e)

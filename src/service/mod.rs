@@ -86,6 +86,19 @@ impl Service {
         Ok(biller)
     }
 
+    /// Claims an idempotency key for a request on `code` the principal may make.
+    pub async fn claim_idempotency_key(
+        &self,
+        who: &Principal,
+        code: &str,
+        scope: Scope,
+        key: &str,
+        request_hash: &[u8],
+    ) -> ServiceResult<(BillerId, crate::store::KeyClaim)> {
+        let biller = self.authorize(who, code, scope).await?;
+        Ok((biller.id, self.store.claim_key(biller.id, key, request_hash, now()).await?))
+    }
+
     pub async fn ready(&self) -> ServiceResult<()> {
         Ok(self.store.ping().await?)
     }

@@ -325,8 +325,37 @@ pub trait JobStore {
     async fn cancel_job(&self, biller: BillerId, id: &JobId, now: OffsetDateTime) -> StoreResult<Option<Job>>;
 }
 
+/// What an idempotency key says about a request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum KeyClaim {
+    /// First use: serve the request, then record its response.
+    New,
+    /// Used before with the same request: here is the response it got.
+    Replay { status: u16, body: String },
+    /// Used before with a different request.
+    Mismatch,
+    /// The first request with this key is still being served.
+    InProgress,
+}
+
 #[async_trait]
-pub trait Store: BillerStore + KeyStore + ContactStore + JobStore + Send + Sync {
+pub trait IdempotencyStore {
+    /// Claims `key` for a request whose content hashes to `request_hash`.
+    async fn claim_key(
+        &self,
+        biller: BillerId,
+        key: &str,
+        request_hash: &[u8],
+        now: OffsetDateTime,
+    ) -> StoreResult<KeyClaim>;
+    async fn complete_key(&self, biller: BillerId, key: &str, status: u16, body: &str) -> StoreResult<()>;
+    /// Forgets a key whose request failed without a response worth keeping.
+    async fn release_key(&self, biller: BillerId, key: &str) -> StoreResult<()>;
+    async fn purge_keys(&self, created_before: OffsetDateTime) -> StoreResult<u64>;
+}
+
+#[async_trait]
+pub trait Store: BillerStore + KeyStore + ContactStore + JobStore + IdempotencyStore + Send + Sync {
     /// Applies pending migrations; safe to call from several servers at once.
     async fn migrate(&self) -> StoreResult<()>;
     async fn ping(&self) -> StoreResult<()>;

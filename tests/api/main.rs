@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod contacts;
 mod hostile;
+mod idempotency;
 mod jobs;
 mod ops;
 mod pagination;

@@ -2,6 +2,7 @@
 
 mod access;
 mod contacts;
+mod idempotency;
 mod jobs;
 mod pool;
 
@@ -12,7 +13,8 @@ use rusqlite::TransactionBehavior;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-const MIGRATIONS: &[&str] = &[include_str!("0001_init.sql"), include_str!("0002_jobs.sql")];
+const MIGRATIONS: &[&str] =
+    &[include_str!("0001_init.sql"), include_str!("0002_jobs.sql"), include_str!("0003_idempotency.sql")];
 const READERS: usize = 4;
 
 pub struct SqliteStore {
