@@ -26,7 +26,11 @@ pub enum StartError {
 pub async fn service(settings: &Settings) -> Result<Service, StartError> {
     let store = store::open(settings.database.expose()).await?;
     store.migrate().await?;
-    let config = ServiceConfig { token_ttl: settings.token_ttl, max_sync_records: settings.max_sync_records };
+    let config = ServiceConfig {
+        token_ttl: settings.token_ttl,
+        max_sync_records: settings.max_sync_records,
+        job_lease: settings.job_lease,
+    };
     Ok(Service::new(store, config))
 }
 

@@ -60,6 +60,10 @@ struct ServeArgs {
     /// Background job workers in this server (default 1; 0 runs none).
     #[arg(long, env = "CONTACTD_WORKERS")]
     workers: Option<usize>,
+    /// Seconds a job worker's claim holds without a heartbeat; a job whose
+    /// server died is taken over after this (default 60).
+    #[arg(long, env = "CONTACTD_JOB_LEASE_SECS")]
+    job_lease_secs: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -138,6 +142,7 @@ impl Cli {
                 max_sync_records: a.max_sync_records,
                 no_demo: a.no_demo,
                 workers: a.workers,
+                job_lease_secs: a.job_lease_secs,
                 ..Overrides::default()
             },
             _ => Overrides::default(),

@@ -38,6 +38,8 @@ pub struct Settings {
     pub no_demo: bool,
     /// Job workers in this server.
     pub workers: usize,
+    /// How long a job worker's claim holds without a heartbeat.
+    pub job_lease: Duration,
 }
 
 impl Default for Settings {
@@ -50,6 +52,7 @@ impl Default for Settings {
             max_sync_records: 10_000,
             no_demo: false,
             workers: 1,
+            job_lease: Duration::from_secs(60),
         }
     }
 }
@@ -65,6 +68,7 @@ pub struct FileSettings {
     pub max_sync_records: Option<usize>,
     pub no_demo: Option<bool>,
     pub workers: Option<usize>,
+    pub job_lease_secs: Option<u64>,
 }
 
 /// What flags and environment gave (clap merges those two).
@@ -77,6 +81,7 @@ pub struct Overrides {
     pub max_sync_records: Option<usize>,
     pub no_demo: bool,
     pub workers: Option<usize>,
+    pub job_lease_secs: Option<u64>,
 }
 
 /// Every `CONTACTD_` variable this build reads.
@@ -90,6 +95,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "CONTACTD_NO_DEMO",
     "CONTACTD_LOG",
     "CONTACTD_WORKERS",
+    "CONTACTD_JOB_LEASE_SECS",
 ];
 
 /// `CONTACTD_` variables that nothing reads: most likely typos.
@@ -130,7 +136,11 @@ impl Settings {
             max_sync_records: over.max_sync_records.or(f.max_sync_records).unwrap_or(d.max_sync_records),
             no_demo: over.no_demo || f.no_demo.unwrap_or(false),
             workers: over.workers.or(f.workers).unwrap_or(d.workers),
+            job_lease: over.job_lease_secs.or(f.job_lease_secs).map(Duration::from_secs).unwrap_or(d.job_lease),
         };
+        if s.job_lease.is_zero() || s.job_lease > Duration::from_secs(3600) {
+            return Err(ConfigError::Invalid("job_lease_secs must be 1 to 3600".into()));
+        }
         if s.workers > 64 {
             return Err(ConfigError::Invalid("workers must be 0 to 64".into()));
         }

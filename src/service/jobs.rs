@@ -20,7 +20,6 @@ pub type RecordParser = Arc<dyn Fn(&str) -> Result<ContactDraft, FieldError> + S
 pub const MAX_JOB_RECORDS: u64 = 5_000_000;
 /// Records validated, staged and reported per step (bounds the worker's memory).
 const CHUNK: usize = 2_000;
-const LEASE: Duration = Duration::from_secs(60);
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JobOptions {
@@ -167,11 +166,17 @@ impl Worker {
         }
     }
 
+    /// How long a claim holds without a heartbeat; a worker that dies is
+    /// replaced after at most this.
+    fn lease(&self) -> Duration {
+        self.service.config.job_lease
+    }
+
     /// Takes one job, if any is runnable, and runs it to its end. Returns
     /// whether there was one.
     pub async fn run_once(&self) -> ServiceResult<bool> {
         let store = &self.service.store;
-        let Some(job) = store.claim_job(&self.owner, super::now(), LEASE).await? else {
+        let Some(job) = store.claim_job(&self.owner, super::now(), self.lease()).await? else {
             return Ok(false);
         };
         let fence = Fence { seq: job.seq, owner: self.owner.clone(), attempt: job.attempts };
@@ -207,7 +212,9 @@ impl Worker {
             store.finish_job(fence, JobStatus::Failed, Some(message), v.counts, super::now()).await?;
             return Ok(());
         }
-        if store.job_heartbeat(fence, JobStatus::Running, v.counts, super::now(), LEASE).await? != Heartbeat::Continue {
+        if store.job_heartbeat(fence, JobStatus::Running, v.counts, super::now(), self.lease()).await?
+            != Heartbeat::Continue
+        {
             return self.stopped(fence, v.counts).await;
         }
         let mode = match job.kind {
@@ -242,7 +249,7 @@ impl Worker {
     /// taken over, write nothing more.
     async fn stopped(&self, fence: &Fence, counts: JobCounts) -> ServiceResult<()> {
         let store = &self.service.store;
-        if store.job_heartbeat(fence, JobStatus::Running, counts, super::now(), LEASE).await?
+        if store.job_heartbeat(fence, JobStatus::Running, counts, super::now(), self.lease()).await?
             == Heartbeat::CancelRequested
         {
             store.finish_job(fence, JobStatus::Cancelled, None, counts, super::now()).await?;
@@ -292,7 +299,7 @@ impl Worker {
                 }
                 errors_stored += n;
             }
-            if store.job_heartbeat(fence, JobStatus::Validating, counts, super::now(), LEASE).await?
+            if store.job_heartbeat(fence, JobStatus::Validating, counts, super::now(), self.lease()).await?
                 != Heartbeat::Continue
             {
                 return Ok(None);

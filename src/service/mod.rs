@@ -26,11 +26,13 @@ pub struct ServiceConfig {
     pub token_ttl: Duration,
     /// Records per synchronous add or replace.
     pub max_sync_records: usize,
+    /// How long a job worker's claim holds without a heartbeat.
+    pub job_lease: Duration,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        Self { token_ttl: Duration::from_secs(3600), max_sync_records: 10_000 }
+        Self { token_ttl: Duration::from_secs(3600), max_sync_records: 10_000, job_lease: Duration::from_secs(60) }
     }
 }
 

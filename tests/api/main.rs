@@ -6,6 +6,7 @@ mod helpers;
 mod auth;
 mod cli;
 mod contacts;
+mod crash;
 mod hostile;
 mod idempotency;
 mod jobs;

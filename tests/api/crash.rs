@@ -1,0 +1,168 @@
+//! Crash safety: the real binary is killed with SIGKILL while a job runs; a
+//! restarted server takes the job over when its lease ends and finishes it
+//! exactly once.
+
+use crate::helpers::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+/// Starts `contactd serve` and reads its address (and, on a first start, the demo key).
+fn start(db: &TestDb, first: bool) -> (Server, Option<(String, String)>) {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_contactd"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url, "--workers", "1", "--job-lease-secs", "2"])
+        .args(if first { &[][..] } else { &["--no-demo"][..] })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let mut stderr = BufReader::new(child.stderr.take().unwrap());
+    let addr = loop {
+        let mut line = String::new();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "the server exited");
+        if let Some(rest) = line.split("addr=").nth(1) {
+            break rest.split_whitespace().next().unwrap().to_owned();
+        }
+    };
+    // Keep draining stderr so the server never blocks on a full pipe.
+    std::thread::spawn(move || for _ in stderr.lines() {});
+    let mut out = BufReader::new(child.stdout.take().unwrap());
+    let mut key = None;
+    if first {
+        // The banner is printed before the listening line, so it is all there.
+        let mut text = String::new();
+        while !text.contains("Add a contact") {
+            assert!(out.read_line(&mut text).unwrap() > 0, "no demo banner: {text}");
+        }
+        let field = |name: &str| text.split(name).nth(1).unwrap().split_whitespace().next().unwrap().to_owned();
+        key = Some((field("key id:"), field("key secret:")));
+    }
+    std::thread::spawn(move || for _ in out.lines() {});
+    (Server { child, base: format!("http://{addr}") }, key)
+}
+
+impl Server {
+    fn kill9(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn token(c: &reqwest::Client, base: &str, key: &(String, String)) -> String {
+    let v: Value = c
+        .post(format!("{base}/v1/auth/token"))
+        .basic_auth(&key.0, Some(&key.1))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    v["token"].as_str().unwrap().to_owned()
+}
+
+async fn job_status(c: &reqwest::Client, base: &str, token: &str, id: &str) -> Value {
+    c.get(format!("{base}/v1/billers/DEMO/jobs/{id}"))
+        .header("Authorization", format!("Token {token}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+async fn count(c: &reqwest::Client, base: &str, token: &str) -> usize {
+    let mut n = 0;
+    let mut cursor = String::new();
+    loop {
+        let v: Value = c
+            .get(format!("{base}/v1/billers/DEMO/contacts?limit=1000{cursor}"))
+            .header("Authorization", format!("Token {token}"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        n += v["data"].as_array().unwrap().len();
+        match v["next_cursor"].as_str() {
+            Some(next) => cursor = format!("&cursor={next}"),
+            None => return n,
+        }
+    }
+}
+
+/// Kills the server when `moment` says so, restarts it, and checks the job ends exactly once.
+async fn kill_and_recover(b: Backend, kind: &str, moment: fn(&Value) -> bool) {
+    let db = TestDb::new(b).await;
+    let (server, key) = start(&db, true);
+    let key = key.expect("demo key on first start");
+    let c = reqwest::Client::new();
+    let t = token(&c, &server.base, &key).await;
+    const N: usize = 20_000;
+    let body: String = (0..N)
+        .map(|i| {
+            format!(
+                "{{\"account_number\":\"{i:07}\",\"name\":\"Person {i}\",\"fields\":{{\"contact-id-1\":\"{i:07}\"}}}}\n"
+            )
+        })
+        .collect();
+    let res = c
+        .post(format!("{}/v1/billers/DEMO/contacts/job/{kind}", server.base))
+        .header("Authorization", format!("Token {t}"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let s = job_status(&c, &server.base, &t, &id).await;
+        if moment(&s) || s["status"] == "completed" {
+            break;
+        }
+        assert!(Instant::now() < deadline, "the job never reached the moment: {s}");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    server.kill9();
+
+    let (server, _) = start(&db, false);
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let done = loop {
+        let s = job_status(&c, &server.base, &t, &id).await;
+        if s["status"] == "completed" || s["status"] == "failed" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "the job was not finished after the restart: {s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(done["status"], "completed", "{done}");
+    assert_eq!(done["created"].as_u64(), Some(N as u64), "applied exactly once: {done}");
+    assert_eq!(count(&c, &server.base, &t).await, N, "the exact contact set");
+}
+
+async fn killed_while_validating(b: Backend) {
+    kill_and_recover(b, "add", |s| s["status"] == "validating" && s["processed"].as_u64().unwrap_or(0) > 0).await;
+}
+
+async fn killed_as_soon_as_queued(b: Backend) {
+    kill_and_recover(b, "replace", |_| true).await;
+}
+
+crate::both_stores!(killed_while_validating, killed_as_soon_as_queued);
