@@ -77,6 +77,11 @@ pub async fn serve(
             if let Err(e) = store.purge_tokens(cutoff).await {
                 tracing::warn!(error = %e, "purging expired tokens failed");
             }
+            // An upload still unfinished after 6 hours lost its server.
+            let stale = OffsetDateTime::now_utc() - Duration::from_secs(6 * 3600);
+            if let Err(e) = store.purge_abandoned_uploads(stale).await {
+                tracing::warn!(error = %e, "purging abandoned uploads failed");
+            }
             // Idempotency keys are kept at least 24 hours (here: up to 25).
             if let Err(e) = store.purge_keys(cutoff).await {
                 tracing::warn!(error = %e, "purging old idempotency keys failed");

@@ -253,6 +253,8 @@ pub trait JobStore {
     async fn queue_job(&self, seq: i64, total: u64) -> StoreResult<()>;
     /// Removes a job whose upload failed, with its records.
     async fn discard_job(&self, seq: i64) -> StoreResult<()>;
+    /// Removes uploads that never finished (their server died mid-upload).
+    async fn purge_abandoned_uploads(&self, started_before: OffsetDateTime) -> StoreResult<u64>;
     /// Takes the oldest runnable job (queued, or abandoned with an expired
     /// lease) whose biller has no older unfinished job; sets it validating.
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: std::time::Duration)

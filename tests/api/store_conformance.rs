@@ -280,7 +280,32 @@ async fn writes_against_old_settings_are_refused(b: Backend) {
     assert_eq!(store.count_contacts(biller).await.unwrap(), 2);
 }
 
+/// An upload whose server died is never run, and is cleaned up later.
+async fn abandoned_uploads_are_purged_not_run(b: Backend) {
+    use contactd::domain::job::{JobKind, OnError};
+    use contactd::store::{JobRecord, NewJob};
+    let (_db, store, biller) = setup(b).await;
+    let new = NewJob {
+        id: contactd::domain::JobId::generate(&mut rand::thread_rng()),
+        kind: JobKind::Add,
+        on_error: OnError::Reject,
+        dry_run: false,
+        confirm_removals: None,
+    };
+    let job = store.create_job(biller, &new, OffsetDateTime::now_utc()).await.unwrap();
+    store.append_job_records(biller, job.seq, vec![JobRecord { idx: 0, line: 1, body: "{}".into() }]).await.unwrap();
+    assert!(
+        store.claim_job("w", OffsetDateTime::now_utc(), std::time::Duration::from_secs(60)).await.unwrap().is_none(),
+        "an unfinished upload is never claimed"
+    );
+    assert!(store.job(biller, &new.id).await.unwrap().is_none(), "nor shown");
+    assert_eq!(store.purge_abandoned_uploads(OffsetDateTime::now_utc() - time::Duration::hours(1)).await.unwrap(), 0);
+    assert_eq!(store.purge_abandoned_uploads(OffsetDateTime::now_utc() + time::Duration::seconds(1)).await.unwrap(), 1);
+    assert!(store.job_records(biller, job.seq, None, 10).await.unwrap().is_empty(), "its records go with it");
+}
+
 crate::both_stores!(
+    abandoned_uploads_are_purged_not_run,
     writes_against_old_settings_are_refused,
     concurrent_migrations_are_safe,
     billers_and_settings,

@@ -233,6 +233,11 @@ impl JobStore for PgStore {
         Ok(())
     }
 
+    async fn purge_abandoned_uploads(&self, started_before: OffsetDateTime) -> StoreResult<u64> {
+        let c = self.pool.get().await?;
+        Ok(c.execute("DELETE FROM jobs WHERE status = 'receiving' AND created_at < $1", &[&started_before]).await?)
+    }
+
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
         let c = self.pool.get().await?;
         let until = now + lease;

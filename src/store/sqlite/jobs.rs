@@ -253,6 +253,15 @@ impl JobStore for SqliteStore {
             .await
     }
 
+    async fn purge_abandoned_uploads(&self, started_before: OffsetDateTime) -> StoreResult<u64> {
+        let before = to_micros(started_before);
+        self.writer
+            .run(move |c| {
+                Ok(c.execute("DELETE FROM jobs WHERE status = 'receiving' AND created_at < ?1", [before])? as u64)
+            })
+            .await
+    }
+
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
         let owner = owner.to_owned();
         let (now, until) = (to_micros(now), to_micros(now + lease));
