@@ -35,7 +35,11 @@ pub async fn service(settings: &Settings) -> Result<Service, StartError> {
 }
 
 pub fn state(service: Service, settings: &Settings) -> AppState {
-    AppState { service, max_body_bytes: settings.max_body_bytes }
+    AppState {
+        service,
+        max_body_bytes: settings.max_body_bytes,
+        uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(http::MAX_CONCURRENT_UPLOADS)),
+    }
 }
 
 /// Creates the demo biller and key on an empty database unless told not to.

@@ -32,7 +32,11 @@ pub fn record_parser() -> RecordParser {
         }
         let mut de = serde_json::Deserializer::from_str(text);
         match serde_path_to_error::deserialize::<_, ContactInput>(&mut de) {
-            Ok(input) => Ok(ContactDraft::from(input)),
+            // `end` refuses anything after the object, such as a second one on an NDJSON line.
+            Ok(input) => match de.end() {
+                Ok(()) => Ok(ContactDraft::from(input)),
+                Err(e) => Err(FieldError::new("", ErrorCode::InvalidFormat, format!("not valid JSON: {e}"))),
+            },
             Err(e) if e.inner().is_syntax() || e.inner().is_eof() => {
                 Err(FieldError::new("", ErrorCode::InvalidFormat, format!("not valid JSON: {}", e.inner())))
             }
@@ -147,6 +151,9 @@ async fn submit(
     let scope = match kind {
         JobKind::Add => Scope::ContactsWrite,
         JobKind::Replace => Scope::ContactsReplace,
+    };
+    let Ok(_slot) = s.uploads.clone().try_acquire_owned() else {
+        return Err(crate::service::ServiceError::Unavailable.into());
     };
     let upload = s.service.begin_job(&who, &code, kind, options).await?;
     let (upload, digest) = upload::receive(body, format, upload).await?;

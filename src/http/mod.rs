@@ -35,7 +35,12 @@ const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 pub struct AppState {
     pub service: Service,
     pub max_body_bytes: usize,
+    /// Job uploads in progress at once (each holds a blocking thread while it streams).
+    pub uploads: std::sync::Arc<tokio::sync::Semaphore>,
 }
+
+/// Job uploads one server streams at once; more get 503 and retry.
+pub const MAX_CONCURRENT_UPLOADS: usize = 16;
 
 async fn not_found() -> impl IntoResponse {
     problem::Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route; see GET /openapi.json")

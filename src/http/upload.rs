@@ -7,13 +7,12 @@ use crate::http::problem::{ApiError, Problem};
 use crate::service::{JobRecord, JobUpload};
 use axum::body::Body;
 use axum::http::StatusCode;
-use futures_util::TryStreamExt;
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
 use std::collections::VecDeque;
 use std::io::{BufRead, BufReader, Read};
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
@@ -21,6 +20,8 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 /// Largest single record in an upload.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 const CHUNK: usize = 1_000;
+/// An upload that sends nothing for this long is abandoned.
+const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -32,36 +33,44 @@ pub enum Format {
     },
 }
 
-/// Counts lines, and bytes since the last record ended, refusing a record
-/// larger than `MAX_RECORD_BYTES` before it is buffered whole.
+/// Sits between the body and the parser: counts lines and bytes since the
+/// last record ended (refusing a record larger than `MAX_RECORD_BYTES` before
+/// it is buffered whole), and digests the body. It reads from a buffer, so
+/// the line count is exact even when a parser reads one byte at a time.
 struct Guarded<R> {
-    inner: R,
-    since_record: Arc<AtomicUsize>,
+    inner: BufReader<R>,
+    since_record: usize,
+    /// Set by the sink when a record ends.
+    record_ended: Arc<AtomicBool>,
     newlines: Arc<AtomicU64>,
-    /// Byte offsets of newlines not yet passed by the reader of the lines
-    /// (CSV only; drained as records go by, so it stays small).
+    /// Byte offsets of newlines not yet passed by the CSV reader (drained as
+    /// records go by, so it stays small).
     offsets: Option<Arc<Mutex<VecDeque<u64>>>>,
     read: u64,
-    /// Digest of the whole body, for `Idempotency-Key`.
-    digest: Arc<Mutex<Sha256>>,
+    digest: Sha256,
 }
 
 impl<R: Read> Read for Guarded<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
-        if let Some(offsets) = &self.offsets
-            && let Ok(mut offsets) = offsets.lock()
-        {
-            offsets
-                .extend(buf[..n].iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| self.read + i as u64));
+        let bytes = &buf[..n];
+        let newlines = bytes.iter().filter(|b| **b == b'\n').count();
+        if newlines > 0 {
+            self.newlines.fetch_add(newlines as u64, Ordering::Relaxed);
+            if let Some(offsets) = &self.offsets
+                && let Ok(mut offsets) = offsets.lock()
+            {
+                let at = self.read;
+                offsets.extend(bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| at + i as u64));
+            }
         }
         self.read += n as u64;
-        if let Ok(mut d) = self.digest.lock() {
-            d.update(&buf[..n]);
+        self.digest.update(bytes);
+        if self.record_ended.swap(false, Ordering::Relaxed) {
+            self.since_record = 0;
         }
-        let newlines = buf[..n].iter().filter(|b| **b == b'\n').count();
-        self.newlines.fetch_add(newlines as u64, Ordering::Relaxed);
-        if self.since_record.fetch_add(n, Ordering::Relaxed) + n > MAX_RECORD_BYTES + 64 * 1024 {
+        self.since_record += n;
+        if self.since_record > MAX_RECORD_BYTES + 64 * 1024 {
             return Err(std::io::Error::other(format!("a record is larger than {MAX_RECORD_BYTES} bytes")));
         }
         Ok(n)
@@ -72,14 +81,14 @@ struct Sink {
     tx: mpsc::Sender<Vec<JobRecord>>,
     chunk: Vec<JobRecord>,
     count: u64,
-    since_record: Arc<AtomicUsize>,
+    record_ended: Arc<AtomicBool>,
 }
 
 impl Sink {
     fn push(&mut self, line: u64, body: String) -> Result<(), &'static str> {
         self.chunk.push(JobRecord { idx: self.count, line, body });
         self.count += 1;
-        self.since_record.store(0, Ordering::Relaxed);
+        self.record_ended.store(true, Ordering::Relaxed);
         if self.chunk.len() >= CHUNK {
             self.flush()?;
         }
@@ -123,33 +132,22 @@ fn bad_upload(detail: String) -> ApiError {
 /// Parses the whole body, sending records in chunks; returns how many, and
 /// the body's digest.
 fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) -> Result<(u64, [u8; 32]), ApiError> {
-    let digest = Arc::new(Mutex::new(Sha256::new()));
-    let count = parse_into(reader, format, tx, digest.clone())?;
-    let digest = digest.lock().map(|d| d.clone().finalize().into()).unwrap_or_default();
-    Ok((count, digest))
-}
-
-fn parse_into(
-    reader: impl Read,
-    format: Format,
-    tx: mpsc::Sender<Vec<JobRecord>>,
-    digest: Arc<Mutex<Sha256>>,
-) -> Result<u64, ApiError> {
-    let since_record = Arc::new(AtomicUsize::new(0));
+    let record_ended = Arc::new(AtomicBool::new(false));
     let newlines = Arc::new(AtomicU64::new(0));
     let offsets = matches!(format, Format::Csv { .. }).then(|| Arc::new(Mutex::new(VecDeque::new())));
-    let guarded = Guarded {
-        inner: reader,
-        since_record: since_record.clone(),
+    let mut guarded = Guarded {
+        inner: BufReader::new(reader),
+        since_record: 0,
+        record_ended: record_ended.clone(),
         newlines: newlines.clone(),
         offsets: offsets.clone(),
         read: 0,
-        digest,
+        digest: Sha256::new(),
     };
-    let mut sink = Sink { tx, chunk: Vec::with_capacity(CHUNK), count: 0, since_record };
+    let mut sink = Sink { tx, chunk: Vec::with_capacity(CHUNK), count: 0, record_ended };
     match format {
         Format::JsonArray => {
-            let mut de = serde_json::Deserializer::from_reader(BufReader::new(guarded));
+            let mut de = serde_json::Deserializer::from_reader(&mut guarded);
             let parsed = serde::Deserializer::deserialize_seq(&mut de, ArrayVisitor { sink: &mut sink, newlines })
                 .and_then(|()| de.end());
             parsed.map_err(|e| {
@@ -173,11 +171,11 @@ fn parse_into(
                 }
                 passed + 1
             };
-            csv_upload::read(guarded, replace, line_at, |line, json| sink.push(line, json).map_err(str::to_owned))
+            csv_upload::read(&mut guarded, replace, line_at, |line, json| sink.push(line, json).map_err(str::to_owned))
                 .map_err(bad_upload)?;
         }
         Format::Ndjson => {
-            let mut reader = BufReader::new(guarded);
+            let mut reader = BufReader::new(&mut guarded);
             let mut line = String::new();
             let mut number = 0u64;
             loop {
@@ -187,22 +185,34 @@ fn parse_into(
                     break;
                 }
                 number += 1;
-                let text = line.trim();
-                if !text.is_empty() {
+                // A BOM some tools put first is not part of the record.
+                let text = if number == 1 { line.trim_start_matches('\u{feff}') } else { &line }.trim();
+                if text.is_empty() {
+                    sink.record_ended.store(true, Ordering::Relaxed);
+                } else {
                     sink.push(number, text.to_owned()).map_err(|e| bad_upload(e.to_owned()))?;
                 }
             }
         }
     }
     sink.flush().map_err(|e| bad_upload(e.to_owned()))?;
-    Ok(sink.count)
+    Ok((sink.count, guarded.digest.finalize().into()))
 }
 
 /// Streams `body` into `upload`; the upload is aborted on any failure. On
 /// success the caller finishes (queues) or aborts it, with the body's digest.
 pub async fn receive(body: Body, format: Format, mut upload: JobUpload) -> Result<(JobUpload, [u8; 32]), ApiError> {
     let (tx, mut rx) = mpsc::channel::<Vec<JobRecord>>(4);
-    let stream = body.into_data_stream().map_err(std::io::Error::other);
+    // A client that stops sending is cut off rather than holding a thread.
+    let stream = Box::pin(futures_util::stream::unfold(body.into_data_stream(), |mut data| async move {
+        match tokio::time::timeout(IDLE_TIMEOUT, futures_util::StreamExt::next(&mut data)).await {
+            Ok(Some(chunk)) => Some((chunk.map_err(std::io::Error::other), data)),
+            Ok(None) => None,
+            Err(_) => {
+                Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the upload sent nothing for 30 s")), data))
+            }
+        }
+    }));
     let reader = SyncIoBridge::new(StreamReader::new(stream));
     let parser = tokio::task::spawn_blocking(move || parse(reader, format, tx));
     let mut failure: Option<ApiError> = None;

@@ -47,7 +47,10 @@ impl JobUpload {
 
     /// Queues the job; from here a worker may take it.
     pub async fn finish(self) -> ServiceResult<Job> {
-        self.service.store.queue_job(self.job.seq, self.received).await?;
+        if let Err(e) = self.service.store.queue_job(self.job.seq, self.received).await {
+            self.service.store.discard_job(self.job.seq).await.ok();
+            return Err(e.into());
+        }
         Ok(Job { status: JobStatus::Queued, counts: JobCounts { total: self.received, ..self.job.counts }, ..self.job })
     }
 
@@ -121,8 +124,16 @@ impl Service {
         if job.status.is_finished() {
             return Err(ServiceError::JobFinished(job.status));
         }
-        let biller = self.store.biller_by_id(job.biller_id).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
-        self.store.cancel_job(biller.id, &job.id, super::now()).await?.ok_or(ServiceError::NotFound(Resource::Job))
+        let job = self
+            .store
+            .cancel_job(job.biller_id, &job.id, super::now())
+            .await?
+            .ok_or(ServiceError::NotFound(Resource::Job))?;
+        // The worker may have completed it in the meantime.
+        match job.status {
+            JobStatus::Completed | JobStatus::Failed => Err(ServiceError::JobFinished(job.status)),
+            _ => Ok(job),
+        }
     }
 }
 
@@ -181,27 +192,30 @@ impl Worker {
         };
         let fence = Fence { seq: job.seq, owner: self.owner.clone(), attempt: job.attempts };
         let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempts);
-        let result = self.run_job(&job, &fence).instrument(span).await;
+        let mut progress = job.counts;
+        let result = self.run_job(&job, &fence, &mut progress).instrument(span).await;
         if let Err(e) = &result {
             tracing::error!(error = %e, "job failed");
             let message = match e {
                 ServiceError::Internal(_) => "an internal error ended the job; see the server log".to_owned(),
                 other => other.to_string(),
             };
-            store.finish_job(&fence, JobStatus::Failed, Some(message), job.counts, super::now()).await?;
+            store.finish_job(&fence, JobStatus::Failed, Some(message), progress, super::now()).await?;
         }
         Ok(true)
     }
 
-    async fn run_job(&self, job: &Job, fence: &Fence) -> ServiceResult<()> {
+    /// Runs a claimed job; `progress` always holds the counts so far, for
+    /// whoever records how it ended.
+    async fn run_job(&self, job: &Job, fence: &Fence, progress: &mut JobCounts) -> ServiceResult<()> {
         let store = &self.service.store;
         tracing::info!("job started");
         let biller = store.biller_by_id(job.biller_id).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
         if store.reset_job_work(fence, biller.id).await? != Heartbeat::Continue {
             return self.stopped(fence, job.counts).await;
         }
-        let Some(v) = self.validate(job, fence, &biller.settings).await? else {
-            return self.stopped(fence, job.counts).await;
+        let Some(v) = self.validate(job, fence, &biller.settings, progress).await? else {
+            return self.stopped(fence, *progress).await;
         };
         let all_or_nothing = job.on_error == OnError::Reject || job.kind == JobKind::Replace;
         if v.errors > 0 && all_or_nothing {
@@ -265,6 +279,7 @@ impl Worker {
         job: &Job,
         fence: &Fence,
         settings: &crate::domain::BillerSettings,
+        progress: &mut JobCounts,
     ) -> ServiceResult<Option<Validated>> {
         let store = &self.service.store;
         let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
@@ -285,6 +300,7 @@ impl Worker {
             seen = seen_back;
             counts.processed += rows.len() as u64 + bad_records(&errors);
             counts.failed += bad_records(&errors);
+            *progress = counts;
             let skip_staging = counts.failed > 0 && (job.on_error == OnError::Reject || job.kind == JobKind::Replace);
             if !rows.is_empty()
                 && !skip_staging
@@ -344,22 +360,21 @@ fn check_chunk(
             }
         };
         let account_number = draft.account_number.clone().filter(|a| !a.is_empty());
-        if let Some(a) = &account_number
-            && let Some((idx, line)) = seen.get(a)
-        {
-            let e = FieldError::new(
-                "account_number",
-                crate::domain::ErrorCode::DuplicateAccountNumber,
-                format!("account number {a} already appears at index {idx} (line {line})"),
-            );
-            errors.push(error(account_number.clone(), e));
-            continue;
+        // Every use of an account number counts, valid or not, as in the sync endpoints.
+        if let Some(a) = &account_number {
+            if let Some((idx, line)) = seen.get(a) {
+                let e = FieldError::new(
+                    "account_number",
+                    crate::domain::ErrorCode::DuplicateAccountNumber,
+                    format!("account number {a} already appears at index {idx} (line {line})"),
+                );
+                errors.push(error(account_number.clone(), e));
+                continue;
+            }
+            seen.insert(a.clone(), (r.idx, r.line));
         }
         match validate_contact(draft, settings) {
-            Ok(data) => {
-                seen.insert(data.account_number.as_str().to_owned(), (r.idx, r.line));
-                rows.push(data);
-            }
+            Ok(data) => rows.push(data),
             Err(errs) => errors.extend(errs.into_iter().map(|e| error(account_number.clone(), e))),
         }
     }

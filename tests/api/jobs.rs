@@ -351,6 +351,54 @@ async fn csv_files_as_billers_send_them(b: Backend) {
     assert_eq!(app.all_contacts(&t).await.keys().collect::<Vec<_>>(), ["000123"]);
 }
 
+/// Third review: exact JSON lines, trailing garbage, duplicates of invalid records, counts of failed jobs.
+async fn errors_point_at_the_right_place(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let mut list: Vec<Value> = (0..300).map(|i| contact(&format!("{:04}", 1000 + i), "P")).collect();
+    list[5]["email"] = json!("bad@");
+    list[250]["email"] = json!("bad@");
+    // Pretty-printed: each record spans several lines.
+    let text = json_list(&list);
+    let line_of = |needle: &str| text.lines().position(|l| l.contains(needle)).unwrap() as u64 + 1;
+    let (_, v, _) = submit(&app, &t, "add", "?on_error=skip", "application/json", text.clone()).await;
+    app.worker.run_once().await.unwrap();
+    let (_, errs) = body_of(app.get(&t, &format!("/jobs/{}/errors", v["job_id"].as_str().unwrap())).await).await;
+    let lines: Vec<u64> = errs["data"].as_array().unwrap().iter().map(|e| e["line"].as_u64().unwrap()).collect();
+    // A record's line is where it ends: the line after its last field.
+    assert_eq!(lines.len(), 2, "{errs}");
+    assert!(lines[0] > line_of("\"1005\"") && lines[0] < line_of("\"1006\""), "{lines:?}");
+    assert!(lines[1] > line_of("\"1250\"") && lines[1] < line_of("\"1251\""), "{lines:?}");
+
+    let mut bad_first = contact("2000", "Bad First");
+    bad_first["email"] = json!("nope@");
+    let body = [
+        bad_first.to_string(),
+        contact("2000", "Second").to_string(),
+        format!("{} {{\"x\":1}}", contact("2001", "Trailing")),
+    ]
+    .join("\n");
+    let (_, v, _) = submit(&app, &t, "add", "?on_error=skip", "application/x-ndjson", body).await;
+    app.worker.run_once().await.unwrap();
+    let j = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!((j["created"].as_u64(), j["failed"].as_u64()), (Some(0), Some(3)), "{j}");
+    let all = app.all_contacts(&t).await;
+    assert!(
+        !all.contains_key("2000") && !all.contains_key("2001"),
+        "neither occurrence of a duplicate is applied; nothing after an object"
+    );
+
+    // A job refused by the guard still reports what it validated.
+    let (_, v, _) = submit(&app, &t, "replace", "", "application/json", json_list(&list[..10])).await;
+    app.worker.run_once().await.unwrap();
+    let j = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (j["status"].as_str(), j["processed"].as_u64(), j["total"].as_u64()),
+        (Some("failed"), Some(10), Some(10)),
+        "{j}"
+    );
+}
+
 async fn body_of(res: reqwest::Response) -> (u16, Value) {
     body(res).await
 }
@@ -364,4 +412,5 @@ crate::both_stores!(
     a_taken_over_job_is_finished_exactly_once,
     the_server_runs_jobs_itself,
     csv_files_as_billers_send_them,
+    errors_point_at_the_right_place,
 );

@@ -304,7 +304,38 @@ async fn abandoned_uploads_are_purged_not_run(b: Backend) {
     assert!(store.job_records(biller, job.seq, None, 10).await.unwrap().is_empty(), "its records go with it");
 }
 
+/// Jobs of a biller run in the order their uploads were stored whole, one at a time.
+async fn jobs_run_in_the_order_they_were_accepted(b: Backend) {
+    use contactd::domain::job::{JobKind, JobStatus, OnError};
+    use contactd::store::{Fence, NewJob};
+    let (_db, store, biller) = setup(b).await;
+    let now = OffsetDateTime::now_utc();
+    let lease = std::time::Duration::from_secs(60);
+    let new = || NewJob {
+        id: contactd::domain::JobId::generate(&mut rand::thread_rng()),
+        kind: JobKind::Add,
+        on_error: OnError::Reject,
+        dry_run: false,
+        confirm_removals: None,
+    };
+    // A slow upload starts first but is accepted second.
+    let slow = store.create_job(biller, &new(), now).await.unwrap();
+    let fast = store.create_job(biller, &new(), now).await.unwrap();
+    store.queue_job(fast.seq, 0).await.unwrap();
+    store.queue_job(slow.seq, 0).await.unwrap();
+    let first = store.claim_job("w1", now, lease).await.unwrap().unwrap();
+    assert_eq!(first.seq, fast.seq, "accepted first, runs first");
+    assert!(
+        store.claim_job("w2", now, lease).await.unwrap().is_none(),
+        "the biller's next job waits for the running one"
+    );
+    let fence = Fence { seq: first.seq, owner: "w1".into(), attempt: first.attempts };
+    assert!(store.finish_job(&fence, JobStatus::Completed, None, Default::default(), now).await.unwrap());
+    assert_eq!(store.claim_job("w2", now, lease).await.unwrap().unwrap().seq, slow.seq);
+}
+
 crate::both_stores!(
+    jobs_run_in_the_order_they_were_accepted,
     abandoned_uploads_are_purged_not_run,
     writes_against_old_settings_are_refused,
     concurrent_migrations_are_safe,

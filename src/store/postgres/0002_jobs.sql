@@ -1,4 +1,6 @@
--- Background jobs. seq is the submission order; jobs of one biller apply in it.
+-- Background jobs. seq identifies a job from the start of its upload;
+-- queue_order is given when the upload is stored whole (the 202), and jobs of
+-- one biller apply in that order.
 CREATE TABLE jobs (
     seq              BIGSERIAL PRIMARY KEY,
     biller_id        BIGINT NOT NULL REFERENCES billers (id),
@@ -22,10 +24,11 @@ CREATE TABLE jobs (
     lease_owner      TEXT,
     lease_expires_at TIMESTAMPTZ,
     attempts         BIGINT NOT NULL DEFAULT 0,
+    queue_order      BIGINT,
     cancel_requested BOOLEAN NOT NULL DEFAULT FALSE
 );
 CREATE INDEX jobs_biller ON jobs (biller_id, seq);
-CREATE INDEX jobs_open ON jobs (status, seq);
+CREATE INDEX jobs_open ON jobs (status, queue_order);
 
 -- The uploaded records, as received (one JSON object each).
 CREATE TABLE job_records (
@@ -63,3 +66,5 @@ CREATE TABLE job_errors (
     message        TEXT NOT NULL,
     PRIMARY KEY (biller_id, job_seq, ord)
 );
+
+CREATE SEQUENCE job_queue_order;

@@ -220,7 +220,8 @@ impl JobStore for PgStore {
     async fn queue_job(&self, seq: i64, total: u64) -> StoreResult<()> {
         let c = self.pool.get().await?;
         c.execute(
-            "UPDATE jobs SET status = 'queued', total = $2 WHERE seq = $1 AND status = 'receiving'",
+            "UPDATE jobs SET status = 'queued', total = $2, queue_order = nextval('job_queue_order')
+             WHERE seq = $1 AND status = 'receiving'",
             &[&seq, &(total as i64)],
         )
         .await?;
@@ -252,9 +253,10 @@ impl JobStore for PgStore {
                          SELECT j.seq FROM jobs j
                          WHERE j.status IN ('queued', 'validating', 'running')
                            AND (j.status = 'queued' OR j.lease_expires_at < $3)
-                           AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.biller_id = j.biller_id AND o.seq < j.seq
+                           AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.biller_id = j.biller_id
+                                           AND o.queue_order < j.queue_order
                                            AND o.status IN ('queued', 'validating', 'running'))
-                         ORDER BY j.seq LIMIT 1
+                         ORDER BY j.queue_order LIMIT 1
                          FOR UPDATE SKIP LOCKED)
                      RETURNING {JOB_COLUMNS}"
                 ),

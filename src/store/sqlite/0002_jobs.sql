@@ -1,4 +1,6 @@
--- Background jobs. seq is the submission order; jobs of one biller apply in it.
+-- Background jobs. seq identifies a job from the start of its upload;
+-- queue_order is given when the upload is stored whole (the 202), and jobs of
+-- one biller apply in that order.
 CREATE TABLE jobs (
     seq              INTEGER PRIMARY KEY,
     biller_id        INTEGER NOT NULL REFERENCES billers (id),
@@ -22,10 +24,11 @@ CREATE TABLE jobs (
     lease_owner      TEXT,
     lease_expires_at INTEGER,
     attempts         INTEGER NOT NULL DEFAULT 0,
+    queue_order      INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX jobs_biller ON jobs (biller_id, seq);
-CREATE INDEX jobs_open ON jobs (status, seq);
+CREATE INDEX jobs_open ON jobs (status, queue_order);
 
 -- The uploaded records, as received (one JSON object each).
 CREATE TABLE job_records (

@@ -236,7 +236,9 @@ impl JobStore for SqliteStore {
         self.writer
             .run(move |c| {
                 c.execute(
-                    "UPDATE jobs SET status = 'queued', total = ?2 WHERE seq = ?1 AND status = 'receiving'",
+                    "UPDATE jobs SET status = 'queued', total = ?2,
+                         queue_order = (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM jobs)
+                     WHERE seq = ?1 AND status = 'receiving'",
                     params![seq, total as i64],
                 )?;
                 Ok(())
@@ -276,9 +278,10 @@ impl JobStore for SqliteStore {
                          SELECT j.seq FROM jobs j
                          WHERE j.status IN ('queued', 'validating', 'running')
                            AND (j.status = 'queued' OR j.lease_expires_at < ?3)
-                           AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.biller_id = j.biller_id AND o.seq < j.seq
+                           AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.biller_id = j.biller_id
+                                           AND o.queue_order < j.queue_order
                                            AND o.status IN ('queued', 'validating', 'running'))
-                         ORDER BY j.seq LIMIT 1)
+                         ORDER BY j.queue_order LIMIT 1)
                      RETURNING {JOB_COLUMNS}"
                 ))?
                 .query_row(params![owner, until, now], job_row)
