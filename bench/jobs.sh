@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# Whole-system job benchmark: generates N realistic contacts (14 fields, the
+# Payreq seed's fields, account numbers with leading zeroes), then on SQLite
+# and on PostgreSQL measures, against a release server:
+#   - job add of N new contacts, submission to `completed`
+#   - job replace of N onto those N, 10% changed and 5% removed (with confirm_removals)
+#   - the server's peak resident memory (VmHWM)
+# Usage: bench/jobs.sh [N]   (default 1000000; PostgreSQL from CONTACTD_TEST_POSTGRES;
+#        STORES="sqlite" or "postgres" to run one)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+N=${1:-1000000}
+PG=${CONTACTD_TEST_POSTGRES:-postgres://root@127.0.0.1:5432/test}
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+
+cargo build --release --locked -q
+bin=target/release/contactd
+
+# N contacts; the replace set changes every 10th name and drops every 20th.
+awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) {
+  a = sprintf("%09d", i);
+  printf "{\"account_number\":\"%s\",\"name\":\"Customer %d\",\"email\":\"c%d@example.com\",\"reference_id\":\"REF-%d\",\"type\":\"customer\",\"fields\":{\"contact-id-1\":\"%s\",\"contact-id-2\":\"Mr C %d\",\"contact-id-3\":\"GA%d\",\"address-1\":\"%d Example Street\",\"municipality\":\"Melbourne\",\"province\":\"VIC\",\"country\":\"Australia\",\"postal-code\":\"3000\"}}\n", a, i, i, i, a, i, i, i } }' > "$work/add.ndjson"
+awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) { if (i % 20 == 19) continue;
+  a = sprintf("%09d", i); name = (i % 10 == 3) ? sprintf("Renamed %d", i) : sprintf("Customer %d", i);
+  printf "{\"account_number\":\"%s\",\"name\":\"%s\",\"email\":\"c%d@example.com\",\"reference_id\":\"REF-%d\",\"type\":\"customer\",\"fields\":{\"contact-id-1\":\"%s\",\"contact-id-2\":\"Mr C %d\",\"contact-id-3\":\"GA%d\",\"address-1\":\"%d Example Street\",\"municipality\":\"Melbourne\",\"province\":\"VIC\",\"country\":\"Australia\",\"postal-code\":\"3000\"}}\n", a, name, i, i, a, i, i, i } }' > "$work/replace.ndjson"
+removed=$(( N / 20 ))
+
+now() { date +%s.%N; }
+
+run_job() { # base token kind query file -> seconds
+  local base=$1 token=$2 kind=$3 query=$4 file=$5 t0 id status
+  t0=$(now)
+  id=$(curl -sf -X POST "$base/v1/billers/DEMO/contacts/job/$kind$query" -H "Authorization: Token $token" \
+        -H 'Content-Type: application/x-ndjson' --data-binary @"$file" | sed -E 's/.*"job_id":"([^"]+)".*/\1/')
+  while :; do
+    status=$(curl -sf "$base/v1/billers/DEMO/jobs/$id" -H "Authorization: Token $token")
+    case "$status" in *'"status":"completed"'*) break ;; *'"status":"failed"'*|*'"status":"cancelled"'*) echo "job failed: $status" >&2; exit 1 ;; esac
+    sleep 0.2
+  done
+  echo "$(now) - $t0" | bc
+}
+
+bench() { # label database-url
+  local label=$1 url=$2 pid base key secret token add rep rss
+  "$bin" serve --listen 127.0.0.1:0 --database "$url" > "$work/out" 2> "$work/err" &
+  pid=$!
+  for _ in $(seq 1 100); do grep -q 'addr=' "$work/err" && break; sleep 0.1; done
+  base="http://$(grep -o 'addr=[0-9.:]*' "$work/err" | head -n1 | cut -d= -f2)"
+  key=$(grep 'key id:' "$work/out" | awk '{print $3}'); secret=$(grep 'key secret:' "$work/out" | awk '{print $3}')
+  token=$(curl -sf -u "$key:$secret" -X POST "$base/v1/auth/token" | sed -E 's/.*"token":"([^"]+)".*/\1/')
+  add=$(run_job "$base" "$token" add "" "$work/add.ndjson")
+  rep=$(run_job "$base" "$token" replace "?confirm_removals=$removed" "$work/replace.ndjson")
+  rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$pid/status")
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+  printf '%-10s add %d: %6.1f s (%7.0f/s)   replace %d onto %d: %6.1f s (%7.0f/s)   peak RSS %d MiB\n' \
+    "$label" "$N" "$add" "$(echo "$N / $add" | bc -l)" "$(( N - removed ))" "$N" "$rep" "$(echo "$N / $rep" | bc -l)" "$rss"
+}
+
+STORES=${STORES:-sqlite postgres}
+case " $STORES " in *" sqlite "*) bench sqlite "sqlite://$work/bench.db" ;; esac
+case " $STORES " in *" postgres "*) ;; *) exit 0 ;; esac
+schema="contactd_bench_$$"
+psql "$PG" -qc "CREATE SCHEMA $schema" >/dev/null
+bench postgres "$PG?options=-csearch_path%3D$schema"
+PGOPTIONS="-c client_min_messages=warning" psql "$PG" -qc "DROP SCHEMA $schema CASCADE" >/dev/null
