@@ -38,6 +38,13 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Write every contact of a biller to stdout (constant memory).
+    Export {
+        #[arg(long)]
+        biller: String,
+        #[arg(long, value_enum, default_value = "csv")]
+        format: crate::export::ExportFormat,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -161,6 +168,11 @@ impl Cli {
             }
             Command::Biller(cmd) => biller(&service, cmd, out).await,
             Command::Key(cmd) => key(&service, cmd, out).await,
+            Command::Export { biller, format } => {
+                let n = crate::export::export(&service, &biller, format, std::io::stdout().lock()).await?;
+                tracing::info!(contacts = n, "export finished");
+                Ok(())
+            }
         }
     }
 }

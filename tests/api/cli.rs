@@ -182,7 +182,57 @@ async fn shuts_down_on_sigterm_and_logs_no_secrets(b: Backend) {
     }
 }
 
+/// Export streams every contact; its CSV goes straight back in as a replace job.
+async fn export_round_trips(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let mut sam = contact("000123", "Smith, Sam");
+    sam["phones"] = serde_json::json!([{"kind": "mobile", "number": "0400000000"}]);
+    sam["address"] = serde_json::json!({"city": "Hobart", "country": "AU"});
+    sam["tags"] = serde_json::json!(["a", "b"]);
+    let list: Vec<Value> =
+        std::iter::once(sam).chain((0..2500).map(|i| contact(&format!("{i:07}"), &format!("Person {i}")))).collect();
+    for chunk in list.chunks(1000) {
+        assert_eq!(app.post(&t, "/contacts/add", &serde_json::json!(chunk)).await.status(), 200);
+    }
+    let export = |format: &str| contactd(&app.db, &["export", "--biller", "1001", "--format", format]);
+    let ndjson = export("ndjson");
+    assert!(ndjson.status.success(), "{}", String::from_utf8_lossy(&ndjson.stderr));
+    let lines: Vec<Value> =
+        String::from_utf8_lossy(&ndjson.stdout).lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(lines.len(), 2501);
+    let all = app.all_contacts(&t).await;
+    let sam = lines.iter().find(|l| l["account_number"] == "000123").unwrap();
+    assert_eq!(sam, &all["000123"], "each line is the contact as the API shows it");
+    let json: Value = serde_json::from_slice(&export("json").stdout).unwrap();
+    assert_eq!(json.as_array().unwrap().len(), 2501);
+
+    let csv = export("csv");
+    let text = String::from_utf8(csv.stdout).unwrap();
+    assert!(text.starts_with("account_number,name,"), "{}", &text[..100]);
+    assert!(text.trim_end().ends_with("TRAILER,2501"));
+    let res = app
+        .request(reqwest::Method::POST, "/v1/billers/1001/contacts/job/replace", &t.token)
+        .header("content-type", "text/csv")
+        .body(text)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    assert!(app.worker.run_once().await.unwrap());
+    let (_, j) = body(app.get(&t, &format!("/jobs/{id}")).await).await;
+    assert_eq!(
+        (j["status"].as_str(), j["unchanged"].as_u64(), j["updated"].as_u64(), j["removed"].as_u64()),
+        (Some("completed"), Some(2501), Some(0), Some(0)),
+        "{j}"
+    );
+    assert_eq!(app.all_contacts(&t).await, all, "an export replaced back changes nothing");
+    assert!(!contactd(&app.db, &["export", "--biller", "NOPE"]).status.success());
+}
+
 crate::both_stores!(
+    export_round_trips,
     admin_commands,
     first_start_prints_demo_credentials_once,
     unknown_database_schemes_are_refused,
