@@ -38,6 +38,24 @@ enum Command {
     /// Manage API keys.
     #[command(subcommand)]
     Key(KeyCommand),
+    /// Submit a .csv, .json or .ndjson file as a job and follow it to its end.
+    Import {
+        file: PathBuf,
+        #[arg(long)]
+        biller: String,
+        /// Replace the biller's contacts with the file's (a CSV needs its TRAILER row).
+        #[arg(long)]
+        replace: bool,
+        /// Validate and count; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Add only: apply the valid records and report the rest.
+        #[arg(long)]
+        skip_invalid: bool,
+        /// Replace only: the exact number of contacts the replace may remove.
+        #[arg(long)]
+        confirm_removals: Option<u64>,
+    },
     /// Write every contact of a biller to stdout (constant memory).
     Export {
         #[arg(long)]
@@ -168,6 +186,22 @@ impl Cli {
             }
             Command::Biller(cmd) => biller(&service, cmd, out).await,
             Command::Key(cmd) => key(&service, cmd, out).await,
+            Command::Import { file, biller, replace, dry_run, skip_invalid, confirm_removals } => {
+                let on_error =
+                    if skip_invalid { crate::domain::job::OnError::Skip } else { crate::domain::job::OnError::Reject };
+                let options = crate::import::ImportOptions { replace, dry_run, on_error, confirm_removals };
+                let job = crate::import::import(&service, app::worker(&service), &biller, &file, options).await?;
+                let text = crate::import::summary(&job, &biller);
+                let value = json!({"job_id": job.id.as_str(), "status": job.status.as_str(), "total": job.counts.total,
+                    "created": job.counts.created, "updated": job.counts.updated, "unchanged": job.counts.unchanged,
+                    "removed": job.counts.removed, "failed": job.counts.failed, "error": job.error});
+                out.print(value, text);
+                if job.status == crate::domain::job::JobStatus::Completed {
+                    Ok(())
+                } else {
+                    Err(CliError::Input("the import did not complete".into()))
+                }
+            }
             Command::Export { biller, format } => {
                 let n = crate::export::export(&service, &biller, format, std::io::stdout().lock()).await?;
                 tracing::info!(contacts = n, "export finished");

@@ -9,5 +9,6 @@ pub mod config;
 pub mod domain;
 pub mod export;
 pub mod http;
+pub mod import;
 pub mod service;
 pub mod store;

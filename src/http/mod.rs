@@ -13,7 +13,7 @@ mod ops;
 mod path;
 mod problem;
 mod tokens;
-mod upload;
+pub mod upload;
 
 use crate::service::Service;
 use axum::Router;
@@ -29,6 +29,7 @@ use tracing::Level;
 pub use dto::ContactBody;
 pub use jobs::record_parser;
 pub use openapi::document as openapi_document;
+pub use problem::ApiError;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 

@@ -213,6 +213,11 @@ impl From<Problem> for ApiError {
 }
 
 impl ApiError {
+    /// The human-readable explanation, for the CLI.
+    pub fn detail(&self) -> &str {
+        &self.0.detail
+    }
+
     /// The status and JSON body this error is sent as.
     pub fn into_parts(self) -> (StatusCode, String) {
         let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

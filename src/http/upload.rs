@@ -233,3 +233,19 @@ pub async fn receive(body: Body, format: Format, mut upload: JobUpload) -> Resul
         }
     }
 }
+
+/// Streams a file into `upload`, as the HTTP endpoints stream a body.
+pub async fn receive_file(
+    path: &std::path::Path,
+    format: Format,
+    upload: JobUpload,
+) -> Result<(JobUpload, [u8; 32]), ApiError> {
+    let file = match tokio::fs::File::open(path).await {
+        Ok(f) => f,
+        Err(e) => {
+            upload.abort().await;
+            return Err(bad_upload(format!("{}: {e}", path.display())));
+        }
+    };
+    receive(Body::from_stream(tokio_util::io::ReaderStream::new(file)), format, upload).await
+}

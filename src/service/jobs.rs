@@ -77,6 +77,21 @@ impl Service {
             JobKind::Replace => Scope::ContactsReplace,
         };
         let biller = self.authorize(who, code, scope).await?;
+        self.create_upload(biller.id, kind, options).await
+    }
+
+    /// Starts a job upload for an operator with database access (the CLI).
+    pub async fn begin_operator_job(&self, code: &str, kind: JobKind, options: JobOptions) -> ServiceResult<JobUpload> {
+        let biller = self.biller(code).await?;
+        self.create_upload(biller.id, kind, options).await
+    }
+
+    async fn create_upload(
+        &self,
+        biller: crate::store::BillerId,
+        kind: JobKind,
+        options: JobOptions,
+    ) -> ServiceResult<JobUpload> {
         let new = NewJob {
             id: JobId::generate(&mut rand::thread_rng()),
             kind,
@@ -84,8 +99,14 @@ impl Service {
             dry_run: options.dry_run,
             confirm_removals: options.confirm_removals,
         };
-        let job = self.store.create_job(biller.id, &new, super::now()).await?;
+        let job = self.store.create_job(biller, &new, super::now()).await?;
         Ok(JobUpload { service: self.clone(), job, received: 0 })
+    }
+
+    /// A job as it stands, for an operator (the CLI).
+    pub async fn operator_job(&self, code: &str, id: &JobId) -> ServiceResult<Job> {
+        let biller = self.biller(code).await?;
+        self.store.job(biller.id, id).await?.ok_or(ServiceError::NotFound(Resource::Job))
     }
 
     pub async fn job(&self, who: &Principal, code: &str, id: &str) -> ServiceResult<Job> {

@@ -231,7 +231,55 @@ async fn export_round_trips(b: Backend) {
     assert!(!contactd(&app.db, &["export", "--biller", "NOPE"]).status.success());
 }
 
+/// Import submits a file as a job and follows it to its end, with or without a server's worker.
+async fn import_files(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let dir = std::env::temp_dir().join(format!("contactd-import-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let ndjson = dir.join("contacts.ndjson");
+    let mut lines: Vec<String> =
+        (0..3000).map(|i| contact(&format!("{i:06}"), &format!("Person {i}")).to_string()).collect();
+    lines.push(serde_json::json!({"account_number": "12", "name": "Too Short"}).to_string());
+    std::fs::write(&ndjson, lines.join("\n")).unwrap();
+    let run = |args: &[&str]| contactd(&app.db, &[&["import"][..], args, &["--biller", "1001", "--json"]].concat());
+
+    let rejected = run(&[ndjson.to_str().unwrap()]);
+    assert!(!rejected.status.success(), "one invalid record fails an add by default");
+    let v: Value = serde_json::from_slice(&rejected.stdout).unwrap();
+    assert_eq!((v["status"].as_str(), v["failed"].as_u64()), (Some("failed"), Some(1)), "{v}");
+    assert!(app.all_contacts(&t).await.is_empty());
+
+    let dry = json_out(&run(&[ndjson.to_str().unwrap(), "--skip-invalid", "--dry-run"]));
+    assert_eq!((dry["status"].as_str(), dry["created"].as_u64()), (Some("completed"), Some(3000)));
+    assert!(app.all_contacts(&t).await.is_empty(), "a dry run changes nothing");
+
+    let done = json_out(&run(&[ndjson.to_str().unwrap(), "--skip-invalid"]));
+    assert_eq!((done["created"].as_u64(), done["failed"].as_u64()), (Some(3000), Some(1)), "{done}");
+    assert_eq!(app.all_contacts(&t).await.len(), 3000);
+    let human = contactd(&app.db, &["import", ndjson.to_str().unwrap(), "--skip-invalid", "--biller", "1001"]);
+    let human = String::from_utf8(human.stdout).unwrap();
+    assert!(human.contains("3000 unchanged") && human.contains("/errors"), "{human}");
+
+    let csv = dir.join("all.csv");
+    std::fs::write(&csv, "account_number,name,contact-id-1,contact-id-2\n000001,One,000001,a\n").unwrap();
+    let refused = run(&[csv.to_str().unwrap(), "--replace"]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("TRAILER"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    std::fs::write(&csv, "account_number,name,contact-id-1,contact-id-2\n000001,One,000001,a\nTRAILER,1\n").unwrap();
+    let replaced = json_out(&run(&[csv.to_str().unwrap(), "--replace", "--confirm-removals", "2999"]));
+    assert_eq!((replaced["removed"].as_u64(), replaced["updated"].as_u64()), (Some(2999), Some(1)), "{replaced}");
+    assert_eq!(app.all_contacts(&t).await.keys().collect::<Vec<_>>(), ["000001"]);
+    assert!(!run(&["/nonexistent/file.txt"]).status.success());
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 crate::both_stores!(
+    import_files,
     export_round_trips,
     admin_commands,
     first_start_prints_demo_credentials_once,
