@@ -266,6 +266,8 @@ pub struct PageQuery {
     cursor: Option<String>,
     /// Jobs list only: one status.
     status: Option<String>,
+    /// Errors only: `json` (default, paginated) or `csv` (every error, streamed).
+    format: Option<String>,
 }
 
 fn page(q: &PageQuery) -> ApiResult<(usize, Option<u64>)> {
@@ -307,6 +309,9 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<JobList>> {
     let q: PageQuery = query(raw)?;
+    if q.format.is_some() {
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "format is for a job's errors").into());
+    }
     let (limit, before) = page(&q)?;
     let status = match q.status.as_deref() {
         None => None,
@@ -346,17 +351,23 @@ pub struct JobErrorList {
 /// Every per-record error of a job, in upload order.
 #[utoipa::path(get, path = "/v1/billers/{code}/jobs/{job_id}/errors", tag = "jobs",
     params(("code" = String, Path, description = "Biller code"), ("job_id" = String, Path, description = "job_..."), PageQuery),
-    responses((status = 200, body = JobErrorList), (status = 404, body = Problem)),
+    responses((status = 200, body = JobErrorList, description = "JSON; with ?format=csv, text/csv of every error"), (status = 404, body = Problem)),
     security(("token" = [])))]
 pub async fn errors(
     State(s): State<AppState>,
     Auth(who): Auth,
     PathParams((code, id)): PathParams<(String, String)>,
     RawQuery(raw): RawQuery,
-) -> ApiResult<Json<JobErrorList>> {
+) -> ApiResult<axum::response::Response> {
     let q: PageQuery = query(raw)?;
+    let bad = |d: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", d.to_owned());
     if q.status.is_some() {
-        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "status is for the jobs list").into());
+        return Err(bad("status is for the jobs list").into());
+    }
+    match q.format.as_deref() {
+        None | Some("json") => {}
+        Some("csv") => return errors_csv(s, who, code, id).await,
+        Some(_) => return Err(bad("format is json or csv").into()),
     }
     let (limit, after) = page(&q)?;
     let rows = s.service.job_errors(&who, &code, &id, after, limit + 1).await?;
@@ -374,5 +385,50 @@ pub async fn errors(
             message: e.message,
         })
         .collect();
-    Ok(Json(JobErrorList { data, next_cursor }))
+    Ok(Json(JobErrorList { data, next_cursor }).into_response())
+}
+
+/// Every error of a job as CSV, streamed a page at a time.
+async fn errors_csv(
+    s: AppState,
+    who: crate::service::Principal,
+    code: String,
+    id: String,
+) -> ApiResult<axum::response::Response> {
+    // Check access (and that the job exists) before the 200 goes out.
+    s.service.job(&who, &code, &id).await?;
+    let header = "index,line,account_number,field,code,message\n".to_owned();
+    let state = (s, who, code, id, None::<u64>, false);
+    let pages = futures_util::stream::unfold(state, |(s, who, code, id, after, done)| async move {
+        if done {
+            return None;
+        }
+        let rows = match s.service.job_errors(&who, &code, &id, after, 1000).await {
+            Ok(rows) => rows,
+            Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (s, who, code, id, after, true))),
+        };
+        let last = rows.last().map(|(ord, _)| *ord);
+        let mut w = csv::Writer::from_writer(Vec::new());
+        for (_, e) in &rows {
+            let record = [
+                e.idx.to_string(),
+                e.line.to_string(),
+                e.account_number.clone().unwrap_or_default(),
+                e.field.clone(),
+                e.code.clone(),
+                e.message.clone(),
+            ];
+            if let Err(err) = w.write_record(&record) {
+                return Some((Err(std::io::Error::other(err)), (s, who, code, id, after, true)));
+            }
+        }
+        let bytes = w.into_inner().unwrap_or_default();
+        let finished = rows.len() < 1000;
+        Some((Ok(axum::body::Bytes::from(bytes)), (s, who, code, id, last.or(after), finished)))
+    });
+    let head = futures_util::stream::once(async move { Ok::<_, std::io::Error>(axum::body::Bytes::from(header)) });
+    let body = Body::from_stream(futures_util::StreamExt::chain(head, pages));
+    let mut res = (StatusCode::OK, body).into_response();
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+    Ok(res)
 }

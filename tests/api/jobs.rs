@@ -117,6 +117,15 @@ async fn ndjson_errors_map_to_lines_and_on_error_modes(b: Backend) {
         "{errs}"
     );
     assert!(errs["data"][2]["message"].as_str().unwrap().contains("index 0 (line 1)"));
+    let res = app.get(&t, &format!("/jobs/{id}/errors?format=csv")).await;
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = res.text().await.unwrap();
+    let rows: Vec<&str> = csv.lines().collect();
+    assert_eq!(rows.len(), 4, "{csv}");
+    assert_eq!(rows[0], "index,line,account_number,field,code,message");
+    assert!(rows[1].starts_with("1,3,12,account_number,invalid_length,"), "{csv}");
+    assert_eq!(app.get(&t, &format!("/jobs/{id}/errors?format=xml")).await.status(), 400);
+    assert_eq!(app.get(&t, "/jobs?format=csv").await.status(), 400);
 
     // skip: the valid ones are applied, the invalid counted.
     let (_, v, _) = submit(&app, &t, "add", "?on_error=skip", "application/x-ndjson", body).await;
