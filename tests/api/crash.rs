@@ -165,4 +165,67 @@ async fn killed_as_soon_as_queued(b: Backend) {
     kill_and_recover(b, "replace", |_| true).await;
 }
 
+/// Two servers on one PostgreSQL database: a token from A works on B, writes
+/// through A read through B, and a 200,000-contact job that A is working when
+/// it is killed is finished by B, exactly once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_servers_one_database_one_dies() {
+    let db = TestDb::new(Backend::Postgres).await;
+    let (a, key) = start(&db, true);
+    let key = key.expect("demo key");
+    let c = reqwest::Client::new();
+    let t = token(&c, &a.base, &key).await;
+    let add = c
+        .post(format!("{}/v1/billers/DEMO/contacts/add", a.base))
+        .header("Authorization", format!("Token {t}"))
+        .json(&serde_json::json!([{"account_number": "A1", "name": "Via A"}]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(add.status(), 200);
+
+    const N: usize = 200_000;
+    let body: String = (0..N).map(|i| format!("{{\"account_number\":\"{i:07}\",\"name\":\"Person {i}\"}}\n")).collect();
+    let res = c
+        .post(format!("{}/v1/billers/DEMO/contacts/job/add", a.base))
+        .header("Authorization", format!("Token {t}"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    let id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    // A, the only server so far, is working the job...
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while job_status(&c, &a.base, &t, &id).await["processed"].as_u64().unwrap_or(0) == 0 {
+        assert!(Instant::now() < deadline, "A did not take the job");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    // ...when B joins: A's token works on B, and B reads A's writes.
+    let (b, _) = start(&db, false);
+    let via_b: Value = c
+        .get(format!("{}/v1/billers/DEMO/contacts/acct:A1", b.base))
+        .header("Authorization", format!("Token {t}"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(via_b["name"], "Via A");
+    a.kill9();
+    let deadline = Instant::now() + Duration::from_secs(240);
+    let done = loop {
+        let s = job_status(&c, &b.base, &t, &id).await;
+        if s["status"] == "completed" || s["status"] == "failed" {
+            break s;
+        }
+        assert!(Instant::now() < deadline, "B did not finish the job: {s}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!((done["status"].as_str(), done["created"].as_u64()), (Some("completed"), Some(N as u64)), "{done}");
+    assert_eq!(count(&c, &b.base, &t).await, N + 1, "the exact set: the job's contacts and A1");
+}
+
 crate::both_stores!(killed_while_validating, killed_as_soon_as_queued);
