@@ -106,6 +106,44 @@ async fn count(c: &reqwest::Client, base: &str, token: &str) -> usize {
     }
 }
 
+/// Submits an NDJSON job through `base`; returns its id.
+async fn submit_ndjson(c: &reqwest::Client, base: &str, token: &str, kind: &str, body: String) -> String {
+    let res = c
+        .post(format!("{base}/v1/billers/DEMO/contacts/job/{kind}"))
+        .header("Authorization", format!("Token {token}"))
+        .header("content-type", "application/x-ndjson")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 202);
+    res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned()
+}
+
+/// Polls the job through `base` until `done` says so; fails after `limit`.
+async fn wait_for(
+    c: &reqwest::Client,
+    base: &str,
+    token: &str,
+    id: &str,
+    limit: Duration,
+    done: impl Fn(&Value) -> bool,
+) -> Value {
+    let deadline = Instant::now() + limit;
+    loop {
+        let s = job_status(c, base, token, id).await;
+        if done(&s) {
+            return s;
+        }
+        assert!(Instant::now() < deadline, "the job did not get there in time: {s}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn ended(s: &Value) -> bool {
+    s["status"] == "completed" || s["status"] == "failed"
+}
+
 /// Kills the server when `moment` says so, restarts it, and checks the job ends exactly once.
 async fn kill_and_recover(b: Backend, kind: &str, moment: fn(&Value) -> bool) {
     let db = TestDb::new(b).await;
@@ -121,37 +159,12 @@ async fn kill_and_recover(b: Backend, kind: &str, moment: fn(&Value) -> bool) {
             )
         })
         .collect();
-    let res = c
-        .post(format!("{}/v1/billers/DEMO/contacts/job/{kind}", server.base))
-        .header("Authorization", format!("Token {t}"))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
-    let deadline = Instant::now() + Duration::from_secs(60);
-    loop {
-        let s = job_status(&c, &server.base, &t, &id).await;
-        if moment(&s) || s["status"] == "completed" {
-            break;
-        }
-        assert!(Instant::now() < deadline, "the job never reached the moment: {s}");
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let id = submit_ndjson(&c, &server.base, &t, kind, body).await;
+    wait_for(&c, &server.base, &t, &id, Duration::from_secs(60), |s| moment(s) || s["status"] == "completed").await;
     server.kill9();
 
     let (server, _) = start(&db, false);
-    let deadline = Instant::now() + Duration::from_secs(120);
-    let done = loop {
-        let s = job_status(&c, &server.base, &t, &id).await;
-        if s["status"] == "completed" || s["status"] == "failed" {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "the job was not finished after the restart: {s}");
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let done = wait_for(&c, &server.base, &t, &id, Duration::from_secs(120), ended).await;
     assert_eq!(done["status"], "completed", "{done}");
     assert_eq!(done["created"].as_u64(), Some(N as u64), "applied exactly once: {done}");
     assert_eq!(count(&c, &server.base, &t).await, N, "the exact contact set");
@@ -186,22 +199,9 @@ async fn two_servers_one_database_one_dies() {
 
     const N: usize = 200_000;
     let body: String = (0..N).map(|i| format!("{{\"account_number\":\"{i:07}\",\"name\":\"Person {i}\"}}\n")).collect();
-    let res = c
-        .post(format!("{}/v1/billers/DEMO/contacts/job/add", a.base))
-        .header("Authorization", format!("Token {t}"))
-        .header("content-type", "application/x-ndjson")
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(res.status(), 202);
-    let id = res.json::<Value>().await.unwrap()["job_id"].as_str().unwrap().to_owned();
+    let id = submit_ndjson(&c, &a.base, &t, "add", body).await;
     // A, the only server so far, is working the job...
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while job_status(&c, &a.base, &t, &id).await["processed"].as_u64().unwrap_or(0) == 0 {
-        assert!(Instant::now() < deadline, "A did not take the job");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+    wait_for(&c, &a.base, &t, &id, Duration::from_secs(60), |s| s["processed"].as_u64().unwrap_or(0) > 0).await;
     // ...when B joins: A's token works on B, and B reads A's writes.
     let (b, _) = start(&db, false);
     let via_b: Value = c
@@ -215,15 +215,7 @@ async fn two_servers_one_database_one_dies() {
         .unwrap();
     assert_eq!(via_b["name"], "Via A");
     a.kill9();
-    let deadline = Instant::now() + Duration::from_secs(240);
-    let done = loop {
-        let s = job_status(&c, &b.base, &t, &id).await;
-        if s["status"] == "completed" || s["status"] == "failed" {
-            break s;
-        }
-        assert!(Instant::now() < deadline, "B did not finish the job: {s}");
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let done = wait_for(&c, &b.base, &t, &id, Duration::from_secs(240), ended).await;
     assert_eq!((done["status"].as_str(), done["created"].as_u64()), (Some("completed"), Some(N as u64)), "{done}");
     assert_eq!(count(&c, &b.base, &t).await, N + 1, "the exact set: the job's contacts and A1");
 }
