@@ -205,6 +205,7 @@ fn bulk_add(c: &mut Criterion) {
                                     records: data.clone(),
                                     dry_run: false,
                                     guard: None,
+                                    snapshot: None,
                                 };
                                 f.store
                                     .write_contacts(f.biller, batch, OffsetDateTime::now_utc())

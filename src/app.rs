@@ -30,6 +30,7 @@ pub async fn service(settings: &Settings) -> Result<Service, StartError> {
         token_ttl: settings.token_ttl,
         max_sync_records: settings.max_sync_records,
         job_lease: settings.job_lease,
+        snapshot_retention: settings.snapshot_retention,
     };
     Ok(Service::new(store, config))
 }

@@ -89,6 +89,15 @@ struct ServeArgs {
     /// server died is taken over after this (default 60).
     #[arg(long, env = "CONTACTD_JOB_LEASE_SECS")]
     job_lease_secs: Option<u64>,
+    /// Replace snapshots kept per biller (default 10; 0 takes none).
+    #[arg(long, env = "CONTACTD_SNAPSHOT_RETENTION")]
+    snapshot_retention: Option<usize>,
+    /// Drop folder: a file put in DIR/{biller_code}/ is imported as a job.
+    #[arg(long, env = "CONTACTD_INBOX")]
+    inbox: Option<PathBuf>,
+    /// Seconds an inbox file must stay unchanged before it is taken (default 10).
+    #[arg(long, env = "CONTACTD_INBOX_SETTLE_SECS")]
+    inbox_settle_secs: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -168,6 +177,9 @@ impl Cli {
                 no_demo: a.no_demo,
                 workers: a.workers,
                 job_lease_secs: a.job_lease_secs,
+                snapshot_retention: a.snapshot_retention,
+                inbox: a.inbox.clone(),
+                inbox_settle_secs: a.inbox_settle_secs,
                 ..Overrides::default()
             },
             _ => Overrides::default(),

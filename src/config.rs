@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// A value that must not reach a log (a database URL may hold a password).
@@ -40,6 +40,12 @@ pub struct Settings {
     pub workers: usize,
     /// How long a job worker's claim holds without a heartbeat.
     pub job_lease: Duration,
+    /// Replace snapshots kept per biller (0: none are taken).
+    pub snapshot_retention: usize,
+    /// The drop folder watched for files to import, if any.
+    pub inbox: Option<PathBuf>,
+    /// How long a file in the inbox must stay unchanged before it is taken.
+    pub inbox_settle: Duration,
 }
 
 impl Default for Settings {
@@ -53,6 +59,9 @@ impl Default for Settings {
             no_demo: false,
             workers: 1,
             job_lease: Duration::from_secs(60),
+            snapshot_retention: 10,
+            inbox: None,
+            inbox_settle: Duration::from_secs(10),
         }
     }
 }
@@ -69,6 +78,9 @@ pub struct FileSettings {
     pub no_demo: Option<bool>,
     pub workers: Option<usize>,
     pub job_lease_secs: Option<u64>,
+    pub snapshot_retention: Option<usize>,
+    pub inbox: Option<PathBuf>,
+    pub inbox_settle_secs: Option<u64>,
 }
 
 /// What flags and environment gave (clap merges those two).
@@ -82,6 +94,9 @@ pub struct Overrides {
     pub no_demo: bool,
     pub workers: Option<usize>,
     pub job_lease_secs: Option<u64>,
+    pub snapshot_retention: Option<usize>,
+    pub inbox: Option<PathBuf>,
+    pub inbox_settle_secs: Option<u64>,
 }
 
 /// Every `CONTACTD_` variable this build reads.
@@ -96,6 +111,9 @@ pub const KNOWN_ENV: &[&str] = &[
     "CONTACTD_LOG",
     "CONTACTD_WORKERS",
     "CONTACTD_JOB_LEASE_SECS",
+    "CONTACTD_SNAPSHOT_RETENTION",
+    "CONTACTD_INBOX",
+    "CONTACTD_INBOX_SETTLE_SECS",
 ];
 
 /// `CONTACTD_` variables that nothing reads: most likely typos.
@@ -137,7 +155,20 @@ impl Settings {
             no_demo: over.no_demo || f.no_demo.unwrap_or(false),
             workers: over.workers.or(f.workers).unwrap_or(d.workers),
             job_lease: over.job_lease_secs.or(f.job_lease_secs).map(Duration::from_secs).unwrap_or(d.job_lease),
+            snapshot_retention: over.snapshot_retention.or(f.snapshot_retention).unwrap_or(d.snapshot_retention),
+            inbox: over.inbox.or(f.inbox),
+            inbox_settle: over
+                .inbox_settle_secs
+                .or(f.inbox_settle_secs)
+                .map(Duration::from_secs)
+                .unwrap_or(d.inbox_settle),
         };
+        if s.snapshot_retention > 1000 {
+            return Err(ConfigError::Invalid("snapshot_retention must be 0 to 1000".into()));
+        }
+        if s.inbox_settle.is_zero() || s.inbox_settle > Duration::from_secs(3600) {
+            return Err(ConfigError::Invalid("inbox_settle_secs must be 1 to 3600".into()));
+        }
         if s.job_lease.is_zero() || s.job_lease > Duration::from_secs(3600) {
             return Err(ConfigError::Invalid("job_lease_secs must be 1 to 3600".into()));
         }

@@ -1,4 +1,5 @@
-//! `contactd export`: every contact of a biller, streamed page by page in
+//! Exports: every contact of a biller (`contactd export`) or of one of its
+//! replace snapshots (the snapshot download), streamed page by page in
 //! constant memory, as NDJSON, a JSON array, or CSV in the same columns a CSV
 //! job takes (ending with `TRAILER,N`, so an export can be replaced back whole).
 
@@ -6,6 +7,7 @@ use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::{Contact, FieldValue};
 use crate::http::ContactBody;
 use crate::service::{Service, ServiceError, ServiceResult};
+use crate::store::{Biller, BillerId};
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -91,81 +93,150 @@ fn io(e: impl std::fmt::Display) -> ServiceError {
     ServiceError::Internal(format!("writing the export: {e}"))
 }
 
-/// Where contacts go, in their format.
-enum Sink<W: Write> {
-    Csv(Box<csv::Writer<W>>, Vec<String>),
-    Json(W),
-    Ndjson(W),
+/// Whose contacts an export reads.
+#[derive(Debug, Clone, Copy)]
+pub enum Source {
+    /// The biller's contacts now.
+    Contacts,
+    /// A replace snapshot, by its seq.
+    Snapshot(i64),
 }
 
-impl<W: Write> Sink<W> {
-    fn new(format: ExportFormat, out: W, fields: Vec<String>) -> ServiceResult<Self> {
-        Ok(match format {
+/// Renders contacts in one format: a head, pages, and a tail.
+struct Render {
+    format: ExportFormat,
+    fields: Vec<String>,
+}
+
+impl Render {
+    fn csv_writer() -> csv::Writer<Vec<u8>> {
+        // Flexible: the trailer row has two cells.
+        csv::WriterBuilder::new().flexible(true).from_writer(Vec::new())
+    }
+
+    fn head(&self) -> ServiceResult<Vec<u8>> {
+        match self.format {
             ExportFormat::Csv => {
-                // Flexible: the trailer row has two cells.
-                let mut w = csv::WriterBuilder::new().flexible(true).from_writer(out);
-                w.write_record(CSV_COLUMNS.iter().map(|c| c.to_string()).chain(fields.iter().cloned())).map_err(io)?;
-                Sink::Csv(Box::new(w), fields)
+                let mut w = Self::csv_writer();
+                w.write_record(CSV_COLUMNS.iter().map(|c| c.to_string()).chain(self.fields.iter().cloned()))
+                    .map_err(io)?;
+                w.into_inner().map_err(io)
             }
-            ExportFormat::Json => {
-                let mut out = out;
-                out.write_all(b"[").map_err(io)?;
-                Sink::Json(out)
-            }
-            ExportFormat::Ndjson => Sink::Ndjson(out),
-        })
+            ExportFormat::Json => Ok(b"[".to_vec()),
+            ExportFormat::Ndjson => Ok(Vec::new()),
+        }
     }
 
-    fn write(&mut self, c: Contact, nth: u64) -> ServiceResult<()> {
-        match self {
-            Sink::Csv(w, fields) => w.write_record(csv_row(&c, fields)).map_err(io),
-            Sink::Json(out) => {
-                if nth > 0 {
-                    out.write_all(b",").map_err(io)?;
+    /// One page; `before` is how many contacts came before it.
+    fn page(&self, contacts: Vec<Contact>, before: u64) -> ServiceResult<Vec<u8>> {
+        match self.format {
+            ExportFormat::Csv => {
+                let mut w = Self::csv_writer();
+                for c in &contacts {
+                    w.write_record(csv_row(c, &self.fields)).map_err(io)?;
                 }
-                serde_json::to_writer(out, &ContactBody::from(c)).map_err(io)
+                w.into_inner().map_err(io)
             }
-            Sink::Ndjson(out) => {
-                serde_json::to_writer(&mut *out, &ContactBody::from(c)).map_err(io)?;
-                out.write_all(b"\n").map_err(io)
+            ExportFormat::Json | ExportFormat::Ndjson => {
+                let mut out = Vec::new();
+                for (i, c) in contacts.into_iter().enumerate() {
+                    if self.format == ExportFormat::Json && before + i as u64 > 0 {
+                        out.push(b',');
+                    }
+                    serde_json::to_writer(&mut out, &ContactBody::from(c)).map_err(io)?;
+                    if self.format == ExportFormat::Ndjson {
+                        out.push(b'\n');
+                    }
+                }
+                Ok(out)
             }
         }
     }
 
-    fn finish(self, count: u64) -> ServiceResult<()> {
-        match self {
-            Sink::Csv(mut w, _) => {
+    fn tail(&self, count: u64) -> ServiceResult<Vec<u8>> {
+        match self.format {
+            ExportFormat::Csv => {
+                let mut w = Self::csv_writer();
                 w.write_record(["TRAILER".to_owned(), count.to_string()]).map_err(io)?;
-                w.flush().map_err(io)
+                w.into_inner().map_err(io)
             }
-            Sink::Json(mut out) => {
-                out.write_all(b"]\n").map_err(io)?;
-                out.flush().map_err(io)
-            }
-            Sink::Ndjson(mut out) => out.flush().map_err(io),
+            ExportFormat::Json => Ok(b"]\n".to_vec()),
+            ExportFormat::Ndjson => Ok(Vec::new()),
         }
+    }
+}
+
+/// An export in progress: yields its output a page at a time, so any number
+/// of contacts goes out in constant memory.
+pub struct Export {
+    service: Service,
+    biller: BillerId,
+    source: Source,
+    render: Render,
+    after: Option<String>,
+    count: u64,
+    started: bool,
+    done: bool,
+}
+
+impl Export {
+    /// An export of `biller`'s contacts or one of its snapshots. The caller
+    /// has checked access.
+    pub fn new(service: Service, biller: &Biller, source: Source, format: ExportFormat) -> Self {
+        let fields = biller.settings.fields().iter().map(|f| f.def.key.clone()).collect();
+        let render = Render { format, fields };
+        Self { service, biller: biller.id, source, render, after: None, count: 0, started: false, done: false }
+    }
+
+    /// The next piece of output, or `None` at the end.
+    pub async fn next(&mut self) -> ServiceResult<Option<Vec<u8>>> {
+        if self.done {
+            return Ok(None);
+        }
+        if !self.started {
+            self.started = true;
+            return self.render.head().map(Some);
+        }
+        let after = self.after.take();
+        let store = self.service.store();
+        let page = match self.source {
+            Source::Contacts => {
+                store.contacts(self.biller, &ContactFilter::default(), &PageRequest { after, limit: PAGE }).await?
+            }
+            Source::Snapshot(seq) => store.snapshot_contacts(self.biller, seq, after, PAGE).await?,
+        };
+        let n = page.contacts.len() as u64;
+        let mut out = self.render.page(page.contacts, self.count)?;
+        self.count += n;
+        match page.next_after {
+            Some(a) => self.after = Some(a),
+            None => {
+                out.extend(self.render.tail(self.count)?);
+                self.done = true;
+            }
+        }
+        Ok(Some(out))
+    }
+
+    /// How many contacts have gone out so far.
+    pub fn count(&self) -> u64 {
+        self.count
+    }
+
+    /// The whole export as a byte stream, for an HTTP body.
+    pub fn into_stream(self) -> impl futures_util::Stream<Item = ServiceResult<Vec<u8>>> + Send {
+        futures_util::stream::try_unfold(self, |mut e| async move { Ok(e.next().await?.map(|bytes| (bytes, e))) })
     }
 }
 
 /// Writes every contact of `code` to `out`, a page at a time; returns how many.
 pub async fn export(service: &Service, code: &str, format: ExportFormat, out: impl Write) -> ServiceResult<u64> {
     let biller = service.biller(code).await?;
-    let fields: Vec<String> = biller.settings.fields().iter().map(|f| f.def.key.clone()).collect();
-    let mut sink = Sink::new(format, std::io::BufWriter::new(out), fields)?;
-    let mut after = None;
-    let mut count = 0u64;
-    loop {
-        let page =
-            service.store().contacts(biller.id, &ContactFilter::default(), &PageRequest { after, limit: PAGE }).await?;
-        for c in page.contacts {
-            sink.write(c, count)?;
-            count += 1;
-        }
-        match page.next_after {
-            Some(a) => after = Some(a),
-            None => break,
-        }
+    let mut export = Export::new(service.clone(), &biller, Source::Contacts, format);
+    let mut out = std::io::BufWriter::new(out);
+    while let Some(bytes) = export.next().await? {
+        out.write_all(&bytes).map_err(io)?;
     }
-    sink.finish(count)?;
-    Ok(count)
+    out.flush().map_err(io)?;
+    Ok(export.count())
 }

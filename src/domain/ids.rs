@@ -50,6 +50,7 @@ macro_rules! prefixed_id {
 prefixed_id!(ContactId, "cont_", 14, "A contact's id: `cont_` and 14 random base62 characters (Razorpay's form).");
 prefixed_id!(KeyId, "key_", 16, "An API key's public id: `key_` and 16 random base62 characters.");
 prefixed_id!(JobId, "job_", 14, "A background job's id: `job_` and 14 random base62 characters.");
+prefixed_id!(SnapshotId, "snap_", 14, "A replace snapshot's id: `snap_` and 14 random base62 characters.");
 
 #[cfg(test)]
 mod tests {

@@ -64,6 +64,24 @@ pub struct JobAccepted {
     pub biller_code: String,
 }
 
+impl JobAccepted {
+    pub fn new(code: &str, job: &Job) -> Self {
+        Self { job_id: job.id.to_string(), status: JobStatus::Queued.as_str(), biller_code: code.to_owned() }
+    }
+}
+
+/// 202 with the job's address in `Location`.
+impl IntoResponse for JobAccepted {
+    fn into_response(self) -> axum::response::Response {
+        let location = HeaderValue::from_str(&format!("/v1/billers/{}/jobs/{}", self.biller_code, self.job_id));
+        let mut res = (StatusCode::ACCEPTED, Json(self)).into_response();
+        if let Ok(v) = location {
+            res.headers_mut().insert(header::LOCATION, v);
+        }
+        res
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct JobBody {
     pub job_id: String,
@@ -181,17 +199,11 @@ async fn submit(
             return Err(e.into());
         }
     };
-    let accepted =
-        JobAccepted { job_id: job.id.to_string(), status: JobStatus::Queued.as_str(), biller_code: code.clone() };
-    let body = serde_json::to_string(&accepted).unwrap_or_default();
+    let accepted = JobAccepted::new(&code, &job);
     if let Some(c) = claimed {
-        c.complete(&s, StatusCode::ACCEPTED, &body).await;
+        c.complete(&s, StatusCode::ACCEPTED, &serde_json::to_string(&accepted).unwrap_or_default()).await;
     }
-    let mut res = (StatusCode::ACCEPTED, Json(accepted)).into_response();
-    if let Ok(v) = HeaderValue::from_str(&format!("/v1/billers/{code}/jobs/{}", job.id)) {
-        res.headers_mut().insert(header::LOCATION, v);
-    }
-    Ok(res)
+    Ok(accepted.into_response())
 }
 
 /// Submits contacts to add or update as a background job.
@@ -270,13 +282,14 @@ pub struct PageQuery {
     format: Option<String>,
 }
 
-fn page(q: &PageQuery) -> ApiResult<(usize, Option<u64>)> {
+/// A page's size and where it starts, from `limit` and `cursor`.
+pub(super) fn page(limit: Option<usize>, cursor: Option<&str>) -> ApiResult<(usize, Option<u64>)> {
     let bad = |d: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", d.to_owned());
-    let limit = q.limit.unwrap_or(100);
+    let limit = limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {
         return Err(bad("limit must be 1 to 1000").into());
     }
-    let cursor = match &q.cursor {
+    let cursor = match cursor {
         None => None,
         Some(c) => Some(
             decode_cursor(c)
@@ -287,7 +300,7 @@ fn page(q: &PageQuery) -> ApiResult<(usize, Option<u64>)> {
     Ok((limit, cursor))
 }
 
-fn cursor(n: u64) -> String {
+pub(super) fn cursor(n: u64) -> String {
     URL_SAFE_NO_PAD.encode(n.to_string())
 }
 
@@ -312,7 +325,7 @@ pub async fn list(
     if q.format.is_some() {
         return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "format is for a job's errors").into());
     }
-    let (limit, before) = page(&q)?;
+    let (limit, before) = page(q.limit, q.cursor.as_deref())?;
     let status = match q.status.as_deref() {
         None => None,
         Some(v) => Some(JobStatus::parse(v).filter(|s| *s != JobStatus::Receiving).ok_or_else(|| {
@@ -369,7 +382,7 @@ pub async fn errors(
         Some("csv") => return errors_csv(s, who, code, id).await,
         Some(_) => return Err(bad("format is json or csv").into()),
     }
-    let (limit, after) = page(&q)?;
+    let (limit, after) = page(q.limit, q.cursor.as_deref())?;
     let rows = s.service.job_errors(&who, &code, &id, after, limit + 1).await?;
     let more = rows.len() > limit;
     let rows: Vec<_> = rows.into_iter().take(limit).collect();

@@ -12,6 +12,7 @@ mod openapi;
 mod ops;
 mod path;
 mod problem;
+mod snapshots;
 mod tokens;
 pub mod upload;
 
@@ -88,6 +89,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billers/{code}/jobs/{job_id}", get(jobs::get))
         .route("/v1/billers/{code}/jobs/{job_id}/errors", get(jobs::errors))
         .route("/v1/billers/{code}/jobs/{job_id}/cancel", post(jobs::cancel))
+        .route("/v1/billers/{code}/snapshots", get(snapshots::list))
+        .route("/v1/billers/{code}/snapshots/{snapshot_id}", get(snapshots::get))
+        .route("/v1/billers/{code}/snapshots/{snapshot_id}/contacts", get(snapshots::download))
+        .route("/v1/billers/{code}/snapshots/{snapshot_id}/restore", post(snapshots::restore))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

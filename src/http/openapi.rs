@@ -1,6 +1,6 @@
 //! The OpenAPI document, generated from the handlers' annotations.
 
-use crate::http::{billers, contacts, dto, jobs, ops, problem, tokens};
+use crate::http::{billers, contacts, dto, jobs, ops, problem, snapshots, tokens};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -36,6 +36,10 @@ impl Modify for TokenAuth {
         jobs::get,
         jobs::errors,
         jobs::cancel,
+        snapshots::list,
+        snapshots::get,
+        snapshots::download,
+        snapshots::restore,
         billers::get,
         billers::put,
         ops::healthz,

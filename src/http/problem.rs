@@ -139,6 +139,7 @@ impl From<ServiceError> for Problem {
                     Resource::Contact => "contact_not_found",
                     Resource::Key => "key_not_found",
                     Resource::Job => "job_not_found",
+                    Resource::Snapshot => "snapshot_not_found",
                 };
                 Problem::new(S::NOT_FOUND, code, format!("no such {}", what.as_str()))
             }

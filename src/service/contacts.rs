@@ -64,8 +64,14 @@ impl Service {
             confirm_removals: options.confirm_removals,
         });
         let records = valid.into_iter().map(|(_, data)| data).collect();
-        let write =
-            WriteBatch { settings_version: biller.settings_version, mode, records, dry_run: options.dry_run, guard };
+        let write = WriteBatch {
+            settings_version: biller.settings_version,
+            mode,
+            records,
+            dry_run: options.dry_run,
+            guard,
+            snapshot: self.snapshot_for(mode, None),
+        };
         Ok(self.store.write_contacts(biller.id, write, super::now()).await?)
     }
 

@@ -20,6 +20,7 @@ pub enum Resource {
     Contact,
     Key,
     Job,
+    Snapshot,
 }
 
 impl Resource {
@@ -29,6 +30,7 @@ impl Resource {
             Self::Contact => "contact",
             Self::Key => "key",
             Self::Job => "job",
+            Self::Snapshot => "snapshot",
         }
     }
 }

@@ -46,6 +46,13 @@ impl JobUpload {
         Ok(self.service.store.append_job_records(self.job.biller_id, self.job.seq, records).await?)
     }
 
+    /// Stores a snapshot's contacts as the upload's records (a restore).
+    pub(super) async fn append_snapshot(&mut self, snapshot_seq: i64) -> ServiceResult<()> {
+        let store = &self.service.store;
+        self.received += store.append_snapshot_records(self.job.biller_id, self.job.seq, snapshot_seq).await?;
+        Ok(())
+    }
+
     /// Queues the job; from here a worker may take it.
     pub async fn finish(self) -> ServiceResult<Job> {
         if let Err(e) = self.service.store.queue_job(self.job.seq, self.received).await {
@@ -86,7 +93,7 @@ impl Service {
         self.create_upload(biller.id, kind, options).await
     }
 
-    async fn create_upload(
+    pub(super) async fn create_upload(
         &self,
         biller: crate::store::BillerId,
         kind: JobKind,
@@ -261,8 +268,14 @@ impl Worker {
             max_share: biller.settings.max_replace_removal(),
             confirm_removals: job.confirm_removals,
         });
-        let apply =
-            ApplyJob { mode, guard, dry_run: job.dry_run, settings_version: biller.settings_version, counts: v.counts };
+        let apply = ApplyJob {
+            mode,
+            guard,
+            dry_run: job.dry_run,
+            settings_version: biller.settings_version,
+            counts: v.counts,
+            snapshot: self.service.snapshot_for(mode, Some(job.id.clone())),
+        };
         match store.apply_job(fence, biller.id, &apply, super::now()).await {
             Ok(Some(counts)) => {
                 tracing::info!(

@@ -6,9 +6,10 @@ mod auth;
 mod contacts;
 mod error;
 mod jobs;
+mod snapshots;
 
 /// What callers of the service see of the store's types.
-pub use crate::store::{ContactPage, Job, JobError, JobRecord, Scope, WriteOutcome};
+pub use crate::store::{ContactPage, Job, JobError, JobRecord, Scope, Snapshot, WriteOutcome};
 pub use admin::{DEMO_BILLER, Demo};
 pub use auth::{IssuedToken, NewKey, Principal};
 pub use contacts::{ContactBatch, ReplaceOptions};
@@ -28,11 +29,18 @@ pub struct ServiceConfig {
     pub max_sync_records: usize,
     /// How long a job worker's claim holds without a heartbeat.
     pub job_lease: Duration,
+    /// Replace snapshots kept per biller (0: none are taken).
+    pub snapshot_retention: usize,
 }
 
 impl Default for ServiceConfig {
     fn default() -> Self {
-        Self { token_ttl: Duration::from_secs(3600), max_sync_records: 10_000, job_lease: Duration::from_secs(60) }
+        Self {
+            token_ttl: Duration::from_secs(3600),
+            max_sync_records: 10_000,
+            job_lease: Duration::from_secs(60),
+            snapshot_retention: 10,
+        }
     }
 }
 

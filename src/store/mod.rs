@@ -11,7 +11,7 @@ mod time_conv;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{self, Action, Counts, Existing, Plan, RemovalGuard, RemovalRefused, WriteMode};
-use crate::domain::{BillerSettings, Contact, ContactData, ContactId, ContactRef, JobId, KeyId};
+use crate::domain::{BillerSettings, Contact, ContactData, ContactId, ContactRef, JobId, KeyId, SnapshotId};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -102,6 +102,8 @@ pub struct WriteBatch {
     pub records: Vec<ContactData>,
     pub dry_run: bool,
     pub guard: Option<RemovalGuard>,
+    /// For a replace: keep the contacts as they were before it changes them.
+    pub snapshot: Option<NewSnapshot>,
 }
 
 /// What a bulk write did (or, for a dry run, would do).
@@ -232,6 +234,59 @@ pub struct ApplyJob {
     pub settings_version: i64,
     /// Counts so far (total, processed, failed); the merge adds the rest.
     pub counts: JobCounts,
+    /// For a replace: keep the contacts as they were before it changes them.
+    pub snapshot: Option<NewSnapshot>,
+}
+
+/// A snapshot to take inside a replace's transaction, just before it writes.
+/// A replace that would change nothing takes none.
+#[derive(Debug, Clone)]
+pub struct NewSnapshot {
+    pub id: SnapshotId,
+    /// The job whose replace takes it; `None` for a synchronous replace.
+    pub job: Option<JobId>,
+    /// How many of the biller's snapshots to keep, this one included; older ones go.
+    pub keep: usize,
+}
+
+/// A biller's contact set as it was before a replace.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    pub seq: i64,
+    pub id: SnapshotId,
+    pub job: Option<JobId>,
+    pub contacts: u64,
+    pub created_at: OffsetDateTime,
+}
+
+#[async_trait]
+pub trait SnapshotStore {
+    /// Newest first; `before` is a seq from the previous page.
+    async fn snapshots(&self, biller: BillerId, before: Option<i64>, limit: usize) -> StoreResult<Vec<Snapshot>>;
+    async fn snapshot(&self, biller: BillerId, id: &SnapshotId) -> StoreResult<Option<Snapshot>>;
+    /// A snapshot's contacts in account-number order, as they were.
+    async fn snapshot_contacts(
+        &self,
+        biller: BillerId,
+        seq: i64,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<ContactPage>;
+    /// Copies a snapshot's contacts into a job upload as records (the same
+    /// JSON a client sends), in account-number order; returns how many.
+    async fn append_snapshot_records(&self, biller: BillerId, job_seq: i64, snapshot_seq: i64) -> StoreResult<u64>;
+}
+
+/// The snapshot a write takes: one was asked for, and the write is a replace
+/// that changes something (an unchanged set needs no undo).
+fn snapshot_due(
+    snapshot: Option<&NewSnapshot>,
+    mode: WriteMode,
+    created: u64,
+    updated: u64,
+    removed: u64,
+) -> Option<&NewSnapshot> {
+    snapshot.filter(|_| mode == WriteMode::Replace && created + updated + removed > 0)
 }
 
 /// What a worker learns when it reports progress.
@@ -357,7 +412,9 @@ pub trait IdempotencyStore {
 }
 
 #[async_trait]
-pub trait Store: BillerStore + KeyStore + ContactStore + JobStore + IdempotencyStore + Send + Sync {
+pub trait Store:
+    BillerStore + KeyStore + ContactStore + JobStore + IdempotencyStore + SnapshotStore + Send + Sync
+{
     /// Applies pending migrations; safe to call from several servers at once.
     async fn migrate(&self) -> StoreResult<()>;
     async fn ping(&self) -> StoreResult<()>;

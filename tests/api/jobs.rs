@@ -6,7 +6,7 @@ use reqwest::Method;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-async fn submit(
+pub(crate) async fn submit(
     app: &TestApp,
     t: &Tenant,
     kind: &str,
@@ -26,13 +26,13 @@ async fn submit(
     (s, v, location)
 }
 
-async fn job(app: &TestApp, t: &Tenant, id: &str) -> Value {
+pub(crate) async fn job(app: &TestApp, t: &Tenant, id: &str) -> Value {
     let (s, v) = body(app.get(t, &format!("/jobs/{id}")).await).await;
     assert_eq!(s, 200, "{v}");
     v
 }
 
-fn json_list(list: &[Value]) -> String {
+pub(crate) fn json_list(list: &[Value]) -> String {
     serde_json::to_string_pretty(list).unwrap()
 }
 

@@ -12,5 +12,6 @@ mod idempotency;
 mod jobs;
 mod ops;
 mod pagination;
+mod snapshots;
 mod store_conformance;
 mod validation;

@@ -18,7 +18,7 @@ fn data(acct: &str, name: &str) -> ContactData {
 }
 
 fn batch(mode: WriteMode, records: Vec<ContactData>) -> WriteBatch {
-    WriteBatch { settings_version: 1, mode, records, dry_run: false, guard: None }
+    WriteBatch { settings_version: 1, mode, records, dry_run: false, guard: None, snapshot: None }
 }
 
 async fn setup(b: Backend) -> (TestDb, Arc<dyn Store>, i64) {

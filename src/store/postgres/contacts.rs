@@ -6,8 +6,10 @@ use crate::domain::{Contact, ContactId, ContactRef};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, list_query};
 use crate::store::postgres::PgStore;
+use crate::store::postgres::snapshots::keep_snapshot;
 use crate::store::{
     BillerId, ContactPage, ContactStore, StoreError, StoreResult, WriteBatch, WriteOutcome, encode_all, prepare,
+    snapshot_due,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -15,7 +17,7 @@ use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
-fn to_contact(r: &Row) -> StoreResult<Contact> {
+pub(super) fn to_contact(r: &Row) -> StoreResult<Contact> {
     let id: String = r.get(0);
     let doc: String = r.get(2);
     Ok(Contact {
@@ -97,6 +99,10 @@ impl ContactStore for PgStore {
         let prepared = prepare(&batch, rows, &existing, total)?;
         if batch.dry_run {
             return Ok(prepared.outcome);
+        }
+        let n = prepared.outcome.counts;
+        if let Some(snap) = snapshot_due(batch.snapshot.as_ref(), batch.mode, n.created, n.updated, n.removed) {
+            keep_snapshot(&tx, biller, snap, total, now).await?;
         }
         let mut new = Columns::default();
         let mut changed = Columns::default();

@@ -7,8 +7,10 @@ use crate::domain::sync::WriteMode;
 use crate::domain::{ContactData, ContactId, JobId};
 use crate::store::codec::{self, fold};
 use crate::store::postgres::PgStore;
+use crate::store::postgres::snapshots::keep_snapshot;
 use crate::store::{
     ApplyJob, BillerId, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StoreError, StoreResult, judge,
+    snapshot_due,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -149,6 +151,11 @@ async fn merge(
     };
     if let Some(dry) = judge(apply, counts, existing as u64)? {
         return Ok(dry);
+    }
+    if let Some(snap) =
+        snapshot_due(apply.snapshot.as_ref(), apply.mode, counts.created, counts.updated, counts.removed)
+    {
+        keep_snapshot(tx, biller, snap, existing as u64, now).await?;
     }
     tx.execute(
         "UPDATE contacts c SET name_folded = r.name_folded, contact_type = r.contact_type, active = r.active, doc = r.doc,

@@ -6,14 +6,19 @@ mod access;
 mod contacts;
 mod idempotency;
 mod jobs;
+mod snapshots;
 
 use crate::store::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("0001_init.sql"), include_str!("0002_jobs.sql"), include_str!("0003_idempotency.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("0001_init.sql"),
+    include_str!("0002_jobs.sql"),
+    include_str!("0003_idempotency.sql"),
+    include_str!("0004_snapshots.sql"),
+];
 /// Arbitrary, fixed: serialises migrations across servers sharing a database.
 const MIGRATION_LOCK: i64 = 0x636f_6e74_6163_7464;
 const POOL_SIZE: usize = 16;

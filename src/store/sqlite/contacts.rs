@@ -6,20 +6,22 @@ use crate::domain::{Contact, ContactId, ContactRef};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, list_query};
 use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::snapshots::keep_snapshot;
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
     BillerId, ContactPage, ContactStore, StoreError, StoreResult, WriteBatch, WriteOutcome, encode_all, prepare,
+    snapshot_due,
 };
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-fn contact_row(row: &Row) -> rusqlite::Result<(String, String, String, i64, i64, i64)> {
+pub(super) fn contact_row(row: &Row) -> rusqlite::Result<(String, String, String, i64, i64, i64)> {
     Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
 }
 
-fn to_contact(
+pub(super) fn to_contact(
     (id, acct, doc, version, created, updated): (String, String, String, i64, i64, i64),
 ) -> StoreResult<Contact> {
     Ok(Contact {
@@ -88,6 +90,10 @@ fn write_batch(
     let prepared = prepare(&batch, rows, &existing, total)?;
     if batch.dry_run {
         return Ok(prepared.outcome);
+    }
+    let c = prepared.outcome.counts;
+    if let Some(snap) = snapshot_due(batch.snapshot.as_ref(), batch.mode, c.created, c.updated, c.removed) {
+        keep_snapshot(&tx, biller, snap, total, now)?;
     }
     {
         let mut insert = tx.prepare_cached(

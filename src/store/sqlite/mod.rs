@@ -5,6 +5,7 @@ mod contacts;
 mod idempotency;
 mod jobs;
 mod pool;
+mod snapshots;
 
 use crate::store::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -13,8 +14,12 @@ use rusqlite::TransactionBehavior;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-const MIGRATIONS: &[&str] =
-    &[include_str!("0001_init.sql"), include_str!("0002_jobs.sql"), include_str!("0003_idempotency.sql")];
+const MIGRATIONS: &[&str] = &[
+    include_str!("0001_init.sql"),
+    include_str!("0002_jobs.sql"),
+    include_str!("0003_idempotency.sql"),
+    include_str!("0004_snapshots.sql"),
+];
 const READERS: usize = 4;
 
 pub struct SqliteStore {

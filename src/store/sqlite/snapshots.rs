@@ -1,0 +1,132 @@
+//! Replace snapshots on SQLite: taken inside the replace's transaction, read
+//! back page by page, and turned into a restore job's records in one statement.
+
+use crate::domain::{JobId, SnapshotId};
+use crate::store::codec::page_of;
+use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::contacts::{contact_row, to_contact};
+use crate::store::time_conv::from_micros;
+use crate::store::{BillerId, ContactPage, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
+use async_trait::async_trait;
+use rusqlite::{OptionalExtension, Row, params};
+
+const SNAPSHOT_COLUMNS: &str = "seq, id, job_id, contacts, created_at";
+
+type SnapshotRow = (i64, String, Option<String>, i64, i64);
+
+fn snapshot_row(r: &Row) -> rusqlite::Result<SnapshotRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+fn to_snapshot((seq, id, job, contacts, created): SnapshotRow) -> StoreResult<Snapshot> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("snapshot {seq}: {what}"));
+    Ok(Snapshot {
+        seq,
+        id: SnapshotId::parse(&id).ok_or_else(|| corrupt("id"))?,
+        job: job.map(|j| JobId::parse(&j).ok_or_else(|| corrupt("job id"))).transpose()?,
+        contacts: contacts.max(0) as u64,
+        created_at: from_micros(created)?,
+    })
+}
+
+/// Copies the biller's contacts into a new snapshot, then drops the ones past
+/// what is kept. Runs in the replace's transaction, before it writes.
+pub(super) fn keep_snapshot(
+    tx: &rusqlite::Transaction,
+    biller: BillerId,
+    snap: &NewSnapshot,
+    contacts: u64,
+    now: i64,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO snapshots (biller_id, id, job_id, contacts, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
+        params![biller, snap.id.as_str(), snap.job.as_ref().map(JobId::as_str), contacts as i64, now],
+    )?;
+    let seq = tx.last_insert_rowid();
+    tx.execute(
+        "INSERT INTO snapshot_contacts (biller_id, snapshot_seq, account_number, id, doc, version, created_at, updated_at)
+         SELECT biller_id, ?2, account_number, id, doc, version, created_at, updated_at
+         FROM contacts WHERE biller_id = ?1 ORDER BY account_number",
+        params![biller, seq],
+    )?;
+    let old: Vec<i64> = tx
+        .prepare("SELECT seq FROM snapshots WHERE biller_id = ?1 ORDER BY seq DESC LIMIT -1 OFFSET ?2")?
+        .query_map(params![biller, snap.keep as i64], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for seq in old {
+        tx.execute("DELETE FROM snapshot_contacts WHERE biller_id = ?1 AND snapshot_seq = ?2", params![biller, seq])?;
+        tx.execute("DELETE FROM snapshots WHERE seq = ?1", [seq])?;
+    }
+    Ok(())
+}
+
+#[async_trait]
+impl SnapshotStore for SqliteStore {
+    async fn snapshots(&self, biller: BillerId, before: Option<i64>, limit: usize) -> StoreResult<Vec<Snapshot>> {
+        let rows = self
+            .readers
+            .run(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE biller_id = ?1 AND seq < ?2 ORDER BY seq DESC LIMIT ?3"
+                ))?
+                .query_map(params![biller, before.unwrap_or(i64::MAX), limit as i64], snapshot_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await?;
+        rows.into_iter().map(to_snapshot).collect()
+    }
+
+    async fn snapshot(&self, biller: BillerId, id: &SnapshotId) -> StoreResult<Option<Snapshot>> {
+        let id = id.as_str().to_owned();
+        let row = self
+            .readers
+            .run(move |c| {
+                Ok(c.prepare_cached(&format!(
+                    "SELECT {SNAPSHOT_COLUMNS} FROM snapshots WHERE biller_id = ?1 AND id = ?2"
+                ))?
+                .query_row(params![biller, id], snapshot_row)
+                .optional()?)
+            })
+            .await?;
+        row.map(to_snapshot).transpose()
+    }
+
+    async fn snapshot_contacts(
+        &self,
+        biller: BillerId,
+        seq: i64,
+        after: Option<String>,
+        limit: usize,
+    ) -> StoreResult<ContactPage> {
+        let rows = self
+            .readers
+            .run(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT id, account_number, doc, version, created_at, updated_at FROM snapshot_contacts
+                     WHERE biller_id = ?1 AND snapshot_seq = ?2 AND account_number > ?3
+                     ORDER BY account_number LIMIT ?4",
+                )?
+                .query_map(params![biller, seq, after.unwrap_or_default(), limit as i64 + 1], contact_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await?;
+        Ok(page_of(rows.into_iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, limit))
+    }
+
+    async fn append_snapshot_records(&self, biller: BillerId, job_seq: i64, snapshot_seq: i64) -> StoreResult<u64> {
+        self.writer
+            .run(move |c| {
+                // The stored document is the API's contact JSON without its account number;
+                // line is the row of the snapshot's CSV download (after its header).
+                let n = c.execute(
+                    "INSERT INTO job_records (biller_id, job_seq, idx, line, body)
+                     SELECT biller_id, ?2, n - 1, n + 1, json_set(doc, '$.account_number', account_number)
+                     FROM (SELECT biller_id, account_number, doc, row_number() OVER (ORDER BY account_number) AS n
+                           FROM snapshot_contacts WHERE biller_id = ?1 AND snapshot_seq = ?3)",
+                    params![biller, job_seq, snapshot_seq],
+                )?;
+                Ok(n as u64)
+            })
+            .await
+    }
+}
