@@ -55,6 +55,13 @@ enum Command {
         /// Replace only: the exact number of contacts the replace may remove.
         #[arg(long)]
         confirm_removals: Option<u64>,
+        /// Submit through this server's API (e.g. https://contacts.example.com)
+        /// instead of straight into the database.
+        #[arg(long, env = "CONTACTD_SERVER", requires = "token")]
+        server: Option<String>,
+        /// A token for --server (from POST /v1/auth/token).
+        #[arg(long, env = "CONTACTD_TOKEN", hide_env_values = true, requires = "server")]
+        token: Option<String>,
     },
     /// Write every contact of a biller to stdout (constant memory).
     Export {
@@ -162,12 +169,47 @@ pub enum CliError {
     Start(#[from] StartError),
     #[error(transparent)]
     Service(#[from] crate::service::ServiceError),
+    #[error(transparent)]
+    Import(#[from] crate::import::ImportError),
     #[error("{0}")]
     Input(String),
 }
 
+fn import_options(
+    replace: bool,
+    dry_run: bool,
+    skip_invalid: bool,
+    confirm_removals: Option<u64>,
+) -> crate::import::ImportOptions {
+    let on_error = if skip_invalid { crate::domain::job::OnError::Skip } else { crate::domain::job::OnError::Reject };
+    crate::import::ImportOptions { replace, dry_run, on_error, confirm_removals }
+}
+
+/// Prints an import's summary; an import that did not complete is an error exit.
+fn report(job: &crate::import::JobReport, errors_at: &str, out: Output) -> Result<(), CliError> {
+    out.print(serde_json::to_value(job).unwrap_or_default(), job.summary(errors_at));
+    if job.completed() { Ok(()) } else { Err(CliError::Input("the import did not complete".into())) }
+}
+
 impl Cli {
     pub async fn run(self) -> Result<(), CliError> {
+        // Through a server: nothing local is opened (no database, no settings file needed).
+        if let Command::Import {
+            file,
+            biller,
+            replace,
+            dry_run,
+            skip_invalid,
+            confirm_removals,
+            server: Some(server),
+            token,
+        } = &self.command
+        {
+            let remote = crate::import::Remote::new(server, token.clone().unwrap_or_default())?;
+            let options = import_options(*replace, *dry_run, *skip_invalid, *confirm_removals);
+            let job = crate::import::import_remote(&remote, biller, file, options).await?;
+            return report(&job, &remote.errors_url(biller, &job.job_id), Output { json: self.json });
+        }
         let serve = match &self.command {
             Command::Serve(a) => Overrides {
                 listen: a.listen,
@@ -198,21 +240,11 @@ impl Cli {
             }
             Command::Biller(cmd) => biller(&service, cmd, out).await,
             Command::Key(cmd) => key(&service, cmd, out).await,
-            Command::Import { file, biller, replace, dry_run, skip_invalid, confirm_removals } => {
-                let on_error =
-                    if skip_invalid { crate::domain::job::OnError::Skip } else { crate::domain::job::OnError::Reject };
-                let options = crate::import::ImportOptions { replace, dry_run, on_error, confirm_removals };
-                let job = crate::import::import(&service, app::worker(&service), &biller, &file, options).await?;
-                let text = crate::import::summary(&job, &biller);
-                let value = json!({"job_id": job.id.as_str(), "status": job.status.as_str(), "total": job.counts.total,
-                    "created": job.counts.created, "updated": job.counts.updated, "unchanged": job.counts.unchanged,
-                    "removed": job.counts.removed, "failed": job.counts.failed, "error": job.error});
-                out.print(value, text);
-                if job.status == crate::domain::job::JobStatus::Completed {
-                    Ok(())
-                } else {
-                    Err(CliError::Input("the import did not complete".into()))
-                }
+            Command::Import { file, biller, replace, dry_run, skip_invalid, confirm_removals, .. } => {
+                let options = import_options(replace, dry_run, skip_invalid, confirm_removals);
+                let job = crate::import::import_local(&service, app::worker(&service), &biller, &file, options).await?;
+                let errors_at = format!("GET /v1/billers/{biller}/jobs/{}/errors?format=csv", job.job_id);
+                report(&job, &errors_at, out)
             }
             Command::Export { biller, format } => {
                 let n = crate::export::export(&service, &biller, format, std::io::stdout().lock()).await?;

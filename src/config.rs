@@ -114,6 +114,8 @@ pub const KNOWN_ENV: &[&str] = &[
     "CONTACTD_SNAPSHOT_RETENTION",
     "CONTACTD_INBOX",
     "CONTACTD_INBOX_SETTLE_SECS",
+    "CONTACTD_SERVER",
+    "CONTACTD_TOKEN",
 ];
 
 /// `CONTACTD_` variables that nothing reads: most likely typos.

@@ -278,8 +278,64 @@ async fn import_files(b: Backend) {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// Import through a server: the file streams up as a job the server works;
+/// nothing local is opened.
+async fn import_through_a_server(b: Backend) {
+    let app = spawn_app_with(b, |s| s.workers = 1).await;
+    let t = app.biller("1001", ALL).await;
+    let reader = app.tenant_key(&["1001"], &[contactd::store::Scope::ContactsRead]).await;
+    let dir = std::env::temp_dir().join(format!("contactd-remote-{}", rand::random::<u32>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let csv = dir.join("contacts.csv");
+    let mut text = "ADD_CONTACTS\r\nbiller-account-number,name,contact-id-1,contact-id-2\r\n".to_owned();
+    for i in 0..2500 {
+        text.push_str(&format!("{i:06},\"Smith, Sam {i}\",{i:06},Auth {i}\r\n"));
+    }
+    text.push_str("12,Too Short,x,y\r\nTRAILER,2501\r\n");
+    std::fs::write(&csv, &text).unwrap();
+    let server = format!("http://{}", app.addr);
+    let run = |token: &str, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_contactd"))
+            .current_dir(&dir)
+            .args(["import", csv.to_str().unwrap(), "--biller", "1001", "--server", &server, "--token", token])
+            .args(args)
+            .env_remove("CONTACTD_DATABASE")
+            .output()
+            .expect("run contactd")
+    };
+
+    let done = run(&t.token, &["--skip-invalid"]);
+    let stdout = String::from_utf8_lossy(&done.stdout);
+    assert!(done.status.success(), "{stdout} {}", String::from_utf8_lossy(&done.stderr));
+    assert!(stdout.contains("completed: 2501 records") && stdout.contains("2500 created, 0 updated"), "{stdout}");
+    assert!(stdout.contains(&format!("errors: {server}/v1/billers/1001/jobs/job_")), "{stdout}");
+    let all = app.all_contacts(&t).await;
+    assert_eq!((all.len(), all["000042"]["name"].as_str()), (2500, Some("Smith, Sam 42")));
+
+    // The file says ADD_CONTACTS: the server refuses it as a replace.
+    let refused = run(&t.token, &["--replace"]);
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(!refused.status.success() && stderr.contains("400") && stderr.contains("ADD_CONTACTS"), "{stderr}");
+    // As a replace file, the invalid record fails it whole (and the summary says so).
+    std::fs::write(&csv, text.replace("ADD_CONTACTS", "REPLACE_CONTACTS")).unwrap();
+    let failed = run(&t.token, &["--replace", "--json"]);
+    assert!(!failed.status.success());
+    let v: Value = serde_json::from_slice(&failed.stdout).unwrap();
+    assert_eq!((v["status"].as_str(), v["failed"].as_u64()), (Some("failed"), Some(1)), "{v}");
+    // The server's refusals come back as they are: a wrong scope, a bad token.
+    let forbidden = run(&reader.token, &[]);
+    let stderr = String::from_utf8_lossy(&forbidden.stderr);
+    assert!(!forbidden.status.success() && stderr.contains("403") && stderr.contains("insufficient_scope"), "{stderr}");
+    let unknown = run("tok_not_a_real_token", &[]);
+    assert!(String::from_utf8_lossy(&unknown.stderr).contains("401"), "{}", String::from_utf8_lossy(&unknown.stderr));
+    assert_eq!(app.all_contacts(&t).await, all, "nothing changed");
+    assert!(!dir.join("contactd.db").exists(), "no local database was opened");
+    std::fs::remove_dir_all(&dir).ok();
+}
+
 crate::both_stores!(
     import_files,
+    import_through_a_server,
     export_round_trips,
     admin_commands,
     first_start_prints_demo_credentials_once,
