@@ -56,18 +56,23 @@ pub fn worker(service: &Service) -> Worker {
     Worker::new(service.clone(), http::record_parser())
 }
 
-/// Serves on `listener` until `shutdown`, with `workers` job workers beside
-/// it; expired tokens and day-old idempotency keys are purged hourly meanwhile. On shutdown the workers
+/// Serves on `listener` until `shutdown`, with the settings' job workers (and
+/// inbox, if any) beside it; expired tokens and day-old idempotency keys are purged hourly meanwhile. On shutdown the workers
 /// stop too: a job cut short is left to its lease and re-run from its
 /// stored upload (its merge is one transaction, so nothing is half-applied).
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
-    workers: usize,
+    settings: &Settings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> Result<(), StartError> {
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let running: Vec<_> = (0..workers).map(|_| tokio::spawn(worker(&state.service).run(stopped.clone()))).collect();
+    let mut running: Vec<_> =
+        (0..settings.workers).map(|_| tokio::spawn(worker(&state.service).run(stopped.clone()))).collect();
+    if let Some(dir) = &settings.inbox {
+        let inbox = crate::inbox::Inbox::new(dir.clone(), settings.inbox_settle, state.service.clone());
+        running.push(tokio::spawn(inbox.run(stopped.clone())));
+    }
     let shutdown = async move {
         shutdown.await;
         let _ = stop.send(true);

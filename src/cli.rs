@@ -360,7 +360,7 @@ async fn serve_forever(service: Service, settings: &Settings) -> Result<(), CliE
         print_demo(demo, &format!("http://{addr}"));
     }
     tracing::info!(%addr, backend = service.store().backend(), "contactd listening");
-    app::serve(listener, app::state(service, settings), settings.workers, shutdown_signal()).await?;
+    app::serve(listener, app::state(service, settings), settings, shutdown_signal()).await?;
     tracing::info!("contactd stopped");
     Ok(())
 }

@@ -10,5 +10,6 @@ pub mod domain;
 pub mod export;
 pub mod http;
 pub mod import;
+pub mod inbox;
 pub mod service;
 pub mod store;

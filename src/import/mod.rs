@@ -39,7 +39,7 @@ pub enum ImportError {
 }
 
 /// The upload format a file's name says, and its media type.
-fn format_of(path: &Path, replace: bool) -> Result<(Format, &'static str), ImportError> {
+pub(crate) fn format_of(path: &Path, replace: bool) -> Result<(Format, &'static str), ImportError> {
     match path.extension().and_then(|e| e.to_str()).map(str::to_ascii_lowercase).as_deref() {
         Some("csv") => Ok((Format::Csv { replace }, "text/csv")),
         Some("ndjson") | Some("jsonl") => Ok((Format::Ndjson, "application/x-ndjson")),

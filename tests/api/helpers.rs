@@ -151,9 +151,12 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
     let (stop, stopped) = oneshot::channel::<()>();
     let state = contactd::app::state(service.clone(), &settings);
     let worker = contactd::app::worker(&service);
-    tokio::spawn(contactd::app::serve(listener, state, settings.workers, async {
-        let _ = stopped.await;
-    }));
+    tokio::spawn(async move {
+        contactd::app::serve(listener, state, &settings, async {
+            let _ = stopped.await;
+        })
+        .await
+    });
     TestApp { addr, client: Client::new(), service, worker, stop: Some(stop), db }
 }
 

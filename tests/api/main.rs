@@ -9,6 +9,7 @@ mod contacts;
 mod crash;
 mod hostile;
 mod idempotency;
+mod inbox;
 mod jobs;
 mod ops;
 mod pagination;
