@@ -356,6 +356,12 @@ impl Worker {
                 return Ok(None);
             }
         }
+        if counts.processed != job.counts.total {
+            return Err(ServiceError::Internal(format!(
+                "job {} has {} stored records of {}",
+                job.id, counts.processed, job.counts.total
+            )));
+        }
         Ok(Some(Validated { counts, errors: errors_stored }))
     }
 }

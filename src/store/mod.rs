@@ -314,6 +314,9 @@ pub trait JobStore {
     /// lease) whose biller has no older unfinished job; sets it validating.
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: std::time::Duration)
     -> StoreResult<Option<Job>>;
+    /// The records with `idx` in `(after, after + limit]`, in order: a key
+    /// range, read the same way at any depth of a million-record job.
+    /// Uploads number records densely from 0.
     async fn job_records(
         &self,
         biller: BillerId,

@@ -211,16 +211,21 @@ impl JobStore for PgStore {
     }
 
     async fn append_job_records(&self, biller: BillerId, seq: i64, records: Vec<JobRecord>) -> StoreResult<()> {
-        let c = self.pool.get().await?;
+        let mut c = self.pool.get().await?;
         let idx: Vec<i64> = records.iter().map(|r| r.idx as i64).collect();
         let line: Vec<i64> = records.iter().map(|r| r.line as i64).collect();
         let body: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
-        c.execute(
+        let tx = c.transaction().await?;
+        // Not yet durable is fine: the 202 waits for `queue_job`, whose
+        // synchronous commit flushes everything written before it.
+        tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
+        tx.execute(
             "INSERT INTO job_records (biller_id, job_seq, idx, line, body)
              SELECT $1, $2, u.idx, u.line, u.body FROM unnest($3::int8[], $4::int8[], $5::text[]) AS u(idx, line, body)",
             &[&biller, &seq, &idx, &line, &body],
         )
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 
@@ -284,7 +289,7 @@ impl JobStore for PgStore {
         let after = after.map_or(-1, |a| a as i64);
         let rows = c
             .query(
-                "SELECT idx, line, body FROM job_records WHERE biller_id = $1 AND job_seq = $2 AND idx > $3
+                "SELECT idx, line, body FROM job_records WHERE biller_id = $1 AND job_seq = $2 AND idx > $3 AND idx <= $3 + $4
                  ORDER BY idx LIMIT $4",
                 &[&biller, &seq, &after, &(limit as i64)],
             )
@@ -327,6 +332,9 @@ impl JobStore for PgStore {
         let tx = c.transaction().await?;
         let state = fenced(&tx, fence).await?;
         if state == Heartbeat::Continue {
+            // Staged rows are redone from the records by any re-run; the
+            // merge's synchronous commit makes them durable before they count.
+            tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
             tx.execute(
                 "INSERT INTO job_rows (biller_id, job_seq, account_number, new_id, name_folded, contact_type, active, doc, fingerprint)
                  SELECT $1, $2, u.acct, u.id, u.name, u.ctype, u.active, u.doc, u.fp

@@ -308,7 +308,7 @@ impl JobStore for SqliteStore {
         self.readers
             .run(move |c| {
                 Ok(c.prepare_cached(
-                    "SELECT idx, line, body FROM job_records WHERE biller_id = ?1 AND job_seq = ?2 AND idx > ?3
+                    "SELECT idx, line, body FROM job_records WHERE biller_id = ?1 AND job_seq = ?2 AND idx > ?3 AND idx <= ?3 + ?4
                      ORDER BY idx LIMIT ?4",
                 )?
                 .query_map(params![biller, seq, after, limit as i64], |r| {
