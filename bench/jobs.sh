@@ -5,6 +5,7 @@
 #   - job add of N new contacts, submission to `completed`
 #   - job replace of N onto those N, 10% changed and 5% removed (with confirm_removals)
 #   - the server's peak resident memory (VmHWM)
+#   - sync add of 10,000 new contacts, SYNC_RUNS times (default 30): p50 and p99 latency
 # Usage: bench/jobs.sh [N]   (default 1000000; PostgreSQL from CONTACTD_TEST_POSTGRES;
 #        STORES="sqlite" or "postgres" to run one)
 set -euo pipefail
@@ -52,10 +53,22 @@ bench() { # label database-url
   add=$(run_job "$base" "$token" add "" "$work/add.ndjson")
   rep=$(run_job "$base" "$token" replace "?confirm_removals=$removed" "$work/replace.ndjson")
   rss=$(awk '/VmHWM/ {print int($2/1024)}' "/proc/$pid/status")
+  # Sync add of 10,000 new contacts, SYNC_RUNS times: latency per request.
+  for r in $(seq 1 "$SYNC_RUNS"); do
+    awk -v r="$r" 'BEGIN { printf "["; for (i = 0; i < 10000; i++) { a = sprintf("8%02d%07d", r, i);
+      printf "%s{\"account_number\":\"%s\",\"name\":\"Sync %d\",\"email\":\"s%d@example.com\",\"fields\":{\"contact-id-1\":\"%s\",\"contact-id-2\":\"Mr S %d\",\"postal-code\":\"3000\"}}", (i ? "," : ""), a, i, i, a, i }
+      print "]" }' > "$work/sync.json"
+    curl -sf -o /dev/null -w '%{time_total}\n' -X POST "$base/v1/billers/DEMO/contacts/add" \
+      -H "Authorization: Token $token" -H 'Content-Type: application/json' --data-binary @"$work/sync.json"
+  done | sort -n > "$work/sync_times"
+  p50=$(awk -v n="$SYNC_RUNS" 'NR == int((n + 1) / 2) { print $1 * 1000 }' "$work/sync_times")
+  p99=$(awk -v n="$SYNC_RUNS" 'NR == int(n * 0.99 + 0.999) { print $1 * 1000 }' "$work/sync_times")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  printf '%-10s add %d: %6.1f s (%7.0f/s)   replace %d onto %d: %6.1f s (%7.0f/s)   peak RSS %d MiB\n' \
-    "$label" "$N" "$add" "$(echo "$N / $add" | bc -l)" "$(( N - removed ))" "$N" "$rep" "$(echo "$N / $rep" | bc -l)" "$rss"
+  printf '%-10s add %d: %6.1f s (%7.0f/s)   replace %d onto %d: %6.1f s (%7.0f/s)   peak RSS %d MiB   sync add 10k x %d: p50 %.0f ms, p99 %.0f ms\n' \
+    "$label" "$N" "$add" "$(echo "$N / $add" | bc -l)" "$(( N - removed ))" "$N" "$rep" "$(echo "$N / $rep" | bc -l)" "$rss" \
+    "$SYNC_RUNS" "$p50" "$p99"
 }
+SYNC_RUNS=${SYNC_RUNS:-30}
 
 STORES=${STORES:-sqlite postgres}
 case " $STORES " in *" sqlite "*) bench sqlite "sqlite://$work/bench.db" ;; esac

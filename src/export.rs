@@ -94,12 +94,12 @@ fn io(e: impl std::fmt::Display) -> ServiceError {
 }
 
 /// Whose contacts an export reads.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub enum Source {
     /// The biller's contacts now.
     Contacts,
-    /// A replace snapshot, by its seq.
-    Snapshot(i64),
+    /// A replace snapshot.
+    Snapshot(crate::store::Snapshot),
 }
 
 /// Renders contacts in one format: a head, pages, and a tail.
@@ -199,11 +199,11 @@ impl Export {
         }
         let after = self.after.take();
         let store = self.service.store();
-        let page = match self.source {
+        let page = match &self.source {
             Source::Contacts => {
                 store.contacts(self.biller, &ContactFilter::default(), &PageRequest { after, limit: PAGE }).await?
             }
-            Source::Snapshot(seq) => store.snapshot_contacts(self.biller, seq, after, PAGE).await?,
+            Source::Snapshot(snap) => store.snapshot_contacts(self.biller, snap.seq, after, PAGE).await?,
         };
         let n = page.contacts.len() as u64;
         let mut out = self.render.page(page.contacts, self.count)?;
@@ -211,6 +211,16 @@ impl Export {
         match page.next_after {
             Some(a) => self.after = Some(a),
             None => {
+                // A snapshot pruned mid-download ends early: fail rather than
+                // end with a trailer that would make the cut look whole.
+                if let Source::Snapshot(snap) = &self.source
+                    && store.snapshot(self.biller, &snap.id).await?.is_none()
+                {
+                    return Err(ServiceError::Internal(format!(
+                        "snapshot {} was dropped (retention) during the download, which is incomplete",
+                        snap.id
+                    )));
+                }
                 out.extend(self.render.tail(self.count)?);
                 self.done = true;
             }

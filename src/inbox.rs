@@ -24,6 +24,8 @@ const SCAN_EVERY: Duration = Duration::from_secs(1);
 const PROCESSING: &str = "processing";
 const DONE: &str = "done";
 const FAILED: &str = "failed";
+/// Tries at writing an acknowledgement (10 s apart) before leaving it to a restart.
+const ACK_ATTEMPTS: u32 = 30;
 
 pub struct Inbox {
     root: PathBuf,
@@ -57,10 +59,11 @@ fn is_ignored(name: &str) -> bool {
     name.starts_with('.') || lower.ends_with(".part") || lower.ends_with(".tmp") || lower.ends_with(".ack.json")
 }
 
-/// A name free in `dir`: `name` itself, or with a unique prefix when taken.
+/// A name free in `dir` (no file, no kept job id): `name` itself, or with a
+/// unique prefix when taken.
 fn free_name(dir: &Path, name: &str) -> PathBuf {
     let plain = dir.join(name);
-    if !plain.exists() {
+    if !plain.exists() && !dir.join(format!("{name}.job")).exists() {
         return plain;
     }
     let micros = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_micros();
@@ -73,24 +76,31 @@ fn settled_files(root: &Path, settle: Duration, seen: &mut Seen) -> std::io::Res
     let mut ready = Vec::new();
     let mut present = Seen::new();
     let now = SystemTime::now();
-    for biller in std::fs::read_dir(root)? {
-        let biller = biller?;
-        if !biller.file_type()?.is_dir() {
+    for biller in std::fs::read_dir(root)?.flatten() {
+        if !biller.file_type().is_ok_and(|t| t.is_dir()) {
             continue;
         }
         let Some(code) = biller.file_name().to_str().map(str::to_owned) else { continue };
-        let mut files: Vec<_> = std::fs::read_dir(biller.path())?.collect::<Result<_, _>>()?;
+        // One unreadable folder must not hold up the others.
+        let mut files: Vec<_> = match std::fs::read_dir(biller.path()) {
+            Ok(files) => files.flatten().collect(),
+            Err(e) => {
+                tracing::warn!(error = %e, dir = %biller.path().display(), "cannot read an inbox folder");
+                continue;
+            }
+        };
         // Files of one biller become jobs, and so apply, in name order.
         files.sort_by_key(|f| f.file_name());
         for file in files {
             // Not following links: only regular files put in the folder itself.
-            let meta = file.metadata()?;
+            let Ok(meta) = file.metadata() else { continue };
             let name = file.file_name();
             if !meta.is_file() || name.to_str().is_none_or(is_ignored) {
                 continue;
             }
             let path = file.path();
-            let state = (meta.len(), meta.modified()?);
+            let Ok(modified) = meta.modified() else { continue };
+            let state = (meta.len(), modified);
             let old_enough = now.duration_since(state.1).is_ok_and(|age| age >= settle);
             if old_enough && seen.get(&path) == Some(&state) {
                 ready.push((code.clone(), path.clone()));
@@ -100,6 +110,11 @@ fn settled_files(root: &Path, settle: Duration, seen: &mut Seen) -> std::io::Res
     }
     *seen = present;
     Ok(ready)
+}
+
+async fn file_state(path: &Path) -> Option<(u64, SystemTime)> {
+    let meta = tokio::fs::metadata(path).await.ok()?;
+    Some((meta.len(), meta.modified().ok()?))
 }
 
 /// A job's kind: a `*.replace.*` name, or a CSV whose first row is
@@ -175,7 +190,7 @@ impl Inbox {
                 let is_data = path.file_name().and_then(|n| n.to_str()).is_some_and(|n| !n.ends_with(".job"));
                 if is_data && path.is_file() {
                     tracing::info!(file = %path.display(), "resuming an inbox file");
-                    self.submit(code.clone(), path).await;
+                    self.submit(code.clone(), path, true).await;
                 }
             }
         }
@@ -189,21 +204,24 @@ impl Inbox {
             tracing::warn!(error = %e, dir = %processing.display(), "cannot create the processing folder");
             return;
         }
-        let claimed = processing.join(name);
+        let claimed = free_name(&processing, &name.to_string_lossy());
         // Another server (or a person) may have taken it first: then it is theirs.
         if tokio::fs::rename(path, &claimed).await.is_err() {
             return;
         }
         tracing::info!(file = %claimed.display(), biller = code, "inbox file taken");
-        self.submit(code.to_owned(), claimed).await;
+        self.submit(code.to_owned(), claimed, false).await;
     }
 
     /// Submits a claimed file as a job (unless its job id was kept: a resume),
     /// and leaves a task to acknowledge it when the job ends. Submission is
     /// awaited, so one biller's files queue in the order they were taken.
-    async fn submit(self: &std::sync::Arc<Self>, code: String, file: PathBuf) {
+    async fn submit(self: &std::sync::Arc<Self>, code: String, file: PathBuf, resuming: bool) {
         let job_file = PathBuf::from(format!("{}.job", file.display()));
-        let known = tokio::fs::read_to_string(&job_file).await.ok().and_then(|s| crate::domain::JobId::parse(s.trim()));
+        let known = match resuming {
+            true => tokio::fs::read_to_string(&job_file).await.ok().and_then(|s| crate::domain::JobId::parse(s.trim())),
+            false => None,
+        };
         let job = match known {
             Some(id) => self.service.operator_job(&code, &id).await.map_err(|e| (None, e.to_string())),
             None => self.queue(&code, &file, &job_file).await,
@@ -214,10 +232,24 @@ impl Inbox {
                 Ok(job) => this.wait(&code, job).await,
                 Err((kind, reason)) => Outcome::Refused { kind, reason },
             };
-            if let Err(e) = this.acknowledge(&code, &file, outcome).await {
-                tracing::error!(error = %e, file = %file.display(), "acknowledging an inbox file");
+            // Until the ack is written the job id stays beside the file, so a
+            // restart follows the same job rather than submitting the file again.
+            for attempt in 1.. {
+                match this.acknowledge(&code, &file, &outcome).await {
+                    Ok(()) => {
+                        let _ = tokio::fs::remove_file(&job_file).await;
+                        return;
+                    }
+                    Err(e) if attempt < ACK_ATTEMPTS => {
+                        tracing::warn!(error = %e, file = %file.display(), attempt, "acknowledging an inbox file; retrying");
+                        tokio::time::sleep(Duration::from_secs(10)).await;
+                    }
+                    Err(e) => {
+                        tracing::error!(error = %e, file = %file.display(), "acknowledging an inbox file; left in processing/ until a restart");
+                        return;
+                    }
+                }
             }
-            let _ = tokio::fs::remove_file(&job_file).await;
         });
     }
 
@@ -233,8 +265,17 @@ impl Inbox {
             .begin_operator_job(code, kind, JobOptions::default())
             .await
             .map_err(|e| refused(e.to_string()))?;
+        let before = file_state(file).await;
         let (upload, _) =
             upload::receive_file(file, format, upload).await.map_err(|e| refused(e.detail().to_owned()))?;
+        // A writer still holding the file open may have added to it: refuse
+        // rather than import part of it.
+        if before.is_none() || file_state(file).await != before {
+            upload.abort().await;
+            return Err(refused(
+                "the file changed while it was read: write it under a .part name and rename it into place".into(),
+            ));
+        }
         let job = upload.finish().await.map_err(|e| refused(e.to_string()))?;
         if let Err(e) = tokio::fs::write(job_file, job.id.as_str()).await {
             tracing::warn!(error = %e, "keeping an inbox file's job id");
@@ -266,9 +307,9 @@ impl Inbox {
 
     /// Writes `NAME.ack.json` into `done/` (a completed job) or `failed/`,
     /// then moves the file beside it.
-    async fn acknowledge(&self, code: &str, file: &Path, outcome: Outcome) -> std::io::Result<()> {
+    async fn acknowledge(&self, code: &str, file: &Path, outcome: &Outcome) -> std::io::Result<()> {
         let name = file.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_owned();
-        let completed = matches!(&outcome, Outcome::Job(j) if j.status == crate::domain::job::JobStatus::Completed);
+        let completed = matches!(outcome, Outcome::Job(j) if j.status == crate::domain::job::JobStatus::Completed);
         let biller_dir = file.parent().and_then(Path::parent).unwrap_or(&self.root);
         let dest_dir = biller_dir.join(if completed { DONE } else { FAILED });
         tokio::fs::create_dir_all(&dest_dir).await?;
@@ -277,7 +318,7 @@ impl Inbox {
         let ack_path = dest_dir.join(format!("{dest_name}.ack.json"));
         let tmp = dest_dir.join(format!(".{dest_name}.ack.json.tmp"));
         let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(&tmp).await?);
-        let (kind, job, refused) = match &outcome {
+        let (kind, job, refused) = match outcome {
             Outcome::Job(j) => (Some(j.kind), Some(j), None),
             Outcome::Refused { kind, reason } => (*kind, None, Some(reason.clone())),
         };

@@ -121,7 +121,7 @@ pub async fn download(
     };
     // Access and existence are checked before the 200 goes out.
     let (biller, snapshot) = s.service.snapshot(&who, &code, &id).await?;
-    let export = Export::new(s.service.clone(), &biller, Source::Snapshot(snapshot.seq), format);
+    let export = Export::new(s.service.clone(), &biller, Source::Snapshot(snapshot), format);
     let body = Body::from_stream(export.into_stream().map_err(|e| std::io::Error::other(e.to_string())));
     let mut res = (StatusCode::OK, body).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));

@@ -20,6 +20,8 @@ pub struct Remote {
 
 /// Failed polls in a row tolerated (a server restarting mid-job) before giving up.
 const POLL_RETRIES: u32 = 30;
+/// One status request; a server that accepts but never answers counts as a failed poll.
+const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
 impl Remote {
     pub fn new(server: &str, token: String) -> Result<Self, ImportError> {
@@ -62,7 +64,8 @@ impl Remote {
         let url = self.url(&["v1", "billers", code, "jobs", job_id]);
         let mut failures = 0;
         loop {
-            let error = match self.client.get(url.clone()).header("Authorization", self.auth()).send().await {
+            let poll = self.client.get(url.clone()).header("Authorization", self.auth()).timeout(POLL_TIMEOUT);
+            let error = match poll.send().await {
                 Ok(res) if res.status() == StatusCode::OK => {
                     return res.json().await.map_err(|e| ImportError::Http(e.to_string()));
                 }

@@ -172,6 +172,19 @@ async fn a_restarted_server_finishes_what_it_took(b: Backend) {
     let (_, jobs) = body(second.get(&t, "/jobs").await).await;
     assert_eq!(jobs["data"].as_array().unwrap().len(), 2, "one job per file: {jobs}");
     assert_eq!(std::fs::read_dir(&processing).unwrap().count(), 0, "nothing left in processing/");
+
+    // A new file named like one left in processing/ (with a job id) is its own job.
+    std::fs::write(processing.join("dup.csv"), "stale").unwrap();
+    std::fs::write(processing.join("dup.csv.job"), &job_id).unwrap();
+    std::fs::write(dir.join("1001/dup.csv"), format!("{header}{}", rows(20..22, "Dup"))).unwrap();
+    for _ in 0..300 {
+        if second.all_contacts(&t).await.contains_key("000021") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(second.all_contacts(&t).await["000021"]["name"], "Dup 21");
+    assert_eq!(std::fs::read_to_string(processing.join("dup.csv")).unwrap(), "stale", "not overwritten");
     std::fs::remove_dir_all(&dir).ok();
 }
 
