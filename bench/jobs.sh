@@ -5,6 +5,8 @@
 #   - job add of N new contacts, submission to `completed`
 #   - job replace of N onto those N, 10% changed and 5% removed (with confirm_removals)
 #   - the server's peak resident memory (VmHWM)
+#   - the raw baseline: the same N rows inserted into contactd's schema by a
+#     minimal program (bench/raw_load.rs), and the job add's speed as a share of it
 #   - sync add of 10,000 new contacts, SYNC_RUNS times (default 30): p50 and p99 latency
 # Usage: bench/jobs.sh [N]   (default 1000000; PostgreSQL from CONTACTD_TEST_POSTGRES;
 #        STORES="sqlite" or "postgres" to run one)
@@ -15,8 +17,9 @@ PG=${CONTACTD_TEST_POSTGRES:-postgres://root@127.0.0.1:5432/test}
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release --locked -q
+cargo build --release --locked -q --bin contactd --example raw_load
 bin=target/release/contactd
+raw=target/release/examples/raw_load
 
 # N contacts; the replace set changes every 10th name and drops every 20th.
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) {
@@ -42,8 +45,8 @@ run_job() { # base token kind query file -> seconds
   echo "$(now) - $t0" | bc
 }
 
-bench() { # label database-url
-  local label=$1 url=$2 pid base key secret token add rep rss
+bench() { # label database-url raw-baseline-database-url
+  local label=$1 url=$2 raw_url=$3 pid base key secret token add rep rss base_s
   "$bin" serve --listen 127.0.0.1:0 --database "$url" > "$work/out" 2> "$work/err" &
   pid=$!
   for _ in $(seq 1 100); do grep -q 'addr=' "$work/err" && break; sleep 0.1; done
@@ -64,16 +67,20 @@ bench() { # label database-url
   p50=$(awk -v n="$SYNC_RUNS" 'NR == int((n + 1) / 2) { print $1 * 1000 }' "$work/sync_times")
   p99=$(awk -v n="$SYNC_RUNS" 'NR == int(n * 0.99 + 0.999) { print $1 * 1000 }' "$work/sync_times")
   kill "$pid"; wait "$pid" 2>/dev/null || true
-  printf '%-10s add %d: %6.1f s (%7.0f/s)   replace %d onto %d: %6.1f s (%7.0f/s)   peak RSS %d MiB   sync add 10k x %d: p50 %.0f ms, p99 %.0f ms\n' \
-    "$label" "$N" "$add" "$(echo "$N / $add" | bc -l)" "$(( N - removed ))" "$N" "$rep" "$(echo "$N / $rep" | bc -l)" "$rss" \
-    "$SYNC_RUNS" "$p50" "$p99"
+  # Where the job time went: the worker logs validation and merge times.
+  grep -E 'job (validated|completed)' "$work/err" | sed -E 's/\x1b\[[0-9;]*m//g; s/^.*(job (validated|completed))/  \1/' | head -n 4
+  base_s=$("$raw" "$raw_url" "$work/add.ndjson")
+  printf '%-10s add %d: %6.1f s (%7.0f/s)   raw baseline: %6.1f s (%7.0f/s), add at %.2f of it\n' \
+    "$label" "$N" "$add" "$(echo "$N / $add" | bc -l)" "$base_s" "$(echo "$N / $base_s" | bc -l)" "$(echo "$base_s / $add" | bc -l)"
+  printf '%-10s replace %d onto %d: %6.1f s (%7.0f/s)   peak RSS %d MiB   sync add 10k x %d: p50 %.0f ms, p99 %.0f ms\n' \
+    "$label" "$(( N - removed ))" "$N" "$rep" "$(echo "$N / $rep" | bc -l)" "$rss" "$SYNC_RUNS" "$p50" "$p99"
 }
 SYNC_RUNS=${SYNC_RUNS:-30}
 
 STORES=${STORES:-sqlite postgres}
-case " $STORES " in *" sqlite "*) bench sqlite "sqlite://$work/bench.db" ;; esac
+case " $STORES " in *" sqlite "*) bench sqlite "sqlite://$work/bench.db" "sqlite://$work/raw.db" ;; esac
 case " $STORES " in *" postgres "*) ;; *) exit 0 ;; esac
 schema="contactd_bench_$$"
-psql "$PG" -qc "CREATE SCHEMA $schema" >/dev/null
-bench postgres "$PG?options=-csearch_path%3D$schema"
-PGOPTIONS="-c client_min_messages=warning" psql "$PG" -qc "DROP SCHEMA $schema CASCADE" >/dev/null
+psql "$PG" -qc "CREATE SCHEMA $schema; CREATE SCHEMA ${schema}_raw" >/dev/null
+bench postgres "$PG?options=-csearch_path%3D$schema" "$PG?options=-csearch_path%3D${schema}_raw"
+PGOPTIONS="-c client_min_messages=warning" psql "$PG" -qc "DROP SCHEMA $schema CASCADE; DROP SCHEMA ${schema}_raw CASCADE" >/dev/null

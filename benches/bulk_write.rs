@@ -10,6 +10,9 @@ use contactd::domain::sync::WriteMode;
 use contactd::domain::{BillerSettings, ContactData, ContactDraft, ContactId, validate_contact};
 use contactd::store::{self, Store, WriteBatch};
 use criterion::{Criterion, criterion_group, criterion_main};
+#[path = "../bench/raw/insert.rs"]
+mod raw;
+use raw::RawRow;
 use std::sync::Arc;
 use time::OffsetDateTime;
 use tokio::runtime::Runtime;
@@ -109,65 +112,16 @@ async fn cleanup(backend: &str, f: Fresh) {
 }
 
 /// The baseline: the same rows, minimal program, same schema and indexes.
-async fn raw_insert(backend: &str, f: &Fresh, rows: &[(String, String, String, String)]) {
-    let now = OffsetDateTime::now_utc();
+async fn raw_insert(backend: &str, f: &Fresh, rows: &[RawRow]) {
     if backend == "sqlite" {
         let path = f.url.trim_start_matches("sqlite://").to_owned();
-        let rows = rows.to_vec();
-        let biller = f.biller;
-        tokio::task::spawn_blocking(move || {
-            let mut c = rusqlite::Connection::open(path).expect("open");
-            c.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;").expect("pragma");
-            let tx = c.transaction().expect("tx");
-            {
-                let mut st = tx
-                    .prepare("INSERT INTO contacts (biller_id, id, account_number, name, contact_type, active, doc, fingerprint, version, created_at, updated_at) VALUES (?1, ?2, ?3, ?4, 'customer', 1, ?5, 0, 1, 0, 0)")
-                    .expect("prepare");
-                for (id, acct, name, doc) in &rows {
-                    st.execute(rusqlite::params![biller, id, acct, name, doc]).expect("insert");
-                }
-            }
-            tx.commit().expect("commit");
-        })
-        .await
-        .expect("join");
-    } else {
-        use futures_util::pin_mut;
-        use tokio_postgres::binary_copy::BinaryCopyInWriter;
-        use tokio_postgres::types::Type;
-        let schema = f.url.split("%3D").nth(1).expect("schema");
-        let (c, conn) =
-            tokio_postgres::connect(&format!("{}?options=-csearch_path%3D{schema}", pg_url()), tokio_postgres::NoTls)
-                .await
-                .expect("connect");
-        tokio::spawn(conn);
-        let sink = c
-            .copy_in("COPY contacts (biller_id, id, account_number, name, contact_type, active, doc, fingerprint, version, created_at, updated_at) FROM STDIN BINARY")
+        let (rows, biller) = (rows.to_vec(), f.biller);
+        tokio::task::spawn_blocking(move || raw::insert_sqlite(&path, biller, &rows))
             .await
-            .expect("copy");
-        let types = [
-            Type::INT8,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::TEXT,
-            Type::BOOL,
-            Type::TEXT,
-            Type::INT8,
-            Type::INT8,
-            Type::TIMESTAMPTZ,
-            Type::TIMESTAMPTZ,
-        ];
-        let w = BinaryCopyInWriter::new(sink, &types);
-        pin_mut!(w);
-        let (ctype, active, zero, one) = ("customer", true, 0i64, 1i64);
-        for (id, acct, name, doc) in rows {
-            w.as_mut()
-                .write(&[&f.biller, id, acct, name, &ctype, &active, doc, &zero, &one, &now, &now])
-                .await
-                .expect("row");
-        }
-        w.finish().await.expect("finish");
+            .expect("join")
+            .expect("raw insert");
+    } else {
+        raw::insert_postgres(&f.url, f.biller, rows).await.expect("raw copy");
     }
 }
 
@@ -176,12 +130,17 @@ fn bulk_add(c: &mut Criterion) {
     let settings = settings();
     let data = records(&settings);
     // The raw rows carry a document of the same size as the store writes.
-    let raw: Vec<(String, String, String, String)> = data
+    let raw: Vec<RawRow> = data
         .iter()
         .map(|d| {
             let doc = serde_json::json!({"name": d.name, "email": d.email, "reference_id": d.reference_id, "type": "customer", "active": true,
                 "fields": d.fields.iter().map(|(k, v)| (k.clone(), format!("{v:?}"))).collect::<std::collections::BTreeMap<_, _>>()});
-            (ContactId::generate(&mut rand::thread_rng()).to_string(), d.account_number.to_string(), d.name.clone(), doc.to_string())
+            RawRow {
+                id: ContactId::generate(&mut rand::thread_rng()).to_string(),
+                account_number: d.account_number.to_string(),
+                name_folded: d.name.to_lowercase(),
+                doc: doc.to_string(),
+            }
         })
         .collect();
     let mut group = c.benchmark_group("bulk_add_10k_new");

@@ -92,6 +92,9 @@ pub async fn serve(
             if let Err(e) = store.purge_abandoned_uploads(stale).await {
                 tracing::warn!(error = %e, "purging abandoned uploads failed");
             }
+            if let Err(e) = store.purge_finished_work().await {
+                tracing::warn!(error = %e, "purging ended jobs' records failed");
+            }
             // Idempotency keys are kept at least 24 hours (here: up to 25).
             if let Err(e) = store.purge_keys(cutoff).await {
                 tracing::warn!(error = %e, "purging old idempotency keys failed");

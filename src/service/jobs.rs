@@ -6,7 +6,7 @@ use crate::domain::sync::{RemovalGuard, WriteMode};
 use crate::domain::{ContactDraft, FieldError, JobId, validate_contact};
 use crate::service::error::Resource;
 use crate::service::{Principal, Service, ServiceError, ServiceResult};
-use crate::store::{ApplyJob, Fence, Heartbeat, Job, JobError, JobRecord, NewJob, Scope, StoreError};
+use crate::store::{ApplyJob, Fence, Heartbeat, Job, JobError, JobRecord, NewJob, Scope, StagedRow, StoreError};
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -243,9 +243,17 @@ impl Worker {
         if store.reset_job_work(fence, biller.id).await? != Heartbeat::Continue {
             return self.stopped(fence, job.counts).await;
         }
+        let started = std::time::Instant::now();
         let Some(v) = self.validate(job, fence, &biller.settings, progress).await? else {
             return self.stopped(fence, *progress).await;
         };
+        tracing::info!(
+            records = v.counts.total,
+            failed = v.counts.failed,
+            ms = started.elapsed().as_millis(),
+            "job validated"
+        );
+        let started = std::time::Instant::now();
         let all_or_nothing = job.on_error == OnError::Reject || job.kind == JobKind::Replace;
         if v.errors > 0 && all_or_nothing {
             let message = format!(
@@ -282,6 +290,7 @@ impl Worker {
                     created = counts.created,
                     updated = counts.updated,
                     removed = counts.removed,
+                    ms = started.elapsed().as_millis(),
                     "job completed"
                 );
                 Ok(())
@@ -308,7 +317,8 @@ impl Worker {
     }
 
     /// Validates every record, chunk by chunk: valid ones are staged, errors
-    /// stored with their index and line. `None` when told to stop.
+    /// stored with their index and line. `None` when told to stop. Reading
+    /// and checking the next chunk (CPU) overlaps storing the last one.
     async fn validate(
         &self,
         job: &Job,
@@ -317,52 +327,66 @@ impl Worker {
         progress: &mut JobCounts,
     ) -> ServiceResult<Option<Validated>> {
         let store = &self.service.store;
-        let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
-        let mut errors_stored = 0u64;
-        // First position of each account number, for duplicates across chunks.
-        let mut seen = Seen::new();
-        let mut after = None;
-        loop {
-            let records = store.job_records(job.biller_id, job.seq, after, CHUNK).await?;
-            let Some(last) = records.last() else { break };
-            after = Some(last.idx);
-            let parser = self.parser.clone();
-            let settings = settings.clone();
-            let (rows, errors, seen_back) =
-                tokio::task::spawn_blocking(move || check_chunk(&parser, &settings, records, seen))
-                    .await
-                    .map_err(|e| ServiceError::Internal(e.to_string()))?;
-            seen = seen_back;
-            counts.processed += rows.len() as u64 + bad_records(&errors);
-            counts.failed += bad_records(&errors);
-            *progress = counts;
-            let skip_staging = counts.failed > 0 && (job.on_error == OnError::Reject || job.kind == JobKind::Replace);
-            if !rows.is_empty()
-                && !skip_staging
-                && store.stage_job_rows(fence, job.biller_id, rows).await? != Heartbeat::Continue
-            {
-                return Ok(None);
+        let (checked_tx, mut checked_rx) = tokio::sync::mpsc::channel::<Checked>(2);
+        let check = async move {
+            // First position of each account number, for duplicates across chunks.
+            let mut seen = Seen::new();
+            let mut after = None;
+            loop {
+                let records = store.job_records(job.biller_id, job.seq, after, CHUNK).await?;
+                let Some(last) = records.last() else { return Ok(()) };
+                after = Some(last.idx);
+                let (parser, settings) = (self.parser.clone(), settings.clone());
+                let (checked, seen_back) =
+                    tokio::task::spawn_blocking(move || check_chunk(&parser, &settings, records, seen))
+                        .await
+                        .map_err(|e| ServiceError::Internal(e.to_string()))??;
+                seen = seen_back;
+                if checked_tx.send(checked).await.is_err() {
+                    return Ok(()); // the storing side stopped
+                }
             }
-            if !errors.is_empty() {
-                let n = errors.len() as u64;
-                if store.add_job_errors(fence, job.biller_id, errors_stored, errors).await? != Heartbeat::Continue {
+        };
+        let all_or_nothing = job.on_error == OnError::Reject || job.kind == JobKind::Replace;
+        let store_checked = async move {
+            let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
+            let mut errors_stored = 0u64;
+            while let Some(Checked { rows, errors }) = checked_rx.recv().await {
+                counts.processed += rows.len() as u64 + bad_records(&errors);
+                counts.failed += bad_records(&errors);
+                *progress = counts;
+                let skip_staging = counts.failed > 0 && all_or_nothing;
+                if !rows.is_empty()
+                    && !skip_staging
+                    && store.stage_job_rows(fence, job.biller_id, rows).await? != Heartbeat::Continue
+                {
                     return Ok(None);
                 }
-                errors_stored += n;
+                if !errors.is_empty() {
+                    let n = errors.len() as u64;
+                    if store.add_job_errors(fence, job.biller_id, errors_stored, errors).await? != Heartbeat::Continue {
+                        return Ok(None);
+                    }
+                    errors_stored += n;
+                }
+                if store.job_heartbeat(fence, JobStatus::Validating, counts, super::now(), self.lease()).await?
+                    != Heartbeat::Continue
+                {
+                    return Ok(None);
+                }
             }
-            if store.job_heartbeat(fence, JobStatus::Validating, counts, super::now(), self.lease()).await?
-                != Heartbeat::Continue
-            {
-                return Ok(None);
-            }
-        }
-        if counts.processed != job.counts.total {
+            Ok::<_, ServiceError>(Some(Validated { counts, errors: errors_stored }))
+        };
+        let ((), validated) = tokio::try_join!(check, store_checked)?;
+        if let Some(v) = &validated
+            && v.counts.processed != job.counts.total
+        {
             return Err(ServiceError::Internal(format!(
                 "job {} has {} stored records of {}",
-                job.id, counts.processed, job.counts.total
+                job.id, v.counts.processed, job.counts.total
             )));
         }
-        Ok(Some(Validated { counts, errors: errors_stored }))
+        Ok(validated)
     }
 }
 
@@ -384,15 +408,22 @@ fn seen_key(account_number: &str) -> u128 {
     u128::from_le_bytes(first)
 }
 
-/// Parses and validates one chunk (CPU work, on a blocking thread).
+/// One chunk's valid rows, ready to stage, and its errors.
+struct Checked {
+    rows: Vec<StagedRow>,
+    errors: Vec<JobError>,
+}
+
+/// Parses, validates and encodes one chunk (CPU work, on a blocking thread).
 fn check_chunk(
     parser: &RecordParser,
     settings: &crate::domain::BillerSettings,
     records: Vec<JobRecord>,
     mut seen: Seen,
-) -> (Vec<crate::domain::ContactData>, Vec<JobError>, Seen) {
+) -> ServiceResult<(Checked, Seen)> {
     let mut rows = Vec::with_capacity(records.len());
     let mut errors = Vec::new();
+    let mut rng = rand::thread_rng();
     for r in records {
         let error = |account_number: Option<String>, e: FieldError| JobError {
             idx: r.idx,
@@ -425,9 +456,9 @@ fn check_chunk(
             seen.insert(key, (r.idx, r.line));
         }
         match validate_contact(draft, settings) {
-            Ok(data) => rows.push(data),
+            Ok(data) => rows.push(StagedRow::new(&data, &mut rng)?),
             Err(errs) => errors.extend(errs.into_iter().map(|e| error(account_number.clone(), e))),
         }
     }
-    (rows, errors, seen)
+    Ok((Checked { rows, errors }, seen))
 }

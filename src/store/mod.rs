@@ -206,6 +206,34 @@ pub struct JobRecord {
     pub body: String,
 }
 
+/// A valid record ready for a job's staging table: encoded, hashed and given
+/// the id it gets if it is new. Built by the worker off the store's writer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StagedRow {
+    pub account_number: String,
+    pub new_id: String,
+    pub name_folded: String,
+    pub contact_type: Option<String>,
+    pub active: bool,
+    pub doc: String,
+    pub fingerprint: i64,
+}
+
+impl StagedRow {
+    pub fn new(data: &ContactData, rng: &mut impl rand::Rng) -> StoreResult<Self> {
+        let encoded = codec::encode(data)?;
+        Ok(Self {
+            account_number: data.account_number.as_str().to_owned(),
+            new_id: ContactId::generate(rng).to_string(),
+            name_folded: codec::fold(&data.name),
+            contact_type: data.contact_type.clone(),
+            active: data.active,
+            doc: encoded.doc,
+            fingerprint: encoded.fingerprint,
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct JobError {
     pub idx: u64,
@@ -310,6 +338,9 @@ pub trait JobStore {
     async fn discard_job(&self, seq: i64) -> StoreResult<()>;
     /// Removes uploads that never finished (their server died mid-upload).
     async fn purge_abandoned_uploads(&self, started_before: OffsetDateTime) -> StoreResult<u64>;
+    /// Removes records and staging left behind by ended jobs (a crash right
+    /// after a job ended); returns the rows removed.
+    async fn purge_finished_work(&self) -> StoreResult<u64>;
     /// Takes the oldest runnable job (queued, or abandoned with an expired
     /// lease) whose biller has no older unfinished job; sets it validating.
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: std::time::Duration)
@@ -326,7 +357,7 @@ pub trait JobStore {
     ) -> StoreResult<Vec<JobRecord>>;
     /// Forgets what an earlier attempt staged, so a re-run starts clean.
     async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat>;
-    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<ContactData>) -> StoreResult<Heartbeat>;
+    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<StagedRow>) -> StoreResult<Heartbeat>;
     async fn add_job_errors(
         &self,
         fence: &Fence,

@@ -280,18 +280,23 @@ async fn writes_against_old_settings_are_refused(b: Backend) {
     assert_eq!(store.count_contacts(biller).await.unwrap(), 2);
 }
 
-/// An upload whose server died is never run, and is cleaned up later.
-async fn abandoned_uploads_are_purged_not_run(b: Backend) {
+/// A new add job with the defaults.
+fn add_job() -> contactd::store::NewJob {
     use contactd::domain::job::{JobKind, OnError};
-    use contactd::store::{JobRecord, NewJob};
-    let (_db, store, biller) = setup(b).await;
-    let new = NewJob {
+    contactd::store::NewJob {
         id: contactd::domain::JobId::generate(&mut rand::thread_rng()),
         kind: JobKind::Add,
         on_error: OnError::Reject,
         dry_run: false,
         confirm_removals: None,
-    };
+    }
+}
+
+/// An upload whose server died is never run, and is cleaned up later.
+async fn abandoned_uploads_are_purged_not_run(b: Backend) {
+    use contactd::store::JobRecord;
+    let (_db, store, biller) = setup(b).await;
+    let new = add_job();
     let job = store.create_job(biller, &new, OffsetDateTime::now_utc()).await.unwrap();
     store.append_job_records(biller, job.seq, vec![JobRecord { idx: 0, line: 1, body: "{}".into() }]).await.unwrap();
     assert!(
@@ -306,21 +311,14 @@ async fn abandoned_uploads_are_purged_not_run(b: Backend) {
 
 /// Jobs of a biller run in the order their uploads were stored whole, one at a time.
 async fn jobs_run_in_the_order_they_were_accepted(b: Backend) {
-    use contactd::domain::job::{JobKind, JobStatus, OnError};
-    use contactd::store::{Fence, NewJob};
+    use contactd::domain::job::JobStatus;
+    use contactd::store::Fence;
     let (_db, store, biller) = setup(b).await;
     let now = OffsetDateTime::now_utc();
     let lease = std::time::Duration::from_secs(60);
-    let new = || NewJob {
-        id: contactd::domain::JobId::generate(&mut rand::thread_rng()),
-        kind: JobKind::Add,
-        on_error: OnError::Reject,
-        dry_run: false,
-        confirm_removals: None,
-    };
     // A slow upload starts first but is accepted second.
-    let slow = store.create_job(biller, &new(), now).await.unwrap();
-    let fast = store.create_job(biller, &new(), now).await.unwrap();
+    let slow = store.create_job(biller, &add_job(), now).await.unwrap();
+    let fast = store.create_job(biller, &add_job(), now).await.unwrap();
     store.queue_job(fast.seq, 0).await.unwrap();
     store.queue_job(slow.seq, 0).await.unwrap();
     let first = store.claim_job("w1", now, lease).await.unwrap().unwrap();
@@ -334,7 +332,37 @@ async fn jobs_run_in_the_order_they_were_accepted(b: Backend) {
     assert_eq!(store.claim_job("w2", now, lease).await.unwrap().unwrap().seq, slow.seq);
 }
 
+/// An ended job's records go when it ends; what a crash left behind is swept,
+/// and a running job's records are kept.
+async fn ended_jobs_records_are_dropped(b: Backend) {
+    use contactd::domain::job::JobStatus;
+    use contactd::store::{Fence, JobRecord};
+    let (_db, store, biller) = setup(b).await;
+    let now = OffsetDateTime::now_utc();
+    let lease = std::time::Duration::from_secs(60);
+    let records = || (0..3).map(|i| JobRecord { idx: i, line: i + 1, body: "{}".into() }).collect::<Vec<_>>();
+    let mut jobs = Vec::new();
+    for _ in 0..2 {
+        let job = store.create_job(biller, &add_job(), now).await.unwrap();
+        store.append_job_records(biller, job.seq, records()).await.unwrap();
+        store.queue_job(job.seq, 3).await.unwrap();
+        jobs.push(job);
+    }
+    let ended = store.claim_job("w", now, lease).await.unwrap().unwrap();
+    let fence = Fence { seq: ended.seq, owner: "w".into(), attempt: ended.attempts };
+    assert!(store.finish_job(&fence, JobStatus::Failed, Some("x".into()), Default::default(), now).await.unwrap());
+    assert!(store.job_records(biller, ended.seq, None, 10).await.unwrap().is_empty(), "dropped when it ended");
+    let running = store.claim_job("w", now, lease).await.unwrap().unwrap();
+    assert_eq!(running.seq, jobs[1].seq);
+    // As if the server died between ending the job and dropping its records.
+    store.append_job_records(biller, ended.seq, records()).await.unwrap();
+    assert_eq!(store.purge_finished_work().await.unwrap(), 3);
+    assert!(store.job_records(biller, ended.seq, None, 10).await.unwrap().is_empty());
+    assert_eq!(store.job_records(biller, running.seq, None, 10).await.unwrap().len(), 3, "a running job keeps its own");
+}
+
 crate::both_stores!(
+    ended_jobs_records_are_dropped,
     jobs_run_in_the_order_they_were_accepted,
     abandoned_uploads_are_purged_not_run,
     writes_against_old_settings_are_refused,

@@ -2,15 +2,14 @@
 //! leases, staging, and the one set-based merge that applies a job and
 //! completes it in one transaction.
 
+use crate::domain::JobId;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::WriteMode;
-use crate::domain::{ContactData, ContactId, JobId};
-use crate::store::codec::{self, fold};
 use crate::store::postgres::PgStore;
 use crate::store::postgres::snapshots::keep_snapshot;
 use crate::store::{
-    ApplyJob, BillerId, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StoreError, StoreResult, judge,
-    snapshot_due,
+    ApplyJob, BillerId, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StagedRow, StoreError,
+    StoreResult, judge, snapshot_due,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -78,11 +77,22 @@ fn counts_params(c: &JobCounts) -> [i64; 7] {
     [c.total, c.processed, c.created, c.updated, c.unchanged, c.removed, c.failed].map(|v| v as i64)
 }
 
-async fn drop_work(tx: &Transaction<'_>, biller: BillerId, seq: i64) -> StoreResult<()> {
-    tx.execute("DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
-    tx.execute("DELETE FROM job_records WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
-    Ok(())
+/// Drops an ended job's records and staging, after the transaction that
+/// ended it (at a million records this takes seconds the job need not wait
+/// for). What a crash leaves behind is swept by `purge_finished_work`.
+async fn drop_work(c: &mut deadpool_postgres::Object, biller: BillerId, seq: i64) {
+    let dropped = async {
+        let tx = c.transaction().await?;
+        tx.execute("DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
+        tx.execute("DELETE FROM job_records WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
+        tx.commit().await
+    };
+    if let Err(e) = dropped.await {
+        tracing::warn!(error = %e, job_seq = seq, "dropping an ended job's records; the hourly purge retries");
+    }
 }
+
+const FINISHED_JOBS: &str = "SELECT biller_id, seq FROM jobs WHERE status IN ('completed', 'failed', 'cancelled')";
 
 async fn end_job(
     tx: &Transaction<'_>,
@@ -251,6 +261,18 @@ impl JobStore for PgStore {
         Ok(c.execute("DELETE FROM jobs WHERE status = 'receiving' AND created_at < $1", &[&started_before]).await?)
     }
 
+    async fn purge_finished_work(&self) -> StoreResult<u64> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let rows =
+            tx.execute(&format!("DELETE FROM job_rows WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), &[]).await?;
+        let records = tx
+            .execute(&format!("DELETE FROM job_records WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), &[])
+            .await?;
+        tx.commit().await?;
+        Ok(rows + records)
+    }
+
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
         let c = self.pool.get().await?;
         let until = now + lease;
@@ -312,22 +334,14 @@ impl JobStore for PgStore {
         Ok(state)
     }
 
-    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<ContactData>) -> StoreResult<Heartbeat> {
-        let (rows, encoded) = tokio::task::spawn_blocking(move || {
-            let encoded = rows.iter().map(codec::encode).collect::<StoreResult<Vec<_>>>();
-            (rows, encoded)
-        })
-        .await
-        .map_err(|e| StoreError::Backend(e.to_string()))?;
-        let encoded = encoded?;
-        let acct: Vec<&str> = rows.iter().map(|d| d.account_number.as_str()).collect();
-        let new_id: Vec<String> =
-            rows.iter().map(|_| ContactId::generate(&mut rand::thread_rng()).to_string()).collect();
-        let folded: Vec<String> = rows.iter().map(|d| fold(&d.name)).collect();
-        let ctype: Vec<Option<&str>> = rows.iter().map(|d| d.contact_type.as_deref()).collect();
-        let active: Vec<bool> = rows.iter().map(|d| d.active).collect();
-        let doc: Vec<&str> = encoded.iter().map(|e| e.doc.as_str()).collect();
-        let fp: Vec<i64> = encoded.iter().map(|e| e.fingerprint).collect();
+    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<StagedRow>) -> StoreResult<Heartbeat> {
+        let acct: Vec<&str> = rows.iter().map(|r| r.account_number.as_str()).collect();
+        let new_id: Vec<&str> = rows.iter().map(|r| r.new_id.as_str()).collect();
+        let folded: Vec<&str> = rows.iter().map(|r| r.name_folded.as_str()).collect();
+        let ctype: Vec<Option<&str>> = rows.iter().map(|r| r.contact_type.as_deref()).collect();
+        let active: Vec<bool> = rows.iter().map(|r| r.active).collect();
+        let doc: Vec<&str> = rows.iter().map(|r| r.doc.as_str()).collect();
+        let fp: Vec<i64> = rows.iter().map(|r| r.fingerprint).collect();
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         let state = fenced(&tx, fence).await?;
@@ -415,8 +429,8 @@ impl JobStore for PgStore {
         }
         let (counts, note) = merge(&tx, fence, biller, apply, now).await?;
         end_job(&tx, fence.seq, JobStatus::Completed, note.as_deref(), &counts, now).await?;
-        drop_work(&tx, biller, fence.seq).await?;
         tx.commit().await?;
+        drop_work(&mut c, biller, fence.seq).await;
         Ok(Some(counts))
     }
 
@@ -435,8 +449,8 @@ impl JobStore for PgStore {
         }
         let biller: BillerId = tx.query_one("SELECT biller_id FROM jobs WHERE seq = $1", &[&fence.seq]).await?.get(0);
         end_job(&tx, fence.seq, status, error.as_deref(), &counts, now).await?;
-        drop_work(&tx, biller, fence.seq).await?;
         tx.commit().await?;
+        drop_work(&mut c, biller, fence.seq).await;
         Ok(true)
     }
 
@@ -526,9 +540,6 @@ impl JobStore for PgStore {
                 &[&seq, &now],
             )
             .await?;
-        if cancelled > 0 {
-            drop_work(&tx, biller, seq).await?;
-        }
         tx.execute(
             "UPDATE jobs SET cancel_requested = TRUE WHERE seq = $1 AND status IN ('validating', 'running')",
             &[&seq],
@@ -536,6 +547,9 @@ impl JobStore for PgStore {
         .await?;
         let job = to_job(&tx.query_one(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE seq = $1"), &[&seq]).await?)?;
         tx.commit().await?;
+        if cancelled > 0 {
+            drop_work(&mut c, biller, seq).await;
+        }
         Ok(Some(job))
     }
 }

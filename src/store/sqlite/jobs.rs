@@ -1,16 +1,15 @@
 //! Jobs on SQLite: uploads, atomic claims with leases, staging, and the one
 //! set-based merge that applies a job and completes it in one transaction.
 
+use crate::domain::JobId;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::WriteMode;
-use crate::domain::{ContactData, ContactId, JobId};
-use crate::store::codec::{self, fold};
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::snapshots::keep_snapshot;
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
-    ApplyJob, BillerId, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StoreError, StoreResult, judge,
-    snapshot_due,
+    ApplyJob, BillerId, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StagedRow, StoreError,
+    StoreResult, judge, snapshot_due,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -98,12 +97,21 @@ fn counts_params(c: &JobCounts) -> [i64; 7] {
     [c.total, c.processed, c.created, c.updated, c.unchanged, c.removed, c.failed].map(|v| v as i64)
 }
 
-/// Drops a job's staging once it has ended.
-fn drop_work(tx: &rusqlite::Transaction, biller: BillerId, seq: i64) -> StoreResult<()> {
-    tx.execute("DELETE FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2", params![biller, seq])?;
-    tx.execute("DELETE FROM job_records WHERE biller_id = ?1 AND job_seq = ?2", params![biller, seq])?;
-    Ok(())
+/// Drops an ended job's records and staging, after the transaction that
+/// ended it (at a million records this takes seconds the job need not wait
+/// for). What a crash leaves behind is swept by `purge_finished_work`.
+fn drop_work(c: &mut Connection, biller: BillerId, seq: i64) {
+    let dropped = c.transaction().and_then(|tx| {
+        tx.execute("DELETE FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2", params![biller, seq])?;
+        tx.execute("DELETE FROM job_records WHERE biller_id = ?1 AND job_seq = ?2", params![biller, seq])?;
+        tx.commit()
+    });
+    if let Err(e) = dropped {
+        tracing::warn!(error = %e, job_seq = seq, "dropping an ended job's records; the hourly purge retries");
+    }
 }
+
+const FINISHED_JOBS: &str = "SELECT biller_id, seq FROM jobs WHERE status IN ('completed', 'failed', 'cancelled')";
 
 fn end_job(
     tx: &rusqlite::Transaction,
@@ -271,6 +279,20 @@ impl JobStore for SqliteStore {
             .await
     }
 
+    async fn purge_finished_work(&self) -> StoreResult<u64> {
+        self.writer
+            .run(|c| {
+                let tx = c.transaction()?;
+                let rows =
+                    tx.execute(&format!("DELETE FROM job_rows WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), [])?;
+                let records = tx
+                    .execute(&format!("DELETE FROM job_records WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), [])?;
+                tx.commit()?;
+                Ok((rows + records) as u64)
+            })
+            .await
+    }
+
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
         let owner = owner.to_owned();
         let (now, until) = (to_micros(now), to_micros(now + lease));
@@ -338,28 +360,26 @@ impl JobStore for SqliteStore {
             .await
     }
 
-    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<ContactData>) -> StoreResult<Heartbeat> {
+    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<StagedRow>) -> StoreResult<Heartbeat> {
         let fence = fence.clone();
         self.writer
             .run(move |c| {
-                let encoded = rows.iter().map(codec::encode).collect::<StoreResult<Vec<_>>>()?;
                 with_fence(c, &fence, |tx| {
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO job_rows (biller_id, job_seq, account_number, new_id, name_folded, contact_type, active, doc, fingerprint)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                     )?;
-                    let mut rng = rand::thread_rng();
-                    for (d, e) in rows.iter().zip(&encoded) {
+                    for r in &rows {
                         insert.execute(params![
                             biller,
                             fence.seq,
-                            d.account_number.as_str(),
-                            ContactId::generate(&mut rng).as_str(),
-                            fold(&d.name),
-                            d.contact_type,
-                            d.active,
-                            e.doc,
-                            e.fingerprint
+                            r.account_number,
+                            r.new_id,
+                            r.name_folded,
+                            r.contact_type,
+                            r.active,
+                            r.doc,
+                            r.fingerprint
                         ])?;
                     }
                     Ok(())
@@ -449,8 +469,8 @@ impl JobStore for SqliteStore {
                 }
                 let (counts, note) = merge(&tx, &fence, biller, &apply, now)?;
                 end_job(&tx, fence.seq, JobStatus::Completed, note.as_deref(), &counts, now)?;
-                drop_work(&tx, biller, fence.seq)?;
                 tx.commit()?;
+                drop_work(c, biller, fence.seq);
                 Ok(Some(counts))
             })
             .await
@@ -474,8 +494,8 @@ impl JobStore for SqliteStore {
                 let biller: BillerId =
                     tx.query_row("SELECT biller_id FROM jobs WHERE seq = ?1", [fence.seq], |r| r.get(0))?;
                 end_job(&tx, fence.seq, status, error.as_deref(), &counts, now)?;
-                drop_work(&tx, biller, fence.seq)?;
                 tx.commit()?;
+                drop_work(c, biller, fence.seq);
                 Ok(true)
             })
             .await
@@ -564,15 +584,16 @@ impl JobStore for SqliteStore {
                     "UPDATE jobs SET status = 'cancelled', finished_at = ?2, lease_owner = NULL WHERE seq = ?1 AND status = 'queued'",
                     params![seq, now],
                 )?;
-                if tx.changes() > 0 {
-                    drop_work(&tx, biller, seq)?;
-                }
+                let cancelled = tx.changes() > 0;
                 tx.execute(
                     "UPDATE jobs SET cancel_requested = 1 WHERE seq = ?1 AND status IN ('validating', 'running')",
                     [seq],
                 )?;
                 let job = tx.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE seq = ?1"), [seq], job_row)?;
                 tx.commit()?;
+                if cancelled {
+                    drop_work(c, biller, seq);
+                }
                 Ok(Some(job))
             })
             .await
