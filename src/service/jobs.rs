@@ -1,13 +1,15 @@
 //! Background jobs: accepting an upload, and the worker that validates a job
 //! whole and applies it in one set-based merge.
 
+use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::{RemovalGuard, WriteMode};
-use crate::domain::{ContactDraft, FieldError, JobId, validate_contact};
+use crate::domain::{ContactDraft, ErrorCode, FieldError, JobId, validate_contact};
 use crate::service::error::Resource;
 use crate::service::{Principal, Service, ServiceError, ServiceResult};
-use crate::store::{ApplyJob, Fence, Heartbeat, Job, JobError, JobRecord, NewJob, Scope, StagedRow, StoreError};
-use sha2::{Digest, Sha256};
+use crate::store::{
+    ApplyJob, Fence, Heartbeat, Job, JobError, JobRecord, NewJob, Scope, StageItem, StagedRow, StoreError,
+};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -327,21 +329,17 @@ impl Worker {
         progress: &mut JobCounts,
     ) -> ServiceResult<Option<Validated>> {
         let store = &self.service.store;
-        let (checked_tx, mut checked_rx) = tokio::sync::mpsc::channel::<Checked>(2);
+        let (checked_tx, mut checked_rx) = tokio::sync::mpsc::channel::<Vec<Checked>>(2);
         let check = async move {
-            // First position of each account number, for duplicates across chunks.
-            let mut seen = Seen::new();
             let mut after = None;
             loop {
                 let records = store.job_records(job.biller_id, job.seq, after, CHUNK).await?;
                 let Some(last) = records.last() else { return Ok(()) };
                 after = Some(last.idx);
                 let (parser, settings) = (self.parser.clone(), settings.clone());
-                let (checked, seen_back) =
-                    tokio::task::spawn_blocking(move || check_chunk(&parser, &settings, records, seen))
-                        .await
-                        .map_err(|e| ServiceError::Internal(e.to_string()))??;
-                seen = seen_back;
+                let checked = tokio::task::spawn_blocking(move || check_chunk(&parser, &settings, records))
+                    .await
+                    .map_err(|e| ServiceError::Internal(e.to_string()))??;
                 if checked_tx.send(checked).await.is_err() {
                     return Ok(()); // the storing side stopped
                 }
@@ -351,17 +349,44 @@ impl Worker {
         let store_checked = async move {
             let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
             let mut errors_stored = 0u64;
-            while let Some(Checked { rows, errors }) = checked_rx.recv().await {
-                counts.processed += rows.len() as u64 + bad_records(&errors);
-                counts.failed += bad_records(&errors);
-                *progress = counts;
-                let skip_staging = counts.failed > 0 && all_or_nothing;
-                if !rows.is_empty()
-                    && !skip_staging
-                    && store.stage_job_rows(fence, job.biller_id, rows).await? != Heartbeat::Continue
-                {
+            while let Some(chunk) = checked_rx.recv().await {
+                let invalid = chunk.iter().filter(|r| r.outcome.is_err()).count() as u64;
+                // Once an all-or-nothing job has failed, only keys are staged (for the duplicate check).
+                let keep_rows = !(all_or_nothing && counts.failed + invalid > 0);
+                let (items, positions): (Vec<StageItem>, Vec<usize>) = chunk
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(i, r)| {
+                        let account_number = r.account_number.clone()?;
+                        let row = r.outcome.as_ref().ok().filter(|_| keep_rows).cloned();
+                        Some((StageItem { account_number, idx: r.idx, line: r.line, row }, i))
+                    })
+                    .unzip();
+                let (state, duplicates) = store.stage_job_rows(fence, job.biller_id, items).await?;
+                if state != Heartbeat::Continue {
                     return Ok(None);
                 }
+                let first_use: HashMap<usize, (u64, u64)> =
+                    duplicates.iter().map(|d| (positions[d.item], (d.first_idx, d.first_line))).collect();
+                let mut errors = Vec::new();
+                counts.processed += chunk.len() as u64;
+                for (i, r) in chunk.into_iter().enumerate() {
+                    // A repeated number is reported as that alone, valid or not (as in the sync endpoints).
+                    if let Some((idx, line)) = first_use.get(&i) {
+                        let a = r.account_number.as_deref().unwrap_or_default();
+                        let message = format!("account number {a} already appears at index {idx} (line {line})");
+                        errors.push(r.error(FieldError::new(
+                            "account_number",
+                            ErrorCode::DuplicateAccountNumber,
+                            message,
+                        )));
+                        counts.failed += 1;
+                    } else if let Err(e) = r.outcome {
+                        errors.extend(e);
+                        counts.failed += 1;
+                    }
+                }
+                *progress = counts;
                 if !errors.is_empty() {
                     let n = errors.len() as u64;
                     if store.add_job_errors(fence, job.biller_id, errors_stored, errors).await? != Heartbeat::Continue {
@@ -390,28 +415,26 @@ impl Worker {
     }
 }
 
-fn bad_records(errors: &[JobError]) -> u64 {
-    let mut idx: Vec<u64> = errors.iter().map(|e| e.idx).collect();
-    idx.dedup();
-    idx.len() as u64
-}
-
-/// First (index, line) of each account number seen so far in a job, keyed by
-/// a 128-bit digest of the number: half the memory of the strings at a
-/// million records, and a collision chance near 1e-27.
-type Seen = HashMap<u128, (u64, u64)>;
-
-fn seen_key(account_number: &str) -> u128 {
-    let digest = Sha256::digest(account_number.as_bytes());
-    let mut first = [0u8; 16];
-    first.copy_from_slice(&digest[..16]);
-    u128::from_le_bytes(first)
-}
-
-/// One chunk's valid rows, ready to stage, and its errors.
+/// One record after parsing and validation: its row ready to stage, or its errors.
 struct Checked {
-    rows: Vec<StagedRow>,
-    errors: Vec<JobError>,
+    idx: u64,
+    line: u64,
+    /// As given; `None` when missing, or too long to be anyone's (it is an error then).
+    account_number: Option<String>,
+    outcome: Result<StagedRow, Vec<JobError>>,
+}
+
+impl Checked {
+    fn error(&self, e: FieldError) -> JobError {
+        JobError {
+            idx: self.idx,
+            line: self.line,
+            account_number: self.account_number.clone(),
+            field: e.field,
+            code: e.code.as_str().to_owned(),
+            message: e.message,
+        }
+    }
 }
 
 /// Parses, validates and encodes one chunk (CPU work, on a blocking thread).
@@ -419,46 +442,25 @@ fn check_chunk(
     parser: &RecordParser,
     settings: &crate::domain::BillerSettings,
     records: Vec<JobRecord>,
-    mut seen: Seen,
-) -> ServiceResult<(Checked, Seen)> {
-    let mut rows = Vec::with_capacity(records.len());
-    let mut errors = Vec::new();
+) -> ServiceResult<Vec<Checked>> {
     let mut rng = rand::thread_rng();
+    let mut checked = Vec::with_capacity(records.len());
     for r in records {
-        let error = |account_number: Option<String>, e: FieldError| JobError {
-            idx: r.idx,
-            line: r.line,
-            account_number,
-            field: e.field,
-            code: e.code.as_str().to_owned(),
-            message: e.message,
-        };
-        let draft = match parser(&r.body) {
-            Ok(d) => d,
-            Err(e) => {
-                errors.push(error(None, e));
-                continue;
+        let mut c = Checked { idx: r.idx, line: r.line, account_number: None, outcome: Err(Vec::new()) };
+        match parser(&r.body) {
+            Err(e) => c.outcome = Err(vec![c.error(e)]),
+            Ok(draft) => {
+                c.account_number = draft
+                    .account_number
+                    .clone()
+                    .filter(|a| !a.is_empty() && a.chars().count() <= MAX_ACCOUNT_NUMBER_LENGTH);
+                c.outcome = match validate_contact(draft, settings) {
+                    Ok(data) => Ok(StagedRow::new(&data, &mut rng)?),
+                    Err(errs) => Err(errs.into_iter().map(|e| c.error(e)).collect()),
+                };
             }
-        };
-        let account_number = draft.account_number.clone().filter(|a| !a.is_empty());
-        // Every use of an account number counts, valid or not, as in the sync endpoints.
-        if let Some(a) = &account_number {
-            let key = seen_key(a);
-            if let Some((idx, line)) = seen.get(&key) {
-                let e = FieldError::new(
-                    "account_number",
-                    crate::domain::ErrorCode::DuplicateAccountNumber,
-                    format!("account number {a} already appears at index {idx} (line {line})"),
-                );
-                errors.push(error(account_number.clone(), e));
-                continue;
-            }
-            seen.insert(key, (r.idx, r.line));
         }
-        match validate_contact(draft, settings) {
-            Ok(data) => rows.push(StagedRow::new(&data, &mut rng)?),
-            Err(errs) => errors.extend(errs.into_iter().map(|e| error(account_number.clone(), e))),
-        }
+        checked.push(c);
     }
-    Ok((Checked { rows, errors }, seen))
+    Ok(checked)
 }

@@ -210,7 +210,6 @@ pub struct JobRecord {
 /// the id it gets if it is new. Built by the worker off the store's writer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct StagedRow {
-    pub account_number: String,
     pub new_id: String,
     pub name_folded: String,
     pub contact_type: Option<String>,
@@ -223,7 +222,6 @@ impl StagedRow {
     pub fn new(data: &ContactData, rng: &mut impl rand::Rng) -> StoreResult<Self> {
         let encoded = codec::encode(data)?;
         Ok(Self {
-            account_number: data.account_number.as_str().to_owned(),
             new_id: ContactId::generate(rng).to_string(),
             name_folded: codec::fold(&data.name),
             contact_type: data.contact_type.clone(),
@@ -232,6 +230,27 @@ impl StagedRow {
             fingerprint: encoded.fingerprint,
         })
     }
+}
+
+/// One record's use of an account number, staged in job order. The staging
+/// table keeps the first use of each number with its position, so a later
+/// use is found a duplicate by a key lookup, in bounded memory at any job
+/// size. A valid record carries its row; an invalid one only claims its key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StageItem {
+    pub account_number: String,
+    pub idx: u64,
+    pub line: u64,
+    pub row: Option<StagedRow>,
+}
+
+/// A staged item whose account number an earlier record already used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Duplicate {
+    /// Its position in the items staged.
+    pub item: usize,
+    pub first_idx: u64,
+    pub first_line: u64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -357,7 +376,13 @@ pub trait JobStore {
     ) -> StoreResult<Vec<JobRecord>>;
     /// Forgets what an earlier attempt staged, so a re-run starts clean.
     async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat>;
-    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<StagedRow>) -> StoreResult<Heartbeat>;
+    /// Stages items in order (see `StageItem`); returns the duplicates found.
+    async fn stage_job_rows(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        items: Vec<StageItem>,
+    ) -> StoreResult<(Heartbeat, Vec<Duplicate>)>;
     async fn add_job_errors(
         &self,
         fence: &Fence,

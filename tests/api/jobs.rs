@@ -412,7 +412,58 @@ async fn body_of(res: reqwest::Response) -> (u16, Value) {
     body(res).await
 }
 
+/// Duplicates are found across the worker's chunks, and still after an
+/// all-or-nothing job has failed (when only account numbers are staged).
+async fn duplicates_across_a_large_job(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let mut lines: Vec<String> = (0..5_000).map(|i| contact(&format!("{:06}", i), "P").to_string()).collect();
+    lines[10] = {
+        let mut bad = contact("000010", "Bad");
+        bad["email"] = json!("bad@");
+        bad.to_string()
+    };
+    lines[4_500] = contact("000005", "Again").to_string();
+    lines[4_600] = contact("000010", "Again").to_string();
+    let body = lines.join("\n");
+    for mode in ["", "?on_error=skip"] {
+        let (_, v, _) = submit(&app, &t, "add", mode, "application/x-ndjson", body.clone()).await;
+        app.worker.run_once().await.unwrap();
+        let id = v["job_id"].as_str().unwrap();
+        let (_, errs) = body_of(app.get(&t, &format!("/jobs/{id}/errors")).await).await;
+        let got: Vec<(u64, &str, &str)> = errs["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["index"].as_u64().unwrap(), e["code"].as_str().unwrap(), e["message"].as_str().unwrap()))
+            .map(|(i, c, m)| (i, c, if c == "duplicate_account_number" { m } else { "" }))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (10, "invalid_format", ""),
+                (4_500, "duplicate_account_number", "account number 000005 already appears at index 5 (line 6)"),
+                (4_600, "duplicate_account_number", "account number 000010 already appears at index 10 (line 11)"),
+            ],
+            "{mode}: {errs}"
+        );
+        let j = job(&app, &t, id).await;
+        assert_eq!(j["failed"], 3, "{j}");
+        let stored = app.all_contacts(&t).await;
+        if mode.is_empty() {
+            assert_eq!(j["status"], "failed");
+            assert!(stored.is_empty(), "a failed add applies nothing");
+        } else {
+            assert_eq!((j["status"].as_str(), j["created"].as_u64()), (Some("completed"), Some(4_997)), "{j}");
+            assert_eq!(stored.len(), 4_997);
+            assert_eq!(stored["000005"]["name"], "P", "the first use is kept");
+            assert!(!stored.contains_key("000010"), "an invalid record's number is not applied by its duplicate");
+        }
+    }
+}
+
 crate::both_stores!(
+    duplicates_across_a_large_job,
     add_job_lifecycle,
     ndjson_errors_map_to_lines_and_on_error_modes,
     replace_jobs_are_all_or_nothing_and_guarded,

@@ -8,7 +8,7 @@ use crate::domain::sync::WriteMode;
 use crate::store::postgres::PgStore;
 use crate::store::postgres::snapshots::keep_snapshot;
 use crate::store::{
-    ApplyJob, BillerId, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StagedRow, StoreError,
+    ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StageItem, StoreError,
     StoreResult, judge, snapshot_due,
 };
 use async_trait::async_trait;
@@ -73,6 +73,11 @@ async fn fenced(tx: &Transaction<'_>, fence: &Fence) -> StoreResult<Heartbeat> {
     })
 }
 
+/// An item's row, if it is valid.
+fn staged(item: &StageItem) -> Option<&crate::store::StagedRow> {
+    item.row.as_ref()
+}
+
 fn counts_params(c: &JobCounts) -> [i64; 7] {
     [c.total, c.processed, c.created, c.updated, c.unchanged, c.removed, c.failed].map(|v| v as i64)
 }
@@ -126,6 +131,11 @@ async fn merge(
         tx.query_one("SELECT settings_version FROM billers WHERE id = $1 FOR UPDATE", &[&biller]).await?.get(0);
     if version != apply.settings_version {
         return Err(StoreError::SettingsChanged);
+    }
+    if apply.counts.failed > 0 {
+        // Keys claimed by invalid records (skipped with on_error=skip) are not applied.
+        tx.execute("DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2 AND doc IS NULL", &[&biller, &seq])
+            .await?;
     }
     let row = tx
         .query_one(
@@ -334,32 +344,72 @@ impl JobStore for PgStore {
         Ok(state)
     }
 
-    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<StagedRow>) -> StoreResult<Heartbeat> {
-        let acct: Vec<&str> = rows.iter().map(|r| r.account_number.as_str()).collect();
-        let new_id: Vec<&str> = rows.iter().map(|r| r.new_id.as_str()).collect();
-        let folded: Vec<&str> = rows.iter().map(|r| r.name_folded.as_str()).collect();
-        let ctype: Vec<Option<&str>> = rows.iter().map(|r| r.contact_type.as_deref()).collect();
-        let active: Vec<bool> = rows.iter().map(|r| r.active).collect();
-        let doc: Vec<&str> = rows.iter().map(|r| r.doc.as_str()).collect();
-        let fp: Vec<i64> = rows.iter().map(|r| r.fingerprint).collect();
+    async fn stage_job_rows(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        items: Vec<StageItem>,
+    ) -> StoreResult<(Heartbeat, Vec<Duplicate>)> {
+        let acct: Vec<&str> = items.iter().map(|i| i.account_number.as_str()).collect();
+        let idx: Vec<i64> = items.iter().map(|i| i.idx as i64).collect();
+        let line: Vec<i64> = items.iter().map(|i| i.line as i64).collect();
+        let new_id: Vec<Option<&str>> = items.iter().map(|i| staged(i).map(|r| r.new_id.as_str())).collect();
+        let folded: Vec<Option<&str>> = items.iter().map(|i| staged(i).map(|r| r.name_folded.as_str())).collect();
+        let ctype: Vec<Option<&str>> =
+            items.iter().map(|i| staged(i).and_then(|r| r.contact_type.as_deref())).collect();
+        let active: Vec<Option<bool>> = items.iter().map(|i| staged(i).map(|r| r.active)).collect();
+        let doc: Vec<Option<&str>> = items.iter().map(|i| staged(i).map(|r| r.doc.as_str())).collect();
+        let fp: Vec<Option<i64>> = items.iter().map(|i| staged(i).map(|r| r.fingerprint)).collect();
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         let state = fenced(&tx, fence).await?;
+        let mut duplicates = Vec::new();
         if state == Heartbeat::Continue {
             // Staged rows are redone from the records by any re-run; the
             // merge's synchronous commit makes them durable before they count.
             tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
-            tx.execute(
-                "INSERT INTO job_rows (biller_id, job_seq, account_number, new_id, name_folded, contact_type, active, doc, fingerprint)
-                 SELECT $1, $2, u.acct, u.id, u.name, u.ctype, u.active, u.doc, u.fp
-                 FROM unnest($3::text[], $4::text[], $5::text[], $6::text[], $7::bool[], $8::text[], $9::int8[])
-                      AS u(acct, id, name, ctype, active, doc, fp)",
-                &[&biller, &fence.seq, &acct, &new_id, &folded, &ctype, &active, &doc, &fp],
-            )
-            .await?;
+            // Inserted in job order, so of two uses of a number the first is kept.
+            let inserted: std::collections::HashSet<i64> = tx
+                .query(
+                    "INSERT INTO job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded, contact_type,
+                         active, doc, fingerprint)
+                     SELECT $1, $2, u.acct, u.idx, u.line, u.id, u.name, u.ctype, u.active, u.doc, u.fp
+                     FROM unnest($3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::bool[],
+                                 $10::text[], $11::int8[])
+                          AS u(acct, idx, line, id, name, ctype, active, doc, fp)
+                     ORDER BY u.idx
+                     ON CONFLICT DO NOTHING
+                     RETURNING idx",
+                    &[&biller, &fence.seq, &acct, &idx, &line, &new_id, &folded, &ctype, &active, &doc, &fp],
+                )
+                .await?
+                .iter()
+                .map(|r| r.get::<_, i64>(0))
+                .collect();
+            let repeated: Vec<&str> = items
+                .iter()
+                .filter(|i| !inserted.contains(&(i.idx as i64)))
+                .map(|i| i.account_number.as_str())
+                .collect();
+            if !repeated.is_empty() {
+                let first: std::collections::HashMap<String, (i64, i64)> = tx
+                    .query(
+                        "SELECT account_number, COALESCE(idx, 0), COALESCE(line, 0) FROM job_rows
+                         WHERE biller_id = $1 AND job_seq = $2 AND account_number = ANY($3)",
+                        &[&biller, &fence.seq, &repeated],
+                    )
+                    .await?
+                    .iter()
+                    .map(|r| (r.get(0), (r.get(1), r.get(2))))
+                    .collect();
+                for (i, item) in items.iter().enumerate().filter(|(_, i)| !inserted.contains(&(i.idx as i64))) {
+                    let (idx, line) = first.get(&item.account_number).copied().unwrap_or_default();
+                    duplicates.push(Duplicate { item: i, first_idx: idx as u64, first_line: line as u64 });
+                }
+            }
             tx.commit().await?;
         }
-        Ok(state)
+        Ok((state, duplicates))
     }
 
     async fn add_job_errors(

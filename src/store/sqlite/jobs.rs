@@ -8,7 +8,7 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::snapshots::keep_snapshot;
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
-    ApplyJob, BillerId, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StagedRow, StoreError,
+    ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StageItem, StoreError,
     StoreResult, judge, snapshot_due,
 };
 use async_trait::async_trait;
@@ -142,6 +142,10 @@ fn merge(
     let version: i64 = tx.query_row("SELECT settings_version FROM billers WHERE id = ?1", [biller], |r| r.get(0))?;
     if version != apply.settings_version {
         return Err(StoreError::SettingsChanged);
+    }
+    if apply.counts.failed > 0 {
+        // Keys claimed by invalid records (skipped with on_error=skip) are not applied.
+        tx.execute("DELETE FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2 AND doc IS NULL", params![biller, seq])?;
     }
     let (created, updated, unchanged): (i64, i64, i64) = tx.query_row(
         "SELECT COALESCE(SUM(c.id IS NULL), 0),
@@ -360,30 +364,51 @@ impl JobStore for SqliteStore {
             .await
     }
 
-    async fn stage_job_rows(&self, fence: &Fence, biller: BillerId, rows: Vec<StagedRow>) -> StoreResult<Heartbeat> {
+    async fn stage_job_rows(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        items: Vec<StageItem>,
+    ) -> StoreResult<(Heartbeat, Vec<Duplicate>)> {
         let fence = fence.clone();
         self.writer
             .run(move |c| {
-                with_fence(c, &fence, |tx| {
+                let mut duplicates = Vec::new();
+                let state = with_fence(c, &fence, |tx| {
                     let mut insert = tx.prepare_cached(
-                        "INSERT INTO job_rows (biller_id, job_seq, account_number, new_id, name_folded, contact_type, active, doc, fingerprint)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                        "INSERT INTO job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded,
+                             contact_type, active, doc, fingerprint)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
                     )?;
-                    for r in &rows {
-                        insert.execute(params![
+                    let mut first = tx.prepare_cached(
+                        "SELECT idx, line FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2 AND account_number = ?3",
+                    )?;
+                    for (i, item) in items.iter().enumerate() {
+                        let r = item.row.as_ref();
+                        let inserted = insert.execute(params![
                             biller,
                             fence.seq,
-                            r.account_number,
-                            r.new_id,
-                            r.name_folded,
-                            r.contact_type,
-                            r.active,
-                            r.doc,
-                            r.fingerprint
+                            item.account_number,
+                            item.idx as i64,
+                            item.line as i64,
+                            r.map(|r| &r.new_id),
+                            r.map(|r| &r.name_folded),
+                            r.and_then(|r| r.contact_type.as_ref()),
+                            r.map(|r| r.active),
+                            r.map(|r| &r.doc),
+                            r.map(|r| r.fingerprint)
                         ])?;
+                        if inserted == 0 {
+                            let (idx, line) = first
+                                .query_row(params![biller, fence.seq, item.account_number], |r| {
+                                    Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))
+                                })?;
+                            duplicates.push(Duplicate { item: i, first_idx: idx as u64, first_line: line as u64 });
+                        }
                     }
                     Ok(())
-                })
+                })?;
+                Ok((state, duplicates))
             })
             .await
     }

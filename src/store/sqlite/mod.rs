@@ -19,6 +19,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0002_jobs.sql"),
     include_str!("0003_idempotency.sql"),
     include_str!("0004_snapshots.sql"),
+    include_str!("0005_staging_keys.sql"),
 ];
 const READERS: usize = 4;
 
