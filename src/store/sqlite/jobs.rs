@@ -97,17 +97,38 @@ fn counts_params(c: &JobCounts) -> [i64; 7] {
     [c.total, c.processed, c.created, c.updated, c.unchanged, c.removed, c.failed].map(|v| v as i64)
 }
 
-/// Drops an ended job's records and staging, after the transaction that
-/// ended it (at a million records this takes seconds the job need not wait
-/// for). What a crash leaves behind is swept by `purge_finished_work`.
-fn drop_work(c: &mut Connection, biller: BillerId, seq: i64) {
-    let dropped = c.transaction().and_then(|tx| {
-        tx.execute("DELETE FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2", params![biller, seq])?;
-        tx.execute("DELETE FROM job_records WHERE biller_id = ?1 AND job_seq = ?2", params![biller, seq])?;
-        tx.commit()
-    });
-    if let Err(e) = dropped {
-        tracing::warn!(error = %e, job_seq = seq, "dropping an ended job's records; the hourly purge retries");
+/// Rows deleted per transaction when an ended job's work is dropped, so
+/// other writes wait for one batch at most, not for a million rows.
+const DROP_BATCH: i64 = 20_000;
+
+impl SqliteStore {
+    /// Drops an ended job's records and staging, after the transaction that
+    /// ended it (at a million records this takes seconds the job need not
+    /// wait for). What a crash leaves behind is swept by `purge_finished_work`.
+    async fn drop_work(&self, biller: BillerId, seq: i64) {
+        let batch = move |c: &mut Connection| -> StoreResult<usize> {
+            let rows = c.execute(
+                "DELETE FROM job_rows WHERE rowid IN
+                     (SELECT rowid FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2 LIMIT ?3)",
+                params![biller, seq, DROP_BATCH],
+            )?;
+            let records = c.execute(
+                "DELETE FROM job_records WHERE biller_id = ?1 AND job_seq = ?2 AND idx IN
+                     (SELECT idx FROM job_records WHERE biller_id = ?1 AND job_seq = ?2 LIMIT ?3)",
+                params![biller, seq, DROP_BATCH],
+            )?;
+            Ok(rows + records)
+        };
+        loop {
+            match self.writer.run(batch).await {
+                Ok(0) => return,
+                Ok(_) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, job_seq = seq, "dropping an ended job's records; the hourly purge retries");
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -181,7 +202,10 @@ fn merge(
     {
         keep_snapshot(tx, biller, snap, existing as u64, now)?;
     }
-    tx.execute(
+    // The counts above say which statements have work; at a million rows a
+    // join with nothing to do still costs seconds.
+    if counts.updated > 0 {
+        tx.execute(
         "UPDATE contacts SET name_folded = r.name_folded, contact_type = r.contact_type, active = r.active, doc = r.doc,
              fingerprint = r.fingerprint, version = contacts.version + 1, updated_at = ?3
          FROM job_rows r
@@ -189,7 +213,9 @@ fn merge(
            AND contacts.account_number = r.account_number AND contacts.fingerprint <> r.fingerprint",
         params![biller, seq, now],
     )?;
-    tx.execute(
+    }
+    if counts.created > 0 {
+        tx.execute(
         "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
          SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, 1, ?3, ?3
          FROM job_rows r
@@ -197,7 +223,8 @@ fn merge(
            AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.biller_id = ?1 AND c.account_number = r.account_number)",
         params![biller, seq, now],
     )?;
-    if apply.mode == WriteMode::Replace {
+    }
+    if counts.removed > 0 {
         tx.execute(
             "DELETE FROM contacts WHERE biller_id = ?1 AND NOT EXISTS (SELECT 1 FROM job_rows r
                  WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = contacts.account_number)",
@@ -485,8 +512,9 @@ impl JobStore for SqliteStore {
         apply: &ApplyJob,
         now: OffsetDateTime,
     ) -> StoreResult<Option<JobCounts>> {
-        let (fence, apply, now) = (fence.clone(), apply.clone(), to_micros(now));
-        self.writer
+        let (fence, apply, now, seq) = (fence.clone(), apply.clone(), to_micros(now), fence.seq);
+        let counts = self
+            .writer
             .run(move |c| {
                 let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 if fenced(&tx, &fence)? != Heartbeat::Continue {
@@ -495,10 +523,13 @@ impl JobStore for SqliteStore {
                 let (counts, note) = merge(&tx, &fence, biller, &apply, now)?;
                 end_job(&tx, fence.seq, JobStatus::Completed, note.as_deref(), &counts, now)?;
                 tx.commit()?;
-                drop_work(c, biller, fence.seq);
                 Ok(Some(counts))
             })
-            .await
+            .await?;
+        if counts.is_some() {
+            self.drop_work(biller, seq).await;
+        }
+        Ok(counts)
     }
 
     async fn finish_job(
@@ -509,21 +540,25 @@ impl JobStore for SqliteStore {
         counts: JobCounts,
         now: OffsetDateTime,
     ) -> StoreResult<bool> {
-        let (fence, now) = (fence.clone(), to_micros(now));
-        self.writer
+        let (fence, now, seq) = (fence.clone(), to_micros(now), fence.seq);
+        let ended = self
+            .writer
             .run(move |c| {
                 let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 if fenced(&tx, &fence)? == Heartbeat::Lost {
-                    return Ok(false);
+                    return Ok(None);
                 }
                 let biller: BillerId =
                     tx.query_row("SELECT biller_id FROM jobs WHERE seq = ?1", [fence.seq], |r| r.get(0))?;
                 end_job(&tx, fence.seq, status, error.as_deref(), &counts, now)?;
                 tx.commit()?;
-                drop_work(c, biller, fence.seq);
-                Ok(true)
+                Ok(Some(biller))
             })
-            .await
+            .await?;
+        if let Some(biller) = ended {
+            self.drop_work(biller, seq).await;
+        }
+        Ok(ended.is_some())
     }
 
     async fn job(&self, biller: BillerId, id: &JobId) -> StoreResult<Option<Job>> {
@@ -594,7 +629,8 @@ impl JobStore for SqliteStore {
 
     async fn cancel_job(&self, biller: BillerId, id: &JobId, now: OffsetDateTime) -> StoreResult<Option<Job>> {
         let (id, now) = (id.as_str().to_owned(), to_micros(now));
-        self.writer
+        let cancelled = self
+            .writer
             .run(move |c| {
                 let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let seq: Option<i64> = tx
@@ -616,11 +652,13 @@ impl JobStore for SqliteStore {
                 )?;
                 let job = tx.query_row(&format!("SELECT {JOB_COLUMNS} FROM jobs WHERE seq = ?1"), [seq], job_row)?;
                 tx.commit()?;
-                if cancelled {
-                    drop_work(c, biller, seq);
-                }
-                Ok(Some(job))
+                Ok(Some((job, cancelled)))
             })
-            .await
+            .await?;
+        let Some((job, cancelled)) = cancelled else { return Ok(None) };
+        if cancelled {
+            self.drop_work(biller, job.seq).await;
+        }
+        Ok(Some(job))
     }
 }
