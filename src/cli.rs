@@ -173,6 +173,9 @@ pub enum CliError {
     Import(#[from] crate::import::ImportError),
     #[error("{0}")]
     Input(String),
+    /// The command printed its outcome already (a job that did not complete).
+    #[error("{0}")]
+    Reported(String),
 }
 
 fn import_options(
@@ -188,11 +191,25 @@ fn import_options(
 /// Prints an import's summary; an import that did not complete is an error exit.
 fn report(job: &crate::import::JobReport, errors_at: &str, out: Output) -> Result<(), CliError> {
     out.print(serde_json::to_value(job).unwrap_or_default(), job.summary(errors_at));
-    if job.completed() { Ok(()) } else { Err(CliError::Input("the import did not complete".into())) }
+    if job.completed() { Ok(()) } else { Err(CliError::Reported("the import did not complete".into())) }
 }
 
 impl Cli {
+    /// Runs the command. With `--json`, a failure that printed nothing yet
+    /// prints `{"error": ...}` on stdout, so scripts always get a document.
     pub async fn run(self) -> Result<(), CliError> {
+        let json = self.json;
+        let result = self.run_command().await;
+        if json
+            && let Err(e) = &result
+            && !matches!(e, CliError::Reported(_))
+        {
+            println!("{}", json!({ "error": e.to_string() }));
+        }
+        result
+    }
+
+    async fn run_command(self) -> Result<(), CliError> {
         // Through a server: nothing local is opened (no database, no settings file needed).
         if let Command::Import {
             file,

@@ -274,7 +274,10 @@ async fn import_files(b: Backend) {
     let replaced = json_out(&run(&[csv.to_str().unwrap(), "--replace", "--confirm-removals", "2999"]));
     assert_eq!((replaced["removed"].as_u64(), replaced["updated"].as_u64()), (Some(2999), Some(1)), "{replaced}");
     assert_eq!(app.all_contacts(&t).await.keys().collect::<Vec<_>>(), ["000001"]);
-    assert!(!run(&["/nonexistent/file.txt"]).status.success());
+    let missing = run(&["/nonexistent/file.txt"]);
+    assert!(!missing.status.success());
+    let v: Value = serde_json::from_slice(&missing.stdout).unwrap();
+    assert!(v["error"].as_str().unwrap().contains("file.txt"), "--json always prints a document: {v}");
     std::fs::remove_dir_all(&dir).ok();
 }
 
