@@ -349,16 +349,16 @@ impl Worker {
         let store_checked = async move {
             let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
             let mut errors_stored = 0u64;
-            while let Some(chunk) = checked_rx.recv().await {
-                let invalid = chunk.iter().filter(|r| r.outcome.is_err()).count() as u64;
+            while let Some(mut chunk) = checked_rx.recv().await {
+                let invalid = chunk.iter().filter(|r| !r.errors.is_empty()).count() as u64;
                 // Once an all-or-nothing job has failed, only keys are staged (for the duplicate check).
                 let keep_rows = !(all_or_nothing && counts.failed + invalid > 0);
                 let (items, positions): (Vec<StageItem>, Vec<usize>) = chunk
-                    .iter()
+                    .iter_mut()
                     .enumerate()
                     .filter_map(|(i, r)| {
                         let account_number = r.account_number.clone()?;
-                        let row = r.outcome.as_ref().ok().filter(|_| keep_rows).cloned();
+                        let row = r.row.take().filter(|_| keep_rows);
                         Some((StageItem { account_number, idx: r.idx, line: r.line, row }, i))
                     })
                     .unzip();
@@ -381,8 +381,8 @@ impl Worker {
                             message,
                         )));
                         counts.failed += 1;
-                    } else if let Err(e) = r.outcome {
-                        errors.extend(e);
+                    } else if !r.errors.is_empty() {
+                        errors.extend(r.errors);
                         counts.failed += 1;
                     }
                 }
@@ -421,7 +421,9 @@ struct Checked {
     line: u64,
     /// As given; `None` when missing, or too long to be anyone's (it is an error then).
     account_number: Option<String>,
-    outcome: Result<StagedRow, Vec<JobError>>,
+    /// Set when the record is valid (`errors` is then empty).
+    row: Option<StagedRow>,
+    errors: Vec<JobError>,
 }
 
 impl Checked {
@@ -446,18 +448,18 @@ fn check_chunk(
     let mut rng = rand::thread_rng();
     let mut checked = Vec::with_capacity(records.len());
     for r in records {
-        let mut c = Checked { idx: r.idx, line: r.line, account_number: None, outcome: Err(Vec::new()) };
+        let mut c = Checked { idx: r.idx, line: r.line, account_number: None, row: None, errors: Vec::new() };
         match parser(&r.body) {
-            Err(e) => c.outcome = Err(vec![c.error(e)]),
+            Err(e) => c.errors = vec![c.error(e)],
             Ok(draft) => {
                 c.account_number = draft
                     .account_number
                     .clone()
                     .filter(|a| !a.is_empty() && a.chars().count() <= MAX_ACCOUNT_NUMBER_LENGTH);
-                c.outcome = match validate_contact(draft, settings) {
-                    Ok(data) => Ok(StagedRow::new(&data, &mut rng)?),
-                    Err(errs) => Err(errs.into_iter().map(|e| c.error(e)).collect()),
-                };
+                match validate_contact(draft, settings) {
+                    Ok(data) => c.row = Some(StagedRow::new(&data, &mut rng)?),
+                    Err(errs) => c.errors = errs.into_iter().map(|e| c.error(e)).collect(),
+                }
             }
         }
         checked.push(c);
