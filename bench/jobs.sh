@@ -37,6 +37,7 @@ run_job() { # base token kind query file -> seconds
   t0=$(now)
   id=$(curl -sf -X POST "$base/v1/billers/DEMO/contacts/job/$kind$query" -H "Authorization: Token $token" \
         -H 'Content-Type: application/x-ndjson' --data-binary @"$file" | sed -E 's/.*"job_id":"([^"]+)".*/\1/')
+  echo "$(now) - $t0" | bc > "$work/upload_$kind"
   while :; do
     status=$(curl -sf "$base/v1/billers/DEMO/jobs/$id" -H "Authorization: Token $token")
     case "$status" in *'"status":"completed"'*) break ;; *'"status":"failed"'*|*'"status":"cancelled"'*) echo "job failed: $status" >&2; exit 1 ;; esac
@@ -68,6 +69,7 @@ bench() { # label database-url raw-baseline-database-url
   p99=$(awk -v n="$SYNC_RUNS" 'NR == int(n * 0.99 + 0.999) { print $1 * 1000 }' "$work/sync_times")
   kill "$pid"; wait "$pid" 2>/dev/null || true
   # Where the job time went: the worker logs validation and merge times.
+  echo "  upload (to the 202): add $(cat "$work/upload_add") s, replace $(cat "$work/upload_replace") s"
   grep -E 'job (validated|completed)' "$work/err" | sed -E 's/\x1b\[[0-9;]*m//g; s/^.*(job (validated|completed))/  \1/' | head -n 4
   base_s=$("$raw" "$raw_url" "$work/add.ndjson")
   printf '%-10s add %d: %6.1f s (%7.0f/s)   raw baseline: %6.1f s (%7.0f/s), add at %.2f of it\n' \

@@ -78,6 +78,7 @@ fn settled_files(root: &Path, settle: Duration, seen: &mut Seen) -> std::io::Res
     let now = SystemTime::now();
     for biller in std::fs::read_dir(root)?.flatten() {
         if !biller.file_type().is_ok_and(|t| t.is_dir()) {
+            left_alone(biller.path(), "not a biller folder", seen, &mut present);
             continue;
         }
         let Some(code) = biller.file_name().to_str().map(str::to_owned) else { continue };
@@ -95,10 +96,16 @@ fn settled_files(root: &Path, settle: Duration, seen: &mut Seen) -> std::io::Res
             // Not following links: only regular files put in the folder itself.
             let Ok(meta) = file.metadata() else { continue };
             let name = file.file_name();
-            if !meta.is_file() || name.to_str().is_none_or(is_ignored) {
+            let path = file.path();
+            if name.to_str().is_none_or(is_ignored)
+                || (meta.is_dir() && [PROCESSING, DONE, FAILED].iter().any(|own| name == *own))
+            {
                 continue;
             }
-            let path = file.path();
+            if !meta.is_file() {
+                left_alone(path, "not a regular file (a link or a folder)", seen, &mut present);
+                continue;
+            }
             let Ok(modified) = meta.modified() else { continue };
             let state = (meta.len(), modified);
             let old_enough = now.duration_since(state.1).is_ok_and(|age| age >= settle);
@@ -110,6 +117,14 @@ fn settled_files(root: &Path, settle: Duration, seen: &mut Seen) -> std::io::Res
     }
     *seen = present;
     Ok(ready)
+}
+
+/// Logs, once while it stays there, an entry the inbox will not take.
+fn left_alone(path: PathBuf, why: &str, seen: &Seen, present: &mut Seen) {
+    if !seen.contains_key(&path) {
+        tracing::warn!(path = %path.display(), "inbox: {why}; left alone");
+    }
+    present.insert(path, (0, SystemTime::UNIX_EPOCH));
 }
 
 async fn file_state(path: &Path) -> Option<(u64, SystemTime)> {

@@ -100,24 +100,24 @@ fn record<T: DeserializeOwned + Into<ContactDraft>>(
     errors: &mut BatchErrors,
 ) -> Option<ContactDraft> {
     let text = raw.get();
+    // (A struct would also read from a JSON array: only objects are contacts.)
+    let error = if !text.starts_with('{') {
+        FieldError::new("", ErrorCode::WrongType, "each contact must be a JSON object")
+    } else if let Ok(input) = serde_json::from_str::<T>(text) {
+        // Tracking the path costs on every record; only a failed record is read again for it.
+        return Some(input.into());
+    } else {
+        match serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(text)) {
+            Ok(input) => return Some(input.into()),
+            Err(e) => wire_error(&e),
+        }
+    };
     let account_number = serde_json::from_str::<Named>(text)
         .ok()
         .and_then(|n| n.account_number)
         .and_then(|a| a.as_str().map(str::to_owned));
-    let fail = |errors: &mut BatchErrors, error| {
-        errors.push(RecordError { index, account_number: account_number.clone(), error })
-    };
-    if !text.starts_with('{') {
-        fail(errors, FieldError::new("", ErrorCode::WrongType, "each contact must be a JSON object"));
-        return None;
-    }
-    match serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(text)) {
-        Ok(input) => Some(input.into()),
-        Err(e) => {
-            fail(errors, wire_error(&e));
-            None
-        }
-    }
+    errors.push(RecordError { index, account_number, error });
+    None
 }
 
 /// Parses a JSON array of contacts. Every record that cannot be read becomes

@@ -30,6 +30,10 @@ pub fn record_parser() -> RecordParser {
         if !text.starts_with('{') {
             return Err(FieldError::new("", ErrorCode::WrongType, "each contact must be a JSON object"));
         }
+        // Tracking the path costs on every record; only a failed record is read again for it.
+        if let Ok(input) = serde_json::from_str::<ContactInput>(text) {
+            return Ok(ContactDraft::from(input));
+        }
         let mut de = serde_json::Deserializer::from_str(text);
         match serde_path_to_error::deserialize::<_, ContactInput>(&mut de) {
             // `end` refuses anything after the object, such as a second one on an NDJSON line.

@@ -69,7 +69,14 @@ impl Remote {
                 Ok(res) if res.status() == StatusCode::OK => {
                     return res.json().await.map_err(|e| ImportError::Http(e.to_string()));
                 }
-                Ok(res) if !res.status().is_server_error() => return Err(refused(res).await),
+                Ok(res) if !res.status().is_server_error() => {
+                    let status = res.status();
+                    let detail = problem_of(res).await;
+                    return Err(ImportError::Http(format!(
+                        "the server answered {status} when asked how the job stands ({detail}); \
+                         job {job_id} was submitted and goes on: follow it at {url}"
+                    )));
+                }
                 Ok(res) => format!("HTTP {}", res.status()),
                 Err(e) => e.to_string(),
             };
@@ -85,14 +92,17 @@ impl Remote {
 }
 
 /// A refusal's problem+json `code` and `detail`, or its body as text.
-async fn refused(res: Response) -> ImportError {
-    let status = res.status().as_u16();
+async fn problem_of(res: Response) -> String {
     let text = res.text().await.unwrap_or_default();
-    let detail = serde_json::from_str::<Value>(&text)
+    serde_json::from_str::<Value>(&text)
         .ok()
         .and_then(|v| Some(format!("{}: {}", v["code"].as_str()?, v["detail"].as_str().unwrap_or(""))))
-        .unwrap_or(text);
-    ImportError::Refused { status, detail }
+        .unwrap_or(text)
+}
+
+async fn refused(res: Response) -> ImportError {
+    let status = res.status().as_u16();
+    ImportError::Refused { status, detail: problem_of(res).await }
 }
 
 /// Streams `path` to the server as a job for biller `code` and follows it.

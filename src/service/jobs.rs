@@ -23,6 +23,12 @@ pub type RecordParser = Arc<dyn Fn(&str) -> Result<ContactDraft, FieldError> + S
 pub const MAX_JOB_RECORDS: u64 = 5_000_000;
 /// Records validated, staged and reported per step (bounds the worker's memory).
 const CHUNK: usize = 2_000;
+/// Chunks checked at once, each on a blocking thread. Checking a record costs
+/// more than staging it, so two keep the one writer busy.
+const CHECKERS: usize = 2;
+/// How often a validating job's progress (and lease) is written, at most
+/// (more often under a lease shorter than four of these).
+const PROGRESS_EVERY: Duration = Duration::from_secs(1);
 
 #[derive(Debug, Clone, Copy, Default)]
 pub struct JobOptions {
@@ -176,10 +182,15 @@ pub struct Worker {
     owner: String,
 }
 
-/// What validation of a whole job found.
+/// What validation of a whole job found, and where its time went.
 struct Validated {
     counts: JobCounts,
     errors: u64,
+    /// Reading records, checking them (CPU, summed over the checkers), and
+    /// writing staging, errors and heartbeats: all three overlap.
+    read: Duration,
+    check: Duration,
+    write: Duration,
 }
 
 impl Worker {
@@ -253,6 +264,9 @@ impl Worker {
             records = v.counts.total,
             failed = v.counts.failed,
             ms = started.elapsed().as_millis(),
+            read_ms = v.read.as_millis(),
+            check_ms = v.check.as_millis(),
+            write_ms = v.write.as_millis(),
             "job validated"
         );
         let started = std::time::Instant::now();
@@ -301,6 +315,9 @@ impl Worker {
             Err(StoreError::SettingsChanged) => Err(ServiceError::BadRequest(
                 "the biller's field settings changed while the job ran; nothing was applied, submit it again".into(),
             )),
+            Err(e @ StoreError::StagingLost) => {
+                Err(ServiceError::BadRequest(format!("{e}; nothing was applied, submit it again")))
+            }
             Err(e) => Err(e.into()),
         }
     }
@@ -320,7 +337,7 @@ impl Worker {
 
     /// Validates every record, chunk by chunk: valid ones are staged, errors
     /// stored with their index and line. `None` when told to stop. Reading
-    /// and checking the next chunk (CPU) overlaps storing the last one.
+    /// and checking the next chunks (CPU, on two threads) overlaps storing the last one.
     async fn validate(
         &self,
         job: &Job,
@@ -331,17 +348,31 @@ impl Worker {
         let store = &self.service.store;
         let (checked_tx, mut checked_rx) = tokio::sync::mpsc::channel::<Vec<Checked>>(2);
         let check = async move {
-            let mut after = None;
+            let (mut after, mut read, mut check) = (None, Duration::ZERO, Duration::ZERO);
+            let mut checking = std::collections::VecDeque::new();
+            let mut more = true;
             loop {
-                let records = store.job_records(job.biller_id, job.seq, after, CHUNK).await?;
-                let Some(last) = records.last() else { return Ok(()) };
-                after = Some(last.idx);
-                let (parser, settings) = (self.parser.clone(), settings.clone());
-                let checked = tokio::task::spawn_blocking(move || check_chunk(&parser, &settings, records))
-                    .await
-                    .map_err(|e| ServiceError::Internal(e.to_string()))??;
-                if checked_tx.send(checked).await.is_err() {
-                    return Ok(()); // the storing side stopped
+                while more && checking.len() < CHECKERS {
+                    let t = std::time::Instant::now();
+                    let records = store.job_records(job.biller_id, job.seq, after, CHUNK).await?;
+                    read += t.elapsed();
+                    let Some(last) = records.last() else {
+                        more = false;
+                        break;
+                    };
+                    after = Some(last.idx);
+                    let (parser, settings) = (self.parser.clone(), settings.clone());
+                    checking.push_back(tokio::task::spawn_blocking(move || {
+                        let t = std::time::Instant::now();
+                        (check_chunk(&parser, &settings, records), t.elapsed())
+                    }));
+                }
+                // Handed on in job order, whichever finishes first.
+                let Some(next) = checking.pop_front() else { return Ok((read, check)) };
+                let (checked, took) = next.await.map_err(|e| ServiceError::Internal(e.to_string()))?;
+                check += took;
+                if checked_tx.send(checked?).await.is_err() {
+                    return Ok((read, check)); // the storing side stopped
                 }
             }
         };
@@ -349,7 +380,9 @@ impl Worker {
         let store_checked = async move {
             let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
             let mut errors_stored = 0u64;
+            let (mut write, mut beat) = (Duration::ZERO, std::time::Instant::now());
             while let Some(mut chunk) = checked_rx.recv().await {
+                let t = std::time::Instant::now();
                 let invalid = chunk.iter().filter(|r| !r.errors.is_empty()).count() as u64;
                 // Once an all-or-nothing job has failed, only keys are staged (for the duplicate check).
                 let keep_rows = !(all_or_nothing && counts.failed + invalid > 0);
@@ -394,15 +427,22 @@ impl Worker {
                     }
                     errors_stored += n;
                 }
-                if store.job_heartbeat(fence, JobStatus::Validating, counts, super::now(), self.lease()).await?
-                    != Heartbeat::Continue
-                {
-                    return Ok(None);
+                // Each staging step already checks the fence; progress and the
+                // lease are written once a second, not once a chunk.
+                if beat.elapsed() >= PROGRESS_EVERY.min(self.lease() / 4) {
+                    beat = std::time::Instant::now();
+                    if store.job_heartbeat(fence, JobStatus::Validating, counts, super::now(), self.lease()).await?
+                        != Heartbeat::Continue
+                    {
+                        return Ok(None);
+                    }
                 }
+                write += t.elapsed();
             }
-            Ok::<_, ServiceError>(Some(Validated { counts, errors: errors_stored }))
+            Ok::<_, ServiceError>(Some((counts, errors_stored, write)))
         };
-        let ((), validated) = tokio::try_join!(check, store_checked)?;
+        let ((read, check), stored) = tokio::try_join!(check, store_checked)?;
+        let validated = stored.map(|(counts, errors, write)| Validated { counts, errors, read, check, write });
         if let Some(v) = &validated
             && v.counts.processed != job.counts.total
         {

@@ -35,6 +35,12 @@ pub enum StoreError {
     Corrupt(String),
     #[error("database error: {0}")]
     Backend(String),
+    /// An upload was purged as abandoned before it was queued.
+    #[error("the upload was given up as abandoned before it finished; send it again")]
+    UploadAbandoned,
+    /// A job's staged rows went while it ran (the database restarted).
+    #[error("the job's validated rows were lost (was the database restarted?)")]
+    StagingLost,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -496,6 +502,11 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
 /// `Some` ends the merge here (a dry run, with what the guard would say),
 /// `None` lets it write; a guard refusal of a real run is an error.
 fn judge(apply: &ApplyJob, counts: JobCounts, existing: u64) -> StoreResult<Option<(JobCounts, Option<String>)>> {
+    // Staging need not be durable (any re-run redoes it), so check it is all
+    // there: every valid record is staged exactly once.
+    if counts.created + counts.updated + counts.unchanged != apply.counts.total.saturating_sub(apply.counts.failed) {
+        return Err(StoreError::StagingLost);
+    }
     let refusal = match &apply.guard {
         Some(guard) => guard.check(counts.removed, existing).err(),
         None => None,

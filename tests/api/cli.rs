@@ -329,6 +329,14 @@ async fn import_through_a_server(b: Backend) {
     let forbidden = run(&reader.token, &[]);
     let stderr = String::from_utf8_lossy(&forbidden.stderr);
     assert!(!forbidden.status.success() && stderr.contains("403") && stderr.contains("insufficient_scope"), "{stderr}");
+    // A key that may submit but not read: the job is taken, then its status
+    // is refused; the import says the job goes on, and where to follow it.
+    let writer = app.tenant_key(&["1001"], &[contactd::store::Scope::ContactsWrite]).await;
+    std::fs::write(&csv, &text).unwrap();
+    let blind = run(&writer.token, &["--skip-invalid"]);
+    let stderr = String::from_utf8_lossy(&blind.stderr);
+    assert!(!blind.status.success() && stderr.contains("403"), "{stderr}");
+    assert!(stderr.contains("was submitted and goes on: follow it at http"), "{stderr}");
     let unknown = run("tok_not_a_real_token", &[]);
     assert!(String::from_utf8_lossy(&unknown.stderr).contains("401"), "{}", String::from_utf8_lossy(&unknown.stderr));
     assert_eq!(app.all_contacts(&t).await, all, "nothing changed");

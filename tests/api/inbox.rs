@@ -127,12 +127,20 @@ async fn half_written_files_wait(b: Backend) {
         tokio::time::sleep(Duration::from_millis(300)).await;
         assert!(path.exists(), "taken while still being written (after {i} appends)");
     }
+    // Links and nested folders are not followed (and a file beside the biller folders is no one's).
+    std::fs::write(dir.join("outside.csv"), format!("{header}{}", rows(300..302, "Link"))).unwrap();
+    std::os::unix::fs::symlink(dir.join("outside.csv"), inbox.join("link.csv")).unwrap();
+    std::fs::create_dir_all(inbox.join("nested")).unwrap();
+    std::fs::write(inbox.join("nested/n.csv"), format!("{header}{}", rows(400..402, "Nested"))).unwrap();
     // A .part file is never taken, however old; renamed into place, it is.
     std::fs::write(inbox.join("next.csv.part"), format!("{header}{}", rows(200..205, "Part"))).unwrap();
     let (outcome, v) = ack(&dir, "1001", "slow.csv").await;
     assert_eq!((outcome, v["total"].as_u64(), v["created"].as_u64()), ("done", Some(120), Some(120)), "{v}");
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert!(inbox.join("next.csv.part").exists());
+    for left in [inbox.join("link.csv"), inbox.join("nested/n.csv"), dir.join("outside.csv")] {
+        assert!(left.exists(), "{} was moved", left.display());
+    }
     assert_eq!(app.all_contacts(&t).await.len(), 120);
     std::fs::rename(inbox.join("next.csv.part"), inbox.join("next.csv")).unwrap();
     let (outcome, v) = ack(&dir, "1001", "next.csv").await;

@@ -307,6 +307,17 @@ async fn abandoned_uploads_are_purged_not_run(b: Backend) {
     assert_eq!(store.purge_abandoned_uploads(OffsetDateTime::now_utc() - time::Duration::hours(1)).await.unwrap(), 0);
     assert_eq!(store.purge_abandoned_uploads(OffsetDateTime::now_utc() + time::Duration::seconds(1)).await.unwrap(), 1);
     assert!(store.job_records(biller, job.seq, None, 10).await.unwrap().is_empty(), "its records go with it");
+    // The upload was still sending: it cannot be queued, and what it stored late is swept.
+    let late = store.append_job_records(biller, job.seq, vec![JobRecord { idx: 1, line: 2, body: "{}".into() }]).await;
+    assert!(matches!(store.queue_job(job.seq, 2).await, Err(StoreError::UploadAbandoned)), "{late:?}");
+    store.purge_finished_work().await.unwrap();
+    assert!(store.job_records(biller, job.seq, None, 10).await.unwrap().is_empty());
+    // A failed upload is discarded whole, records and all.
+    let failed = store.create_job(biller, &add_job(), OffsetDateTime::now_utc()).await.unwrap();
+    store.append_job_records(biller, failed.seq, vec![JobRecord { idx: 0, line: 1, body: "{}".into() }]).await.unwrap();
+    store.discard_job(failed.seq).await.unwrap();
+    assert!(store.job_records(biller, failed.seq, None, 10).await.unwrap().is_empty());
+    assert!(matches!(store.queue_job(failed.seq, 1).await, Err(StoreError::UploadAbandoned)));
 }
 
 /// Jobs of a biller run in the order their uploads were stored whole, one at a time.
@@ -361,7 +372,49 @@ async fn ended_jobs_records_are_dropped(b: Backend) {
     assert_eq!(store.job_records(biller, running.seq, None, 10).await.unwrap().len(), 3, "a running job keeps its own");
 }
 
+/// The merge applies a job only when every valid record is staged: staging
+/// is not durable (lost if the database restarts), so a shortfall is refused
+/// with nothing written, and the job can be run again.
+async fn a_merge_with_rows_missing_applies_nothing(b: Backend) {
+    use contactd::domain::job::JobCounts;
+    use contactd::store::{ApplyJob, Fence, Heartbeat, StageItem, StagedRow};
+    let (_db, store, biller) = setup(b).await;
+    let now = OffsetDateTime::now_utc();
+    let job = store.create_job(biller, &add_job(), now).await.unwrap();
+    store.queue_job(job.seq, 3).await.unwrap();
+    let claimed = store.claim_job("w", now, std::time::Duration::from_secs(60)).await.unwrap().unwrap();
+    let fence = Fence { seq: claimed.seq, owner: "w".into(), attempt: claimed.attempts };
+    let mut rng = rand::thread_rng();
+    let items = ["001", "002"]
+        .iter()
+        .enumerate()
+        .map(|(i, a)| StageItem {
+            account_number: a.to_string(),
+            idx: i as u64,
+            line: i as u64 + 1,
+            row: Some(StagedRow::new(&data(a, "Staged"), &mut rng).unwrap()),
+        })
+        .collect();
+    let (state, duplicates) = store.stage_job_rows(&fence, biller, items).await.unwrap();
+    assert_eq!((state, duplicates.len()), (Heartbeat::Continue, 0));
+    let apply = |total| ApplyJob {
+        mode: WriteMode::Add,
+        guard: None,
+        dry_run: false,
+        settings_version: 1,
+        counts: JobCounts { total, processed: total, ..Default::default() },
+        snapshot: None,
+    };
+    // Three records were valid, two are staged: the third was lost.
+    let refused = store.apply_job(&fence, biller, &apply(3), now).await;
+    assert!(matches!(refused, Err(StoreError::StagingLost)), "{refused:?}");
+    assert_eq!(store.count_contacts(biller).await.unwrap(), 0, "nothing applied");
+    let counts = store.apply_job(&fence, biller, &apply(2), now).await.unwrap().unwrap();
+    assert_eq!((counts.created, store.count_contacts(biller).await.unwrap()), (2, 2));
+}
+
 crate::both_stores!(
+    a_merge_with_rows_missing_applies_nothing,
     ended_jobs_records_are_dropped,
     jobs_run_in_the_order_they_were_accepted,
     abandoned_uploads_are_purged_not_run,

@@ -14,8 +14,9 @@ use crate::store::{
 use async_trait::async_trait;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio_postgres::Row;
-use tokio_postgres::Transaction;
+use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::types::Type;
+use tokio_postgres::{Row, Transaction};
 
 const JOB_COLUMNS: &str = "seq, id, biller_id, kind, status, on_error, dry_run, confirm_removals, total, processed, \
      created, updated, unchanged, removed, failed, error, created_at, started_at, finished_at, attempts";
@@ -238,43 +239,64 @@ impl JobStore for PgStore {
 
     async fn append_job_records(&self, biller: BillerId, seq: i64, records: Vec<JobRecord>) -> StoreResult<()> {
         let mut c = self.pool.get().await?;
-        let idx: Vec<i64> = records.iter().map(|r| r.idx as i64).collect();
-        let line: Vec<i64> = records.iter().map(|r| r.line as i64).collect();
-        let body: Vec<&str> = records.iter().map(|r| r.body.as_str()).collect();
         let tx = c.transaction().await?;
         // Not yet durable is fine: the 202 waits for `queue_job`, whose
         // synchronous commit flushes everything written before it.
         tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
-        tx.execute(
-            "INSERT INTO job_records (biller_id, job_seq, idx, line, body)
-             SELECT $1, $2, u.idx, u.line, u.body FROM unnest($3::int8[], $4::int8[], $5::text[]) AS u(idx, line, body)",
-            &[&biller, &seq, &idx, &line, &body],
-        )
-        .await?;
+        let sink = tx.copy_in("COPY job_records (biller_id, job_seq, idx, line, body) FROM STDIN BINARY").await?;
+        let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::INT8, Type::INT8, Type::TEXT]);
+        futures_util::pin_mut!(writer);
+        for r in &records {
+            let (idx, line) = (r.idx as i64, r.line as i64);
+            writer.as_mut().write(&[&biller, &seq, &idx, &line, &r.body]).await?;
+        }
+        writer.finish().await?;
         tx.commit().await?;
         Ok(())
     }
 
     async fn queue_job(&self, seq: i64, total: u64) -> StoreResult<()> {
         let c = self.pool.get().await?;
-        c.execute(
-            "UPDATE jobs SET status = 'queued', total = $2, queue_order = nextval('job_queue_order')
-             WHERE seq = $1 AND status = 'receiving'",
-            &[&seq, &(total as i64)],
-        )
-        .await?;
+        let queued = c
+            .execute(
+                "UPDATE jobs SET status = 'queued', total = $2, queue_order = nextval('job_queue_order')
+                 WHERE seq = $1 AND status = 'receiving'",
+                &[&seq, &(total as i64)],
+            )
+            .await?;
+        if queued == 0 {
+            return Err(StoreError::UploadAbandoned);
+        }
         Ok(())
     }
 
     async fn discard_job(&self, seq: i64) -> StoreResult<()> {
-        let c = self.pool.get().await?;
-        c.execute("DELETE FROM jobs WHERE seq = $1 AND status = 'receiving'", &[&seq]).await?;
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "DELETE FROM job_records r USING jobs j
+             WHERE j.seq = $1 AND j.status = 'receiving' AND r.biller_id = j.biller_id AND r.job_seq = j.seq",
+            &[&seq],
+        )
+        .await?;
+        tx.execute("DELETE FROM jobs WHERE seq = $1 AND status = 'receiving'", &[&seq]).await?;
+        tx.commit().await?;
         Ok(())
     }
 
     async fn purge_abandoned_uploads(&self, started_before: OffsetDateTime) -> StoreResult<u64> {
-        let c = self.pool.get().await?;
-        Ok(c.execute("DELETE FROM jobs WHERE status = 'receiving' AND created_at < $1", &[&started_before]).await?)
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute(
+            "DELETE FROM job_records WHERE (biller_id, job_seq) IN
+                 (SELECT biller_id, seq FROM jobs WHERE status = 'receiving' AND created_at < $1)",
+            &[&started_before],
+        )
+        .await?;
+        let jobs =
+            tx.execute("DELETE FROM jobs WHERE status = 'receiving' AND created_at < $1", &[&started_before]).await?;
+        tx.commit().await?;
+        Ok(jobs)
     }
 
     async fn purge_finished_work(&self) -> StoreResult<u64> {
@@ -285,8 +307,12 @@ impl JobStore for PgStore {
         let records = tx
             .execute(&format!("DELETE FROM job_records WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), &[])
             .await?;
+        // Records appended to an upload after it was purged as abandoned.
+        let orphans = tx
+            .execute("DELETE FROM job_records r WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.seq = r.job_seq)", &[])
+            .await?;
         tx.commit().await?;
-        Ok(rows + records)
+        Ok(rows + records + orphans)
     }
 
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {

@@ -281,12 +281,15 @@ impl JobStore for SqliteStore {
     async fn queue_job(&self, seq: i64, total: u64) -> StoreResult<()> {
         self.writer
             .run(move |c| {
-                c.execute(
+                let queued = c.execute(
                     "UPDATE jobs SET status = 'queued', total = ?2,
                          queue_order = (SELECT COALESCE(MAX(queue_order), 0) + 1 FROM jobs)
                      WHERE seq = ?1 AND status = 'receiving'",
                     params![seq, total as i64],
                 )?;
+                if queued == 0 {
+                    return Err(StoreError::UploadAbandoned);
+                }
                 Ok(())
             })
             .await
