@@ -77,6 +77,9 @@ fn settled_files(root: &Path, settle: Duration, seen: &mut Seen) -> std::io::Res
     let mut present = Seen::new();
     let now = SystemTime::now();
     for biller in std::fs::read_dir(root)?.flatten() {
+        if biller.file_name().to_str().is_none_or(is_ignored) {
+            continue;
+        }
         if !biller.file_type().is_ok_and(|t| t.is_dir()) {
             left_alone(biller.path(), "not a biller folder", seen, &mut present);
             continue;

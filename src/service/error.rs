@@ -74,6 +74,7 @@ impl From<StoreError> for ServiceError {
             StoreError::RemovalRefused(r) => ServiceError::RemovalRefused(r),
             StoreError::SettingsChanged => ServiceError::SettingsChanged,
             StoreError::Busy => ServiceError::Unavailable,
+            e @ StoreError::UploadAbandoned => ServiceError::BadRequest(e.to_string()),
             other => ServiceError::Internal(other.to_string()),
         }
     }

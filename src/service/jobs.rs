@@ -186,6 +186,8 @@ pub struct Worker {
 struct Validated {
     counts: JobCounts,
     errors: u64,
+    /// Rows staging took, which the merge checks are all still there.
+    staged: u64,
     /// Reading records, checking them (CPU, summed over the checkers), and
     /// writing staging, errors and heartbeats: all three overlap.
     read: Duration,
@@ -298,6 +300,7 @@ impl Worker {
             dry_run: job.dry_run,
             settings_version: biller.settings_version,
             counts: v.counts,
+            staged: v.staged,
             snapshot: self.service.snapshot_for(mode, Some(job.id.clone())),
         };
         match store.apply_job(fence, biller.id, &apply, super::now()).await {
@@ -380,7 +383,7 @@ impl Worker {
         let store_checked = async move {
             let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
             let mut errors_stored = 0u64;
-            let (mut write, mut beat) = (Duration::ZERO, std::time::Instant::now());
+            let (mut write, mut beat, mut staged) = (Duration::ZERO, std::time::Instant::now(), 0u64);
             while let Some(mut chunk) = checked_rx.recv().await {
                 let t = std::time::Instant::now();
                 let invalid = chunk.iter().filter(|r| !r.errors.is_empty()).count() as u64;
@@ -395,7 +398,9 @@ impl Worker {
                         Some((StageItem { account_number, idx: r.idx, line: r.line, row }, i))
                     })
                     .unzip();
+                let offered = items.len() as u64;
                 let (state, duplicates) = store.stage_job_rows(fence, job.biller_id, items).await?;
+                staged += offered - duplicates.len() as u64;
                 if state != Heartbeat::Continue {
                     return Ok(None);
                 }
@@ -439,10 +444,11 @@ impl Worker {
                 }
                 write += t.elapsed();
             }
-            Ok::<_, ServiceError>(Some((counts, errors_stored, write)))
+            Ok::<_, ServiceError>(Some((counts, errors_stored, staged, write)))
         };
         let ((read, check), stored) = tokio::try_join!(check, store_checked)?;
-        let validated = stored.map(|(counts, errors, write)| Validated { counts, errors, read, check, write });
+        let validated =
+            stored.map(|(counts, errors, staged, write)| Validated { counts, errors, staged, read, check, write });
         if let Some(v) = &validated
             && v.counts.processed != job.counts.total
         {

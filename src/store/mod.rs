@@ -287,6 +287,8 @@ pub struct ApplyJob {
     pub settings_version: i64,
     /// Counts so far (total, processed, failed); the merge adds the rest.
     pub counts: JobCounts,
+    /// Rows staging took (first uses of each number, valid or key-only).
+    pub staged: u64,
     /// For a replace: keep the contacts as they were before it changes them.
     pub snapshot: Option<NewSnapshot>,
 }
@@ -501,6 +503,17 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
 /// The guard and dry-run decision of a job merge, once the counts are known:
 /// `Some` ends the merge here (a dry run, with what the guard would say),
 /// `None` lets it write; a guard refusal of a real run is an error.
+/// After the merge drops the keys invalid records claimed (`dropped` rows):
+/// they too must all have been there, or a lost one let a later use of its
+/// number pass as a first use.
+fn check_key_rows(apply: &ApplyJob, dropped: u64) -> StoreResult<()> {
+    let valid = apply.counts.total.saturating_sub(apply.counts.failed);
+    if dropped != apply.staged.saturating_sub(valid) {
+        return Err(StoreError::StagingLost);
+    }
+    Ok(())
+}
+
 fn judge(apply: &ApplyJob, counts: JobCounts, existing: u64) -> StoreResult<Option<(JobCounts, Option<String>)>> {
     // Staging need not be durable (any re-run redoes it), so check it is all
     // there: every valid record is staged exactly once.

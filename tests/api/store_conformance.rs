@@ -385,7 +385,7 @@ async fn a_merge_with_rows_missing_applies_nothing(b: Backend) {
     let claimed = store.claim_job("w", now, std::time::Duration::from_secs(60)).await.unwrap().unwrap();
     let fence = Fence { seq: claimed.seq, owner: "w".into(), attempt: claimed.attempts };
     let mut rng = rand::thread_rng();
-    let items = ["001", "002"]
+    let mut items: Vec<StageItem> = ["001", "002"]
         .iter()
         .enumerate()
         .map(|(i, a)| StageItem {
@@ -395,21 +395,28 @@ async fn a_merge_with_rows_missing_applies_nothing(b: Backend) {
             row: Some(StagedRow::new(&data(a, "Staged"), &mut rng).unwrap()),
         })
         .collect();
+    // An invalid record (skipped with on_error=skip) claims its number with no row.
+    items.push(StageItem { account_number: "003".into(), idx: 2, line: 3, row: None });
     let (state, duplicates) = store.stage_job_rows(&fence, biller, items).await.unwrap();
     assert_eq!((state, duplicates.len()), (Heartbeat::Continue, 0));
-    let apply = |total| ApplyJob {
+    let apply = |total, staged| ApplyJob {
         mode: WriteMode::Add,
         guard: None,
         dry_run: false,
         settings_version: 1,
-        counts: JobCounts { total, processed: total, ..Default::default() },
+        counts: JobCounts { total, processed: total, failed: 1, ..Default::default() },
+        staged,
         snapshot: None,
     };
-    // Three records were valid, two are staged: the third was lost.
-    let refused = store.apply_job(&fence, biller, &apply(3), now).await;
+    // Three valid records of four, two staged: the third was lost.
+    let refused = store.apply_job(&fence, biller, &apply(4, 4), now).await;
+    assert!(matches!(refused, Err(StoreError::StagingLost)), "{refused:?}");
+    // The valid rows are all there, but one invalid record's key was lost
+    // (a later use of its number would have passed as a first use).
+    let refused = store.apply_job(&fence, biller, &apply(3, 4), now).await;
     assert!(matches!(refused, Err(StoreError::StagingLost)), "{refused:?}");
     assert_eq!(store.count_contacts(biller).await.unwrap(), 0, "nothing applied");
-    let counts = store.apply_job(&fence, biller, &apply(2), now).await.unwrap().unwrap();
+    let counts = store.apply_job(&fence, biller, &apply(3, 3), now).await.unwrap().unwrap();
     assert_eq!((counts.created, store.count_contacts(biller).await.unwrap()), (2, 2));
 }
 

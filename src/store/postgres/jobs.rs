@@ -9,7 +9,7 @@ use crate::store::postgres::PgStore;
 use crate::store::postgres::snapshots::keep_snapshot;
 use crate::store::{
     ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StageItem, StoreError,
-    StoreResult, judge, snapshot_due,
+    StoreResult, check_key_rows, judge, snapshot_due,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -135,8 +135,10 @@ async fn merge(
     }
     if apply.counts.failed > 0 {
         // Keys claimed by invalid records (skipped with on_error=skip) are not applied.
-        tx.execute("DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2 AND doc IS NULL", &[&biller, &seq])
+        let dropped = tx
+            .execute("DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2 AND doc IS NULL", &[&biller, &seq])
             .await?;
+        check_key_rows(apply, dropped)?;
     }
     let row = tx
         .query_one(
@@ -243,6 +245,11 @@ impl JobStore for PgStore {
         // Not yet durable is fine: the 202 waits for `queue_job`, whose
         // synchronous commit flushes everything written before it.
         tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
+        // One lock a batch (not a key check a row): a purge or discard waits
+        // for this batch, and a batch after it finds the upload gone.
+        if tx.query_opt("SELECT 1 FROM jobs WHERE seq = $1 FOR SHARE", &[&seq]).await?.is_none() {
+            return Err(StoreError::UploadAbandoned);
+        }
         let sink = tx.copy_in("COPY job_records (biller_id, job_seq, idx, line, body) FROM STDIN BINARY").await?;
         let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::INT8, Type::INT8, Type::TEXT]);
         futures_util::pin_mut!(writer);
@@ -273,13 +280,14 @@ impl JobStore for PgStore {
     async fn discard_job(&self, seq: i64) -> StoreResult<()> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        tx.execute(
-            "DELETE FROM job_records r USING jobs j
-             WHERE j.seq = $1 AND j.status = 'receiving' AND r.biller_id = j.biller_id AND r.job_seq = j.seq",
-            &[&seq],
-        )
-        .await?;
-        tx.execute("DELETE FROM jobs WHERE seq = $1 AND status = 'receiving'", &[&seq]).await?;
+        // The job first: only the records of a job really deleted go with it.
+        let gone = tx
+            .query_opt("DELETE FROM jobs WHERE seq = $1 AND status = 'receiving' RETURNING biller_id", &[&seq])
+            .await?;
+        if let Some(row) = gone {
+            let biller: BillerId = row.get(0);
+            tx.execute("DELETE FROM job_records WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
+        }
         tx.commit().await?;
         Ok(())
     }
@@ -287,16 +295,19 @@ impl JobStore for PgStore {
     async fn purge_abandoned_uploads(&self, started_before: OffsetDateTime) -> StoreResult<u64> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        tx.execute(
-            "DELETE FROM job_records WHERE (biller_id, job_seq) IN
-                 (SELECT biller_id, seq FROM jobs WHERE status = 'receiving' AND created_at < $1)",
-            &[&started_before],
-        )
-        .await?;
-        let jobs =
-            tx.execute("DELETE FROM jobs WHERE status = 'receiving' AND created_at < $1", &[&started_before]).await?;
+        // The jobs first: an upload queued meanwhile keeps its records.
+        let gone = tx
+            .query(
+                "DELETE FROM jobs WHERE status = 'receiving' AND created_at < $1 RETURNING biller_id, seq",
+                &[&started_before],
+            )
+            .await?;
+        for row in &gone {
+            let (biller, seq): (BillerId, i64) = (row.get(0), row.get(1));
+            tx.execute("DELETE FROM job_records WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
+        }
         tx.commit().await?;
-        Ok(jobs)
+        Ok(gone.len() as u64)
     }
 
     async fn purge_finished_work(&self) -> StoreResult<u64> {
@@ -307,12 +318,8 @@ impl JobStore for PgStore {
         let records = tx
             .execute(&format!("DELETE FROM job_records WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), &[])
             .await?;
-        // Records appended to an upload after it was purged as abandoned.
-        let orphans = tx
-            .execute("DELETE FROM job_records r WHERE NOT EXISTS (SELECT 1 FROM jobs j WHERE j.seq = r.job_seq)", &[])
-            .await?;
         tx.commit().await?;
-        Ok(rows + records + orphans)
+        Ok(rows + records)
     }
 
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
@@ -397,8 +404,8 @@ impl JobStore for PgStore {
         let state = fenced(&tx, fence).await?;
         let mut duplicates = Vec::new();
         if state == Heartbeat::Continue {
-            // Staged rows are redone from the records by any re-run; the
-            // merge's synchronous commit makes them durable before they count.
+            // Staged rows are redone from the records by any re-run (the
+            // table is unlogged); the merge checks they are all there.
             tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
             // Inserted in job order, so of two uses of a number the first is kept.
             let inserted: std::collections::HashSet<i64> = tx

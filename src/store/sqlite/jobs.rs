@@ -9,7 +9,7 @@ use crate::store::sqlite::snapshots::keep_snapshot;
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
     ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StageItem, StoreError,
-    StoreResult, judge, snapshot_due,
+    StoreResult, check_key_rows, judge, snapshot_due,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -166,7 +166,11 @@ fn merge(
     }
     if apply.counts.failed > 0 {
         // Keys claimed by invalid records (skipped with on_error=skip) are not applied.
-        tx.execute("DELETE FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2 AND doc IS NULL", params![biller, seq])?;
+        let dropped = tx.execute(
+            "DELETE FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2 AND doc IS NULL",
+            params![biller, seq],
+        )?;
+        check_key_rows(apply, dropped as u64)?;
     }
     let (created, updated, unchanged): (i64, i64, i64) = tx.query_row(
         "SELECT COALESCE(SUM(c.id IS NULL), 0),
