@@ -384,6 +384,11 @@ impl Worker {
             let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
             let mut errors_stored = 0u64;
             let (mut write, mut beat, mut staged) = (Duration::ZERO, std::time::Instant::now(), 0u64);
+            // Keys used so far, approximately: most records are the first use
+            // of their number, and the store stages those without a conflict check.
+            let expected = usize::try_from(job.counts.total).unwrap_or(usize::MAX).max(1);
+            let mut used = bloomfilter::Bloom::<str>::new_for_fp_rate_with_seed(expected, 0.01, &rand::random())
+                .map_err(|e| ServiceError::Internal(e.into()))?;
             while let Some(mut chunk) = checked_rx.recv().await {
                 let t = std::time::Instant::now();
                 let invalid = chunk.iter().filter(|r| !r.errors.is_empty()).count() as u64;
@@ -395,7 +400,8 @@ impl Worker {
                     .filter_map(|(i, r)| {
                         let account_number = r.account_number.clone()?;
                         let row = r.row.take().filter(|_| keep_rows);
-                        Some((StageItem { account_number, idx: r.idx, line: r.line, row }, i))
+                        let maybe_repeated = used.check_and_set(&account_number);
+                        Some((StageItem { account_number, idx: r.idx, line: r.line, row, maybe_repeated }, i))
                     })
                     .unzip();
                 let offered = items.len() as u64;

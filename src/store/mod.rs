@@ -248,6 +248,9 @@ pub struct StageItem {
     pub idx: u64,
     pub line: u64,
     pub row: Option<StagedRow>,
+    /// False when no earlier item of the job used this number (certain: a
+    /// Bloom filter says so), so the store may write it without a conflict check.
+    pub maybe_repeated: bool,
 }
 
 /// A staged item whose account number an earlier record already used.

@@ -372,18 +372,36 @@ async fn ended_jobs_records_are_dropped(b: Backend) {
     assert_eq!(store.job_records(biller, running.seq, None, 10).await.unwrap().len(), 3, "a running job keeps its own");
 }
 
+/// An add job of `total` records, stored and claimed by worker "w".
+async fn claimed_add_job(store: &dyn Store, biller: i64, total: u64) -> contactd::store::Fence {
+    let now = OffsetDateTime::now_utc();
+    let job = store.create_job(biller, &add_job(), now).await.unwrap();
+    store.queue_job(job.seq, total).await.unwrap();
+    let claimed = store.claim_job("w", now, std::time::Duration::from_secs(60)).await.unwrap().unwrap();
+    contactd::store::Fence { seq: claimed.seq, owner: "w".into(), attempt: claimed.attempts }
+}
+
+/// What the worker hands the merge after validating an add job.
+fn apply_add(total: u64, failed: u64, staged: u64) -> contactd::store::ApplyJob {
+    contactd::store::ApplyJob {
+        mode: WriteMode::Add,
+        guard: None,
+        dry_run: false,
+        settings_version: 1,
+        counts: contactd::domain::job::JobCounts { total, processed: total, failed, ..Default::default() },
+        staged,
+        snapshot: None,
+    }
+}
+
 /// The merge applies a job only when every valid record is staged: staging
 /// is not durable (lost if the database restarts), so a shortfall is refused
 /// with nothing written, and the job can be run again.
 async fn a_merge_with_rows_missing_applies_nothing(b: Backend) {
-    use contactd::domain::job::JobCounts;
-    use contactd::store::{ApplyJob, Fence, Heartbeat, StageItem, StagedRow};
+    use contactd::store::{Heartbeat, StageItem, StagedRow};
     let (_db, store, biller) = setup(b).await;
     let now = OffsetDateTime::now_utc();
-    let job = store.create_job(biller, &add_job(), now).await.unwrap();
-    store.queue_job(job.seq, 3).await.unwrap();
-    let claimed = store.claim_job("w", now, std::time::Duration::from_secs(60)).await.unwrap().unwrap();
-    let fence = Fence { seq: claimed.seq, owner: "w".into(), attempt: claimed.attempts };
+    let fence = claimed_add_job(&*store, biller, 3).await;
     let mut rng = rand::thread_rng();
     let mut items: Vec<StageItem> = ["001", "002"]
         .iter()
@@ -393,21 +411,14 @@ async fn a_merge_with_rows_missing_applies_nothing(b: Backend) {
             idx: i as u64,
             line: i as u64 + 1,
             row: Some(StagedRow::new(&data(a, "Staged"), &mut rng).unwrap()),
+            maybe_repeated: false,
         })
         .collect();
     // An invalid record (skipped with on_error=skip) claims its number with no row.
-    items.push(StageItem { account_number: "003".into(), idx: 2, line: 3, row: None });
+    items.push(StageItem { account_number: "003".into(), idx: 2, line: 3, row: None, maybe_repeated: false });
     let (state, duplicates) = store.stage_job_rows(&fence, biller, items).await.unwrap();
     assert_eq!((state, duplicates.len()), (Heartbeat::Continue, 0));
-    let apply = |total, staged| ApplyJob {
-        mode: WriteMode::Add,
-        guard: None,
-        dry_run: false,
-        settings_version: 1,
-        counts: JobCounts { total, processed: total, failed: 1, ..Default::default() },
-        staged,
-        snapshot: None,
-    };
+    let apply = |total, staged| apply_add(total, 1, staged);
     // Three valid records of four, two staged: the third was lost.
     let refused = store.apply_job(&fence, biller, &apply(4, 4), now).await;
     assert!(matches!(refused, Err(StoreError::StagingLost)), "{refused:?}");
@@ -420,7 +431,47 @@ async fn a_merge_with_rows_missing_applies_nothing(b: Backend) {
     assert_eq!((counts.created, store.count_contacts(biller).await.unwrap()), (2, 2));
 }
 
+/// Staging finds every later use of a number, whether the caller marked it
+/// as maybe repeated (a filter hit) or not, and in a chunk after its first
+/// use or in the same one; a marked number used once is staged as a first use.
+async fn staging_finds_repeated_numbers(b: Backend) {
+    use contactd::store::{Heartbeat, StageItem, StagedRow};
+    let (_db, store, biller) = setup(b).await;
+    let now = OffsetDateTime::now_utc();
+    let fence = claimed_add_job(&*store, biller, 6).await;
+    let mut rng = rand::thread_rng();
+    let mut item = |idx: u64, a: &str, maybe_repeated| StageItem {
+        account_number: a.into(),
+        idx,
+        line: idx + 2,
+        row: Some(StagedRow::new(&data(a, &format!("Record {idx}")), &mut rng).unwrap()),
+        maybe_repeated,
+    };
+    let first = vec![item(0, "001", false), item(1, "002", false)];
+    let second = vec![item(2, "001", true), item(3, "004", true), item(4, "005", false), item(5, "004", true)];
+    let (state, duplicates) = store.stage_job_rows(&fence, biller, first).await.unwrap();
+    assert_eq!((state, duplicates.len()), (Heartbeat::Continue, 0));
+    let (_, mut duplicates) = store.stage_job_rows(&fence, biller, second).await.unwrap();
+    duplicates.sort_by_key(|d| d.item);
+    let found: Vec<(usize, u64, u64)> = duplicates.iter().map(|d| (d.item, d.first_idx, d.first_line)).collect();
+    assert_eq!(found, [(0, 0, 2), (3, 3, 5)], "positions in the second chunk, with the first use of each");
+    let apply = apply_add(6, 2, 4);
+    let counts = store.apply_job(&fence, biller, &apply, now).await.unwrap().unwrap();
+    assert_eq!(counts.created, 4);
+    let page =
+        store.contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 10 }).await.unwrap();
+    let names: Vec<(String, String)> =
+        page.contacts.into_iter().map(|c| (c.data.account_number.as_str().to_string(), c.data.name)).collect();
+    assert_eq!(
+        names,
+        [("001", "Record 0"), ("002", "Record 1"), ("004", "Record 3"), ("005", "Record 4")]
+            .map(|(a, n)| (a.to_string(), n.to_string())),
+        "the first use of each number is what is applied"
+    );
+}
+
 crate::both_stores!(
+    staging_finds_repeated_numbers,
     a_merge_with_rows_missing_applies_nothing,
     ended_jobs_records_are_dropped,
     jobs_run_in_the_order_they_were_accepted,

@@ -74,11 +74,6 @@ async fn fenced(tx: &Transaction<'_>, fence: &Fence) -> StoreResult<Heartbeat> {
     })
 }
 
-/// An item's row, if it is valid.
-fn staged(item: &StageItem) -> Option<&crate::store::StagedRow> {
-    item.row.as_ref()
-}
-
 fn counts_params(c: &JobCounts) -> [i64; 7] {
     [c.total, c.processed, c.created, c.updated, c.unchanged, c.removed, c.failed].map(|v| v as i64)
 }
@@ -213,6 +208,119 @@ async fn merge(
         .await?;
     }
     Ok((counts, None))
+}
+
+/// Stages items no earlier item of the job used the number of: no conflict
+/// is possible, so no conflict check (COPY fails whole if one slips through).
+async fn copy_first_uses(
+    tx: &Transaction<'_>,
+    biller: BillerId,
+    seq: i64,
+    items: impl Iterator<Item = &StageItem>,
+) -> StoreResult<()> {
+    let sink = tx
+        .copy_in(
+            "COPY job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded, contact_type,
+                 active, doc, fingerprint) FROM STDIN BINARY",
+        )
+        .await?;
+    let types = [
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::BOOL,
+        Type::TEXT,
+        Type::INT8,
+    ];
+    let writer = BinaryCopyInWriter::new(sink, &types);
+    futures_util::pin_mut!(writer);
+    for i in items {
+        let r = i.row.as_ref();
+        let (idx, line) = (i.idx as i64, i.line as i64);
+        writer
+            .as_mut()
+            .write(&[
+                &biller,
+                &seq,
+                &i.account_number,
+                &idx,
+                &line,
+                &r.map(|r| r.new_id.as_str()),
+                &r.map(|r| r.name_folded.as_str()),
+                &r.and_then(|r| r.contact_type.as_deref()),
+                &r.map(|r| r.active),
+                &r.map(|r| r.doc.as_str()),
+                &r.map(|r| r.fingerprint),
+            ])
+            .await?;
+    }
+    writer.finish().await?;
+    Ok(())
+}
+
+/// Stages items whose number may have been used before, in job order, and
+/// returns those it was (`Duplicate::item` is the position beside each).
+async fn stage_checked(
+    tx: &Transaction<'_>,
+    biller: BillerId,
+    seq: i64,
+    items: &[(usize, &StageItem)],
+) -> StoreResult<Vec<Duplicate>> {
+    let acct: Vec<&str> = items.iter().map(|(_, i)| i.account_number.as_str()).collect();
+    let idx: Vec<i64> = items.iter().map(|(_, i)| i.idx as i64).collect();
+    let line: Vec<i64> = items.iter().map(|(_, i)| i.line as i64).collect();
+    let rows: Vec<Option<&crate::store::StagedRow>> = items.iter().map(|(_, i)| i.row.as_ref()).collect();
+    let new_id: Vec<Option<&str>> = rows.iter().map(|r| r.map(|r| r.new_id.as_str())).collect();
+    let folded: Vec<Option<&str>> = rows.iter().map(|r| r.map(|r| r.name_folded.as_str())).collect();
+    let ctype: Vec<Option<&str>> = rows.iter().map(|r| r.and_then(|r| r.contact_type.as_deref())).collect();
+    let active: Vec<Option<bool>> = rows.iter().map(|r| r.map(|r| r.active)).collect();
+    let doc: Vec<Option<&str>> = rows.iter().map(|r| r.map(|r| r.doc.as_str())).collect();
+    let fp: Vec<Option<i64>> = rows.iter().map(|r| r.map(|r| r.fingerprint)).collect();
+    let inserted: std::collections::HashSet<i64> = tx
+        .query(
+            "INSERT INTO job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded, contact_type,
+                 active, doc, fingerprint)
+             SELECT $1, $2, u.acct, u.idx, u.line, u.id, u.name, u.ctype, u.active, u.doc, u.fp
+             FROM unnest($3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::bool[],
+                         $10::text[], $11::int8[])
+                  AS u(acct, idx, line, id, name, ctype, active, doc, fp)
+             ORDER BY u.idx
+             ON CONFLICT DO NOTHING
+             RETURNING idx",
+            &[&biller, &seq, &acct, &idx, &line, &new_id, &folded, &ctype, &active, &doc, &fp],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get::<_, i64>(0))
+        .collect();
+    let repeated: Vec<&(usize, &StageItem)> =
+        items.iter().filter(|(_, i)| !inserted.contains(&(i.idx as i64))).collect();
+    if repeated.is_empty() {
+        return Ok(Vec::new());
+    }
+    let numbers: Vec<&str> = repeated.iter().map(|(_, i)| i.account_number.as_str()).collect();
+    let first: std::collections::HashMap<String, (i64, i64)> = tx
+        .query(
+            "SELECT account_number, COALESCE(idx, 0), COALESCE(line, 0) FROM job_rows
+             WHERE biller_id = $1 AND job_seq = $2 AND account_number = ANY($3)",
+            &[&biller, &seq, &numbers],
+        )
+        .await?
+        .iter()
+        .map(|r| (r.get(0), (r.get(1), r.get(2))))
+        .collect();
+    Ok(repeated
+        .iter()
+        .map(|(pos, i)| {
+            let (idx, line) = first.get(&i.account_number).copied().unwrap_or_default();
+            Duplicate { item: *pos, first_idx: idx as u64, first_line: line as u64 }
+        })
+        .collect())
 }
 
 #[async_trait]
@@ -389,16 +497,6 @@ impl JobStore for PgStore {
         biller: BillerId,
         items: Vec<StageItem>,
     ) -> StoreResult<(Heartbeat, Vec<Duplicate>)> {
-        let acct: Vec<&str> = items.iter().map(|i| i.account_number.as_str()).collect();
-        let idx: Vec<i64> = items.iter().map(|i| i.idx as i64).collect();
-        let line: Vec<i64> = items.iter().map(|i| i.line as i64).collect();
-        let new_id: Vec<Option<&str>> = items.iter().map(|i| staged(i).map(|r| r.new_id.as_str())).collect();
-        let folded: Vec<Option<&str>> = items.iter().map(|i| staged(i).map(|r| r.name_folded.as_str())).collect();
-        let ctype: Vec<Option<&str>> =
-            items.iter().map(|i| staged(i).and_then(|r| r.contact_type.as_deref())).collect();
-        let active: Vec<Option<bool>> = items.iter().map(|i| staged(i).map(|r| r.active)).collect();
-        let doc: Vec<Option<&str>> = items.iter().map(|i| staged(i).map(|r| r.doc.as_str())).collect();
-        let fp: Vec<Option<i64>> = items.iter().map(|i| staged(i).map(|r| r.fingerprint)).collect();
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         let state = fenced(&tx, fence).await?;
@@ -407,44 +505,13 @@ impl JobStore for PgStore {
             // Staged rows are redone from the records by any re-run (the
             // table is unlogged); the merge checks they are all there.
             tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
-            // Inserted in job order, so of two uses of a number the first is kept.
-            let inserted: std::collections::HashSet<i64> = tx
-                .query(
-                    "INSERT INTO job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded, contact_type,
-                         active, doc, fingerprint)
-                     SELECT $1, $2, u.acct, u.idx, u.line, u.id, u.name, u.ctype, u.active, u.doc, u.fp
-                     FROM unnest($3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::bool[],
-                                 $10::text[], $11::int8[])
-                          AS u(acct, idx, line, id, name, ctype, active, doc, fp)
-                     ORDER BY u.idx
-                     ON CONFLICT DO NOTHING
-                     RETURNING idx",
-                    &[&biller, &fence.seq, &acct, &idx, &line, &new_id, &folded, &ctype, &active, &doc, &fp],
-                )
-                .await?
-                .iter()
-                .map(|r| r.get::<_, i64>(0))
-                .collect();
-            let repeated: Vec<&str> = items
-                .iter()
-                .filter(|i| !inserted.contains(&(i.idx as i64)))
-                .map(|i| i.account_number.as_str())
-                .collect();
-            if !repeated.is_empty() {
-                let first: std::collections::HashMap<String, (i64, i64)> = tx
-                    .query(
-                        "SELECT account_number, COALESCE(idx, 0), COALESCE(line, 0) FROM job_rows
-                         WHERE biller_id = $1 AND job_seq = $2 AND account_number = ANY($3)",
-                        &[&biller, &fence.seq, &repeated],
-                    )
-                    .await?
-                    .iter()
-                    .map(|r| (r.get(0), (r.get(1), r.get(2))))
-                    .collect();
-                for (i, item) in items.iter().enumerate().filter(|(_, i)| !inserted.contains(&(i.idx as i64))) {
-                    let (idx, line) = first.get(&item.account_number).copied().unwrap_or_default();
-                    duplicates.push(Duplicate { item: i, first_idx: idx as u64, first_line: line as u64 });
-                }
+            // First uses (nearly all) by binary COPY; the rest after them, in
+            // job order, so of two uses of a number the first is kept.
+            let (maybe, first): (Vec<(usize, &StageItem)>, Vec<_>) =
+                items.iter().enumerate().partition(|(_, i)| i.maybe_repeated);
+            copy_first_uses(&tx, biller, fence.seq, first.iter().map(|(_, i)| *i)).await?;
+            if !maybe.is_empty() {
+                duplicates = stage_checked(&tx, biller, fence.seq, &maybe).await?;
             }
             tx.commit().await?;
         }
