@@ -5,6 +5,7 @@
 mod codec;
 mod list_query;
 pub mod postgres;
+pub(crate) mod record_rows;
 pub mod sqlite;
 mod time_conv;
 
@@ -375,9 +376,11 @@ pub trait JobStore {
     /// lease) whose biller has no older unfinished job; sets it validating.
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: std::time::Duration)
     -> StoreResult<Option<Job>>;
-    /// The records with `idx` in `(after, after + limit]`, in order: a key
-    /// range, read the same way at any depth of a million-record job.
-    /// Uploads number records densely from 0.
+    /// The records from `after` on, in order: those with `idx` in
+    /// `(after, after + limit]` and the rest of the last stored row they are
+    /// in (fewer than `record_rows::PER_ROW` more). A key range, read the
+    /// same way at any depth of a million-record job. Uploads number records
+    /// densely from 0.
     async fn job_records(
         &self,
         biller: BillerId,

@@ -367,9 +367,62 @@ async fn ended_jobs_records_are_dropped(b: Backend) {
     assert_eq!(running.seq, jobs[1].seq);
     // As if the server died between ending the job and dropping its records.
     store.append_job_records(biller, ended.seq, records()).await.unwrap();
-    assert_eq!(store.purge_finished_work().await.unwrap(), 3);
+    assert_eq!(store.purge_finished_work().await.unwrap(), 1, "its three records are one stored row");
     assert!(store.job_records(biller, ended.seq, None, 10).await.unwrap().is_empty());
     assert_eq!(store.job_records(biller, running.seq, None, 10).await.unwrap().len(), 3, "a running job keeps its own");
+}
+
+/// Records are stored many to a row: whatever the batches they came in, they
+/// read back whole, in order, from any point; a snapshot's contacts too.
+async fn records_read_back_from_any_point(b: Backend) {
+    use contactd::domain::SnapshotId;
+    use contactd::store::{JobRecord, NewSnapshot};
+    let (_db, store, biller) = setup(b).await;
+    let now = OffsetDateTime::now_utc();
+    let job = store.create_job(biller, &add_job(), now).await.unwrap();
+    let records: Vec<JobRecord> =
+        (0..2_600).map(|i| JobRecord { idx: i, line: i * 2 + 1, body: format!(r#"{{"n":"Zoë, {i}"}}"#) }).collect();
+    for batch in [&records[..700], &records[700..2_100], &records[2_100..]] {
+        store.append_job_records(biller, job.seq, batch.to_vec()).await.unwrap();
+    }
+    let (mut read, mut after) = (Vec::new(), None);
+    loop {
+        let got = store.job_records(biller, job.seq, after, 900).await.unwrap();
+        let Some(last) = got.last() else { break };
+        assert!(got.len() >= 900 || last.idx == 2_599, "a read returns at least its limit: {}", got.len());
+        after = Some(last.idx);
+        read.extend(got);
+    }
+    assert_eq!(read, records);
+    let from_middle = store.job_records(biller, job.seq, Some(1_234), 10).await.unwrap();
+    assert_eq!(from_middle.first().map(|r| r.idx), Some(1_235));
+    assert!(from_middle.len() >= 10 && from_middle.windows(2).all(|w| w[1].idx == w[0].idx + 1));
+
+    // A snapshot of 2,500 contacts, copied into a restore job's records.
+    let all: Vec<ContactData> = (0..2_500).map(|i| data(&format!("{i:05}"), &format!("Name {i}"))).collect();
+    store.write_contacts(biller, batch(WriteMode::Add, all), now).await.unwrap();
+    let mut replace = batch(WriteMode::Replace, vec![data("99999", "Only")]);
+    let id = SnapshotId::generate(&mut rand::thread_rng());
+    replace.snapshot = Some(NewSnapshot { id: id.clone(), job: None, keep: 10 });
+    store.write_contacts(biller, replace, now).await.unwrap();
+    let snap = store.snapshot(biller, &id).await.unwrap().unwrap();
+    let restore = store.create_job(biller, &add_job(), now).await.unwrap();
+    assert_eq!(store.append_snapshot_records(biller, restore.seq, snap.seq).await.unwrap(), 2_500);
+    let records = store.job_records(biller, restore.seq, Some(1_998), 3).await.unwrap();
+    let got: Vec<(u64, u64, String)> = records
+        .iter()
+        .take(3)
+        .map(|r| {
+            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
+            (r.idx, r.line, format!("{} {}", v["account_number"].as_str().unwrap(), v["name"].as_str().unwrap()))
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [(1_999, 2_001, "01999 Name 1999"), (2_000, 2_002, "02000 Name 2000"), (2_001, 2_003, "02001 Name 2001")]
+            .map(|(i, l, s)| (i, l, s.to_string())),
+        "line is the row of the snapshot's CSV, after its header"
+    );
 }
 
 /// An add job of `total` records, stored and claimed by worker "w".
@@ -471,6 +524,7 @@ async fn staging_finds_repeated_numbers(b: Backend) {
 }
 
 crate::both_stores!(
+    records_read_back_from_any_point,
     staging_finds_repeated_numbers,
     a_merge_with_rows_missing_applies_nothing,
     ended_jobs_records_are_dropped,

@@ -7,6 +7,7 @@ use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::WriteMode;
 use crate::store::postgres::PgStore;
 use crate::store::postgres::snapshots::keep_snapshot;
+use crate::store::record_rows;
 use crate::store::{
     ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StageItem, StoreError,
     StoreResult, check_key_rows, judge, snapshot_due,
@@ -85,7 +86,7 @@ async fn drop_work(c: &mut deadpool_postgres::Object, biller: BillerId, seq: i64
     let dropped = async {
         let tx = c.transaction().await?;
         tx.execute("DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
-        tx.execute("DELETE FROM job_records WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
+        tx.execute("DELETE FROM job_record_rows WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
         tx.commit().await
     };
     if let Err(e) = dropped.await {
@@ -358,12 +359,16 @@ impl JobStore for PgStore {
         if tx.query_opt("SELECT 1 FROM jobs WHERE seq = $1 FOR SHARE", &[&seq]).await?.is_none() {
             return Err(StoreError::UploadAbandoned);
         }
-        let sink = tx.copy_in("COPY job_records (biller_id, job_seq, idx, line, body) FROM STDIN BINARY").await?;
-        let writer = BinaryCopyInWriter::new(sink, &[Type::INT8, Type::INT8, Type::INT8, Type::INT8, Type::TEXT]);
+        let sink = tx
+            .copy_in(
+                "COPY job_record_rows (biller_id, job_seq, last_idx, first_idx, lines, ends, bodies) FROM STDIN BINARY",
+            )
+            .await?;
+        let types = [Type::INT8, Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT];
+        let writer = BinaryCopyInWriter::new(sink, &types);
         futures_util::pin_mut!(writer);
-        for r in &records {
-            let (idx, line) = (r.idx as i64, r.line as i64);
-            writer.as_mut().write(&[&biller, &seq, &idx, &line, &r.body]).await?;
+        for r in record_rows::pack(&records) {
+            writer.as_mut().write(&[&biller, &seq, &r.last_idx, &r.first_idx, &r.lines, &r.ends, &r.bodies]).await?;
         }
         writer.finish().await?;
         tx.commit().await?;
@@ -394,7 +399,7 @@ impl JobStore for PgStore {
             .await?;
         if let Some(row) = gone {
             let biller: BillerId = row.get(0);
-            tx.execute("DELETE FROM job_records WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
+            tx.execute("DELETE FROM job_record_rows WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
         }
         tx.commit().await?;
         Ok(())
@@ -412,7 +417,7 @@ impl JobStore for PgStore {
             .await?;
         for row in &gone {
             let (biller, seq): (BillerId, i64) = (row.get(0), row.get(1));
-            tx.execute("DELETE FROM job_records WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
+            tx.execute("DELETE FROM job_record_rows WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
         }
         tx.commit().await?;
         Ok(gone.len() as u64)
@@ -424,7 +429,7 @@ impl JobStore for PgStore {
         let rows =
             tx.execute(&format!("DELETE FROM job_rows WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), &[]).await?;
         let records = tx
-            .execute(&format!("DELETE FROM job_records WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), &[])
+            .execute(&format!("DELETE FROM job_record_rows WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), &[])
             .await?;
         tx.commit().await?;
         Ok(rows + records)
@@ -468,15 +473,16 @@ impl JobStore for PgStore {
         let after = after.map_or(-1, |a| a as i64);
         let rows = c
             .query(
-                "SELECT idx, line, body FROM job_records WHERE biller_id = $1 AND job_seq = $2 AND idx > $3 AND idx <= $3 + $4
-                 ORDER BY idx LIMIT $4",
-                &[&biller, &seq, &after, &(limit as i64)],
+                "SELECT first_idx, lines, ends, bodies FROM job_record_rows
+                 WHERE biller_id = $1 AND job_seq = $2 AND last_idx > $3 AND last_idx < $3 + $4 + $5
+                   AND first_idx <= $3 + $4
+                 ORDER BY last_idx",
+                &[&biller, &seq, &after, &(limit as i64), &(record_rows::PER_ROW as i64)],
             )
             .await?;
-        Ok(rows
-            .iter()
-            .map(|r| JobRecord { idx: r.get::<_, i64>(0) as u64, line: r.get::<_, i64>(1) as u64, body: r.get(2) })
-            .collect())
+        let rows: Vec<(i64, String, String, String)> =
+            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
+        record_rows::unpack_after(after, &rows)
     }
 
     async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat> {

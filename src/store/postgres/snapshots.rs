@@ -6,6 +6,7 @@ use crate::domain::{JobId, SnapshotId};
 use crate::store::codec::page_of;
 use crate::store::postgres::PgStore;
 use crate::store::postgres::contacts::to_contact;
+use crate::store::record_rows;
 use crate::store::{BillerId, ContactPage, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -116,13 +117,24 @@ impl SnapshotStore for PgStore {
         let c = self.pool.get().await?;
         // The stored document is the API's contact JSON without its account number;
         // line is the row of the snapshot's CSV download (after its header).
-        Ok(c.execute(
-            "INSERT INTO job_records (biller_id, job_seq, idx, line, body)
-             SELECT biller_id, $2, n - 1, n + 1, (doc::jsonb || jsonb_build_object('account_number', account_number))::text
-             FROM (SELECT biller_id, account_number, doc, row_number() OVER (ORDER BY account_number) AS n
-                   FROM snapshot_contacts WHERE biller_id = $1 AND snapshot_seq = $3) s",
-            &[&biller, &job_seq, &snapshot_seq],
-        )
-        .await?)
+        // Packed as uploads are (see record_rows), a thousand to a row.
+        let row = c
+            .query_one(
+                "WITH s AS (
+                     SELECT row_number() OVER (ORDER BY account_number) - 1 AS i,
+                            (doc::jsonb || jsonb_build_object('account_number', account_number))::text AS body
+                     FROM snapshot_contacts WHERE biller_id = $1 AND snapshot_seq = $3),
+                 e AS (SELECT i, body, sum(octet_length(body)) OVER (PARTITION BY i / $4 ORDER BY i) AS fin FROM s),
+                 ins AS (
+                     INSERT INTO job_record_rows (biller_id, job_seq, last_idx, first_idx, lines, ends, bodies)
+                     SELECT $1, $2, max(i), min(i), string_agg((i + 2)::text, ',' ORDER BY i),
+                            string_agg(fin::text, ',' ORDER BY i), string_agg(body, '' ORDER BY i)
+                     FROM e GROUP BY i / $4
+                     RETURNING last_idx - first_idx + 1 AS n)
+                 SELECT COALESCE(sum(n), 0)::int8 FROM ins",
+                &[&biller, &job_seq, &snapshot_seq, &(record_rows::PER_ROW as i64)],
+            )
+            .await?;
+        Ok(row.get::<_, i64>(0) as u64)
     }
 }

@@ -4,6 +4,7 @@
 use crate::domain::JobId;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::WriteMode;
+use crate::store::record_rows;
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::snapshots::keep_snapshot;
 use crate::store::time_conv::{from_micros, to_micros};
@@ -113,9 +114,9 @@ impl SqliteStore {
                 params![biller, seq, DROP_BATCH],
             )?;
             let records = c.execute(
-                "DELETE FROM job_records WHERE biller_id = ?1 AND job_seq = ?2 AND idx IN
-                     (SELECT idx FROM job_records WHERE biller_id = ?1 AND job_seq = ?2 LIMIT ?3)",
-                params![biller, seq, DROP_BATCH],
+                "DELETE FROM job_record_rows WHERE biller_id = ?1 AND job_seq = ?2 AND last_idx IN
+                     (SELECT last_idx FROM job_record_rows WHERE biller_id = ?1 AND job_seq = ?2 LIMIT ?3)",
+                params![biller, seq, DROP_BATCH / record_rows::PER_ROW as i64],
             )?;
             Ok(rows + records)
         };
@@ -270,10 +271,11 @@ impl JobStore for SqliteStore {
                 let tx = c.transaction()?;
                 {
                     let mut insert = tx.prepare_cached(
-                        "INSERT INTO job_records (biller_id, job_seq, idx, line, body) VALUES (?1, ?2, ?3, ?4, ?5)",
+                        "INSERT INTO job_record_rows (biller_id, job_seq, last_idx, first_idx, lines, ends, bodies)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?;
-                    for r in &records {
-                        insert.execute(params![biller, seq, r.idx as i64, r.line as i64, r.body])?;
+                    for r in record_rows::pack(&records) {
+                        insert.execute(params![biller, seq, r.last_idx, r.first_idx, r.lines, r.ends, r.bodies])?;
                     }
                 }
                 tx.commit()?;
@@ -323,8 +325,10 @@ impl JobStore for SqliteStore {
                 let tx = c.transaction()?;
                 let rows =
                     tx.execute(&format!("DELETE FROM job_rows WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), [])?;
-                let records = tx
-                    .execute(&format!("DELETE FROM job_records WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), [])?;
+                let records = tx.execute(
+                    &format!("DELETE FROM job_record_rows WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"),
+                    [],
+                )?;
                 tx.commit()?;
                 Ok((rows + records) as u64)
             })
@@ -365,18 +369,22 @@ impl JobStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<JobRecord>> {
         let after = after.map_or(-1, |a| a as i64);
-        self.readers
+        let rows = self
+            .readers
             .run(move |c| {
                 Ok(c.prepare_cached(
-                    "SELECT idx, line, body FROM job_records WHERE biller_id = ?1 AND job_seq = ?2 AND idx > ?3 AND idx <= ?3 + ?4
-                     ORDER BY idx LIMIT ?4",
+                    "SELECT first_idx, lines, ends, bodies FROM job_record_rows
+                     WHERE biller_id = ?1 AND job_seq = ?2 AND last_idx > ?3 AND last_idx < ?3 + ?4 + ?5
+                       AND first_idx <= ?3 + ?4
+                     ORDER BY last_idx",
                 )?
-                .query_map(params![biller, seq, after, limit as i64], |r| {
-                    Ok(JobRecord { idx: r.get::<_, i64>(0)? as u64, line: r.get::<_, i64>(1)? as u64, body: r.get(2)? })
+                .query_map(params![biller, seq, after, limit as i64, record_rows::PER_ROW as i64], |r| {
+                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
             })
-            .await
+            .await?;
+        record_rows::unpack_after(after, &rows)
     }
 
     async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat> {

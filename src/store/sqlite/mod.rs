@@ -20,6 +20,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0003_idempotency.sql"),
     include_str!("0004_snapshots.sql"),
     include_str!("0005_staging_keys.sql"),
+    include_str!("0006_record_rows.sql"),
 ];
 const READERS: usize = 4;
 

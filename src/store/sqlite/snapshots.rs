@@ -3,6 +3,7 @@
 
 use crate::domain::{JobId, SnapshotId};
 use crate::store::codec::page_of;
+use crate::store::record_rows;
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::contacts::{contact_row, to_contact};
 use crate::store::time_conv::from_micros;
@@ -118,13 +119,25 @@ impl SnapshotStore for SqliteStore {
             .run(move |c| {
                 // The stored document is the API's contact JSON without its account number;
                 // line is the row of the snapshot's CSV download (after its header).
-                let n = c.execute(
-                    "INSERT INTO job_records (biller_id, job_seq, idx, line, body)
-                     SELECT biller_id, ?2, n - 1, n + 1, json_set(doc, '$.account_number', account_number)
-                     FROM (SELECT biller_id, account_number, doc, row_number() OVER (ORDER BY account_number) AS n
-                           FROM snapshot_contacts WHERE biller_id = ?1 AND snapshot_seq = ?3)",
-                    params![biller, job_seq, snapshot_seq],
+                // Packed as uploads are (see record_rows), a thousand to a row.
+                let mut insert = c.prepare(
+                    "WITH s AS (
+                         SELECT row_number() OVER (ORDER BY account_number) - 1 AS i,
+                                json_set(doc, '$.account_number', account_number) AS body
+                         FROM snapshot_contacts WHERE biller_id = ?1 AND snapshot_seq = ?3),
+                     e AS (SELECT i, body, sum(length(CAST(body AS BLOB))) OVER (PARTITION BY i / ?4 ORDER BY i) AS fin
+                           FROM s)
+                     INSERT INTO job_record_rows (biller_id, job_seq, last_idx, first_idx, lines, ends, bodies)
+                     SELECT ?1, ?2, max(i), min(i), group_concat(i + 2, ',' ORDER BY i),
+                            group_concat(fin, ',' ORDER BY i), group_concat(body, '' ORDER BY i)
+                     FROM e GROUP BY i / ?4
+                     RETURNING last_idx - first_idx + 1",
                 )?;
+                let n: i64 = insert
+                    .query_map(params![biller, job_seq, snapshot_seq, record_rows::PER_ROW as i64], |r| {
+                        r.get::<_, i64>(0)
+                    })?
+                    .sum::<rusqlite::Result<i64>>()?;
                 Ok(n as u64)
             })
             .await
