@@ -10,14 +10,14 @@ use crate::http::contacts::{decode_cursor, query};
 use crate::http::dto::{ContactInput, rfc3339};
 use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
-use crate::http::problem::{ApiResult, Problem};
+use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::upload::{self, Format};
 use crate::service::{Job, JobOptions, RecordParser, Scope};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::IntoResponse;
+use axum::response::{IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
@@ -150,34 +150,47 @@ fn format_of(headers: &HeaderMap, kind: JobKind) -> ApiResult<Format> {
 
 async fn submit(
     s: AppState,
-    who: crate::service::Principal,
+    auth: Result<Auth, ApiError>,
     code: String,
     kind: JobKind,
     raw: Option<String>,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<impl IntoResponse> {
-    let q: SubmitQuery = query(raw.clone())?;
-    let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail.to_owned());
-    let on_error = match (kind, q.on_error.as_deref()) {
-        (_, None) => OnError::Reject,
-        (JobKind::Add, Some(v)) => OnError::parse(v).ok_or_else(|| bad("on_error is reject or skip"))?,
-        (JobKind::Replace, Some(_)) => return Err(bad("a replace is all or nothing: on_error is for add jobs").into()),
+) -> ApiResult<Response> {
+    let admitted = async {
+        let Auth(who) = auth?;
+        let q: SubmitQuery = query(raw.clone())?;
+        let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail.to_owned());
+        let on_error = match (kind, q.on_error.as_deref()) {
+            (_, None) => OnError::Reject,
+            (JobKind::Add, Some(v)) => OnError::parse(v).ok_or_else(|| bad("on_error is reject or skip"))?,
+            (JobKind::Replace, Some(_)) => {
+                return Err(bad("a replace is all or nothing: on_error is for add jobs").into());
+            }
+        };
+        if kind == JobKind::Add && q.confirm_removals.is_some() {
+            return Err(bad("confirm_removals is for replace jobs").into());
+        }
+        let format = format_of(&headers, kind)?;
+        let options = JobOptions { on_error, dry_run: q.dry_run, confirm_removals: q.confirm_removals };
+        let key = idempotency::key_of(&headers)?;
+        let scope = match kind {
+            JobKind::Add => Scope::ContactsWrite,
+            JobKind::Replace => Scope::ContactsReplace,
+        };
+        let Ok(slot) = s.uploads.clone().try_acquire_owned() else {
+            return Err(crate::service::ServiceError::Unavailable.into());
+        };
+        let upload = s.service.begin_job(&who, &code, kind, options).await?;
+        Ok::<_, ApiError>((who, format, key, scope, slot, upload))
     };
-    if kind == JobKind::Add && q.confirm_removals.is_some() {
-        return Err(bad("confirm_removals is for replace jobs").into());
-    }
-    let format = format_of(&headers, kind)?;
-    let options = JobOptions { on_error, dry_run: q.dry_run, confirm_removals: q.confirm_removals };
-    let key = idempotency::key_of(&headers)?;
-    let scope = match kind {
-        JobKind::Add => Scope::ContactsWrite,
-        JobKind::Replace => Scope::ContactsReplace,
+    let (who, format, key, scope, _slot, upload) = match admitted.await {
+        Ok(admitted) => admitted,
+        Err(e) => {
+            upload::drain_refused(body).await;
+            return Err(e);
+        }
     };
-    let Ok(_slot) = s.uploads.clone().try_acquire_owned() else {
-        return Err(crate::service::ServiceError::Unavailable.into());
-    };
-    let upload = s.service.begin_job(&who, &code, kind, options).await?;
     let (upload, digest) = upload::receive(body, format, upload).await?;
     // The key is judged once the whole body is known: a replay or a clash drops this upload.
     let claimed = match key {
@@ -219,13 +232,13 @@ async fn submit(
     security(("token" = [])))]
 pub async fn submit_add(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    auth: Result<Auth, ApiError>,
     PathParams(code): PathParams<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<impl IntoResponse> {
-    submit(s, who, code, JobKind::Add, raw, headers, body).await
+) -> ApiResult<Response> {
+    submit(s, auth, code, JobKind::Add, raw, headers, body).await
 }
 
 /// Submits the biller's full contact list as a background replace job.
@@ -237,13 +250,13 @@ pub async fn submit_add(
     security(("token" = [])))]
 pub async fn submit_replace(
     State(s): State<AppState>,
-    Auth(who): Auth,
+    auth: Result<Auth, ApiError>,
     PathParams(code): PathParams<String>,
     RawQuery(raw): RawQuery,
     headers: HeaderMap,
     body: Body,
-) -> ApiResult<impl IntoResponse> {
-    submit(s, who, code, JobKind::Replace, raw, headers, body).await
+) -> ApiResult<Response> {
+    submit(s, auth, code, JobKind::Replace, raw, headers, body).await
 }
 
 /// A job's status and counts.

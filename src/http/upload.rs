@@ -20,6 +20,8 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 /// Largest single record in an upload.
 pub const MAX_RECORD_BYTES: usize = 1 << 20;
 const CHUNK: usize = 1_000;
+/// A chunk is also sent once its records reach this size (records may be up to 1 MiB each).
+const CHUNK_BYTES: usize = 4 << 20;
 /// An upload that sends nothing for this long is abandoned.
 const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
@@ -80,16 +82,18 @@ impl<R: Read> Read for Guarded<R> {
 struct Sink {
     tx: mpsc::Sender<Vec<JobRecord>>,
     chunk: Vec<JobRecord>,
+    chunk_bytes: usize,
     count: u64,
     record_ended: Arc<AtomicBool>,
 }
 
 impl Sink {
     fn push(&mut self, line: u64, body: String) -> Result<(), &'static str> {
+        self.chunk_bytes += body.len();
         self.chunk.push(JobRecord { idx: self.count, line, body });
         self.count += 1;
         self.record_ended.store(true, Ordering::Relaxed);
-        if self.chunk.len() >= CHUNK {
+        if self.chunk.len() >= CHUNK || self.chunk_bytes >= CHUNK_BYTES {
             self.flush()?;
         }
         Ok(())
@@ -99,6 +103,7 @@ impl Sink {
         if self.chunk.is_empty() {
             return Ok(());
         }
+        self.chunk_bytes = 0;
         self.tx.blocking_send(std::mem::take(&mut self.chunk)).map_err(|_| "the upload was stopped")
     }
 }
@@ -144,7 +149,7 @@ fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) ->
         read: 0,
         digest: Sha256::new(),
     };
-    let mut sink = Sink { tx, chunk: Vec::with_capacity(CHUNK), count: 0, record_ended };
+    let mut sink = Sink { tx, chunk: Vec::with_capacity(CHUNK), chunk_bytes: 0, count: 0, record_ended };
     match format {
         Format::JsonArray => {
             let mut de = serde_json::Deserializer::from_reader(&mut guarded);
@@ -201,6 +206,29 @@ fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) ->
 
 /// Streams `body` into `upload`; the upload is aborted on any failure. On
 /// success the caller finishes (queues) or aborts it, with the body's digest.
+/// How much of a refused upload is read, and thrown away, before the refusal
+/// is sent: a server that answers while the client is still sending resets
+/// the connection, and the client sees that rather than the answer.
+const DRAIN_BYTES: usize = 8 << 20;
+const DRAIN_TIME: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Reads what a client sends of an upload refused before its body was read
+/// (bad token, scope, query or format), up to `DRAIN_BYTES` or `DRAIN_TIME`.
+pub async fn drain_refused(body: Body) {
+    use futures_util::StreamExt;
+    let mut stream = body.into_data_stream();
+    let drain = async {
+        let mut read = 0;
+        while let Some(Ok(chunk)) = stream.next().await {
+            read += chunk.len();
+            if read >= DRAIN_BYTES {
+                break;
+            }
+        }
+    };
+    let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
+}
+
 pub async fn receive(body: Body, format: Format, mut upload: JobUpload) -> Result<(JobUpload, [u8; 32]), ApiError> {
     let (tx, mut rx) = mpsc::channel::<Vec<JobRecord>>(4);
     // A client that stops sending is cut off rather than holding a thread.

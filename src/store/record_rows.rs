@@ -10,7 +10,7 @@ use crate::store::{JobRecord, StoreError, StoreResult};
 pub const PER_ROW: usize = 1_000;
 /// A row's text stops growing here (a record may be up to 1 MiB), far below
 /// PostgreSQL's 1 GB limit for one value.
-const MAX_ROW_BYTES: usize = 4 << 20;
+pub const MAX_ROW_BYTES: usize = 4 << 20;
 
 /// One stored row: records `first_idx..=last_idx`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,8 +24,8 @@ pub struct RecordRow {
     pub bodies: String,
 }
 
-/// Packs records into rows; a row holds consecutive indexes only.
-pub fn pack(records: &[JobRecord]) -> Vec<RecordRow> {
+/// Packs records into rows, freeing each as it goes; a row holds consecutive indexes only.
+pub fn pack(records: Vec<JobRecord>) -> Vec<RecordRow> {
     let mut rows: Vec<RecordRow> = Vec::new();
     let mut count = 0;
     for r in records {
@@ -75,13 +75,11 @@ pub fn unpack(first_idx: i64, lines: &str, ends: &str, bodies: &str) -> StoreRes
         .collect()
 }
 
-/// The records after `after` (-1 for all) in rows read as (first_idx, lines, ends, bodies).
-pub fn unpack_after(after: i64, rows: &[(i64, String, String, String)]) -> StoreResult<Vec<JobRecord>> {
-    let mut records = Vec::new();
-    for (first_idx, lines, ends, bodies) in rows {
-        records.extend(unpack(*first_idx, lines, ends, bodies)?.into_iter().filter(|r| r.idx as i64 > after));
-    }
-    Ok(records)
+/// Adds the records of a stored row after `after` (-1 for all) to `records`.
+pub fn unpack_after(after: i64, row: (i64, &str, &str, &str), records: &mut Vec<JobRecord>) -> StoreResult<()> {
+    let (first_idx, lines, ends, bodies) = row;
+    records.extend(unpack(first_idx, lines, ends, bodies)?.into_iter().filter(|r| r.idx as i64 > after));
+    Ok(())
 }
 
 #[cfg(test)]
@@ -99,7 +97,7 @@ mod tests {
             .map(|i| record(i, &format!("{{\"name\":\"Zoë, {i}\",\n\"note\":\"日本\"}}")))
             .chain([record(2_500, "")])
             .collect();
-        let rows = pack(&records);
+        let rows = pack(records.clone());
         assert_eq!(
             rows.iter().map(|r| (r.first_idx, r.last_idx)).collect::<Vec<_>>(),
             [(0, 999), (1_000, 1_999), (2_000, 2_500)]
@@ -112,8 +110,8 @@ mod tests {
     #[test]
     fn a_row_holds_consecutive_records_within_its_size() {
         let big = "x".repeat(MAX_ROW_BYTES / 2 + 1);
-        let records = [record(0, &big), record(1, &big), record(2, "a"), record(5, "b")];
-        let rows = pack(&records);
+        let records = vec![record(0, &big), record(1, &big), record(2, "a"), record(5, "b")];
+        let rows = pack(records);
         assert_eq!(rows.iter().map(|r| (r.first_idx, r.last_idx)).collect::<Vec<_>>(), [(0, 0), (1, 2), (5, 5)]);
     }
 

@@ -399,7 +399,7 @@ async fn records_read_back_from_any_point(b: Backend) {
     assert!(from_middle.len() >= 10 && from_middle.windows(2).all(|w| w[1].idx == w[0].idx + 1));
 
     // A snapshot of 2,500 contacts, copied into a restore job's records.
-    let all: Vec<ContactData> = (0..2_500).map(|i| data(&format!("{i:05}"), &format!("Name {i}"))).collect();
+    let all: Vec<ContactData> = (0..2_500).map(|i| data(&format!("{i:05}"), &format!("Zoë {i}"))).collect();
     store.write_contacts(biller, batch(WriteMode::Add, all), now).await.unwrap();
     let mut replace = batch(WriteMode::Replace, vec![data("99999", "Only")]);
     let id = SnapshotId::generate(&mut rand::thread_rng());
@@ -419,7 +419,7 @@ async fn records_read_back_from_any_point(b: Backend) {
         .collect();
     assert_eq!(
         got,
-        [(1_999, 2_001, "01999 Name 1999"), (2_000, 2_002, "02000 Name 2000"), (2_001, 2_003, "02001 Name 2001")]
+        [(1_999, 2_001, "01999 Zoë 1999"), (2_000, 2_002, "02000 Zoë 2000"), (2_001, 2_003, "02001 Zoë 2001")]
             .map(|(i, l, s)| (i, l, s.to_string())),
         "line is the row of the snapshot's CSV, after its header"
     );
@@ -491,7 +491,7 @@ async fn staging_finds_repeated_numbers(b: Backend) {
     use contactd::store::{Heartbeat, StageItem, StagedRow};
     let (_db, store, biller) = setup(b).await;
     let now = OffsetDateTime::now_utc();
-    let fence = claimed_add_job(&*store, biller, 6).await;
+    let fence = claimed_add_job(&*store, biller, 8).await;
     let mut rng = rand::thread_rng();
     let mut item = |idx: u64, a: &str, maybe_repeated| StageItem {
         account_number: a.into(),
@@ -501,23 +501,30 @@ async fn staging_finds_repeated_numbers(b: Backend) {
         maybe_repeated,
     };
     let first = vec![item(0, "001", false), item(1, "002", false)];
-    let second = vec![item(2, "001", true), item(3, "004", true), item(4, "005", false), item(5, "004", true)];
+    let second = vec![
+        item(2, "001", true),
+        item(3, "004", true),
+        item(4, "005", false),
+        item(5, "004", true),
+        item(6, "006", false),
+        item(7, "006", true),
+    ];
     let (state, duplicates) = store.stage_job_rows(&fence, biller, first).await.unwrap();
     assert_eq!((state, duplicates.len()), (Heartbeat::Continue, 0));
     let (_, mut duplicates) = store.stage_job_rows(&fence, biller, second).await.unwrap();
     duplicates.sort_by_key(|d| d.item);
     let found: Vec<(usize, u64, u64)> = duplicates.iter().map(|d| (d.item, d.first_idx, d.first_line)).collect();
-    assert_eq!(found, [(0, 0, 2), (3, 3, 5)], "positions in the second chunk, with the first use of each");
-    let apply = apply_add(6, 2, 4);
+    assert_eq!(found, [(0, 0, 2), (3, 3, 5), (5, 6, 8)], "positions in the second chunk, with the first use of each");
+    let apply = apply_add(8, 3, 5);
     let counts = store.apply_job(&fence, biller, &apply, now).await.unwrap().unwrap();
-    assert_eq!(counts.created, 4);
+    assert_eq!(counts.created, 5);
     let page =
         store.contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 10 }).await.unwrap();
     let names: Vec<(String, String)> =
         page.contacts.into_iter().map(|c| (c.data.account_number.as_str().to_string(), c.data.name)).collect();
     assert_eq!(
         names,
-        [("001", "Record 0"), ("002", "Record 1"), ("004", "Record 3"), ("005", "Record 4")]
+        [("001", "Record 0"), ("002", "Record 1"), ("004", "Record 3"), ("005", "Record 4"), ("006", "Record 6")]
             .map(|(a, n)| (a.to_string(), n.to_string())),
         "the first use of each number is what is applied"
     );

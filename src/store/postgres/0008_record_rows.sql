@@ -2,8 +2,9 @@
 -- store/record_rows.rs): a million records are a thousand rows to write, log
 -- and delete, not a million, and their text is compressed (lz4 where the
 -- server has it: several times faster than the default). Records of jobs
--- still open move over, one to a row. Servers of the previous version must
--- be stopped first: they write the table this drops.
+-- still open move over, one to a row. Stop servers of the previous version
+-- before starting one of this: they use the table this drops, and a job one
+-- of them works on after the move fails (nothing of it applied).
 CREATE TABLE job_record_rows (
     biller_id BIGINT NOT NULL,
     job_seq   BIGINT NOT NULL,
@@ -20,8 +21,12 @@ BEGIN
 EXCEPTION WHEN feature_not_supported OR syntax_error THEN
     NULL;
 END $$;
+-- An upload still being stored by a server of the previous version finishes
+-- its batch before the move (and fails its next one), never losing a batch.
+LOCK TABLE job_records IN ACCESS EXCLUSIVE MODE;
+-- Ends are byte offsets in the UTF-8 text the client reads, whatever the database's encoding.
 INSERT INTO job_record_rows (biller_id, job_seq, last_idx, first_idx, lines, ends, bodies)
-SELECT r.biller_id, r.job_seq, r.idx, r.idx, r.line::text, octet_length(r.body)::text, r.body
+SELECT r.biller_id, r.job_seq, r.idx, r.idx, r.line::text, octet_length(convert_to(r.body, 'UTF8'))::text, r.body
 FROM job_records r JOIN jobs j ON j.seq = r.job_seq
 WHERE j.status IN ('receiving', 'queued', 'validating', 'running');
 DROP TABLE job_records;

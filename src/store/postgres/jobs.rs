@@ -367,7 +367,7 @@ impl JobStore for PgStore {
         let types = [Type::INT8, Type::INT8, Type::INT8, Type::INT8, Type::TEXT, Type::TEXT, Type::TEXT];
         let writer = BinaryCopyInWriter::new(sink, &types);
         futures_util::pin_mut!(writer);
-        for r in record_rows::pack(&records) {
+        for r in record_rows::pack(records) {
             writer.as_mut().write(&[&biller, &seq, &r.last_idx, &r.first_idx, &r.lines, &r.ends, &r.bodies]).await?;
         }
         writer.finish().await?;
@@ -480,9 +480,11 @@ impl JobStore for PgStore {
                 &[&biller, &seq, &after, &(limit as i64), &(record_rows::PER_ROW as i64)],
             )
             .await?;
-        let rows: Vec<(i64, String, String, String)> =
-            rows.iter().map(|r| (r.get(0), r.get(1), r.get(2), r.get(3))).collect();
-        record_rows::unpack_after(after, &rows)
+        let mut records = Vec::new();
+        for r in rows {
+            record_rows::unpack_after(after, (r.get(0), r.get(1), r.get(2), r.get(3)), &mut records)?;
+        }
+        Ok(records)
     }
 
     async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat> {

@@ -117,22 +117,33 @@ impl SnapshotStore for PgStore {
         let c = self.pool.get().await?;
         // The stored document is the API's contact JSON without its account number;
         // line is the row of the snapshot's CSV download (after its header).
-        // Packed as uploads are (see record_rows), a thousand to a row.
+        // Packed as uploads are (see record_rows): a row ends at a thousand
+        // records or once its text passes MAX_ROW_BYTES.
         let row = c
             .query_one(
                 "WITH s AS (
                      SELECT row_number() OVER (ORDER BY account_number) - 1 AS i,
                             (doc::jsonb || jsonb_build_object('account_number', account_number))::text AS body
                      FROM snapshot_contacts WHERE biller_id = $1 AND snapshot_seq = $3),
-                 e AS (SELECT i, body, sum(octet_length(body)) OVER (PARTITION BY i / $4 ORDER BY i) AS fin FROM s),
+                 b AS (SELECT i, body, octet_length(convert_to(body, 'UTF8')) AS len FROM s),
+                 g AS (SELECT i, body, len, i / $4 AS by_count, (sum(len) OVER (ORDER BY i) - len) / $5 AS by_size
+                       FROM b),
+                 e AS (SELECT i, body, by_count, by_size,
+                              sum(len) OVER (PARTITION BY by_count, by_size ORDER BY i) AS fin FROM g),
                  ins AS (
                      INSERT INTO job_record_rows (biller_id, job_seq, last_idx, first_idx, lines, ends, bodies)
                      SELECT $1, $2, max(i), min(i), string_agg((i + 2)::text, ',' ORDER BY i),
                             string_agg(fin::text, ',' ORDER BY i), string_agg(body, '' ORDER BY i)
-                     FROM e GROUP BY i / $4
+                     FROM e GROUP BY by_count, by_size
                      RETURNING last_idx - first_idx + 1 AS n)
                  SELECT COALESCE(sum(n), 0)::int8 FROM ins",
-                &[&biller, &job_seq, &snapshot_seq, &(record_rows::PER_ROW as i64)],
+                &[
+                    &biller,
+                    &job_seq,
+                    &snapshot_seq,
+                    &(record_rows::PER_ROW as i64),
+                    &(record_rows::MAX_ROW_BYTES as i64),
+                ],
             )
             .await?;
         Ok(row.get::<_, i64>(0) as u64)

@@ -113,10 +113,11 @@ impl SqliteStore {
                      (SELECT rowid FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2 LIMIT ?3)",
                 params![biller, seq, DROP_BATCH],
             )?;
+            // About DROP_BATCH records, however many rows they are stored in.
             let records = c.execute(
-                "DELETE FROM job_record_rows WHERE biller_id = ?1 AND job_seq = ?2 AND last_idx IN
-                     (SELECT last_idx FROM job_record_rows WHERE biller_id = ?1 AND job_seq = ?2 LIMIT ?3)",
-                params![biller, seq, DROP_BATCH / record_rows::PER_ROW as i64],
+                "DELETE FROM job_record_rows WHERE biller_id = ?1 AND job_seq = ?2 AND last_idx <
+                     (SELECT MIN(last_idx) FROM job_record_rows WHERE biller_id = ?1 AND job_seq = ?2) + ?3",
+                params![biller, seq, DROP_BATCH],
             )?;
             Ok(rows + records)
         };
@@ -274,7 +275,7 @@ impl JobStore for SqliteStore {
                         "INSERT INTO job_record_rows (biller_id, job_seq, last_idx, first_idx, lines, ends, bodies)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                     )?;
-                    for r in record_rows::pack(&records) {
+                    for r in record_rows::pack(records) {
                         insert.execute(params![biller, seq, r.last_idx, r.first_idx, r.lines, r.ends, r.bodies])?;
                     }
                 }
@@ -369,22 +370,23 @@ impl JobStore for SqliteStore {
         limit: usize,
     ) -> StoreResult<Vec<JobRecord>> {
         let after = after.map_or(-1, |a| a as i64);
-        let rows = self
-            .readers
+        self.readers
             .run(move |c| {
-                Ok(c.prepare_cached(
+                let mut read = c.prepare_cached(
                     "SELECT first_idx, lines, ends, bodies FROM job_record_rows
                      WHERE biller_id = ?1 AND job_seq = ?2 AND last_idx > ?3 AND last_idx < ?3 + ?4 + ?5
                        AND first_idx <= ?3 + ?4
                      ORDER BY last_idx",
-                )?
-                .query_map(params![biller, seq, after, limit as i64, record_rows::PER_ROW as i64], |r| {
-                    Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                )?;
+                let mut rows = read.query(params![biller, seq, after, limit as i64, record_rows::PER_ROW as i64])?;
+                let mut records = Vec::new();
+                while let Some(r) = rows.next()? {
+                    let text = |i| r.get_ref(i).and_then(|v| v.as_str().map_err(rusqlite::Error::from));
+                    record_rows::unpack_after(after, (r.get(0)?, text(1)?, text(2)?, text(3)?), &mut records)?;
+                }
+                Ok(records)
             })
-            .await?;
-        record_rows::unpack_after(after, &rows)
+            .await
     }
 
     async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat> {
