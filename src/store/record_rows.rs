@@ -5,6 +5,7 @@
 //! compresses the text (350 MB of records took 40 MB).
 
 use crate::store::{JobRecord, StoreError, StoreResult};
+use std::fmt::Write;
 
 /// Records per row at most; reads rely on it to bound their key range.
 pub const PER_ROW: usize = 1_000;
@@ -45,8 +46,9 @@ pub fn pack(records: Vec<JobRecord>) -> Vec<RecordRow> {
             }
             row.last_idx = idx;
             row.bodies.push_str(&r.body);
-            row.lines.push_str(&r.line.to_string());
-            row.ends.push_str(&row.bodies.len().to_string());
+            // Writing to a String cannot fail.
+            let _ = write!(row.lines, "{}", r.line);
+            let _ = write!(row.ends, "{}", row.bodies.len());
             count += 1;
         }
     }
