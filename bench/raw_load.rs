@@ -8,7 +8,7 @@
 #[path = "raw/insert.rs"]
 mod insert;
 
-use contactd::domain::{BillerSettings, ContactId};
+use contactd::domain::{BillerSettings, ContactIdRun};
 use insert::RawRow;
 use std::io::BufRead;
 
@@ -24,13 +24,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     drop(store);
 
     let mut rows = Vec::new();
-    let mut rng = rand::thread_rng();
-    for line in std::io::BufReader::new(std::fs::File::open(file)?).lines() {
+    // Ids as the worker makes them: a run per chunk of 2,000 records.
+    let mut ids = ContactIdRun::new(&mut rand::thread_rng());
+    for (i, line) in std::io::BufReader::new(std::fs::File::open(file)?).lines().enumerate() {
+        if i % 2000 == 0 {
+            ids = ContactIdRun::new(&mut rand::thread_rng());
+        }
         let doc = line?;
         let v: serde_json::Value = serde_json::from_str(&doc)?;
         let text = |k: &str| v.get(k).and_then(|s| s.as_str()).unwrap_or_default().to_owned();
         rows.push(RawRow {
-            id: ContactId::generate(&mut rng).to_string(),
+            id: ids.next_id().to_string(),
             account_number: text("account_number"),
             name_folded: text("name").to_lowercase(),
             doc,

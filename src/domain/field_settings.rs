@@ -119,6 +119,8 @@ fn err(path: impl Into<String>, message: impl Into<String>) -> SettingsError {
 pub struct Field {
     pub def: FieldDef,
     pub pattern: Option<Regex>,
+    /// Where its errors point: `fields.{key}`.
+    pub path: String,
 }
 
 /// Checked settings: what the validator runs on.
@@ -223,7 +225,7 @@ impl BillerSettings {
                     }
                 },
             };
-            fields.push(Field { def: def.clone(), pattern });
+            fields.push(Field { path: format!("fields.{}", def.key), def: def.clone(), pattern });
         }
         if doc.fields.iter().filter(|f| f.role == FieldRole::Id).count() > 1 {
             errors.push(err("fields", "at most one field may have the id role"));

@@ -37,6 +37,10 @@ macro_rules! prefixed_id {
             pub fn as_str(&self) -> &str {
                 &self.0
             }
+
+            pub fn into_string(self) -> String {
+                self.0
+            }
         }
 
         impl fmt::Display for $name {
@@ -47,7 +51,41 @@ macro_rules! prefixed_id {
     };
 }
 
-prefixed_id!(ContactId, "cont_", 14, "A contact's id: `cont_` and 14 random base62 characters (Razorpay's form).");
+prefixed_id!(ContactId, "cont_", 14, "A contact's id: `cont_` and 14 base62 characters (Razorpay's form).");
+
+/// Ids for contacts made together (a job's chunk, a sync batch): the first
+/// at random, each next one the one after it, read as a base-62 number. They
+/// sit side by side in the id index, so a bulk insert writes a few index
+/// pages per run instead of a random page per contact (half the time of a
+/// million-row load on SQLite). Runs start at random points of 62^14, so two
+/// runs' ids meet with odds of about (ids made)^2 / 10^25; and a run's
+/// neighbours are ids made in the same call, for the same biller.
+pub struct ContactIdRun {
+    next: u128,
+}
+
+impl ContactIdRun {
+    /// Room left after any start for more ids than one run is ever asked for.
+    const SPAN: u128 = 1 << 32;
+
+    pub fn new(rng: &mut impl Rng) -> Self {
+        let space = (BASE62.len() as u128).pow(ContactId::RANDOM_LEN as u32);
+        Self { next: rng.gen_range(0..space - Self::SPAN) }
+    }
+
+    pub fn next_id(&mut self) -> ContactId {
+        let mut digits = [0u8; ContactId::RANDOM_LEN];
+        let mut n = self.next;
+        for d in digits.iter_mut().rev() {
+            *d = BASE62[(n % 62) as usize];
+            n /= 62;
+        }
+        self.next += 1;
+        let mut id = String::from(ContactId::PREFIX);
+        id.extend(digits.iter().map(|&b| char::from(b)));
+        ContactId(id)
+    }
+}
 prefixed_id!(KeyId, "key_", 16, "An API key's public id: `key_` and 16 random base62 characters.");
 prefixed_id!(JobId, "job_", 14, "A background job's id: `job_` and 14 random base62 characters.");
 prefixed_id!(SnapshotId, "snap_", 14, "A replace snapshot's id: `snap_` and 14 random base62 characters.");
@@ -65,6 +103,20 @@ mod tests {
             assert_eq!(id.as_str().len(), 19);
             assert_eq!(ContactId::parse(id.as_str()), Some(id));
         }
+    }
+
+    #[test]
+    fn a_run_counts_up_in_base62_and_sorts_in_order() {
+        let mut run = ContactIdRun { next: 61 };
+        let ids: Vec<ContactId> = (0..3).map(|_| run.next_id()).collect();
+        let texts: Vec<&str> = ids.iter().map(|i| i.as_str()).collect();
+        assert_eq!(texts, ["cont_0000000000000z", "cont_00000000000010", "cont_00000000000011"]);
+        let mut run = ContactIdRun::new(&mut rand::thread_rng());
+        let ids: Vec<ContactId> = (0..5000).map(|_| run.next_id()).collect();
+        assert!(ids.windows(2).all(|w| w[0] < w[1]), "a run's ids are in index order");
+        assert!(ids.iter().all(|id| ContactId::parse(id.as_str()).as_ref() == Some(id)));
+        let mut top = ContactIdRun { next: 62u128.pow(14) - 1 };
+        assert_eq!(top.next_id().as_str(), "cont_zzzzzzzzzzzzzz");
     }
 
     #[test]

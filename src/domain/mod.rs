@@ -15,6 +15,6 @@ pub use account_number::{AccountNumber, AccountNumberRules, Charset};
 pub use contact::{Address, Contact, ContactData, ContactDraft, FieldValue, Phone, PhoneKind};
 pub use errors::{BatchErrors, ErrorCode, FieldError, MAX_REPORTED_ERRORS, RecordError};
 pub use field_settings::{BillerSettings, FieldDef, FieldKind, FieldRole, SettingsError};
-pub use ids::{ContactId, JobId, KeyId, SnapshotId};
+pub use ids::{ContactId, ContactIdRun, JobId, KeyId, SnapshotId};
 pub use query::{ContactFilter, ContactRef};
 pub use validate::{validate_batch, validate_contact};

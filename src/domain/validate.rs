@@ -269,7 +269,7 @@ fn tags(c: &mut Checker, tags: &[String]) {
 
 fn fields(
     c: &mut Checker,
-    raw: BTreeMap<String, RawValue>,
+    mut raw: BTreeMap<String, RawValue>,
     settings: &BillerSettings,
     account_number: Option<&str>,
 ) -> BTreeMap<String, FieldValue> {
@@ -282,21 +282,20 @@ fn fields(
     }
     let mut out = BTreeMap::new();
     for field in settings.fields() {
-        let key = &field.def.key;
-        let path = format!("fields.{key}");
-        match raw.get(key) {
+        let (key, path) = (&field.def.key, &field.path);
+        match raw.remove(key) {
             None | Some(RawValue::Null) => {
                 if field.def.required {
-                    c.fail(&path, ErrorCode::MissingRequired, format!("{key} is required"));
+                    c.fail(path, ErrorCode::MissingRequired, format!("{key} is required"));
                 }
             }
             Some(RawValue::Text(s)) if s.is_empty() => {
                 if field.def.required {
-                    c.fail(&path, ErrorCode::MissingRequired, format!("{key} is required"));
+                    c.fail(path, ErrorCode::MissingRequired, format!("{key} is required"));
                 }
             }
             Some(value) => {
-                if let Some(v) = field_value(c, &path, field, value, account_number) {
+                if let Some(v) = field_value(c, path, field, value, account_number) {
                     out.insert(key.clone(), v);
                 }
             }
@@ -309,33 +308,33 @@ fn field_value(
     c: &mut Checker,
     path: &str,
     field: &Field,
-    value: &RawValue,
+    value: RawValue,
     account_number: Option<&str>,
 ) -> Option<FieldValue> {
     let def = &field.def;
+    let got = match value {
+        RawValue::Null => "null",
+        RawValue::Bool(_) => "boolean",
+        RawValue::Integer(_) | RawValue::Float(_) => "number",
+        RawValue::Text(_) => "string",
+        RawValue::Other(kind) => kind,
+    };
     let wrong_type = |c: &mut Checker, want: &str| {
-        let got = match value {
-            RawValue::Null => "null",
-            RawValue::Bool(_) => "boolean",
-            RawValue::Integer(_) | RawValue::Float(_) => "number",
-            RawValue::Text(_) => "string",
-            RawValue::Other(kind) => kind,
-        };
         c.fail(path, ErrorCode::WrongType, format!("{} must be {want}, got {got}", def.key));
         None
     };
     let value = match (&def.kind, value) {
-        (FieldKind::Boolean, RawValue::Bool(b)) => FieldValue::Bool(*b),
+        (FieldKind::Boolean, RawValue::Bool(b)) => FieldValue::Bool(b),
         (FieldKind::Boolean, RawValue::Text(s)) if s == "true" || s == "false" => FieldValue::Bool(s == "true"),
         (FieldKind::Boolean, _) => return wrong_type(c, "true or false"),
-        (FieldKind::Integer, RawValue::Integer(i)) => FieldValue::Integer(*i),
+        (FieldKind::Integer, RawValue::Integer(i)) => FieldValue::Integer(i),
         // Only the plain form: "+5" or "007" would not read back as sent.
         (FieldKind::Integer, RawValue::Text(s)) => match s.parse::<i64>() {
-            Ok(i) if i.to_string() == *s => FieldValue::Integer(i),
+            Ok(i) if i.to_string() == s => FieldValue::Integer(i),
             _ => return wrong_type(c, "an integer written plainly (no sign or leading zeroes)"),
         },
         (FieldKind::Integer, _) => return wrong_type(c, "an integer"),
-        (_, RawValue::Text(s)) => FieldValue::Text(s.clone()),
+        (_, RawValue::Text(s)) => FieldValue::Text(s),
         (_, _) => return wrong_type(c, "a string"),
     };
     let mut normalized = None;

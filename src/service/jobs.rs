@@ -4,7 +4,7 @@
 use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::{RemovalGuard, WriteMode};
-use crate::domain::{ContactDraft, ErrorCode, FieldError, JobId, validate_contact};
+use crate::domain::{ContactDraft, ContactIdRun, ErrorCode, FieldError, JobId, validate_contact};
 use crate::service::error::Resource;
 use crate::service::{Principal, Service, ServiceError, ServiceResult};
 use crate::store::{
@@ -497,7 +497,7 @@ fn check_chunk(
     settings: &crate::domain::BillerSettings,
     records: Vec<JobRecord>,
 ) -> ServiceResult<Vec<Checked>> {
-    let mut rng = rand::thread_rng();
+    let mut ids = ContactIdRun::new(&mut rand::thread_rng());
     let mut checked = Vec::with_capacity(records.len());
     for r in records {
         let mut c = Checked { idx: r.idx, line: r.line, account_number: None, row: None, errors: Vec::new() };
@@ -509,7 +509,7 @@ fn check_chunk(
                     .clone()
                     .filter(|a| !a.is_empty() && a.chars().count() <= MAX_ACCOUNT_NUMBER_LENGTH);
                 match validate_contact(draft, settings) {
-                    Ok(data) => c.row = Some(StagedRow::new(&data, &mut rng)?),
+                    Ok(data) => c.row = Some(StagedRow::new(&data, &mut ids)?),
                     Err(errs) => c.errors = errs.into_iter().map(|e| c.error(e)).collect(),
                 }
             }

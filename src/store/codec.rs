@@ -5,7 +5,8 @@
 use crate::domain::{AccountNumber, Address, BillerSettings, Contact, ContactData, FieldValue, Phone, PhoneKind};
 use crate::store::{ContactPage, Scope};
 use crate::store::{StoreError, StoreResult};
-use serde_json::{Map, Value, json};
+use serde::Serialize;
+use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use time::Date;
@@ -19,67 +20,128 @@ pub struct Encoded {
 
 const DATE: &[time::format_description::BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
 
-fn put(map: &mut Map<String, Value>, key: &str, value: &Option<String>) {
-    if let Some(v) = value {
-        map.insert(key.to_owned(), Value::String(v.clone()));
+/// The stored document, borrowed from the contact. Its fields are declared
+/// in key order and absent values are left out, so the text is canonical
+/// (what a BTreeMap-keyed JSON object of the same values would print) and
+/// equal data always hashes to the same fingerprint.
+#[derive(Serialize)]
+struct Doc<'a> {
+    active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    address: Option<AddressDoc<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    business_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    crn: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    date_of_birth: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    external_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty", serialize_with = "field_values")]
+    fields: &'a BTreeMap<String, FieldValue>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    first_name: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    is_consumer: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    last_name: Option<&'a str>,
+    name: &'a str,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    notes: &'a BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    phones: Vec<PhoneDoc<'a>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reference_id: Option<&'a str>,
+    #[serde(skip_serializing_if = "<[String]>::is_empty")]
+    tags: &'a [String],
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    contact_type: Option<&'a str>,
+}
+
+#[derive(Serialize)]
+struct AddressDoc<'a> {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    city: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    country: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line1: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    line2: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    locality: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    postcode: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    state: Option<&'a str>,
+}
+
+/// A phone's country is written even when absent (as null).
+#[derive(Serialize)]
+struct PhoneDoc<'a> {
+    country: Option<&'a str>,
+    kind: &'a str,
+    number: &'a str,
+}
+
+fn field_values<S: serde::Serializer>(fields: &&BTreeMap<String, FieldValue>, s: S) -> Result<S::Ok, S::Error> {
+    #[derive(Serialize)]
+    #[serde(untagged)]
+    enum Value<'a> {
+        Text(&'a str),
+        Integer(i64),
+        Bool(bool),
     }
+    s.collect_map(fields.iter().map(|(k, v)| {
+        let v = match v {
+            FieldValue::Text(t) => Value::Text(t),
+            FieldValue::Integer(i) => Value::Integer(*i),
+            FieldValue::Bool(b) => Value::Bool(*b),
+        };
+        (k, v)
+    }))
 }
 
 pub fn encode(c: &ContactData) -> StoreResult<Encoded> {
-    let mut m = Map::new();
-    m.insert("name".into(), Value::String(c.name.clone()));
-    put(&mut m, "first_name", &c.first_name);
-    put(&mut m, "last_name", &c.last_name);
-    put(&mut m, "business_name", &c.business_name);
-    if let Some(b) = c.is_consumer {
-        m.insert("is_consumer".into(), Value::Bool(b));
-    }
-    put(&mut m, "email", &c.email);
-    if !c.phones.is_empty() {
-        let phones =
-            c.phones.iter().map(|p| json!({"kind": p.kind.as_str(), "number": p.number, "country": p.country}));
-        m.insert("phones".into(), Value::Array(phones.collect()));
-    }
-    if let Some(d) = c.date_of_birth {
-        let s = d.format(DATE).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-        m.insert("date_of_birth".into(), Value::String(s));
-    }
-    if !c.address.is_empty() {
-        let a = &c.address;
-        let mut am = Map::new();
-        put(&mut am, "line1", &a.line1);
-        put(&mut am, "line2", &a.line2);
-        put(&mut am, "locality", &a.locality);
-        put(&mut am, "city", &a.city);
-        put(&mut am, "state", &a.state);
-        put(&mut am, "postcode", &a.postcode);
-        put(&mut am, "country", &a.country);
-        m.insert("address".into(), Value::Object(am));
-    }
-    put(&mut m, "reference_id", &c.reference_id);
-    put(&mut m, "external_id", &c.external_id);
-    put(&mut m, "crn", &c.crn);
-    put(&mut m, "type", &c.contact_type);
-    m.insert("active".into(), Value::Bool(c.active));
-    if !c.notes.is_empty() {
-        m.insert("notes".into(), json!(c.notes));
-    }
-    if !c.tags.is_empty() {
-        m.insert("tags".into(), json!(c.tags));
-    }
-    if !c.fields.is_empty() {
-        let fields = c.fields.iter().map(|(k, v)| {
-            let v = match v {
-                FieldValue::Text(s) => Value::String(s.clone()),
-                FieldValue::Integer(i) => Value::from(*i),
-                FieldValue::Bool(b) => Value::Bool(*b),
-            };
-            (k.clone(), v)
-        });
-        m.insert("fields".into(), Value::Object(fields.collect()));
-    }
-    // serde_json's Map is a BTreeMap here (no preserve_order), so the text is canonical.
-    let doc = Value::Object(m).to_string();
+    let a = &c.address;
+    let doc = Doc {
+        active: c.active,
+        address: (!a.is_empty()).then_some(AddressDoc {
+            city: a.city.as_deref(),
+            country: a.country.as_deref(),
+            line1: a.line1.as_deref(),
+            line2: a.line2.as_deref(),
+            locality: a.locality.as_deref(),
+            postcode: a.postcode.as_deref(),
+            state: a.state.as_deref(),
+        }),
+        business_name: c.business_name.as_deref(),
+        crn: c.crn.as_deref(),
+        date_of_birth: c
+            .date_of_birth
+            .map(|d| d.format(DATE))
+            .transpose()
+            .map_err(|e| StoreError::Corrupt(e.to_string()))?,
+        email: c.email.as_deref(),
+        external_id: c.external_id.as_deref(),
+        fields: &c.fields,
+        first_name: c.first_name.as_deref(),
+        is_consumer: c.is_consumer,
+        last_name: c.last_name.as_deref(),
+        name: &c.name,
+        notes: &c.notes,
+        phones: c
+            .phones
+            .iter()
+            .map(|p| PhoneDoc { country: p.country.as_deref(), kind: p.kind.as_str(), number: &p.number })
+            .collect(),
+        reference_id: c.reference_id.as_deref(),
+        tags: &c.tags,
+        contact_type: c.contact_type.as_deref(),
+    };
+    let doc = serde_json::to_string(&doc).map_err(|e| StoreError::Backend(e.to_string()))?;
     let digest = Sha256::digest(doc.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
@@ -211,4 +273,115 @@ pub fn page_of(mut contacts: Vec<Contact>, limit: usize) -> ContactPage {
 /// ("Straße" is found by "STRASSE").
 pub fn fold(text: &str) -> String {
     caseless::default_case_fold_str(text)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn minimal(name: &str) -> ContactData {
+        ContactData {
+            account_number: AccountNumber::from_trusted("0001".into()),
+            name: name.into(),
+            first_name: None,
+            last_name: None,
+            business_name: None,
+            is_consumer: None,
+            email: None,
+            phones: Vec::new(),
+            date_of_birth: None,
+            address: Address::default(),
+            reference_id: None,
+            external_id: None,
+            crn: None,
+            contact_type: None,
+            active: true,
+            notes: BTreeMap::new(),
+            tags: Vec::new(),
+            fields: BTreeMap::new(),
+        }
+    }
+
+    fn full() -> ContactData {
+        let mut c = minimal("Ada \"Quote\" Lovelace\u{e9}");
+        c.first_name = Some("Ada".into());
+        c.last_name = Some("Lovelace".into());
+        c.business_name = Some("Engines & Co".into());
+        c.is_consumer = Some(false);
+        c.email = Some("ada@example.com".into());
+        c.phones = vec![
+            Phone { kind: PhoneKind::Mobile, number: "+61400000000".into(), country: Some("AU".into()) },
+            Phone { kind: PhoneKind::Home, number: "0390000000".into(), country: None },
+        ];
+        c.date_of_birth = Some(time::macros::date!(1815 - 12 - 10));
+        c.address = Address { line1: Some("1 Main St".into()), postcode: Some("3000".into()), ..Address::default() };
+        c.reference_id = Some("REF-1".into());
+        c.external_id = Some("X\\1".into());
+        c.crn = Some("123".into());
+        c.contact_type = Some("customer".into());
+        c.active = false;
+        c.notes = [("b".to_owned(), "two".to_owned()), ("a".to_owned(), "one\nline".to_owned())].into();
+        c.tags = vec!["z".into(), "a".into()];
+        c.fields = [
+            ("postal-code".to_owned(), FieldValue::Integer(3000)),
+            ("contact-id-1".to_owned(), FieldValue::Text("0001".into())),
+            ("paperless".to_owned(), FieldValue::Bool(true)),
+        ]
+        .into();
+        c
+    }
+
+    /// The documents (and so the fingerprints) of contacts already stored
+    /// stay what they were: these texts and hashes were printed by the
+    /// previous encoder, which built a sorted serde_json map.
+    #[test]
+    fn documents_are_canonical_and_stable() {
+        let pinned = [
+            (minimal("A"), r#"{"active":true,"name":"A"}"#, -2252214534646587854),
+            (full(), PINNED_FULL, -5351081634818798538),
+        ];
+        for (c, text, fingerprint) in pinned {
+            let e = encode(&c).unwrap();
+            assert_eq!(e.doc, text);
+            assert_eq!(e.fingerprint, fingerprint);
+            assert_eq!(decode("0001".into(), &e.doc).unwrap(), c);
+        }
+    }
+
+    const PINNED_FULL: &str = r#"{"active":false,"address":{"line1":"1 Main St","postcode":"3000"},"business_name":"Engines & Co","crn":"123","date_of_birth":"1815-12-10","email":"ada@example.com","external_id":"X\\1","fields":{"contact-id-1":"0001","paperless":true,"postal-code":3000},"first_name":"Ada","is_consumer":false,"last_name":"Lovelace","name":"Ada \"Quote\" Lovelaceé","notes":{"a":"one\nline","b":"two"},"phones":[{"country":"AU","kind":"mobile","number":"+61400000000"},{"country":null,"kind":"home","number":"0390000000"}],"reference_id":"REF-1","tags":["z","a"],"type":"customer"}"#;
+
+    proptest! {
+        /// Whatever the values, the text is what a sorted JSON object of
+        /// them prints, and it reads back as the same contact.
+        #[test]
+        fn any_contact_encodes_canonically_and_reads_back(
+            name in "\\PC{1,20}",
+            email in proptest::option::of("[a-z]{1,8}@[a-z]{1,8}\\.com"),
+            tags in proptest::collection::vec("\\PC{1,8}", 0..3),
+            notes in proptest::collection::btree_map("[a-z]{1,5}", "\\PC{0,8}", 0..3),
+            int in proptest::option::of(any::<i64>()),
+            flag in proptest::option::of(any::<bool>()),
+            text in proptest::option::of("\\PC{1,10}"),
+            country in proptest::option::of("[A-Z]{2}"),
+        ) {
+            let mut c = minimal(&name);
+            c.email = email;
+            c.tags = tags;
+            c.notes = notes;
+            c.is_consumer = flag;
+            c.address.country = country.clone();
+            if let Some(i) = int { c.fields.insert("n".into(), FieldValue::Integer(i)); }
+            if let Some(b) = flag { c.fields.insert("b".into(), FieldValue::Bool(b)); }
+            if let Some(t) = text { c.fields.insert("t".into(), FieldValue::Text(t)); }
+            if let Some(country) = country {
+                c.phones.push(Phone { kind: PhoneKind::Work, number: "123456".into(), country: Some(country) });
+                c.phones.push(Phone { kind: PhoneKind::Primary, number: "+654321".into(), country: None });
+            }
+            let e = encode(&c).unwrap();
+            let sorted: Value = serde_json::from_str(&e.doc).unwrap();
+            prop_assert_eq!(&e.doc, &sorted.to_string());
+            prop_assert_eq!(decode("0001".into(), &e.doc).unwrap(), c);
+        }
+    }
 }

@@ -12,7 +12,9 @@ mod time_conv;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{self, Action, Counts, Existing, Plan, RemovalGuard, RemovalRefused, WriteMode};
-use crate::domain::{BillerSettings, Contact, ContactData, ContactId, ContactRef, JobId, KeyId, SnapshotId};
+use crate::domain::{
+    BillerSettings, Contact, ContactData, ContactId, ContactIdRun, ContactRef, JobId, KeyId, SnapshotId,
+};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -226,10 +228,10 @@ pub struct StagedRow {
 }
 
 impl StagedRow {
-    pub fn new(data: &ContactData, rng: &mut impl rand::Rng) -> StoreResult<Self> {
+    pub fn new(data: &ContactData, ids: &mut ContactIdRun) -> StoreResult<Self> {
         let encoded = codec::encode(data)?;
         Ok(Self {
-            new_id: ContactId::generate(rng).to_string(),
+            new_id: ids.next_id().into_string(),
             name_folded: codec::fold(&data.name),
             contact_type: data.contact_type.clone(),
             active: data.active,

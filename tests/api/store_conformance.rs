@@ -6,7 +6,7 @@ use contactd::domain::field_settings::SettingsDoc;
 use contactd::domain::query::{ContactFilter, PageRequest};
 use contactd::domain::sync::{RemovalGuard, RemovalRefused, WriteMode};
 use contactd::domain::{
-    BillerSettings, Contact, ContactData, ContactDraft, ContactId, ContactRef, KeyId, validate_contact,
+    BillerSettings, Contact, ContactData, ContactDraft, ContactId, ContactIdRun, ContactRef, KeyId, validate_contact,
 };
 use contactd::store::{ApiKey, Scope, Store, StoreError, WriteBatch};
 use std::sync::Arc;
@@ -455,7 +455,7 @@ async fn a_merge_with_rows_missing_applies_nothing(b: Backend) {
     let (_db, store, biller) = setup(b).await;
     let now = OffsetDateTime::now_utc();
     let fence = claimed_add_job(&*store, biller, 3).await;
-    let mut rng = rand::thread_rng();
+    let mut ids = ContactIdRun::new(&mut rand::thread_rng());
     let mut items: Vec<StageItem> = ["001", "002"]
         .iter()
         .enumerate()
@@ -463,7 +463,7 @@ async fn a_merge_with_rows_missing_applies_nothing(b: Backend) {
             account_number: a.to_string(),
             idx: i as u64,
             line: i as u64 + 1,
-            row: Some(StagedRow::new(&data(a, "Staged"), &mut rng).unwrap()),
+            row: Some(StagedRow::new(&data(a, "Staged"), &mut ids).unwrap()),
             maybe_repeated: false,
         })
         .collect();
@@ -492,12 +492,12 @@ async fn staging_finds_repeated_numbers(b: Backend) {
     let (_db, store, biller) = setup(b).await;
     let now = OffsetDateTime::now_utc();
     let fence = claimed_add_job(&*store, biller, 8).await;
-    let mut rng = rand::thread_rng();
+    let mut ids = ContactIdRun::new(&mut rand::thread_rng());
     let mut item = |idx: u64, a: &str, maybe_repeated| StageItem {
         account_number: a.into(),
         idx,
         line: idx + 2,
-        row: Some(StagedRow::new(&data(a, &format!("Record {idx}")), &mut rng).unwrap()),
+        row: Some(StagedRow::new(&data(a, &format!("Record {idx}")), &mut ids).unwrap()),
         maybe_repeated,
     };
     let first = vec![item(0, "001", false), item(1, "002", false)];

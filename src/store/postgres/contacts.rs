@@ -2,7 +2,7 @@
 
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
-use crate::domain::{Contact, ContactId, ContactRef};
+use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, list_query};
 use crate::store::postgres::PgStore;
@@ -104,11 +104,12 @@ impl ContactStore for PgStore {
         if let Some(snap) = snapshot_due(batch.snapshot.as_ref(), batch.mode, n.created, n.updated, n.removed) {
             keep_snapshot(&tx, biller, snap, total, now).await?;
         }
+        let mut ids = ContactIdRun::new(&mut rand::thread_rng());
         let mut new = Columns::default();
         let mut changed = Columns::default();
         for ((record, row), action) in batch.records.iter().zip(&prepared.rows).zip(&prepared.plan.actions) {
             let (cols, id) = match action {
-                Action::Create => (&mut new, ContactId::generate(&mut rand::thread_rng()).as_str().to_owned()),
+                Action::Create => (&mut new, ids.next_id().as_str().to_owned()),
                 Action::Update { id, .. } => (&mut changed, id.as_str().to_owned()),
                 Action::Unchanged => continue,
             };

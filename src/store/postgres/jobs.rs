@@ -190,15 +190,25 @@ async fn merge(
     .await?;
     }
     if counts.created > 0 {
+        // Every staged number is new when the counts (under the biller's
+        // lock) say so; the guard against existing ones is then left out.
+        let only_new = if counts.updated + counts.unchanged == 0 {
+            ""
+        } else {
+            "AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.biller_id = $1 AND c.account_number = r.account_number)"
+        };
         tx.execute(
-        "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
-         SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, 1, $3, $3
-         FROM job_rows r
-         WHERE r.biller_id = $1 AND r.job_seq = $2
-           AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.biller_id = $1 AND c.account_number = r.account_number)",
-        &[&biller, &seq, &now],
-    )
-    .await?;
+            &format!(
+                "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
+                     version, created_at, updated_at)
+                 SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc,
+                     r.fingerprint, 1, $3, $3
+                 FROM job_rows r
+                 WHERE r.biller_id = $1 AND r.job_seq = $2 {only_new}"
+            ),
+            &[&biller, &seq, &now],
+        )
+        .await?;
     }
     if counts.removed > 0 {
         tx.execute(

@@ -2,7 +2,7 @@
 
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
-use crate::domain::{Contact, ContactId, ContactRef};
+use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, list_query};
 use crate::store::sqlite::SqliteStore;
@@ -105,11 +105,11 @@ fn write_batch(
                  version = version + 1, updated_at = ?8
              WHERE biller_id = ?1 AND id = ?2",
         )?;
-        let mut rng = rand::thread_rng();
+        let mut ids = ContactIdRun::new(&mut rand::thread_rng());
         for ((record, row), action) in batch.records.iter().zip(&prepared.rows).zip(&prepared.plan.actions) {
             match action {
                 Action::Create => {
-                    let id = ContactId::generate(&mut rng);
+                    let id = ids.next_id();
                     insert.execute(params![
                         biller,
                         id.as_str(),

@@ -98,6 +98,28 @@ fn counts_params(c: &JobCounts) -> [i64; 7] {
     [c.total, c.processed, c.created, c.updated, c.unchanged, c.removed, c.failed].map(|v| v as i64)
 }
 
+/// A job's staging: the first use of every account number in it, with its
+/// position (idx, line), and for a valid record the row to merge (an invalid
+/// one claims its key with doc NULL). Any re-run of a job stages again, so
+/// this is a temporary table of the writer's connection, outside the WAL and
+/// the main file (it lives in SQLite's temporary directory, `SQLITE_TMPDIR`
+/// or `TMPDIR`). If the connection were lost, the merge's count of staged
+/// rows finds it (`StagingLost`).
+pub(super) const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS staging (
+    biller_id      INTEGER NOT NULL,
+    job_seq        INTEGER NOT NULL,
+    account_number TEXT NOT NULL,
+    idx            INTEGER NOT NULL,
+    line           INTEGER NOT NULL,
+    new_id         TEXT,
+    name_folded    TEXT,
+    contact_type   TEXT,
+    active         INTEGER,
+    doc            TEXT,
+    fingerprint    INTEGER,
+    PRIMARY KEY (biller_id, job_seq, account_number)
+) WITHOUT ROWID";
+
 /// Rows deleted per transaction when an ended job's work is dropped, so
 /// other writes wait for one batch at most, not for a million rows.
 const DROP_BATCH: i64 = 20_000;
@@ -108,9 +130,20 @@ impl SqliteStore {
     /// wait for). What a crash leaves behind is swept by `purge_finished_work`.
     async fn drop_work(&self, biller: BillerId, seq: i64) {
         let batch = move |c: &mut Connection| -> StoreResult<usize> {
+            // Staging that holds this job alone (the usual case) is emptied
+            // whole: freeing its pages is far cheaper than deleting its rows.
+            let alone: bool = c
+                .prepare_cached(
+                    "SELECT NOT EXISTS (SELECT 1 FROM staging WHERE (biller_id, job_seq) < (?1, ?2))
+                    AND NOT EXISTS (SELECT 1 FROM staging WHERE (biller_id, job_seq) > (?1, ?2))",
+                )?
+                .query_row(params![biller, seq], |r| r.get(0))?;
+            if alone {
+                c.execute("DELETE FROM staging", [])?;
+            }
             let rows = c.execute(
-                "DELETE FROM job_rows WHERE rowid IN
-                     (SELECT rowid FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2 LIMIT ?3)",
+                "DELETE FROM staging WHERE biller_id = ?1 AND job_seq = ?2 AND account_number IN
+                     (SELECT account_number FROM staging WHERE biller_id = ?1 AND job_seq = ?2 LIMIT ?3)",
                 params![biller, seq, DROP_BATCH],
             )?;
             // About DROP_BATCH records, however many rows they are stored in.
@@ -121,9 +154,13 @@ impl SqliteStore {
             )?;
             Ok(rows + records)
         };
+        let started = std::time::Instant::now();
         loop {
             match self.writer.run(batch).await {
-                Ok(0) => return,
+                Ok(0) => {
+                    tracing::debug!(job_seq = seq, ms = started.elapsed().as_millis(), "dropped an ended job's work");
+                    return;
+                }
                 Ok(_) => {}
                 Err(e) => {
                     tracing::warn!(error = %e, job_seq = seq, "dropping an ended job's records; the hourly purge retries");
@@ -169,7 +206,7 @@ fn merge(
     if apply.counts.failed > 0 {
         // Keys claimed by invalid records (skipped with on_error=skip) are not applied.
         let dropped = tx.execute(
-            "DELETE FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2 AND doc IS NULL",
+            "DELETE FROM staging WHERE biller_id = ?1 AND job_seq = ?2 AND doc IS NULL",
             params![biller, seq],
         )?;
         check_key_rows(apply, dropped as u64)?;
@@ -178,7 +215,7 @@ fn merge(
         "SELECT COALESCE(SUM(c.id IS NULL), 0),
                 COALESCE(SUM(c.id IS NOT NULL AND c.fingerprint <> r.fingerprint), 0),
                 COALESCE(SUM(c.fingerprint = r.fingerprint), 0)
-         FROM job_rows r LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
+         FROM staging r LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
          WHERE r.biller_id = ?1 AND r.job_seq = ?2",
         params![biller, seq],
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -186,7 +223,7 @@ fn merge(
     let (existing, removed): (i64, i64) = match apply.mode {
         WriteMode::Add => (0, 0),
         WriteMode::Replace => tx.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(NOT EXISTS (SELECT 1 FROM job_rows r
+            "SELECT COUNT(*), COALESCE(SUM(NOT EXISTS (SELECT 1 FROM staging r
                  WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = c.account_number)), 0)
              FROM contacts c WHERE c.biller_id = ?1",
             params![biller, seq],
@@ -214,25 +251,35 @@ fn merge(
         tx.execute(
         "UPDATE contacts SET name_folded = r.name_folded, contact_type = r.contact_type, active = r.active, doc = r.doc,
              fingerprint = r.fingerprint, version = contacts.version + 1, updated_at = ?3
-         FROM job_rows r
+         FROM staging r
          WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND contacts.biller_id = ?1
            AND contacts.account_number = r.account_number AND contacts.fingerprint <> r.fingerprint",
         params![biller, seq, now],
     )?;
     }
     if counts.created > 0 {
+        // Every staged number is new when the counts (in this transaction)
+        // say so; the guard against existing ones is then left out.
+        let only_new = if counts.updated + counts.unchanged == 0 {
+            ""
+        } else {
+            "AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.biller_id = ?1 AND c.account_number = r.account_number)"
+        };
         tx.execute(
-        "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
-         SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, 1, ?3, ?3
-         FROM job_rows r
-         WHERE r.biller_id = ?1 AND r.job_seq = ?2
-           AND NOT EXISTS (SELECT 1 FROM contacts c WHERE c.biller_id = ?1 AND c.account_number = r.account_number)",
-        params![biller, seq, now],
-    )?;
+            &format!(
+                "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
+                     version, created_at, updated_at)
+                 SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc,
+                     r.fingerprint, 1, ?3, ?3
+                 FROM staging r
+                 WHERE r.biller_id = ?1 AND r.job_seq = ?2 {only_new}"
+            ),
+            params![biller, seq, now],
+        )?;
     }
     if counts.removed > 0 {
         tx.execute(
-            "DELETE FROM contacts WHERE biller_id = ?1 AND NOT EXISTS (SELECT 1 FROM job_rows r
+            "DELETE FROM contacts WHERE biller_id = ?1 AND NOT EXISTS (SELECT 1 FROM staging r
                  WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = contacts.account_number)",
             params![biller, seq],
         )?;
@@ -325,7 +372,7 @@ impl JobStore for SqliteStore {
             .run(|c| {
                 let tx = c.transaction()?;
                 let rows =
-                    tx.execute(&format!("DELETE FROM job_rows WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), [])?;
+                    tx.execute(&format!("DELETE FROM staging WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), [])?;
                 let records = tx.execute(
                     &format!("DELETE FROM job_record_rows WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"),
                     [],
@@ -395,7 +442,7 @@ impl JobStore for SqliteStore {
             .run(move |c| {
                 with_fence(c, &fence, |tx| {
                     tx.execute(
-                        "DELETE FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2",
+                        "DELETE FROM staging WHERE biller_id = ?1 AND job_seq = ?2",
                         params![biller, fence.seq],
                     )?;
                     tx.execute(
@@ -420,12 +467,12 @@ impl JobStore for SqliteStore {
                 let mut duplicates = Vec::new();
                 let state = with_fence(c, &fence, |tx| {
                     let mut insert = tx.prepare_cached(
-                        "INSERT INTO job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded,
+                        "INSERT INTO staging (biller_id, job_seq, account_number, idx, line, new_id, name_folded,
                              contact_type, active, doc, fingerprint)
                          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
                     )?;
                     let mut first = tx.prepare_cached(
-                        "SELECT idx, line FROM job_rows WHERE biller_id = ?1 AND job_seq = ?2 AND account_number = ?3",
+                        "SELECT idx, line FROM staging WHERE biller_id = ?1 AND job_seq = ?2 AND account_number = ?3",
                     )?;
                     for (i, item) in items.iter().enumerate() {
                         let r = item.row.as_ref();

@@ -21,6 +21,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0004_snapshots.sql"),
     include_str!("0005_staging_keys.sql"),
     include_str!("0006_record_rows.sql"),
+    include_str!("0007_staging_temp.sql"),
 ];
 const READERS: usize = 4;
 
@@ -43,10 +44,10 @@ impl SqliteStore {
     pub async fn open(url: &str) -> StoreResult<Self> {
         let path = path_of(url)?;
         let p = path.clone();
-        tokio::task::spawn_blocking(move || pool::open_conn(&p))
+        tokio::task::spawn_blocking(move || pool::open_conn(&p, ""))
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))??;
-        Ok(Self { writer: Conns::open(path.clone(), 1)?, readers: Conns::open(path, READERS)? })
+        Ok(Self { writer: Conns::open(path.clone(), 1, jobs::STAGING)?, readers: Conns::open(path, READERS, "")? })
     }
 }
 

@@ -11,11 +11,13 @@ use tokio::sync::Semaphore;
 
 pub struct Conns {
     path: PathBuf,
+    /// Run on each new connection of the set, after the settings.
+    init: &'static str,
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
 }
 
-pub fn open_conn(path: &PathBuf) -> rusqlite::Result<Connection> {
+pub fn open_conn(path: &PathBuf, init: &str) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -24,14 +26,15 @@ pub fn open_conn(path: &PathBuf) -> rusqlite::Result<Connection> {
          PRAGMA busy_timeout = 5000;
          PRAGMA journal_size_limit = 67108864;",
     )?;
+    conn.execute_batch(init)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
 impl Conns {
-    pub fn open(path: PathBuf, size: usize) -> StoreResult<Arc<Self>> {
-        let conns = (0..size).map(|_| open_conn(&path)).collect::<rusqlite::Result<Vec<_>>>()?;
-        Ok(Arc::new(Self { path, idle: Mutex::new(conns), permits: Arc::new(Semaphore::new(size)) }))
+    pub fn open(path: PathBuf, size: usize, init: &'static str) -> StoreResult<Arc<Self>> {
+        let conns = (0..size).map(|_| open_conn(&path, init)).collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(Arc::new(Self { path, init, idle: Mutex::new(conns), permits: Arc::new(Semaphore::new(size)) }))
     }
 
     /// Runs `f` on a connection on a blocking thread.
@@ -48,7 +51,7 @@ impl Conns {
             // A connection lost to a panic is replaced rather than leaving the set short.
             let mut conn = match taken {
                 Some(c) => c,
-                None => open_conn(&this.path)?,
+                None => open_conn(&this.path, this.init)?,
             };
             let result = f(&mut conn);
             if let Ok(mut idle) = this.idle.lock() {
