@@ -34,7 +34,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let v: serde_json::Value = serde_json::from_str(&doc)?;
         let text = |k: &str| v.get(k).and_then(|s| s.as_str()).unwrap_or_default().to_owned();
         rows.push(RawRow {
-            id: ids.next_id().to_string(),
+            id: ids.next_id().into_string(),
             account_number: text("account_number"),
             name_folded: text("name").to_lowercase(),
             doc,

@@ -7,7 +7,7 @@
 use contactd::domain::contact::RawValue;
 use contactd::domain::field_settings::{FieldDef, FieldKind, FieldRole, SettingsDoc};
 use contactd::domain::sync::WriteMode;
-use contactd::domain::{BillerSettings, ContactData, ContactDraft, ContactId, validate_contact};
+use contactd::domain::{BillerSettings, ContactData, ContactDraft, ContactIdRun, validate_contact};
 use contactd::store::{self, Store, WriteBatch};
 use criterion::{Criterion, criterion_group, criterion_main};
 #[path = "../bench/raw/insert.rs"]
@@ -129,14 +129,16 @@ fn bulk_add(c: &mut Criterion) {
     let rt = Runtime::new().expect("runtime");
     let settings = settings();
     let data = records(&settings);
-    // The raw rows carry a document of the same size as the store writes.
+    // The raw rows carry a document of the same size as the store writes,
+    // and ids made as the store makes them (one run per write).
+    let mut ids = ContactIdRun::new(&mut rand::thread_rng());
     let raw: Vec<RawRow> = data
         .iter()
         .map(|d| {
             let doc = serde_json::json!({"name": d.name, "email": d.email, "reference_id": d.reference_id, "type": "customer", "active": true,
                 "fields": d.fields.iter().map(|(k, v)| (k.clone(), format!("{v:?}"))).collect::<std::collections::BTreeMap<_, _>>()});
             RawRow {
-                id: ContactId::generate(&mut rand::thread_rng()).to_string(),
+                id: ids.next_id().into_string(),
                 account_number: d.account_number.to_string(),
                 name_folded: d.name.to_lowercase(),
                 doc: doc.to_string(),

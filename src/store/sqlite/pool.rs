@@ -48,12 +48,18 @@ impl Conns {
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
             let taken = this.idle.lock().map_err(|_| StoreError::Backend("connection set poisoned".into()))?.pop();
-            // A connection lost to a panic is replaced rather than leaving the set short.
             let mut conn = match taken {
                 Some(c) => c,
                 None => open_conn(&this.path, this.init)?,
             };
-            let result = f(&mut conn);
+            // A panic in `f` (a bug) fails its call only: the connection is
+            // rolled back and kept, and with it the writer's temporary
+            // staging, which other jobs are still using.
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)))
+                .unwrap_or_else(|_| Err(StoreError::Backend("a database task panicked".into())));
+            if !conn.is_autocommit() {
+                conn.execute_batch("ROLLBACK").ok();
+            }
             if let Ok(mut idle) = this.idle.lock() {
                 idle.push(conn);
             }
@@ -71,6 +77,34 @@ impl From<rusqlite::Error> for StoreError {
                 StoreError::Conflict(e.to_string())
             }
             _ => StoreError::Backend(e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_task_keeps_the_connection_and_its_temporary_tables() {
+        let path = std::env::temp_dir().join(format!("contactd-pool-{}.db", std::process::id()));
+        let conns = Conns::open(path.clone(), 1, "CREATE TEMP TABLE IF NOT EXISTS t (x INTEGER)").unwrap();
+        conns.run(|c| Ok(c.execute("INSERT INTO t VALUES (1)", []).map(|_| ())?)).await.unwrap();
+        let failed = conns
+            .run(|c| -> StoreResult<()> {
+                let tx = c.transaction()?;
+                tx.execute("INSERT INTO t VALUES (2)", [])?;
+                panic!("a bug");
+            })
+            .await;
+        assert!(matches!(failed, Err(StoreError::Backend(_))), "{failed:?}");
+        let rows: Vec<i64> = conns
+            .run(|c| Ok(c.prepare("SELECT x FROM t")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?))
+            .await
+            .unwrap();
+        assert_eq!(rows, [1], "the row before the panic is kept, the panicking task's is rolled back");
+        for suffix in ["", "-wal", "-shm"] {
+            std::fs::remove_file(format!("{}{suffix}", path.display())).ok();
         }
     }
 }
