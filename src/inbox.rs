@@ -284,8 +284,7 @@ impl Inbox {
             .await
             .map_err(|e| refused(e.to_string()))?;
         let before = file_state(file).await;
-        let (upload, _) =
-            upload::receive_file(file, format, upload).await.map_err(|e| refused(e.detail().to_owned()))?;
+        let upload = upload::receive_file(file, format, upload).await.map_err(|e| refused(e.detail().to_owned()))?;
         // A writer still holding the file open may have added to it: refuse
         // rather than import part of it.
         if before.is_none() || file_state(file).await != before {

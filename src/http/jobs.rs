@@ -191,11 +191,10 @@ async fn submit(
             return Err(e);
         }
     };
-    let (upload, digest) = upload::receive(body, format, upload).await?;
+    let (upload, digest) = upload::receive(body, format, upload, key.is_some()).await?;
     // The key is judged once the whole body is known: a replay or a clash drops this upload.
-    let claimed = match key {
-        None => None,
-        Some(key) => {
+    let claimed = match (key, digest) {
+        (Some(key), Some(digest)) => {
             let hash =
                 request_hash("POST", &format!("/v1/billers/{code}/contacts/job/{kind}"), raw.as_deref(), &digest);
             match idempotency::claim(&s, &who, &code, scope, key, &hash).await {
@@ -206,6 +205,7 @@ async fn submit(
                 }
             }
         }
+        _ => None,
     };
     let job = match upload.finish().await {
         Ok(job) => job,

@@ -37,7 +37,8 @@ pub enum Format {
 
 /// Sits between the body and the parser: counts lines and bytes since the
 /// last record ended (refusing a record larger than `MAX_RECORD_BYTES` before
-/// it is buffered whole), and digests the body. It reads from a buffer, so
+/// it is buffered whole), and digests the body when asked (an idempotency key
+/// needs the digest; hashing a 350 MB body costs a core a second). It reads from a buffer, so
 /// the line count is exact even when a parser reads one byte at a time.
 struct Guarded<R> {
     inner: BufReader<R>,
@@ -49,25 +50,27 @@ struct Guarded<R> {
     /// records go by, so it stays small).
     offsets: Option<Arc<Mutex<VecDeque<u64>>>>,
     read: u64,
-    digest: Sha256,
+    digest: Option<Sha256>,
 }
 
 impl<R: Read> Read for Guarded<R> {
     fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
         let n = self.inner.read(buf)?;
         let bytes = &buf[..n];
-        let newlines = bytes.iter().filter(|b| **b == b'\n').count();
+        let newlines = memchr::memchr_iter(b'\n', bytes).count();
         if newlines > 0 {
             self.newlines.fetch_add(newlines as u64, Ordering::Relaxed);
             if let Some(offsets) = &self.offsets
                 && let Ok(mut offsets) = offsets.lock()
             {
                 let at = self.read;
-                offsets.extend(bytes.iter().enumerate().filter(|(_, b)| **b == b'\n').map(|(i, _)| at + i as u64));
+                offsets.extend(memchr::memchr_iter(b'\n', bytes).map(|i| at + i as u64));
             }
         }
         self.read += n as u64;
-        self.digest.update(bytes);
+        if let Some(d) = &mut self.digest {
+            d.update(bytes);
+        }
         if self.record_ended.swap(false, Ordering::Relaxed) {
             self.since_record = 0;
         }
@@ -135,8 +138,13 @@ fn bad_upload(detail: String) -> ApiError {
 }
 
 /// Parses the whole body, sending records in chunks; returns how many, and
-/// the body's digest.
-fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) -> Result<(u64, [u8; 32]), ApiError> {
+/// the body's digest if `digest`.
+fn parse(
+    reader: impl Read,
+    format: Format,
+    tx: mpsc::Sender<Vec<JobRecord>>,
+    digest: bool,
+) -> Result<(u64, Option<[u8; 32]>), ApiError> {
     let record_ended = Arc::new(AtomicBool::new(false));
     let newlines = Arc::new(AtomicU64::new(0));
     let offsets = matches!(format, Format::Csv { .. }).then(|| Arc::new(Mutex::new(VecDeque::new())));
@@ -147,7 +155,7 @@ fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) ->
         newlines: newlines.clone(),
         offsets: offsets.clone(),
         read: 0,
-        digest: Sha256::new(),
+        digest: digest.then(Sha256::new),
     };
     let mut sink = Sink { tx, chunk: Vec::with_capacity(CHUNK), chunk_bytes: 0, count: 0, record_ended };
     match format {
@@ -201,11 +209,12 @@ fn parse(reader: impl Read, format: Format, tx: mpsc::Sender<Vec<JobRecord>>) ->
         }
     }
     sink.flush().map_err(|e| bad_upload(e.to_owned()))?;
-    Ok((sink.count, guarded.digest.finalize().into()))
+    Ok((sink.count, guarded.digest.map(|d| d.finalize().into())))
 }
 
 /// Streams `body` into `upload`; the upload is aborted on any failure. On
-/// success the caller finishes (queues) or aborts it, with the body's digest.
+/// success the caller finishes (queues) or aborts it, with the body's digest
+/// if `digest`.
 /// How much of a refused upload is read, and thrown away, before the refusal
 /// is sent: a server that answers while the client is still sending resets
 /// the connection, and the client sees that rather than the answer.
@@ -229,7 +238,12 @@ pub async fn drain_refused(body: Body) {
     let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
 }
 
-pub async fn receive(body: Body, format: Format, mut upload: JobUpload) -> Result<(JobUpload, [u8; 32]), ApiError> {
+pub async fn receive(
+    body: Body,
+    format: Format,
+    mut upload: JobUpload,
+    digest: bool,
+) -> Result<(JobUpload, Option<[u8; 32]>), ApiError> {
     let (tx, mut rx) = mpsc::channel::<Vec<JobRecord>>(4);
     // A client that stops sending is cut off rather than holding a thread.
     let stream = Box::pin(futures_util::stream::unfold(body.into_data_stream(), |mut data| async move {
@@ -242,7 +256,7 @@ pub async fn receive(body: Body, format: Format, mut upload: JobUpload) -> Resul
         }
     }));
     let reader = SyncIoBridge::new(StreamReader::new(stream));
-    let parser = tokio::task::spawn_blocking(move || parse(reader, format, tx));
+    let parser = tokio::task::spawn_blocking(move || parse(reader, format, tx, digest));
     let mut failure: Option<ApiError> = None;
     while let Some(chunk) = rx.recv().await {
         if let Err(e) = upload.append(chunk).await {
@@ -263,11 +277,7 @@ pub async fn receive(body: Body, format: Format, mut upload: JobUpload) -> Resul
 }
 
 /// Streams a file into `upload`, as the HTTP endpoints stream a body.
-pub async fn receive_file(
-    path: &std::path::Path,
-    format: Format,
-    upload: JobUpload,
-) -> Result<(JobUpload, [u8; 32]), ApiError> {
+pub async fn receive_file(path: &std::path::Path, format: Format, upload: JobUpload) -> Result<JobUpload, ApiError> {
     let file = match tokio::fs::File::open(path).await {
         Ok(f) => f,
         Err(e) => {
@@ -275,5 +285,5 @@ pub async fn receive_file(
             return Err(bad_upload(format!("{}: {e}", path.display())));
         }
     };
-    receive(Body::from_stream(tokio_util::io::ReaderStream::new(file)), format, upload).await
+    Ok(receive(Body::from_stream(tokio_util::io::ReaderStream::new(file)), format, upload, false).await?.0)
 }

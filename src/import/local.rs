@@ -21,7 +21,7 @@ pub async fn import(
     let kind = if o.replace { JobKind::Replace } else { JobKind::Add };
     let options = JobOptions { on_error: o.on_error, dry_run: o.dry_run, confirm_removals: o.confirm_removals };
     let upload = service.begin_operator_job(code, kind, options).await?;
-    let (upload, _) = upload::receive_file(path, format, upload)
+    let upload = upload::receive_file(path, format, upload)
         .await
         .map_err(|e| ServiceError::BadRequest(e.detail().to_owned()))?;
     let job = upload.finish().await?;
