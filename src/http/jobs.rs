@@ -193,8 +193,13 @@ async fn submit(
     };
     let (upload, digest) = upload::receive(body, format, upload, key.is_some()).await?;
     // The key is judged once the whole body is known: a replay or a clash drops this upload.
-    let claimed = match (key, digest) {
-        (Some(key), Some(digest)) => {
+    let claimed = match key {
+        None => None,
+        Some(key) => {
+            let Some(digest) = digest else {
+                upload.abort().await;
+                return Err(crate::service::ServiceError::Internal("an upload with a key has no digest".into()).into());
+            };
             let hash =
                 request_hash("POST", &format!("/v1/billers/{code}/contacts/job/{kind}"), raw.as_deref(), &digest);
             match idempotency::claim(&s, &who, &code, scope, key, &hash).await {
@@ -205,7 +210,6 @@ async fn submit(
                 }
             }
         }
-        _ => None,
     };
     let job = match upload.finish().await {
         Ok(job) => job,

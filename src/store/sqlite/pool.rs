@@ -12,12 +12,12 @@ use tokio::sync::Semaphore;
 pub struct Conns {
     path: PathBuf,
     /// Run on each new connection of the set, after the settings.
-    init: &'static str,
+    init: &'static [&'static str],
     idle: Mutex<Vec<Connection>>,
     permits: Arc<Semaphore>,
 }
 
-pub fn open_conn(path: &PathBuf, init: &str) -> rusqlite::Result<Connection> {
+pub fn open_conn(path: &PathBuf, init: &[&str]) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
     conn.execute_batch(
         "PRAGMA journal_mode = WAL;
@@ -26,13 +26,15 @@ pub fn open_conn(path: &PathBuf, init: &str) -> rusqlite::Result<Connection> {
          PRAGMA busy_timeout = 5000;
          PRAGMA journal_size_limit = 67108864;",
     )?;
-    conn.execute_batch(init)?;
+    for sql in init {
+        conn.execute_batch(sql)?;
+    }
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
 }
 
 impl Conns {
-    pub fn open(path: PathBuf, size: usize, init: &'static str) -> StoreResult<Arc<Self>> {
+    pub fn open(path: PathBuf, size: usize, init: &'static [&'static str]) -> StoreResult<Arc<Self>> {
         let conns = (0..size).map(|_| open_conn(&path, init)).collect::<rusqlite::Result<Vec<_>>>()?;
         Ok(Arc::new(Self { path, init, idle: Mutex::new(conns), permits: Arc::new(Semaphore::new(size)) }))
     }
@@ -55,12 +57,17 @@ impl Conns {
             // A panic in `f` (a bug) fails its call only: the connection is
             // rolled back and kept, and with it the writer's temporary
             // staging, which other jobs are still using.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn)))
-                .unwrap_or_else(|_| Err(StoreError::Backend("a database task panicked".into())));
+            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn))).unwrap_or_else(|p| {
+                let why = p.downcast_ref::<&str>().copied().or(p.downcast_ref::<String>().map(String::as_str));
+                Err(StoreError::Backend(format!("a database task panicked: {}", why.unwrap_or("?"))))
+            });
             if !conn.is_autocommit() {
                 conn.execute_batch("ROLLBACK").ok();
             }
-            if let Ok(mut idle) = this.idle.lock() {
+            // One still inside a transaction is dropped (the next use opens a fresh one).
+            if conn.is_autocommit()
+                && let Ok(mut idle) = this.idle.lock()
+            {
                 idle.push(conn);
             }
             result
@@ -88,20 +95,24 @@ mod tests {
     #[tokio::test]
     async fn a_panicking_task_keeps_the_connection_and_its_temporary_tables() {
         let path = std::env::temp_dir().join(format!("contactd-pool-{}.db", std::process::id()));
-        let conns = Conns::open(path.clone(), 1, "CREATE TEMP TABLE IF NOT EXISTS t (x INTEGER)").unwrap();
+        let conns = Conns::open(path.clone(), 1, &["CREATE TEMP TABLE IF NOT EXISTS t (x INTEGER)"]).unwrap();
         conns.run(|c| Ok(c.execute("INSERT INTO t VALUES (1)", []).map(|_| ())?)).await.unwrap();
+        // A transaction left open by the panic (no guard to roll it back).
         let failed = conns
             .run(|c| -> StoreResult<()> {
-                let tx = c.transaction()?;
-                tx.execute("INSERT INTO t VALUES (2)", [])?;
+                c.execute_batch("BEGIN; INSERT INTO t VALUES (2)")?;
                 panic!("a bug");
             })
             .await;
-        assert!(matches!(failed, Err(StoreError::Backend(_))), "{failed:?}");
-        let rows: Vec<i64> = conns
-            .run(|c| Ok(c.prepare("SELECT x FROM t")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?))
+        assert!(matches!(&failed, Err(StoreError::Backend(m)) if m.contains("panicked: a bug")), "{failed:?}");
+        let (open, rows): (bool, Vec<i64>) = conns
+            .run(|c| {
+                let rows = c.prepare("SELECT x FROM t")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+                Ok((!c.is_autocommit(), rows))
+            })
             .await
             .unwrap();
+        assert!(!open, "the next task starts outside any transaction");
         assert_eq!(rows, [1], "the row before the panic is kept, the panicking task's is rolled back");
         for suffix in ["", "-wal", "-shm"] {
             std::fs::remove_file(format!("{}{suffix}", path.display())).ok();
