@@ -150,15 +150,11 @@ async fn merge(
     let (existing, removed): (i64, i64) = match apply.mode {
         WriteMode::Add => (0, 0),
         WriteMode::Replace => {
-            let r = tx
-                .query_one(
-                    "SELECT COUNT(*), COUNT(*) FILTER (WHERE NOT EXISTS (SELECT 1 FROM job_rows r
-                         WHERE r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = c.account_number))
-                     FROM contacts c WHERE c.biller_id = $1",
-                    &[&biller, &seq],
-                )
-                .await?;
-            (r.get(0), r.get(1))
+            let existing: i64 =
+                tx.query_one("SELECT COUNT(*) FROM contacts WHERE biller_id = $1", &[&biller]).await?.get(0);
+            // Numbers are unique in staging and in contacts, so each staged
+            // number that matched is one contact kept; the rest go.
+            (existing, existing - updated - unchanged)
         }
     };
     let counts = JobCounts {

@@ -222,13 +222,13 @@ fn merge(
     )?;
     let (existing, removed): (i64, i64) = match apply.mode {
         WriteMode::Add => (0, 0),
-        WriteMode::Replace => tx.query_row(
-            "SELECT COUNT(*), COALESCE(SUM(NOT EXISTS (SELECT 1 FROM staging r
-                 WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = c.account_number)), 0)
-             FROM contacts c WHERE c.biller_id = ?1",
-            params![biller, seq],
-            |r| Ok((r.get(0)?, r.get(1)?)),
-        )?,
+        WriteMode::Replace => {
+            let existing: i64 =
+                tx.query_row("SELECT COUNT(*) FROM contacts WHERE biller_id = ?1", [biller], |r| r.get(0))?;
+            // Numbers are unique in staging and in contacts, so each staged
+            // number that matched is one contact kept; the rest go.
+            (existing, existing - updated - unchanged)
+        }
     };
     let counts = JobCounts {
         created: created as u64,
