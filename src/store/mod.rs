@@ -522,6 +522,19 @@ fn check_key_rows(apply: &ApplyJob, dropped: u64) -> StoreResult<()> {
     Ok(())
 }
 
+/// A replace's removals: the biller's contacts that no staged number
+/// matched. Numbers are unique in staging and in contacts, so each matched
+/// staged number (updated or unchanged) is one contact kept.
+fn removals(existing: i64, updated: i64, unchanged: i64) -> StoreResult<i64> {
+    match existing - updated - unchanged {
+        n if n >= 0 => Ok(n),
+        _ => Err(StoreError::Corrupt(format!(
+            "{existing} contacts, yet {} staged numbers match one",
+            updated + unchanged
+        ))),
+    }
+}
+
 fn judge(apply: &ApplyJob, counts: JobCounts, existing: u64) -> StoreResult<Option<(JobCounts, Option<String>)>> {
     // Staging need not be durable (any re-run redoes it), so check it is all
     // there: every valid record is staged exactly once.
@@ -610,5 +623,14 @@ mod tests {
         assert_eq!(super::redact_url("mysql://user:pw@h/db"), "mysql://***@h/db");
         assert_eq!(super::redact_url("sqlite://a@b.db"), "sqlite://***@b.db");
         assert_eq!(super::redact_url("postgres://db/x?user=a@b"), "postgres://db/x?user=a@b");
+    }
+
+    #[test]
+    fn removals_are_the_contacts_no_staged_number_matched() {
+        use super::{StoreError, removals};
+        assert_eq!(removals(1_000, 100, 850).unwrap(), 50);
+        assert_eq!(removals(0, 0, 0).unwrap(), 0);
+        // More matches than contacts cannot happen with unique numbers: refused, not wrapped.
+        assert!(matches!(removals(10, 6, 5), Err(StoreError::Corrupt(_))));
     }
 }

@@ -10,7 +10,7 @@ use crate::store::postgres::snapshots::keep_snapshot;
 use crate::store::record_rows;
 use crate::store::{
     ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StageItem, StoreError,
-    StoreResult, check_key_rows, judge, snapshot_due,
+    StoreResult, check_key_rows, judge, removals, snapshot_due,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -152,9 +152,7 @@ async fn merge(
         WriteMode::Replace => {
             let existing: i64 =
                 tx.query_one("SELECT COUNT(*) FROM contacts WHERE biller_id = $1", &[&biller]).await?.get(0);
-            // Numbers are unique in staging and in contacts, so each staged
-            // number that matched is one contact kept; the rest go.
-            (existing, existing - updated - unchanged)
+            (existing, removals(existing, updated, unchanged)?)
         }
     };
     let counts = JobCounts {
