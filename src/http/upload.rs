@@ -212,9 +212,6 @@ fn parse(
     Ok((sink.count, guarded.digest.map(|d| d.finalize().into())))
 }
 
-/// Streams `body` into `upload`; the upload is aborted on any failure. On
-/// success the caller finishes (queues) or aborts it, with the body's digest
-/// if `digest`.
 /// How much of a refused upload is read, and thrown away, before the refusal
 /// is sent: a server that answers while the client is still sending resets
 /// the connection, and the client sees that rather than the answer.
@@ -238,6 +235,9 @@ pub async fn drain_refused(body: Body) {
     let _ = tokio::time::timeout(DRAIN_TIME, drain).await;
 }
 
+/// Streams `body` into `upload`; the upload is aborted on any failure. On
+/// success the caller finishes (queues) or aborts it, with the body's digest
+/// if `digest`.
 pub async fn receive(
     body: Body,
     format: Format,
