@@ -29,11 +29,14 @@ awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) { if (i % 20 == 19) continue;
   a = sprintf("%09d", i); name = (i % 10 == 3) ? sprintf("Renamed %d", i) : sprintf("Customer %d", i);
   printf "{\"account_number\":\"%s\",\"name\":\"%s\",\"email\":\"c%d@example.com\",\"reference_id\":\"REF-%d\",\"type\":\"customer\",\"fields\":{\"contact-id-1\":\"%s\",\"contact-id-2\":\"Mr C %d\",\"contact-id-3\":\"GA%d\",\"address-1\":\"%d Example Street\",\"municipality\":\"Melbourne\",\"province\":\"VIC\",\"country\":\"Australia\",\"postal-code\":\"3000\"}}\n", a, name, i, i, a, i, i, i } }' > "$work/replace.ndjson"
 removed=$(( N / 20 ))
+# The input files are 0.7 GB at 1M: let their writeback finish before anything is timed.
+sync
 
 now() { date +%s.%N; }
 
 run_job() { # base token kind query file -> seconds
   local base=$1 token=$2 kind=$3 query=$4 file=$5 t0 id status
+  sync # the previous step's writeback is not this job's time
   t0=$(now)
   id=$(curl -sf -X POST "$base/v1/billers/DEMO/contacts/job/$kind$query" -H "Authorization: Token $token" \
         -H 'Content-Type: application/x-ndjson' --data-binary @"$file" | sed -E 's/.*"job_id":"([^"]+)".*/\1/')
@@ -71,6 +74,7 @@ bench() { # label database-url raw-baseline-database-url
   # Where the job time went: the worker logs validation and merge times.
   echo "  upload (to the 202): add $(cat "$work/upload_add") s, replace $(cat "$work/upload_replace") s"
   grep -E 'job (validated|completed)' "$work/err" | sed -E 's/\x1b\[[0-9;]*m//g; s/^.*(job (validated|completed))/  \1/' | head -n 4
+  sync
   base_s=$("$raw" "$raw_url" "$work/add.ndjson")
   printf '%-10s add %d: %6.1f s (%7.0f/s)   raw baseline: %6.1f s (%7.0f/s), add at %.2f of it\n' \
     "$label" "$N" "$add" "$(echo "$N / $add" | bc -l)" "$base_s" "$(echo "$N / $base_s" | bc -l)" "$(echo "$base_s / $add" | bc -l)"

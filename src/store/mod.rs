@@ -380,9 +380,10 @@ pub trait JobStore {
     -> StoreResult<Option<Job>>;
     /// The records from `after` on, in order: those with `idx` in
     /// `(after, after + limit]` and the rest of the last stored row they are
-    /// in (fewer than `record_rows::PER_ROW` more). A key range, read the
-    /// same way at any depth of a million-record job. Uploads number records
-    /// densely from 0.
+    /// in (fewer than `record_rows::PER_ROW` more), or fewer, whole rows,
+    /// once `record_rows::READ_BYTES` of text are read; at least one row
+    /// while any is left. A key range, read the same way at any depth of a
+    /// million-record job. Uploads number records densely from 0.
     async fn job_records(
         &self,
         biller: BillerId,

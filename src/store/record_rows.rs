@@ -77,11 +77,33 @@ pub fn unpack(first_idx: i64, lines: &str, ends: &str, bodies: &str) -> StoreRes
         .collect()
 }
 
-/// Adds the records of a stored row after `after` (-1 for all) to `records`.
-pub fn unpack_after(after: i64, row: (i64, &str, &str, &str), records: &mut Vec<JobRecord>) -> StoreResult<()> {
-    let (first_idx, lines, ends, bodies) = row;
-    records.extend(unpack(first_idx, lines, ends, bodies)?.into_iter().filter(|r| r.idx as i64 > after));
-    Ok(())
+/// A read of records stops after the row that takes its text past this: a
+/// record may be up to 1 MiB, so a count of records alone would not bound
+/// what a chunk of a job holds in memory.
+pub const READ_BYTES: usize = 4 << 20;
+
+/// Records read in order, row by row, from after `after`, until `limit`
+/// records or `READ_BYTES` of text.
+pub struct Chunk {
+    after: i64,
+    limit: usize,
+    bytes: usize,
+    pub records: Vec<JobRecord>,
+}
+
+impl Chunk {
+    /// `after` is -1 to read from the first record.
+    pub fn new(after: i64, limit: usize) -> Self {
+        Self { after, limit, bytes: 0, records: Vec::new() }
+    }
+
+    /// Adds a stored row's records after `after`; says whether to read on.
+    pub fn add(&mut self, (first_idx, lines, ends, bodies): (i64, &str, &str, &str)) -> StoreResult<bool> {
+        self.bytes += bodies.len();
+        let after = self.after;
+        self.records.extend(unpack(first_idx, lines, ends, bodies)?.into_iter().filter(|r| r.idx as i64 > after));
+        Ok(self.records.len() < self.limit && self.bytes < READ_BYTES)
+    }
 }
 
 #[cfg(test)]
@@ -115,6 +137,26 @@ mod tests {
         let records = vec![record(0, &big), record(1, &big), record(2, "a"), record(5, "b")];
         let rows = pack(records);
         assert_eq!(rows.iter().map(|r| (r.first_idx, r.last_idx)).collect::<Vec<_>>(), [(0, 0), (1, 2), (5, 5)]);
+    }
+
+    #[test]
+    fn a_chunk_stops_at_its_count_or_its_size() {
+        let rows = pack((0..3_000).map(|i| record(i, "small")).collect());
+        let mut chunk = Chunk::new(499, 1_000);
+        assert!(chunk.add(row_text(&rows[0])).unwrap(), "500 records of 1,000 wanted");
+        assert!(!chunk.add(row_text(&rows[1])).unwrap(), "1,500 records: the count is reached");
+        assert_eq!(chunk.records.first().map(|r| r.idx), Some(500));
+        assert_eq!(chunk.records.len(), 1_500);
+
+        let big = "x".repeat(MAX_ROW_BYTES / 4);
+        let rows = pack((0..12).map(|i| record(i, &big)).collect());
+        let mut chunk = Chunk::new(-1, 1_000);
+        assert!(rows.iter().take_while(|r| chunk.add(row_text(r)).unwrap()).count() < rows.len() - 1);
+        assert!(chunk.records.len() < 12, "stopped by size, not count: {}", chunk.records.len());
+    }
+
+    fn row_text(r: &RecordRow) -> (i64, &str, &str, &str) {
+        (r.first_idx, &r.lines, &r.ends, &r.bodies)
     }
 
     #[test]

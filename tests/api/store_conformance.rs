@@ -385,18 +385,24 @@ async fn records_read_back_from_any_point(b: Backend) {
     for batch in [&records[..700], &records[700..2_100], &records[2_100..]] {
         store.append_job_records(biller, job.seq, batch.to_vec()).await.unwrap();
     }
-    let (mut read, mut after) = (Vec::new(), None);
-    loop {
-        let got = store.job_records(biller, job.seq, after, 900).await.unwrap();
-        let Some(last) = got.last() else { break };
-        assert!(got.len() >= 900 || last.idx == 2_599, "a read returns at least its limit: {}", got.len());
-        after = Some(last.idx);
-        read.extend(got);
-    }
-    assert_eq!(read, records);
+    let chunks = read_in_chunks(store.as_ref(), biller, job.seq, 900).await;
+    let (last, full) = chunks.split_last().unwrap();
+    assert!(full.iter().all(|c| c.len() >= 900), "a read returns at least its limit");
+    assert_eq!(last.last().map(|r| r.idx), Some(2_599));
+    assert_eq!(chunks.concat(), records);
     let from_middle = store.job_records(biller, job.seq, Some(1_234), 10).await.unwrap();
     assert_eq!(from_middle.first().map(|r| r.idx), Some(1_235));
     assert!(from_middle.len() >= 10 && from_middle.windows(2).all(|w| w[1].idx == w[0].idx + 1));
+
+    // Large records: a read stops by size (4 MiB of text and the row that
+    // crossed it), not by count, and the reads still cover every record once.
+    let big = store.create_job(biller, &add_job(), now).await.unwrap();
+    let large: Vec<JobRecord> =
+        (0..24).map(|i| JobRecord { idx: i, line: i + 1, body: format!("{i:02}{}", "x".repeat(512 << 10)) }).collect();
+    store.append_job_records(biller, big.seq, large.clone()).await.unwrap();
+    let chunks = read_in_chunks(store.as_ref(), biller, big.seq, 1_000).await;
+    assert!(chunks.iter().all(|c| c.len() <= 16), "4 MiB and one 4 MiB row at most: {:?}", chunks.iter().map(Vec::len));
+    assert_eq!(chunks.concat(), large);
 
     // A snapshot of 2,500 contacts, copied into a restore job's records.
     let all: Vec<ContactData> = (0..2_500).map(|i| data(&format!("{i:05}"), &format!("Zoë {i}"))).collect();
@@ -423,6 +429,23 @@ async fn records_read_back_from_any_point(b: Backend) {
             .map(|(i, l, s)| (i, l, s.to_string())),
         "line is the row of the snapshot's CSV, after its header"
     );
+}
+
+/// A job's records, read as the worker reads them: `job_records` from the
+/// last one read until none is left.
+async fn read_in_chunks(
+    store: &dyn Store,
+    biller: i64,
+    seq: i64,
+    limit: usize,
+) -> Vec<Vec<contactd::store::JobRecord>> {
+    let (mut chunks, mut after) = (Vec::new(), None);
+    loop {
+        let got = store.job_records(biller, seq, after, limit).await.unwrap();
+        let Some(last) = got.last() else { return chunks };
+        after = Some(last.idx);
+        chunks.push(got);
+    }
 }
 
 /// An add job of `total` records, stored and claimed by worker "w".

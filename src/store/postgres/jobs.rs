@@ -13,10 +13,11 @@ use crate::store::{
     StoreResult, check_key_rows, judge, removals, snapshot_due,
 };
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::Type;
+use tokio_postgres::types::{ToSql, Type};
 use tokio_postgres::{Row, Transaction};
 
 const JOB_COLUMNS: &str = "seq, id, biller_id, kind, status, on_error, dry_run, confirm_removals, total, processed, \
@@ -475,20 +476,25 @@ impl JobStore for PgStore {
     ) -> StoreResult<Vec<JobRecord>> {
         let c = self.pool.get().await?;
         let after = after.map_or(-1, |a| a as i64);
+        let params: [&(dyn ToSql + Sync); 5] = [&biller, &seq, &after, &(limit as i64), &(record_rows::PER_ROW as i64)];
         let rows = c
-            .query(
+            .query_raw(
                 "SELECT first_idx, lines, ends, bodies FROM job_record_rows
                  WHERE biller_id = $1 AND job_seq = $2 AND last_idx > $3 AND last_idx < $3 + $4 + $5
                    AND first_idx <= $3 + $4
                  ORDER BY last_idx",
-                &[&biller, &seq, &after, &(limit as i64), &(record_rows::PER_ROW as i64)],
+                params,
             )
             .await?;
-        let mut records = Vec::new();
-        for r in rows {
-            record_rows::unpack_after(after, (r.get(0), r.get(1), r.get(2), r.get(3)), &mut records)?;
+        // Row by row, so a chunk stops at its size whatever is left in range.
+        let mut rows = std::pin::pin!(rows);
+        let mut chunk = record_rows::Chunk::new(after, limit);
+        while let Some(r) = rows.try_next().await? {
+            if !chunk.add((r.get(0), r.get(1), r.get(2), r.get(3)))? {
+                break;
+            }
         }
-        Ok(records)
+        Ok(chunk.records)
     }
 
     async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat> {

@@ -10,7 +10,7 @@ use crate::store::sqlite::snapshots::keep_snapshot;
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
     ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StageItem, StoreError,
-    StoreResult, check_key_rows, judge, removals, snapshot_due,
+    StoreResult, check_key_rows, judge, snapshot_due,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -120,6 +120,12 @@ pub(super) const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS staging (
     PRIMARY KEY (biller_id, job_seq, account_number)
 ) WITHOUT ROWID";
 
+/// The contacts a merge updates (`remove` 0) or removes (1), by rowid, as
+/// its plan found them: on disk, so a merge's memory does not grow with the
+/// biller. Filled and emptied inside the merge's transaction.
+pub(super) const MERGE_PLAN: &str =
+    "CREATE TEMP TABLE IF NOT EXISTS merge_plan (contact INTEGER PRIMARY KEY, remove INTEGER NOT NULL)";
+
 /// Rows deleted per transaction when an ended job's work is dropped, so
 /// other writes wait for one batch at most, not for a million rows.
 const DROP_BATCH: i64 = 20_000;
@@ -211,49 +217,37 @@ fn merge(
         )?;
         check_key_rows(apply, dropped as u64)?;
     }
-    let (created, updated, unchanged): (i64, i64, i64) = tx.query_row(
-        "SELECT COALESCE(SUM(c.id IS NULL), 0),
-                COALESCE(SUM(c.id IS NOT NULL AND c.fingerprint <> r.fingerprint), 0),
-                COALESCE(SUM(c.fingerprint = r.fingerprint), 0)
-         FROM staging r LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
-         WHERE r.biller_id = ?1 AND r.job_seq = ?2",
-        params![biller, seq],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
-    )?;
-    let (existing, removed): (i64, i64) = match apply.mode {
-        WriteMode::Add => (0, 0),
-        WriteMode::Replace => {
-            let existing: i64 =
-                tx.query_row("SELECT COUNT(*) FROM contacts WHERE biller_id = ?1", [biller], |r| r.get(0))?;
-            (existing, removals(existing, updated, unchanged)?)
-        }
-    };
+    let plan = plan(tx, biller, seq, apply.mode)?;
     let counts = JobCounts {
-        created: created as u64,
-        updated: updated as u64,
-        unchanged: unchanged as u64,
-        removed: removed as u64,
+        created: plan.created,
+        updated: plan.updated,
+        unchanged: plan.unchanged,
+        removed: plan.removed,
         ..apply.counts
     };
-    if let Some(dry) = judge(apply, counts, existing as u64)? {
+    if let Some(dry) = judge(apply, counts, plan.existing)? {
+        tx.execute("DELETE FROM merge_plan", [])?;
         return Ok(dry);
     }
     if let Some(snap) =
         snapshot_due(apply.snapshot.as_ref(), apply.mode, counts.created, counts.updated, counts.removed)
     {
-        keep_snapshot(tx, biller, snap, existing as u64, now)?;
+        keep_snapshot(tx, biller, snap, plan.existing, now)?;
     }
     // The counts above say which statements have work; at a million rows a
     // join with nothing to do still costs seconds.
     if counts.updated > 0 {
         tx.execute(
-        "UPDATE contacts SET name_folded = r.name_folded, contact_type = r.contact_type, active = r.active, doc = r.doc,
-             fingerprint = r.fingerprint, version = contacts.version + 1, updated_at = ?3
-         FROM staging r
-         WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND contacts.biller_id = ?1
-           AND contacts.account_number = r.account_number AND contacts.fingerprint <> r.fingerprint",
-        params![biller, seq, now],
-    )?;
+            "UPDATE contacts SET (name_folded, contact_type, active, doc, fingerprint) =
+                     (SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint FROM staging r
+                      WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = contacts.account_number),
+                 version = version + 1, updated_at = ?3
+             WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 0)",
+            params![biller, seq, now],
+        )?;
+    }
+    if counts.removed > 0 {
+        tx.execute("DELETE FROM contacts WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 1)", [])?;
     }
     if counts.created > 0 {
         // Every staged number is new when the counts (in this transaction)
@@ -275,14 +269,75 @@ fn merge(
             params![biller, seq, now],
         )?;
     }
-    if counts.removed > 0 {
-        tx.execute(
-            "DELETE FROM contacts WHERE biller_id = ?1 AND NOT EXISTS (SELECT 1 FROM staging r
-                 WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = contacts.account_number)",
-            params![biller, seq],
-        )?;
-    }
+    tx.execute("DELETE FROM merge_plan", [])?;
     Ok((counts, None))
+}
+
+/// What a merge will do, found in one pass of a join: the counts, and the
+/// contacts to update or remove, listed (by rowid) in `merge_plan`, which
+/// every merge leaves empty.
+struct Plan {
+    created: u64,
+    updated: u64,
+    unchanged: u64,
+    removed: u64,
+    /// The biller's contacts before the merge (a replace's guard needs them).
+    existing: u64,
+}
+
+fn plan(tx: &rusqlite::Transaction, biller: BillerId, seq: i64, mode: WriteMode) -> StoreResult<Plan> {
+    let mut list = tx.prepare_cached("INSERT INTO merge_plan (contact, remove) VALUES (?1, ?2)")?;
+    let mut plan = Plan { created: 0, updated: 0, unchanged: 0, removed: 0, existing: 0 };
+    // An add looks up each staged number; a replace walks every contact of
+    // the biller (each one kept, changed or removed), so the numbers no
+    // contact matched are the new ones.
+    let (join, args) = match mode {
+        WriteMode::Add => (
+            "SELECT c.rowid, 1, c.fingerprint IS r.fingerprint FROM staging r
+             LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
+             WHERE r.biller_id = ?1 AND r.job_seq = ?2",
+            params![biller, seq],
+        ),
+        WriteMode::Replace => (
+            "SELECT c.rowid, r.account_number IS NOT NULL, c.fingerprint IS r.fingerprint FROM contacts c
+             LEFT JOIN staging r ON r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = c.account_number
+             WHERE c.biller_id = ?1",
+            params![biller, seq],
+        ),
+    };
+    let mut rows = tx.prepare(join)?;
+    let mut rows = rows.query(args)?;
+    while let Some(row) = rows.next()? {
+        // (the contact, whether a staged number matched it, whether it is unchanged)
+        match (row.get::<_, Option<i64>>(0)?, row.get::<_, bool>(1)?, row.get::<_, bool>(2)?) {
+            (None, _, _) => plan.created += 1,
+            (Some(_), true, true) => plan.unchanged += 1,
+            (Some(contact), true, false) => {
+                list.execute(params![contact, false])?;
+                plan.updated += 1;
+            }
+            (Some(contact), false, _) => {
+                list.execute(params![contact, true])?;
+                plan.removed += 1;
+            }
+        }
+    }
+    if mode == WriteMode::Replace {
+        let staged: i64 = tx.query_row(
+            "SELECT COUNT(*) FROM staging WHERE biller_id = ?1 AND job_seq = ?2",
+            params![biller, seq],
+            |r| r.get(0),
+        )?;
+        plan.existing = plan.updated + plan.unchanged + plan.removed;
+        plan.created =
+            u64::try_from(staged).ok().and_then(|s| s.checked_sub(plan.updated + plan.unchanged)).ok_or_else(|| {
+                StoreError::Corrupt(format!(
+                    "{staged} staged numbers, yet {} contacts match one",
+                    plan.updated + plan.unchanged
+                ))
+            })?;
+    }
+    Ok(plan)
 }
 
 #[async_trait]
@@ -424,12 +479,14 @@ impl JobStore for SqliteStore {
                      ORDER BY last_idx",
                 )?;
                 let mut rows = read.query(params![biller, seq, after, limit as i64, record_rows::PER_ROW as i64])?;
-                let mut records = Vec::new();
+                let mut chunk = record_rows::Chunk::new(after, limit);
                 while let Some(r) = rows.next()? {
                     let text = |i| r.get_ref(i).and_then(|v| v.as_str().map_err(rusqlite::Error::from));
-                    record_rows::unpack_after(after, (r.get(0)?, text(1)?, text(2)?, text(3)?), &mut records)?;
+                    if !chunk.add((r.get(0)?, text(1)?, text(2)?, text(3)?))? {
+                        break;
+                    }
                 }
-                Ok(records)
+                Ok(chunk.records)
             })
             .await
     }

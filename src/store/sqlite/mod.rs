@@ -48,7 +48,7 @@ impl SqliteStore {
         tokio::task::spawn_blocking(move || pool::open_conn(&p, &[]))
             .await
             .map_err(|e| StoreError::Backend(e.to_string()))??;
-        let writer = Conns::open(path.clone(), 1, &["PRAGMA wal_autocheckpoint = 0", jobs::STAGING])?;
+        let writer = Conns::open(path.clone(), 1, &["PRAGMA wal_autocheckpoint = 0", jobs::STAGING, jobs::MERGE_PLAN])?;
         spawn_checkpointer(Conns::open(path.clone(), 1, &[])?, Arc::downgrade(&writer));
         Ok(Self { writer, readers: Conns::open(path, READERS, &[])? })
     }
