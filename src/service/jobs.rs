@@ -22,7 +22,7 @@ pub type RecordParser = Arc<dyn Fn(&str) -> Result<ContactDraft, FieldError> + S
 /// Largest job accepted, in records.
 pub const MAX_JOB_RECORDS: u64 = 5_000_000;
 /// Records validated, staged and reported per step (bounds the worker's memory).
-const CHUNK: usize = 5_000;
+const CHUNK: usize = 10_000;
 /// Chunks checked at once, each on a blocking thread. Checking a record costs
 /// more than staging it, so two keep the one writer busy.
 const CHECKERS: usize = 2;

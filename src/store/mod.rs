@@ -509,9 +509,6 @@ pub async fn open(url: &str) -> StoreResult<Arc<dyn Store>> {
     }
 }
 
-/// The guard and dry-run decision of a job merge, once the counts are known:
-/// `Some` ends the merge here (a dry run, with what the guard would say),
-/// `None` lets it write; a guard refusal of a real run is an error.
 /// After the merge drops the keys invalid records claimed (`dropped` rows):
 /// they too must all have been there, or a lost one let a later use of its
 /// number pass as a first use.
@@ -523,19 +520,67 @@ fn check_key_rows(apply: &ApplyJob, dropped: u64) -> StoreResult<()> {
     Ok(())
 }
 
-/// A replace's removals: the biller's contacts that no staged number
-/// matched. Numbers are unique in staging and in contacts, so each matched
-/// staged number (updated or unchanged) is one contact kept.
-fn removals(existing: i64, updated: i64, unchanged: i64) -> StoreResult<i64> {
-    match existing - updated - unchanged {
-        n if n >= 0 => Ok(n),
-        _ => Err(StoreError::Corrupt(format!(
-            "{existing} contacts, yet {} staged numbers match one",
-            updated + unchanged
-        ))),
+/// One pass of a job merge's join: an add's goes over its staged numbers,
+/// each looking up a contact; a replace's over the biller's contacts, each
+/// looking up a staged number (it cannot see the new ones, so `staged` says
+/// how many there are in all).
+#[derive(Debug, Clone, Copy)]
+struct JoinPass {
+    rows: u64,
+    /// Rows whose staged number and contact are the same.
+    unchanged: u64,
+    /// Rows with nothing on the other side: new numbers in an add, contacts
+    /// to remove in a replace.
+    unmatched: u64,
+    staged: u64,
+}
+
+/// What a job's merge will do, from its join's pass.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct MergePlan {
+    created: u64,
+    updated: u64,
+    unchanged: u64,
+    removed: u64,
+    /// The biller's contacts before a replace (its guard weighs removals against them).
+    existing: u64,
+}
+
+impl MergePlan {
+    /// Numbers are unique in staging and in contacts, so a matched row is one
+    /// staged number and one contact; counts that say otherwise are corruption.
+    fn of(mode: WriteMode, pass: JoinPass) -> StoreResult<Self> {
+        let corrupt = || StoreError::Corrupt(format!("a job merge's join found {pass:?}"));
+        let matched = pass.rows.checked_sub(pass.unmatched).ok_or_else(corrupt)?;
+        let updated = matched.checked_sub(pass.unchanged).ok_or_else(corrupt)?;
+        Ok(match mode {
+            WriteMode::Add => {
+                Self { created: pass.unmatched, updated, unchanged: pass.unchanged, removed: 0, existing: 0 }
+            }
+            WriteMode::Replace => Self {
+                created: pass.staged.checked_sub(matched).ok_or_else(corrupt)?,
+                updated,
+                unchanged: pass.unchanged,
+                removed: pass.unmatched,
+                existing: pass.rows,
+            },
+        })
+    }
+
+    fn counts(&self, of: JobCounts) -> JobCounts {
+        JobCounts {
+            created: self.created,
+            updated: self.updated,
+            unchanged: self.unchanged,
+            removed: self.removed,
+            ..of
+        }
     }
 }
 
+/// The guard and dry-run decision of a job merge, once the counts are known:
+/// `Some` ends the merge here (a dry run, with what the guard would say),
+/// `None` lets it write; a guard refusal of a real run is an error.
 fn judge(apply: &ApplyJob, counts: JobCounts, existing: u64) -> StoreResult<Option<(JobCounts, Option<String>)>> {
     // Staging need not be durable (any re-run redoes it), so check it is all
     // there: every valid record is staged exactly once.
@@ -627,11 +672,23 @@ mod tests {
     }
 
     #[test]
-    fn removals_are_the_contacts_no_staged_number_matched() {
-        use super::{StoreError, removals};
-        assert_eq!(removals(1_000, 100, 850).unwrap(), 50);
-        assert_eq!(removals(0, 0, 0).unwrap(), 0);
-        // More matches than contacts cannot happen with unique numbers: refused, not wrapped.
-        assert!(matches!(removals(10, 6, 5), Err(StoreError::Corrupt(_))));
+    fn a_merge_plan_counts_each_side_of_the_join() {
+        use super::{JoinPass, MergePlan, StoreError};
+        use crate::domain::sync::WriteMode;
+        // Replace 1,000 contacts with 950 numbers: 100 changed, 850 the same, 50 gone, 0 new.
+        let pass = JoinPass { rows: 1_000, unchanged: 850, unmatched: 50, staged: 950 };
+        let plan = MergePlan { created: 0, updated: 100, unchanged: 850, removed: 50, existing: 1_000 };
+        assert_eq!(MergePlan::of(WriteMode::Replace, pass).unwrap(), plan);
+        // Add 10 numbers, 3 of them new and 5 the same.
+        let pass = JoinPass { rows: 10, unchanged: 5, unmatched: 3, staged: 10 };
+        let plan = MergePlan { created: 3, updated: 2, unchanged: 5, removed: 0, existing: 0 };
+        assert_eq!(MergePlan::of(WriteMode::Add, pass).unwrap(), plan);
+        // More matches than staged numbers cannot happen with unique numbers: refused, not wrapped.
+        for (mode, pass) in [
+            (WriteMode::Replace, JoinPass { rows: 10, unchanged: 2, unmatched: 1, staged: 5 }),
+            (WriteMode::Add, JoinPass { rows: 10, unchanged: 8, unmatched: 3, staged: 10 }),
+        ] {
+            assert!(matches!(MergePlan::of(mode, pass), Err(StoreError::Corrupt(_))));
+        }
     }
 }

@@ -9,8 +9,8 @@ use crate::store::postgres::PgStore;
 use crate::store::postgres::snapshots::keep_snapshot;
 use crate::store::record_rows;
 use crate::store::{
-    ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StageItem, StoreError,
-    StoreResult, check_key_rows, judge, removals, snapshot_due,
+    ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, JoinPass, MergePlan, NewJob,
+    StageItem, StoreError, StoreResult, check_key_rows, judge, snapshot_due,
 };
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -137,52 +137,34 @@ async fn merge(
             .await?;
         check_key_rows(apply, dropped)?;
     }
-    let row = tx
-        .query_one(
-            "SELECT COUNT(*) FILTER (WHERE c.id IS NULL),
-                    COUNT(*) FILTER (WHERE c.id IS NOT NULL AND c.fingerprint <> r.fingerprint),
-                    COUNT(*) FILTER (WHERE c.fingerprint = r.fingerprint)
-             FROM job_rows r LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
-             WHERE r.biller_id = $1 AND r.job_seq = $2",
-            &[&biller, &seq],
-        )
-        .await?;
-    let (created, updated, unchanged): (i64, i64, i64) = (row.get(0), row.get(1), row.get(2));
-    let (existing, removed): (i64, i64) = match apply.mode {
-        WriteMode::Add => (0, 0),
-        WriteMode::Replace => {
-            let existing: i64 =
-                tx.query_one("SELECT COUNT(*) FROM contacts WHERE biller_id = $1", &[&biller]).await?.get(0);
-            (existing, removals(existing, updated, unchanged)?)
-        }
-    };
-    let counts = JobCounts {
-        created: created as u64,
-        updated: updated as u64,
-        unchanged: unchanged as u64,
-        removed: removed as u64,
-        ..apply.counts
-    };
-    if let Some(dry) = judge(apply, counts, existing as u64)? {
+    let plan = plan(tx, biller, seq, apply.mode).await?;
+    let counts = plan.counts(apply.counts);
+    if let Some(dry) = judge(apply, counts, plan.existing)? {
         return Ok(dry);
     }
     if let Some(snap) =
         snapshot_due(apply.snapshot.as_ref(), apply.mode, counts.created, counts.updated, counts.removed)
     {
-        keep_snapshot(tx, biller, snap, existing as u64, now).await?;
+        keep_snapshot(tx, biller, snap, plan.existing, now).await?;
     }
     // The counts above say which statements have work; at a million rows a
     // join with nothing to do still costs seconds.
     if counts.updated > 0 {
         tx.execute(
-        "UPDATE contacts c SET name_folded = r.name_folded, contact_type = r.contact_type, active = r.active, doc = r.doc,
-             fingerprint = r.fingerprint, version = c.version + 1, updated_at = $3
-         FROM job_rows r
-         WHERE r.biller_id = $1 AND r.job_seq = $2 AND c.biller_id = $1
-           AND c.account_number = r.account_number AND c.fingerprint <> r.fingerprint",
-        &[&biller, &seq, &now],
-    )
-    .await?;
+            "UPDATE contacts c SET name_folded = p.name_folded, contact_type = p.contact_type, active = p.active,
+                 doc = p.doc, fingerprint = p.fingerprint, version = c.version + 1, updated_at = $2
+             FROM merge_plan p
+             WHERE NOT p.remove AND c.biller_id = $1 AND c.id = p.id",
+            &[&biller, &now],
+        )
+        .await?;
+    }
+    if counts.removed > 0 {
+        tx.execute(
+            "DELETE FROM contacts c USING merge_plan p WHERE p.remove AND c.biller_id = $1 AND c.id = p.id",
+            &[&biller],
+        )
+        .await?;
     }
     if counts.created > 0 {
         // Every staged number is new when the counts (under the biller's
@@ -205,15 +187,67 @@ async fn merge(
         )
         .await?;
     }
-    if counts.removed > 0 {
-        tx.execute(
-            "DELETE FROM contacts c WHERE c.biller_id = $1 AND NOT EXISTS (SELECT 1 FROM job_rows r
-                 WHERE r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = c.account_number)",
+    Ok((counts, None))
+}
+
+/// What a merge will do, found in one pass of its join, which also lists the
+/// contacts to update or remove (by id) in `merge_plan`, a temporary table
+/// dropped at the end of the merge's transaction.
+async fn plan(tx: &Transaction<'_>, biller: BillerId, seq: i64, mode: WriteMode) -> StoreResult<MergePlan> {
+    tx.batch_execute(
+        "CREATE TEMP TABLE merge_plan (id TEXT NOT NULL, remove BOOLEAN NOT NULL, name_folded TEXT,
+             contact_type TEXT, active BOOLEAN, doc TEXT, fingerprint BIGINT) ON COMMIT DROP",
+    )
+    .await?;
+    // (the contact, whether a staged number matched it, whether it is
+    // unchanged, and the staged row when it is to be written over the contact)
+    let same = "c.fingerprint = r.fingerprint AS same, r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint";
+    let join = match mode {
+        WriteMode::Add => format!(
+            "SELECT c.id, true AS matched, {same} FROM job_rows r
+             LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
+             WHERE r.biller_id = $1 AND r.job_seq = $2"
+        ),
+        WriteMode::Replace => format!(
+            "SELECT c.id, r.account_number IS NOT NULL AS matched, {same} FROM contacts c
+             LEFT JOIN job_rows r ON r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = c.account_number
+             WHERE c.biller_id = $1"
+        ),
+    };
+    let row = tx
+        .query_one(
+            &format!(
+                "WITH j AS MATERIALIZED (SELECT id, matched, same,
+                          CASE WHEN NOT same THEN name_folded END AS name_folded,
+                          CASE WHEN NOT same THEN contact_type END AS contact_type,
+                          CASE WHEN NOT same THEN active END AS active,
+                          CASE WHEN NOT same THEN doc END AS doc,
+                          CASE WHEN NOT same THEN fingerprint END AS fingerprint
+                      FROM ({join}) AS pass),
+                 listed AS (INSERT INTO merge_plan
+                            SELECT id, NOT matched, name_folded, contact_type, active, doc, fingerprint
+                            FROM j WHERE id IS NOT NULL AND NOT (matched AND same))
+                 SELECT COUNT(*), COUNT(*) FILTER (WHERE same), COUNT(*) FILTER (WHERE id IS NULL OR NOT matched)
+                 FROM j"
+            ),
             &[&biller, &seq],
         )
         .await?;
-    }
-    Ok((counts, None))
+    let rows = row.get::<_, i64>(0) as u64;
+    let staged = match mode {
+        WriteMode::Add => rows,
+        WriteMode::Replace => tx
+            .query_one("SELECT COUNT(*) FROM job_rows WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq])
+            .await?
+            .get::<_, i64>(0) as u64,
+    };
+    // The planner knows nothing of a new table: what is in it decides how
+    // the update and delete join it.
+    tx.batch_execute("ANALYZE merge_plan").await?;
+    MergePlan::of(
+        mode,
+        JoinPass { rows, unchanged: row.get::<_, i64>(1) as u64, unmatched: row.get::<_, i64>(2) as u64, staged },
+    )
 }
 
 /// Stages items no earlier item of the job used the number of: no conflict

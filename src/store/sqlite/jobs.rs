@@ -9,8 +9,8 @@ use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::snapshots::keep_snapshot;
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
-    ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, NewJob, StageItem, StoreError,
-    StoreResult, check_key_rows, judge, snapshot_due,
+    ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, JoinPass, MergePlan, NewJob,
+    StageItem, StoreError, StoreResult, check_key_rows, judge, snapshot_due,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -218,13 +218,7 @@ fn merge(
         check_key_rows(apply, dropped as u64)?;
     }
     let plan = plan(tx, biller, seq, apply.mode)?;
-    let counts = JobCounts {
-        created: plan.created,
-        updated: plan.updated,
-        unchanged: plan.unchanged,
-        removed: plan.removed,
-        ..apply.counts
-    };
+    let counts = plan.counts(apply.counts);
     if let Some(dry) = judge(apply, counts, plan.existing)? {
         tx.execute("DELETE FROM merge_plan", [])?;
         return Ok(dry);
@@ -273,71 +267,48 @@ fn merge(
     Ok((counts, None))
 }
 
-/// What a merge will do, found in one pass of a join: the counts, and the
-/// contacts to update or remove, listed (by rowid) in `merge_plan`, which
-/// every merge leaves empty.
-struct Plan {
-    created: u64,
-    updated: u64,
-    unchanged: u64,
-    removed: u64,
-    /// The biller's contacts before the merge (a replace's guard needs them).
-    existing: u64,
-}
-
-fn plan(tx: &rusqlite::Transaction, biller: BillerId, seq: i64, mode: WriteMode) -> StoreResult<Plan> {
+/// What a merge will do, found in one pass of its join, which also lists
+/// the contacts to update or remove (by rowid) in `merge_plan`; every merge
+/// leaves that empty.
+fn plan(tx: &rusqlite::Transaction, biller: BillerId, seq: i64, mode: WriteMode) -> StoreResult<MergePlan> {
     let mut list = tx.prepare_cached("INSERT INTO merge_plan (contact, remove) VALUES (?1, ?2)")?;
-    let mut plan = Plan { created: 0, updated: 0, unchanged: 0, removed: 0, existing: 0 };
-    // An add looks up each staged number; a replace walks every contact of
-    // the biller (each one kept, changed or removed), so the numbers no
-    // contact matched are the new ones.
-    let (join, args) = match mode {
-        WriteMode::Add => (
+    let join = match mode {
+        WriteMode::Add => {
             "SELECT c.rowid, 1, c.fingerprint IS r.fingerprint FROM staging r
              LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
-             WHERE r.biller_id = ?1 AND r.job_seq = ?2",
-            params![biller, seq],
-        ),
-        WriteMode::Replace => (
+             WHERE r.biller_id = ?1 AND r.job_seq = ?2"
+        }
+        WriteMode::Replace => {
             "SELECT c.rowid, r.account_number IS NOT NULL, c.fingerprint IS r.fingerprint FROM contacts c
              LEFT JOIN staging r ON r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = c.account_number
-             WHERE c.biller_id = ?1",
-            params![biller, seq],
-        ),
+             WHERE c.biller_id = ?1"
+        }
     };
+    let mut pass = JoinPass { rows: 0, unchanged: 0, unmatched: 0, staged: 0 };
     let mut rows = tx.prepare(join)?;
-    let mut rows = rows.query(args)?;
+    let mut rows = rows.query(params![biller, seq])?;
     while let Some(row) = rows.next()? {
+        pass.rows += 1;
         // (the contact, whether a staged number matched it, whether it is unchanged)
         match (row.get::<_, Option<i64>>(0)?, row.get::<_, bool>(1)?, row.get::<_, bool>(2)?) {
-            (None, _, _) => plan.created += 1,
-            (Some(_), true, true) => plan.unchanged += 1,
-            (Some(contact), true, false) => {
-                list.execute(params![contact, false])?;
-                plan.updated += 1;
-            }
+            (None, ..) => pass.unmatched += 1,
+            (Some(_), true, true) => pass.unchanged += 1,
+            (Some(contact), true, false) => _ = list.execute(params![contact, false])?,
             (Some(contact), false, _) => {
                 list.execute(params![contact, true])?;
-                plan.removed += 1;
+                pass.unmatched += 1;
             }
         }
     }
-    if mode == WriteMode::Replace {
-        let staged: i64 = tx.query_row(
+    pass.staged = match mode {
+        WriteMode::Add => pass.rows,
+        WriteMode::Replace => tx.query_row(
             "SELECT COUNT(*) FROM staging WHERE biller_id = ?1 AND job_seq = ?2",
             params![biller, seq],
-            |r| r.get(0),
-        )?;
-        plan.existing = plan.updated + plan.unchanged + plan.removed;
-        plan.created =
-            u64::try_from(staged).ok().and_then(|s| s.checked_sub(plan.updated + plan.unchanged)).ok_or_else(|| {
-                StoreError::Corrupt(format!(
-                    "{staged} staged numbers, yet {} contacts match one",
-                    plan.updated + plan.unchanged
-                ))
-            })?;
-    }
-    Ok(plan)
+            |r| r.get::<_, i64>(0),
+        )? as u64,
+    };
+    MergePlan::of(mode, pass)
 }
 
 #[async_trait]
