@@ -462,8 +462,57 @@ async fn duplicates_across_a_large_job(b: Backend) {
     }
 }
 
+/// Every kind of row in one merge (unchanged, updated, created, invalid,
+/// repeated; kept, changed, removed), beside another biller's contacts with
+/// the same numbers, which no job of this one may touch.
+async fn merges_count_each_kind_and_touch_only_their_biller(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let other = app.biller("2002", ALL).await;
+    app.post(&t, "/contacts/add", &json!([contact("0000", "Kept"), contact("0001", "Old"), contact("0002", "Gone")]))
+        .await;
+    app.post(&other, "/contacts/add", &json!([contact("0000", "Other"), contact("0001", "Other")])).await;
+    let others = app.all_contacts(&other).await;
+    let run = |kind: &'static str, query: &'static str, list: Vec<Value>| {
+        let app = &app;
+        let t = &t;
+        async move {
+            let (s, v, _) = submit(app, t, kind, query, "application/x-ndjson", ndjson(&list)).await;
+            assert_eq!(s, 202, "{v}");
+            app.worker.run_once().await.unwrap();
+            let j = job(app, t, v["job_id"].as_str().unwrap()).await;
+            assert_eq!(j["status"], "completed", "{j}");
+            ["created", "updated", "unchanged", "removed", "failed"].map(|k| j[k].as_u64().unwrap())
+        }
+    };
+    let add = vec![
+        contact("0000", "Kept"),
+        contact("0001", "New Name"),
+        contact("0003", "Created"),
+        contact("12", "Too Short"),
+        contact("0003", "Repeated"),
+    ];
+    assert_eq!(run("add", "?on_error=skip", add).await, [1, 1, 1, 0, 2]);
+    let stored = app.all_contacts(&t).await;
+    assert_eq!(stored.keys().collect::<Vec<_>>(), ["0000", "0001", "0002", "0003"]);
+    let names = |m: &std::collections::BTreeMap<String, Value>| {
+        m.values().map(|c| (c["name"].as_str().unwrap().to_owned(), c["version"].as_u64().unwrap())).collect::<Vec<_>>()
+    };
+    let expect = [("Kept", 1), ("New Name", 2), ("Gone", 1), ("Created", 1)].map(|(n, v)| (n.to_owned(), v));
+    assert_eq!(names(&stored), expect);
+
+    let replace = vec![contact("0000", "Kept"), contact("0003", "Changed"), contact("0004", "Arrived")];
+    assert_eq!(run("replace", "?confirm_removals=2", replace).await, [1, 1, 1, 2, 0]);
+    let stored = app.all_contacts(&t).await;
+    assert_eq!(stored.keys().collect::<Vec<_>>(), ["0000", "0003", "0004"]);
+    let expect = [("Kept", 1), ("Changed", 2), ("Arrived", 1)].map(|(n, v)| (n.to_owned(), v));
+    assert_eq!(names(&stored), expect);
+    assert_eq!(app.all_contacts(&other).await, others, "the other biller's contacts are as they were");
+}
+
 crate::both_stores!(
     duplicates_across_a_large_job,
+    merges_count_each_kind_and_touch_only_their_biller,
     add_job_lifecycle,
     ndjson_errors_map_to_lines_and_on_error_modes,
     replace_jobs_are_all_or_nothing_and_guarded,
