@@ -13,11 +13,10 @@ use crate::store::{
     StageItem, StoreError, StoreResult, check_key_rows, judge, snapshot_due,
 };
 use async_trait::async_trait;
-use futures_util::TryStreamExt;
 use std::time::Duration;
 use time::OffsetDateTime;
 use tokio_postgres::binary_copy::BinaryCopyInWriter;
-use tokio_postgres::types::{ToSql, Type};
+use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 
 const JOB_COLUMNS: &str = "seq, id, biller_id, kind, status, on_error, dry_run, confirm_removals, total, processed, \
@@ -510,20 +509,32 @@ impl JobStore for PgStore {
     ) -> StoreResult<Vec<JobRecord>> {
         let c = self.pool.get().await?;
         let after = after.map_or(-1, |a| a as i64);
-        let params: [&(dyn ToSql + Sync); 5] = [&biller, &seq, &after, &(limit as i64), &(record_rows::PER_ROW as i64)];
+        // The server stops where the chunk will: after the row that takes
+        // the text past READ_BYTES (`octet_length` reads a compressed
+        // value's size without decompressing it).
         let rows = c
-            .query_raw(
-                "SELECT first_idx, lines, ends, bodies FROM job_record_rows
-                 WHERE biller_id = $1 AND job_seq = $2 AND last_idx > $3 AND last_idx < $3 + $4 + $5
-                   AND first_idx <= $3 + $4
+            .query(
+                "SELECT first_idx, lines, ends, bodies FROM (
+                     SELECT last_idx, first_idx, lines, ends, bodies, SUM(octet_length(bodies))
+                         OVER (ORDER BY last_idx ROWS BETWEEN UNBOUNDED PRECEDING AND 1 PRECEDING) AS before
+                     FROM job_record_rows
+                     WHERE biller_id = $1 AND job_seq = $2 AND last_idx > $3 AND last_idx < $3 + $4 + $5
+                       AND first_idx <= $3 + $4
+                 ) r
+                 WHERE COALESCE(before, 0) < $6
                  ORDER BY last_idx",
-                params,
+                &[
+                    &biller,
+                    &seq,
+                    &after,
+                    &(limit as i64),
+                    &(record_rows::PER_ROW as i64),
+                    &(record_rows::READ_BYTES as i64),
+                ],
             )
             .await?;
-        // Row by row, so a chunk stops at its size whatever is left in range.
-        let mut rows = std::pin::pin!(rows);
         let mut chunk = record_rows::Chunk::new(after, limit);
-        while let Some(r) = rows.try_next().await? {
+        for r in rows {
             if !chunk.add((r.get(0), r.get(1), r.get(2), r.get(3)))? {
                 break;
             }

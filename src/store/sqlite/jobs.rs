@@ -236,12 +236,15 @@ fn merge(
                      (SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint FROM staging r
                       WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = contacts.account_number),
                  version = version + 1, updated_at = ?3
-             WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 0)",
+             WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 0) AND biller_id = ?1",
             params![biller, seq, now],
         )?;
     }
     if counts.removed > 0 {
-        tx.execute("DELETE FROM contacts WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 1)", [])?;
+        tx.execute(
+            "DELETE FROM contacts WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 1) AND biller_id = ?1",
+            [biller],
+        )?;
     }
     if counts.created > 0 {
         // Every staged number is new when the counts (in this transaction)
