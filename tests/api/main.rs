@@ -11,6 +11,7 @@ mod hostile;
 mod idempotency;
 mod inbox;
 mod jobs;
+mod migrations;
 mod ops;
 mod pagination;
 mod snapshots;
