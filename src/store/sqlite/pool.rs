@@ -4,9 +4,10 @@
 //! semaphore), so no thread blocks while it queues.
 
 use crate::store::{StoreError, StoreResult};
-use rusqlite::Connection;
+use rusqlite::{Connection, ErrorCode};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
 pub struct Conns {
@@ -17,13 +18,31 @@ pub struct Conns {
     permits: Arc<Semaphore>,
 }
 
+/// How long a statement waits for another connection's lock.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Switches the file to WAL. A new file's switch needs it to itself, and
+/// SQLite refuses at once rather than wait (waiting there could deadlock),
+/// so when several servers open a new file together the others try again.
+fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
+    let started = Instant::now();
+    loop {
+        match conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get::<_, String>(0)) {
+            Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) && started.elapsed() < BUSY_TIMEOUT => {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            result => return result.map(drop),
+        }
+    }
+}
+
 pub fn open_conn(path: &PathBuf, init: &[&str]) -> rusqlite::Result<Connection> {
     let conn = Connection::open(path)?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    use_wal(&conn)?;
     conn.execute_batch(
-        "PRAGMA journal_mode = WAL;
-         PRAGMA synchronous = NORMAL;
+        "PRAGMA synchronous = NORMAL;
          PRAGMA foreign_keys = ON;
-         PRAGMA busy_timeout = 5000;
          PRAGMA journal_size_limit = 67108864;",
     )?;
     for sql in init {
