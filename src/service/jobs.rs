@@ -182,6 +182,14 @@ pub struct Worker {
     owner: String,
 }
 
+/// How one validation and merge of a job ended.
+enum Round {
+    /// Applied, failed, cancelled or taken over: nothing more to do here.
+    Ended,
+    /// The merge found staging gone; nothing was applied.
+    StagingLost,
+}
+
 /// What validation of a whole job found, and where its time went.
 struct Validated {
     counts: JobCounts,
@@ -250,17 +258,38 @@ impl Worker {
     }
 
     /// Runs a claimed job; `progress` always holds the counts so far, for
-    /// whoever records how it ended.
+    /// whoever records how it ended. Staging is not durable: a merge that
+    /// finds it lost (PostgreSQL restarted, or SQLite's writer connection
+    /// went) validates once more from the stored records and merges again.
     async fn run_job(&self, job: &Job, fence: &Fence, progress: &mut JobCounts) -> ServiceResult<()> {
-        let store = &self.service.store;
         tracing::info!("job started");
-        let biller = store.biller_by_id(job.biller_id).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
+        let biller =
+            self.service.store.biller_by_id(job.biller_id).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
+        for again in [false, true] {
+            if let Round::Ended = self.validate_and_apply(job, fence, &biller, progress).await? {
+                return Ok(());
+            }
+            if !again {
+                tracing::warn!("the job's staged rows were lost before its merge; validating it again");
+            }
+        }
+        Err(ServiceError::BadRequest(format!("{}; nothing was applied, submit it again", StoreError::StagingLost)))
+    }
+
+    async fn validate_and_apply(
+        &self,
+        job: &Job,
+        fence: &Fence,
+        biller: &crate::store::Biller,
+        progress: &mut JobCounts,
+    ) -> ServiceResult<Round> {
+        let store = &self.service.store;
         if store.reset_job_work(fence, biller.id).await? != Heartbeat::Continue {
-            return self.stopped(fence, job.counts).await;
+            return self.stopped(fence, job.counts).await.map(|()| Round::Ended);
         }
         let started = std::time::Instant::now();
         let Some(v) = self.validate(job, fence, &biller.settings, progress).await? else {
-            return self.stopped(fence, *progress).await;
+            return self.stopped(fence, *progress).await.map(|()| Round::Ended);
         };
         tracing::info!(
             records = v.counts.total,
@@ -279,12 +308,12 @@ impl Worker {
                 v.counts.failed, v.counts.total
             );
             store.finish_job(fence, JobStatus::Failed, Some(message), v.counts, super::now()).await?;
-            return Ok(());
+            return Ok(Round::Ended);
         }
         if store.job_heartbeat(fence, JobStatus::Running, v.counts, super::now(), self.lease()).await?
             != Heartbeat::Continue
         {
-            return self.stopped(fence, v.counts).await;
+            return self.stopped(fence, v.counts).await.map(|()| Round::Ended);
         }
         let mode = match job.kind {
             JobKind::Add => WriteMode::Add,
@@ -312,15 +341,13 @@ impl Worker {
                     ms = started.elapsed().as_millis(),
                     "job completed"
                 );
-                Ok(())
+                Ok(Round::Ended)
             }
-            Ok(None) => self.stopped(fence, v.counts).await,
+            Ok(None) => self.stopped(fence, v.counts).await.map(|()| Round::Ended),
+            Err(StoreError::StagingLost) => Ok(Round::StagingLost),
             Err(StoreError::SettingsChanged) => Err(ServiceError::BadRequest(
                 "the biller's field settings changed while the job ran; nothing was applied, submit it again".into(),
             )),
-            Err(e @ StoreError::StagingLost) => {
-                Err(ServiceError::BadRequest(format!("{e}; nothing was applied, submit it again")))
-            }
             Err(e) => Err(e.into()),
         }
     }

@@ -510,6 +510,48 @@ async fn merges_count_each_kind_and_touch_only_their_biller(b: Backend) {
     assert_eq!(app.all_contacts(&other).await, others, "the other biller's contacts are as they were");
 }
 
+/// PostgreSQL empties unlogged staging when it restarts. A job whose merge
+/// finds its staging gone validates again from its stored records and
+/// completes, exactly once. A trigger plays the restart: as the job turns to
+/// its merge the first time, its staged rows go.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_whose_staging_is_lost_is_validated_again() {
+    let app = spawn_app(Backend::Postgres).await;
+    let t = app.biller("1001", ALL).await;
+    let (c, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c.batch_execute(
+        "CREATE TABLE lost (job_seq BIGINT PRIMARY KEY);
+         CREATE FUNCTION lose_staging() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.status = 'running' AND OLD.status = 'validating'
+                AND NOT EXISTS (SELECT 1 FROM lost WHERE job_seq = NEW.seq) THEN
+                 INSERT INTO lost VALUES (NEW.seq);
+                 DELETE FROM job_rows WHERE job_seq = NEW.seq;
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER lose_staging AFTER UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION lose_staging();",
+    )
+    .await
+    .unwrap();
+    app.post(&t, "/contacts/add", &json!([contact("0001", "Old")])).await;
+    let list: Vec<Value> = (1..=300).map(|i| contact(&format!("{i:04}"), &format!("Person {i}"))).collect();
+    let (_, v, _) = submit(&app, &t, "replace", "", "application/x-ndjson", ndjson(&list)).await;
+    assert!(app.worker.run_once().await.unwrap());
+    let j = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (j["status"].as_str(), j["created"].as_u64(), j["updated"].as_u64(), j["removed"].as_u64()),
+        (Some("completed"), Some(299), Some(1), Some(0)),
+        "{j}"
+    );
+    let lost: i64 = c.query_one("SELECT COUNT(*) FROM lost", &[]).await.unwrap().get(0);
+    assert_eq!(lost, 1, "the staging was lost once");
+    let stored = app.all_contacts(&t).await;
+    assert_eq!(stored.len(), 300);
+    assert_eq!(stored["0001"]["name"], "Person 1");
+}
+
 crate::both_stores!(
     duplicates_across_a_large_job,
     merges_count_each_kind_and_touch_only_their_biller,
