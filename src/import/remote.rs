@@ -18,8 +18,11 @@ pub struct Remote {
     client: Client,
 }
 
-/// Failed polls in a row tolerated (a server restarting mid-job) before giving up.
+/// Failed polls in a row tolerated (a server restarting mid-job, or asking
+/// to be called later) before giving up.
 const POLL_RETRIES: u32 = 30;
+/// The longest wait a poll's `Retry-After` is honoured for.
+const MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
 /// One status request; a server that accepts but never answers counts as a failed poll.
 const POLL_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -65,11 +68,12 @@ impl Remote {
         let mut failures = 0;
         loop {
             let poll = self.client.get(url.clone()).header("Authorization", self.auth()).timeout(POLL_TIMEOUT);
+            let mut wait = Duration::from_secs(1);
             let error = match poll.send().await {
                 Ok(res) if res.status() == StatusCode::OK => {
                     return res.json().await.map_err(|e| ImportError::Http(e.to_string()));
                 }
-                Ok(res) if !res.status().is_server_error() => {
+                Ok(res) if !passing(res.status()) => {
                     let status = res.status();
                     let detail = problem_of(res).await;
                     return Err(ImportError::Http(format!(
@@ -77,7 +81,10 @@ impl Remote {
                          job {job_id} was submitted and goes on: follow it at {url}"
                     )));
                 }
-                Ok(res) => format!("HTTP {}", res.status()),
+                Ok(res) => {
+                    wait = retry_after(&res).unwrap_or(wait);
+                    format!("HTTP {}", res.status())
+                }
                 Err(e) => e.to_string(),
             };
             failures += 1;
@@ -86,9 +93,21 @@ impl Remote {
                     "{error}; job {job_id} was submitted and goes on: follow it at {url}"
                 )));
             }
-            tokio::time::sleep(Duration::from_secs(1)).await;
+            tokio::time::sleep(wait).await;
         }
     }
+}
+
+/// Answers that say "not now" rather than "no": the server or a proxy in
+/// front of it is failing, busy, or timed the request out.
+fn passing(status: StatusCode) -> bool {
+    status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS
+}
+
+/// A `Retry-After` in seconds, up to `MAX_RETRY_AFTER`.
+fn retry_after(res: &Response) -> Option<Duration> {
+    let secs: u64 = res.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
+    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
 }
 
 /// A refusal's problem+json `code` and `detail`, or its body as text.

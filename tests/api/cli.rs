@@ -344,6 +344,59 @@ async fn import_through_a_server(b: Backend) {
     std::fs::remove_dir_all(&dir).ok();
 }
 
+/// While import follows a job, answers that mean "not now" (429 with
+/// `Retry-After`, 503, 408: a proxy or a busy server) are waited out; they
+/// are not the job's end. A stand-in server answers the three, then the job.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn import_waits_out_busy_answers_while_following() {
+    use axum::http::StatusCode;
+    use axum::response::IntoResponse;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let polls = Arc::new(AtomicUsize::new(0));
+    let counted = polls.clone();
+    let done = serde_json::json!({"job_id": "job_0000000000000A", "status": "completed", "dry_run": false, "total": 2,
+        "processed": 2, "created": 2, "updated": 0, "unchanged": 0, "removed": 0, "failed": 0, "error": null});
+    let accepted = serde_json::json!({"job_id": "job_0000000000000A", "status": "queued", "biller_code": "1001"});
+    let server = axum::Router::new()
+        .route(
+            "/v1/billers/1001/contacts/job/add",
+            axum::routing::post(
+                move |_: axum::body::Bytes| async move { (StatusCode::ACCEPTED, axum::Json(accepted)) },
+            ),
+        )
+        .route(
+            "/v1/billers/1001/jobs/job_0000000000000A",
+            axum::routing::get(move || async move {
+                match counted.fetch_add(1, Ordering::SeqCst) {
+                    0 => (StatusCode::TOO_MANY_REQUESTS, [("retry-after", "1")], "slow down").into_response(),
+                    1 => StatusCode::SERVICE_UNAVAILABLE.into_response(),
+                    2 => StatusCode::REQUEST_TIMEOUT.into_response(),
+                    _ => axum::Json(done).into_response(),
+                }
+            }),
+        );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, server).await });
+    let file = std::env::temp_dir().join(format!("contactd-busy-{}.ndjson", rand::random::<u32>()));
+    std::fs::write(&file, format!("{}\n{}\n", contact("0001", "One"), contact("0002", "Two"))).unwrap();
+    let server = format!("http://{addr}");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_contactd"))
+            .args(["import", file.to_str().unwrap(), "--biller", "1001", "--server", &server, "--token", "tok_x"])
+            .env_remove("CONTACTD_DATABASE")
+            .output()
+            .expect("run contactd")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("completed: 2 records") && stdout.contains("2 created"), "{stdout}");
+    assert!(polls.load(Ordering::SeqCst) >= 4, "three busy answers, then the job");
+}
+
 crate::both_stores!(
     import_files,
     import_through_a_server,
