@@ -104,10 +104,11 @@ fn passing(status: StatusCode) -> bool {
     status.is_server_error() || status == StatusCode::REQUEST_TIMEOUT || status == StatusCode::TOO_MANY_REQUESTS
 }
 
-/// A `Retry-After` in seconds, up to `MAX_RETRY_AFTER`.
+/// A `Retry-After` in seconds, from 1 s (so the retries are not spent at
+/// once) up to `MAX_RETRY_AFTER`.
 fn retry_after(res: &Response) -> Option<Duration> {
     let secs: u64 = res.headers().get(reqwest::header::RETRY_AFTER)?.to_str().ok()?.trim().parse().ok()?;
-    Some(Duration::from_secs(secs).min(MAX_RETRY_AFTER))
+    Some(Duration::from_secs(secs).clamp(Duration::from_secs(1), MAX_RETRY_AFTER))
 }
 
 /// A refusal's problem+json `code` and `detail`, or its body as text.

@@ -266,11 +266,19 @@ impl Worker {
         let biller =
             self.service.store.biller_by_id(job.biller_id).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
         for again in [false, true] {
+            if again {
+                tracing::warn!("the job's staged rows were lost before its merge; validating it again");
+                // Shown as validating from the start, not as a merge at 100%.
+                *progress = JobCounts { total: job.counts.total, ..JobCounts::default() };
+                let store = &self.service.store;
+                if store.job_heartbeat(fence, JobStatus::Validating, *progress, super::now(), self.lease()).await?
+                    != Heartbeat::Continue
+                {
+                    return self.stopped(fence, *progress).await;
+                }
+            }
             if let Round::Ended = self.validate_and_apply(job, fence, &biller, progress).await? {
                 return Ok(());
-            }
-            if !again {
-                tracing::warn!("the job's staged rows were lost before its merge; validating it again");
             }
         }
         Err(ServiceError::BadRequest(format!("{}; nothing was applied, submit it again", StoreError::StagingLost)))
@@ -285,7 +293,7 @@ impl Worker {
     ) -> ServiceResult<Round> {
         let store = &self.service.store;
         if store.reset_job_work(fence, biller.id).await? != Heartbeat::Continue {
-            return self.stopped(fence, job.counts).await.map(|()| Round::Ended);
+            return self.stopped(fence, *progress).await.map(|()| Round::Ended);
         }
         let started = std::time::Instant::now();
         let Some(v) = self.validate(job, fence, &biller.settings, progress).await? else {

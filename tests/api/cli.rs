@@ -382,19 +382,23 @@ async fn import_waits_out_busy_answers_while_following() {
     let file = std::env::temp_dir().join(format!("contactd-busy-{}.ndjson", rand::random::<u32>()));
     std::fs::write(&file, format!("{}\n{}\n", contact("0001", "One"), contact("0002", "Two"))).unwrap();
     let server = format!("http://{addr}");
+    let started = std::time::Instant::now();
+    let path = file.clone();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_contactd"))
-            .args(["import", file.to_str().unwrap(), "--biller", "1001", "--server", &server, "--token", "tok_x"])
+            .args(["import", path.to_str().unwrap(), "--biller", "1001", "--server", &server, "--token", "tok_x"])
             .env_remove("CONTACTD_DATABASE")
             .output()
             .expect("run contactd")
     })
     .await
     .unwrap();
+    std::fs::remove_file(&file).ok();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout} {}", String::from_utf8_lossy(&out.stderr));
     assert!(stdout.contains("completed: 2 records") && stdout.contains("2 created"), "{stdout}");
     assert!(polls.load(Ordering::SeqCst) >= 4, "three busy answers, then the job");
+    assert!(started.elapsed() >= std::time::Duration::from_secs(3), "each was waited out, a second at least");
 }
 
 crate::both_stores!(

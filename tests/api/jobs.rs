@@ -550,6 +550,25 @@ async fn a_job_whose_staging_is_lost_is_validated_again() {
     let stored = app.all_contacts(&t).await;
     assert_eq!(stored.len(), 300);
     assert_eq!(stored["0001"]["name"], "Person 1");
+
+    // Lost at every merge: the second round fails the job, nothing applied.
+    c.batch_execute(
+        "CREATE OR REPLACE FUNCTION lose_staging() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.status = 'running' AND OLD.status = 'validating' THEN
+                 DELETE FROM job_rows WHERE job_seq = NEW.seq;
+             END IF;
+             RETURN NEW;
+         END $$;",
+    )
+    .await
+    .unwrap();
+    let (_, v, _) = submit(&app, &t, "replace", "", "application/x-ndjson", ndjson(&list[..10])).await;
+    assert!(app.worker.run_once().await.unwrap());
+    let j = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!(j["status"], "failed", "{j}");
+    assert!(j["error"].as_str().unwrap().contains("lost (was the database restarted?); nothing was applied"), "{j}");
+    assert_eq!(app.all_contacts(&t).await, stored, "nothing changed");
 }
 
 crate::both_stores!(

@@ -44,13 +44,17 @@ fn path_of(url: &str) -> StoreResult<PathBuf> {
 impl SqliteStore {
     pub async fn open(url: &str) -> StoreResult<Self> {
         let path = path_of(url)?;
-        let p = path.clone();
-        tokio::task::spawn_blocking(move || pool::open_conn(&p, &[]))
-            .await
-            .map_err(|e| StoreError::Backend(e.to_string()))??;
-        let writer = Conns::open(path.clone(), 1, &["PRAGMA wal_autocheckpoint = 0", jobs::STAGING, jobs::MERGE_PLAN])?;
-        spawn_checkpointer(Conns::open(path.clone(), 1, &[])?, Arc::downgrade(&writer));
-        Ok(Self { writer, readers: Conns::open(path, READERS, &[])? })
+        // Opening may wait for other servers opening the same new file.
+        let (writer, checkpointer, readers) = tokio::task::spawn_blocking(move || {
+            pool::open_conn(&path, &[])?;
+            let writer =
+                Conns::open(path.clone(), 1, &["PRAGMA wal_autocheckpoint = 0", jobs::STAGING, jobs::MERGE_PLAN])?;
+            StoreResult::Ok((writer, Conns::open(path.clone(), 1, &[])?, Conns::open(path, READERS, &[])?))
+        })
+        .await
+        .map_err(|e| StoreError::Backend(e.to_string()))??;
+        spawn_checkpointer(checkpointer, Arc::downgrade(&writer));
+        Ok(Self { writer, readers })
     }
 }
 

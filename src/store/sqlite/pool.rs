@@ -31,6 +31,11 @@ fn use_wal(conn: &Connection) -> rusqlite::Result<()> {
             Err(e) if e.sqlite_error_code() == Some(ErrorCode::DatabaseBusy) && started.elapsed() < BUSY_TIMEOUT => {
                 std::thread::sleep(Duration::from_millis(20));
             }
+            Ok(mode) if !mode.eq_ignore_ascii_case("wal") => {
+                // Some file systems cannot share the WAL index; readers then wait for writes.
+                tracing::warn!(journal_mode = %mode, "SQLite could not switch the database to WAL");
+                return Ok(());
+            }
             result => return result.map(drop),
         }
     }
