@@ -9,7 +9,8 @@
 #     minimal program (bench/raw_load.rs), and the job add's speed as a share of it
 #   - sync add of 10,000 new contacts, SYNC_RUNS times (default 30): p50 and p99 latency
 # Usage: bench/jobs.sh [N]   (default 1000000; PostgreSQL from CONTACTD_TEST_POSTGRES;
-#        STORES="sqlite" or "postgres" to run one)
+#        STORES="sqlite" or "postgres" to run one; SHUFFLE=1 sends both files
+#        in random order of account number, as an export from another system may be)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-1000000}
@@ -29,6 +30,9 @@ awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) { if (i % 20 == 19) continue;
   a = sprintf("%09d", i); name = (i % 10 == 3) ? sprintf("Renamed %d", i) : sprintf("Customer %d", i);
   printf "{\"account_number\":\"%s\",\"name\":\"%s\",\"email\":\"c%d@example.com\",\"reference_id\":\"REF-%d\",\"type\":\"customer\",\"fields\":{\"contact-id-1\":\"%s\",\"contact-id-2\":\"Mr C %d\",\"contact-id-3\":\"GA%d\",\"address-1\":\"%d Example Street\",\"municipality\":\"Melbourne\",\"province\":\"VIC\",\"country\":\"Australia\",\"postal-code\":\"3000\"}}\n", a, name, i, i, a, i, i, i } }' > "$work/replace.ndjson"
 removed=$(( N / 20 ))
+if [ -n "${SHUFFLE:-}" ]; then
+  for f in add replace; do shuf "$work/$f.ndjson" > "$work/$f.tmp" && mv "$work/$f.tmp" "$work/$f.ndjson"; done
+fi
 # The input files are 0.7 GB at 1M: let their writeback finish before anything is timed.
 sync
 

@@ -105,6 +105,12 @@ fn counts_params(c: &JobCounts) -> [i64; 7] {
 /// the main file (it lives in SQLite's temporary directory, `SQLITE_TMPDIR`
 /// or `TMPDIR`). If the connection were lost, the merge's count of staged
 /// rows finds it (`StagingLost`).
+///
+/// Rows are stored in the order they come (rowid) and keyed by a separate,
+/// small index: an upload in no particular order of account numbers then
+/// writes its rows one after another, and only the index takes random
+/// inserts. (Keyed by number itself, the 1M rows of a shuffled upload took
+/// 19 s to stage, each insert landing on a random page of 0.5 GB.)
 pub(super) const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS staging (
     biller_id      INTEGER NOT NULL,
     job_seq        INTEGER NOT NULL,
@@ -116,9 +122,9 @@ pub(super) const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS staging (
     contact_type   TEXT,
     active         INTEGER,
     doc            TEXT,
-    fingerprint    INTEGER,
-    PRIMARY KEY (biller_id, job_seq, account_number)
-) WITHOUT ROWID";
+    fingerprint    INTEGER
+);
+CREATE UNIQUE INDEX IF NOT EXISTS temp.staging_key ON staging (biller_id, job_seq, account_number)";
 
 /// The contacts a merge updates (`remove` 0) or removes (1), by rowid, as
 /// its plan found them: on disk, so a merge's memory does not grow with the
@@ -248,7 +254,8 @@ fn merge(
     }
     if counts.created > 0 {
         // Every staged number is new when the counts (in this transaction)
-        // say so; the guard against existing ones is then left out.
+        // say so; the guard against existing ones is then left out. Staging
+        // is read in the order it was written (one pass over its pages).
         let only_new = if counts.updated + counts.unchanged == 0 {
             ""
         } else {
@@ -260,7 +267,7 @@ fn merge(
                      version, created_at, updated_at)
                  SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc,
                      r.fingerprint, 1, ?3, ?3
-                 FROM staging r
+                 FROM staging r NOT INDEXED
                  WHERE r.biller_id = ?1 AND r.job_seq = ?2 {only_new}"
             ),
             params![biller, seq, now],
@@ -275,9 +282,12 @@ fn merge(
 /// leaves that empty.
 fn plan(tx: &rusqlite::Transaction, biller: BillerId, seq: i64, mode: WriteMode) -> StoreResult<MergePlan> {
     let mut list = tx.prepare_cached("INSERT INTO merge_plan (contact, remove) VALUES (?1, ?2)")?;
+    // An add reads its staging in the order written and looks up each
+    // number's contact; a replace walks the biller's contacts and looks up
+    // each one's staged number.
     let join = match mode {
         WriteMode::Add => {
-            "SELECT c.rowid, 1, c.fingerprint IS r.fingerprint FROM staging r
+            "SELECT c.rowid, 1, c.fingerprint IS r.fingerprint FROM staging r NOT INDEXED
              LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
              WHERE r.biller_id = ?1 AND r.job_seq = ?2"
         }
