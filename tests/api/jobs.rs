@@ -571,6 +571,49 @@ async fn a_job_whose_staging_is_lost_is_validated_again() {
     assert_eq!(app.all_contacts(&t).await, stored, "nothing changed");
 }
 
+/// A merge that writes many contacts vacuums them afterwards, in the
+/// background; a small one leaves that to autovacuum.
+#[tokio::test]
+async fn a_large_merge_vacuums_contacts() {
+    let app = spawn_app(Backend::Postgres).await;
+    let t = app.biller("1001", ALL).await;
+    let (c, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let vacuums = async || -> i64 {
+        let sql = "SELECT vacuum_count FROM pg_stat_user_tables WHERE relid = 'contacts'::regclass";
+        c.query_one(sql, &[]).await.unwrap().get(0)
+    };
+    let large = contactd::store::postgres::VACUUM_AFTER as usize;
+    let list: Vec<Value> = (0..large).map(|i| contact(&format!("{i:06}"), "P")).collect();
+    submit(&app, &t, "add", "", "application/x-ndjson", ndjson(&list[..large - 1])).await;
+    assert!(app.worker.run_once().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(vacuums().await, 0, "one row short of a large merge");
+
+    let (_, v, _) =
+        submit(&app, &t, "replace", "?confirm_removals=1", "application/x-ndjson", ndjson(&list[1..])).await;
+    assert!(app.worker.run_once().await.unwrap());
+    let j = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!((j["created"].as_u64(), j["removed"].as_u64()), (Some(1), Some(1)), "{j}");
+    // Not large: 2 rows written.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(vacuums().await, 0);
+
+    let renamed: Vec<Value> = list.iter().map(|c| contact(c["account_number"].as_str().unwrap(), "Q")).collect();
+    let (_, v, _) = submit(&app, &t, "add", "", "application/x-ndjson", ndjson(&renamed)).await;
+    assert!(app.worker.run_once().await.unwrap());
+    let j = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!((j["created"].as_u64(), j["updated"].as_u64()), (Some(1), Some(large as u64 - 1)), "{j}");
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while vacuums().await == 0 {
+        assert!(std::time::Instant::now() < deadline, "contacts were not vacuumed");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let stored = app.all_contacts(&t).await;
+    assert_eq!(stored.len(), large);
+    assert!(stored.values().all(|c| c["name"] == "Q"));
+}
+
 crate::both_stores!(
     duplicates_across_a_large_job,
     merges_count_each_kind_and_touch_only_their_biller,

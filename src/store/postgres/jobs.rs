@@ -94,6 +94,29 @@ async fn drop_work(c: &mut deadpool_postgres::Object, biller: BillerId, seq: i64
     }
 }
 
+/// Rows a merge writes from which contacts are vacuumed after it.
+pub const VACUUM_AFTER: u64 = 50_000;
+
+/// After a large merge, in the background: the first reader of each new row
+/// version would mark it committed and so write its page a second time (in
+/// the bench, the replace after a 1M add spent 2 s more on its join pass and
+/// 0.9 s more on its snapshot). A vacuum does that at once, marks the pages
+/// all-visible and refreshes the planner's statistics, so the biller's next
+/// job does not pay for it. A vacuum already running is not waited for.
+fn vacuum_contacts(pool: deadpool_postgres::Pool) {
+    tokio::spawn(async move {
+        let started = std::time::Instant::now();
+        let vacuumed = async {
+            pool.get().await?.batch_execute("VACUUM (ANALYZE, SKIP_LOCKED) contacts").await?;
+            Ok::<_, StoreError>(())
+        };
+        match vacuumed.await {
+            Ok(()) => tracing::info!(ms = started.elapsed().as_millis(), "contacts vacuumed after a large merge"),
+            Err(e) => tracing::warn!(error = %e, "vacuuming contacts after a large merge; autovacuum will"),
+        }
+    });
+}
+
 const FINISHED_JOBS: &str = "SELECT biller_id, seq FROM jobs WHERE status IN ('completed', 'failed', 'cancelled')";
 
 async fn end_job(
@@ -650,6 +673,9 @@ impl JobStore for PgStore {
         end_job(&tx, fence.seq, JobStatus::Completed, note.as_deref(), &counts, now).await?;
         tx.commit().await?;
         drop_work(&mut c, biller, fence.seq).await;
+        if !apply.dry_run && counts.created + counts.updated + counts.removed >= VACUUM_AFTER {
+            vacuum_contacts(self.pool.clone());
+        }
         Ok(Some(counts))
     }
 

@@ -6,6 +6,7 @@ mod access;
 mod contacts;
 mod idempotency;
 mod jobs;
+pub use jobs::VACUUM_AFTER;
 mod snapshots;
 
 use crate::store::{Store, StoreError, StoreResult};
