@@ -151,6 +151,7 @@ async fn merge(
     now: OffsetDateTime,
 ) -> StoreResult<(JobCounts, Option<String>)> {
     let seq = fence.seq;
+    tx.batch_execute("SET LOCAL work_mem = '64MB'").await?;
     // The biller's lock orders this merge with every other bulk write of it.
     let version: i64 =
         tx.query_one("SELECT settings_version FROM billers WHERE id = $1 FOR UPDATE", &[&biller]).await?.get(0);
@@ -227,33 +228,37 @@ async fn plan(tx: &Transaction<'_>, biller: BillerId, seq: i64, mode: WriteMode)
     )
     .await?;
     // (the contact, whether a staged number matched it, whether it is
-    // unchanged, and the staged row when it is to be written over the contact)
-    let same = "c.fingerprint = r.fingerprint AS same, r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint";
+    // unchanged, and the number). Only these narrow columns go through the
+    // join: the staged rows of the contacts that change (a tenth, say) are
+    // fetched after it by their key, so the join's hash stays small.
     let join = match mode {
-        WriteMode::Add => format!(
-            "SELECT c.id, true AS matched, {same} FROM job_rows r
+        WriteMode::Add => {
+            "SELECT c.id, true AS matched, c.fingerprint = r.fingerprint AS same, r.account_number AS number
+             FROM job_rows r
              LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
              WHERE r.biller_id = $1 AND r.job_seq = $2"
-        ),
-        WriteMode::Replace => format!(
-            "SELECT c.id, r.account_number IS NOT NULL AS matched, {same} FROM contacts c
+        }
+        WriteMode::Replace => {
+            "SELECT c.id, r.account_number IS NOT NULL AS matched, c.fingerprint = r.fingerprint AS same,
+                 r.account_number AS number
+             FROM contacts c
              LEFT JOIN job_rows r ON r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = c.account_number
              WHERE c.biller_id = $1"
-        ),
+        }
     };
+    // `OFFSET 0` keeps the lookup a lookup: the planner, with no statistics
+    // for a job's staged rows, would otherwise hash all of them.
     let row = tx
         .query_one(
             &format!(
-                "WITH j AS MATERIALIZED (SELECT id, matched, same,
-                          CASE WHEN NOT same THEN name_folded END AS name_folded,
-                          CASE WHEN NOT same THEN contact_type END AS contact_type,
-                          CASE WHEN NOT same THEN active END AS active,
-                          CASE WHEN NOT same THEN doc END AS doc,
-                          CASE WHEN NOT same THEN fingerprint END AS fingerprint
-                      FROM ({join}) AS pass),
+                "WITH j AS MATERIALIZED ({join}),
                  listed AS (INSERT INTO merge_plan
-                            SELECT id, NOT matched, name_folded, contact_type, active, doc, fingerprint
-                            FROM j WHERE id IS NOT NULL AND NOT (matched AND same))
+                            SELECT j.id, NOT j.matched, s.name_folded, s.contact_type, s.active, s.doc, s.fingerprint
+                            FROM j LEFT JOIN LATERAL (
+                                SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint FROM job_rows r
+                                WHERE j.matched AND r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = j.number
+                                OFFSET 0) s ON true
+                            WHERE j.id IS NOT NULL AND NOT (j.matched AND j.same))
                  SELECT COUNT(*), COUNT(*) FILTER (WHERE same), COUNT(*) FILTER (WHERE id IS NULL OR NOT matched)
                  FROM j"
             ),
