@@ -246,8 +246,10 @@ async fn plan(tx: &Transaction<'_>, biller: BillerId, seq: i64, mode: WriteMode)
              WHERE c.biller_id = $1"
         }
     };
-    // `OFFSET 0` keeps the lookup a lookup: the planner, with no statistics
-    // for a job's staged rows, would otherwise hash all of them.
+    // `OFFSET 0` makes it one lookup by key per changed contact: the planner
+    // cannot tell how many rows of `j` pass the filter and could hash every
+    // staged row, whole, to join a tenth of them. (A 1M replace changing
+    // every contact took 5.5 s for this statement either way.)
     let row = tx
         .query_one(
             &format!(
