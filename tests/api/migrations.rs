@@ -25,9 +25,10 @@ const POSTGRES_OLD: &[&str] = &[
     include_str!("../../src/store/postgres/0007_bulk_tables.sql"),
 ];
 
-/// Biller 1001 with one contact (0001, stored as the encoder wrote it then)
-/// and an add job, queued, whose two records rename 0001 and add 0002.
-fn old_data(settings: &str, now: &str, yes: &str) -> String {
+/// Biller 1001 with one contact (0001, stored as the encoder wrote it then),
+/// an add job, queued, whose two records rename 0001 and add 0002, and a
+/// replace snapshot of two contacts taken at `at`.
+fn old_data(settings: &str, now: &str, yes: &str, at: &str) -> String {
     let biller = "(SELECT id FROM billers WHERE code = '1001')";
     let records: Vec<String> = [("0001", "Renamed", 0), ("0002", "Added", 1)]
         .iter()
@@ -47,7 +48,13 @@ fn old_data(settings: &str, now: &str, yes: &str) -> String {
              -2252214534646587854, 1, {now}, {now});
          INSERT INTO jobs (biller_id, id, kind, status, on_error, dry_run, total, created_at, queue_order)
          VALUES ({biller}, 'job_OldUpgrade0001', 'add', 'queued', 'reject', NOT {yes}, 2, {now}, 1);
-         INSERT INTO job_records (biller_id, job_seq, idx, line, body) VALUES {};",
+         INSERT INTO job_records (biller_id, job_seq, idx, line, body) VALUES {};
+         INSERT INTO snapshots (biller_id, id, job_id, contacts, created_at)
+         VALUES ({biller}, 'snap_OldSnapshot001', NULL, 2, {now});
+         INSERT INTO snapshot_contacts (biller_id, snapshot_seq, account_number, id, doc, version, created_at, updated_at)
+         SELECT {biller}, (SELECT seq FROM snapshots WHERE id = 'snap_OldSnapshot001'), a, i, d, 3, {at}, {at}
+         FROM (SELECT '0009' AS a, 'cont_0ldSnapsh0t009' AS i, '{{\"active\":true,\"name\":\"Nine\"}}' AS d
+               UNION ALL SELECT '0008', 'cont_0ldSnapsh0t008', '{{\"active\":false,\"name\":\"Eight\"}}') s;",
         records.join(", ")
     )
 }
@@ -63,7 +70,7 @@ async fn an_old_database_upgrades_with_its_data(b: Backend) {
                 c.execute_batch(sql).unwrap();
             }
             c.execute_batch(&format!("PRAGMA user_version = {}", SQLITE_OLD.len())).unwrap();
-            c.execute_batch(&old_data(&settings, "0", "1")).unwrap();
+            c.execute_batch(&old_data(&settings, "0", "1", "1709201472345678")).unwrap();
         }
         Backend::Postgres => {
             let (c, conn) = tokio_postgres::connect(&db.url, tokio_postgres::NoTls).await.unwrap();
@@ -78,7 +85,9 @@ async fn an_old_database_upgrades_with_its_data(b: Backend) {
             ))
             .await
             .unwrap();
-            c.batch_execute(&old_data(&settings, "now()", "true")).await.unwrap();
+            c.batch_execute(&old_data(&settings, "now()", "true", "'2024-02-29T10:11:12.345678Z'::timestamptz"))
+                .await
+                .unwrap();
         }
     }
 
@@ -114,6 +123,34 @@ async fn an_old_database_upgrades_with_its_data(b: Backend) {
     assert_eq!((j["status"].as_str(), j["removed"].as_u64()), (Some("completed"), Some(1)), "{j}");
     let (_, snaps) = body(app.get(&t, "/snapshots").await).await;
     assert_eq!(snaps["data"][0]["contacts"], Value::from(2), "{snaps}");
+
+    // The snapshot taken before the upgrade reads back as it was.
+    assert_eq!(snaps["data"][1]["snapshot_id"], "snap_OldSnapshot001", "{snaps}");
+    let (s, kept) = body(app.get(&t, "/snapshots/snap_OldSnapshot001/contacts").await).await;
+    assert_eq!(s, 200, "{kept}");
+    let kept: Vec<(&str, &str, &str, u64, bool, &str)> = kept
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let text = |k: &str| c[k].as_str().unwrap();
+            (
+                text("account_number"),
+                text("id"),
+                text("name"),
+                c["version"].as_u64().unwrap(),
+                c["active"].as_bool().unwrap(),
+                text("updated_at"),
+            )
+        })
+        .collect();
+    assert_eq!(
+        kept,
+        [
+            ("0008", "cont_0ldSnapsh0t008", "Eight", 3, false, "2024-02-29T10:11:12.345678Z"),
+            ("0009", "cont_0ldSnapsh0t009", "Nine", 3, true, "2024-02-29T10:11:12.345678Z")
+        ]
+    );
 }
 
 crate::both_stores!(an_old_database_upgrades_with_its_data);

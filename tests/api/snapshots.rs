@@ -216,8 +216,60 @@ async fn restore_is_guarded_and_snapshots_are_private(b: Backend) {
     assert_eq!((now.len(), now["0001"]["name"].as_str()), (1, Some("A")));
 }
 
+/// Snapshots are stored packed (PostgreSQL: a thousand contacts to a row, a
+/// row cut short past 4 MiB of text): a download reads across rows and a
+/// restore brings every contact back, by count and by size.
+async fn a_snapshot_over_several_stored_rows_reads_back_whole(b: Backend) {
+    let app = spawn_app(b).await;
+    // By count: 2,500 contacts, three rows, download pages of 1,000.
+    let t = app.biller("1001", ALL).await;
+    let many: Vec<Value> = (1..=2500).map(|i| contact(&format!("{i:05}"), &format!("Person {i}"))).collect();
+    assert_eq!(app.post(&t, "/contacts/add", &json!(many)).await.status(), 200);
+    let original = app.all_contacts(&t).await;
+    let mut next = many.clone();
+    next[1200]["name"] = json!("Renamed");
+    assert_eq!(app.post(&t, "/contacts/replace", &json!(next)).await.status(), 200);
+    let id = snapshots(&app, &t).await[0]["snapshot_id"].as_str().unwrap().to_owned();
+    let (s, kept) = body(app.get(&t, &format!("/snapshots/{id}/contacts")).await).await;
+    assert_eq!(s, 200);
+    assert_eq!(kept.as_array().unwrap(), &original.values().cloned().collect::<Vec<_>>());
+    let csv = app.get(&t, &format!("/snapshots/{id}/contacts?format=csv")).await.text().await.unwrap();
+    assert_eq!((csv.lines().count(), csv.lines().last()), (2502, Some("TRAILER,2500")));
+
+    // By size: 80 contacts of 64 KiB each, about 5 MiB in all.
+    let big = app.service.create_biller("2002", "Big Pty Ltd").await.unwrap();
+    let fields: Vec<Value> =
+        (0..64).map(|i| json!({"key": format!("f{i}"), "label": format!("F{i}"), "kind": "text"})).collect();
+    app.service
+        .set_field_settings(&big.code, serde_json::from_value(json!({"fields": fields})).unwrap())
+        .await
+        .unwrap();
+    let t = app.tenant_key(&["2002"], ALL).await;
+    let wide = |i: usize, name: &str| {
+        let fields: serde_json::Map<String, Value> =
+            (0..64).map(|f| (format!("f{f}"), json!(format!("{i:03}{}", "x".repeat(1000))))).collect();
+        json!({"account_number": format!("{i:04}"), "name": name, "fields": fields})
+    };
+    let list: Vec<Value> = (1..=80).map(|i| wide(i, "Wide")).collect();
+    assert_eq!(app.post(&t, "/contacts/add", &json!(list)).await.status(), 200);
+    let original = app.all_contacts(&t).await;
+    let renamed: Vec<Value> = (1..=80).map(|i| wide(i, "Renamed")).collect();
+    let (s, v) = body(app.post(&t, "/contacts/replace", &json!(renamed)).await).await;
+    assert_eq!(s, 200, "{v}");
+    let id = snapshots(&app, &t).await[0]["snapshot_id"].as_str().unwrap().to_owned();
+    let (_, kept) = body(app.get(&t, &format!("/snapshots/{id}/contacts")).await).await;
+    assert_eq!(kept.as_array().unwrap(), &original.values().cloned().collect::<Vec<_>>());
+    let (s, v) = body(app.post(&t, &format!("/snapshots/{id}/restore"), &json!(null)).await).await;
+    assert_eq!(s, 202, "{v}");
+    app.worker.run_once().await.unwrap();
+    let done = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!((done["status"].as_str(), done["updated"].as_u64()), (Some("completed"), Some(80)), "{done}");
+    assert_eq!(content(&app.all_contacts(&t).await), content(&original));
+}
+
 crate::both_stores!(
     sync_replace_keeps_a_snapshot_and_restore_brings_it_back,
     retention_and_replaces_that_take_none,
     restore_is_guarded_and_snapshots_are_private,
+    a_snapshot_over_several_stored_rows_reads_back_whole,
 );

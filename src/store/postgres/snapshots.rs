@@ -1,13 +1,18 @@
 //! Replace snapshots on PostgreSQL: taken inside the replace's transaction,
-//! read back page by page, and turned into a restore job's records in one
-//! statement.
+//! stored up to a thousand contacts to a row (`snapshot_rows`), read back
+//! page by page, and turned into a restore job's records in one statement.
+//!
+//! A row holds consecutive contacts in account-number order, one to a line:
+//! account number, id, version, created and updated (microseconds since the
+//! epoch), then the stored document, separated by tabs. Neither an account
+//! number (its charsets) nor a document (compact JSON escapes control
+//! characters) holds a tab or a newline.
 
-use crate::domain::{JobId, SnapshotId};
-use crate::store::codec::page_of;
+use crate::domain::{Contact, ContactId, JobId, SnapshotId};
+use crate::store::codec::{self, page_of};
 use crate::store::postgres::PgStore;
-use crate::store::postgres::contacts::to_contact;
-use crate::store::record_rows;
 use crate::store::{BillerId, ContactPage, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
+use crate::store::{record_rows, time_conv};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio_postgres::{Row, Transaction};
@@ -44,11 +49,31 @@ pub(super) async fn keep_snapshot(
         )
         .await?
         .get(0);
+    // A page at a time by key, so no sort of the whole set: each page is
+    // the next thousand contacts, cut short where its text passes
+    // MAX_ROW_BYTES (a contact may be up to 1 MiB).
     tx.execute(
-        "INSERT INTO snapshot_contacts (biller_id, snapshot_seq, account_number, id, doc, version, created_at, updated_at)
-         SELECT biller_id, $2, account_number, id, doc, version, created_at, updated_at
-         FROM contacts WHERE biller_id = $1",
-        &[&biller, &seq],
+        r#"WITH RECURSIVE pages (last_number, contacts) AS (
+             SELECT NULL::text COLLATE "C", NULL::text COLLATE "C"
+             UNION ALL
+             SELECT n.last_number, n.contacts
+             FROM pages p, LATERAL (
+                 SELECT max(account_number) AS last_number, string_agg(line, E'\n' ORDER BY account_number) AS contacts
+                 FROM (SELECT account_number, line,
+                              sum(octet_length(line)) OVER (ORDER BY account_number ROWS UNBOUNDED PRECEDING)
+                                  - octet_length(line) AS before
+                       FROM (SELECT account_number,
+                                    account_number || E'\t' || id || E'\t' || version
+                                        || E'\t' || (extract(epoch FROM created_at) * 1000000)::int8
+                                        || E'\t' || (extract(epoch FROM updated_at) * 1000000)::int8
+                                        || E'\t' || doc AS line
+                             FROM contacts WHERE biller_id = $1 AND account_number > COALESCE(p.last_number, '')
+                             ORDER BY account_number LIMIT $3) page) sized
+                 WHERE before < $4) n
+             WHERE n.last_number IS NOT NULL)
+         INSERT INTO snapshot_rows (biller_id, snapshot_seq, last_number, contacts)
+         SELECT $1, $2, last_number, contacts FROM pages WHERE last_number IS NOT NULL"#,
+        &[&biller, &seq, &(record_rows::PER_ROW as i64), &(record_rows::MAX_ROW_BYTES as i64)],
     )
     .await?;
     let old: Vec<i64> = tx
@@ -61,7 +86,7 @@ pub(super) async fn keep_snapshot(
         .map(|r| r.get(0))
         .collect();
     if !old.is_empty() {
-        tx.execute("DELETE FROM snapshot_contacts WHERE biller_id = $1 AND snapshot_seq = ANY($2)", &[&biller, &old])
+        tx.execute("DELETE FROM snapshot_rows WHERE biller_id = $1 AND snapshot_seq = ANY($2)", &[&biller, &old])
             .await?;
         tx.execute("DELETE FROM snapshots WHERE seq = ANY($1)", &[&old]).await?;
     }
@@ -102,29 +127,48 @@ impl SnapshotStore for PgStore {
         limit: usize,
     ) -> StoreResult<ContactPage> {
         let c = self.pool.get().await?;
-        let rows = c
-            .query(
-                "SELECT id, account_number, doc, version, created_at, updated_at FROM snapshot_contacts
-                 WHERE biller_id = $1 AND snapshot_seq = $2 AND account_number > $3
-                 ORDER BY account_number LIMIT $4",
-                &[&biller, &seq, &after.unwrap_or_default(), &(limit as i64 + 1)],
-            )
-            .await?;
-        Ok(page_of(rows.iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, limit))
+        let after = after.unwrap_or_default();
+        let mut contacts = Vec::new();
+        // A row at a time: one row usually holds a whole page.
+        let mut from = after.clone();
+        while contacts.len() <= limit {
+            let Some(row) = c
+                .query_opt(
+                    "SELECT last_number, contacts FROM snapshot_rows
+                     WHERE biller_id = $1 AND snapshot_seq = $2 AND last_number > $3
+                     ORDER BY last_number LIMIT 1",
+                    &[&biller, &seq, &from],
+                )
+                .await?
+            else {
+                break;
+            };
+            for line in row.get::<_, &str>(1).split('\n') {
+                let contact = from_line(line)?;
+                if contact.data.account_number.as_str() > after.as_str() {
+                    contacts.push(contact);
+                }
+            }
+            from = row.get(0);
+        }
+        Ok(page_of(contacts, limit))
     }
 
     async fn append_snapshot_records(&self, biller: BillerId, job_seq: i64, snapshot_seq: i64) -> StoreResult<u64> {
         let c = self.pool.get().await?;
-        // The stored document is the API's contact JSON without its account number;
-        // line is the row of the snapshot's CSV download (after its header).
-        // Packed as uploads are (see record_rows): a row ends at a thousand
-        // records or once its text passes MAX_ROW_BYTES.
+        // A record is the API's contact JSON: the stored document (which
+        // leaves out the account number) with the number put back; line is
+        // the row of the snapshot's CSV download (after its header). Packed
+        // as uploads are (see record_rows): a row ends at a thousand records
+        // or once its text passes MAX_ROW_BYTES.
         let row = c
             .query_one(
-                "WITH s AS (
-                     SELECT row_number() OVER (ORDER BY account_number) - 1 AS i,
-                            (doc::jsonb || jsonb_build_object('account_number', account_number))::text AS body
-                     FROM snapshot_contacts WHERE biller_id = $1 AND snapshot_seq = $3),
+                r#"WITH s AS (
+                     SELECT row_number() OVER (ORDER BY r.last_number, l.n) - 1 AS i,
+                            (split_part(l.line, E'\t', 6)::jsonb
+                                || jsonb_build_object('account_number', split_part(l.line, E'\t', 1)))::text AS body
+                     FROM snapshot_rows r, unnest(string_to_array(r.contacts, E'\n')) WITH ORDINALITY AS l (line, n)
+                     WHERE r.biller_id = $1 AND r.snapshot_seq = $3),
                  b AS (SELECT i, body, octet_length(convert_to(body, 'UTF8')) AS len FROM s),
                  g AS (SELECT i, body, len, i / $4 AS by_count, (sum(len) OVER (ORDER BY i) - len) / $5 AS by_size
                        FROM b),
@@ -136,7 +180,7 @@ impl SnapshotStore for PgStore {
                             string_agg(fin::text, ',' ORDER BY i), string_agg(body, '' ORDER BY i)
                      FROM e GROUP BY by_count, by_size
                      RETURNING last_idx - first_idx + 1 AS n)
-                 SELECT COALESCE(sum(n), 0)::int8 FROM ins",
+                 SELECT COALESCE(sum(n), 0)::int8 FROM ins"#,
                 &[
                     &biller,
                     &job_seq,
@@ -148,4 +192,20 @@ impl SnapshotStore for PgStore {
             .await?;
         Ok(row.get::<_, i64>(0) as u64)
     }
+}
+
+/// One contact of a stored row's text (see the module's comment).
+fn from_line(line: &str) -> StoreResult<Contact> {
+    let corrupt = || StoreError::Corrupt(format!("snapshot line {}", line.chars().take(40).collect::<String>()));
+    let mut fields = line.splitn(6, '\t');
+    let mut next = || fields.next().ok_or_else(corrupt);
+    let (number, id, version, created, updated, doc) = (next()?, next()?, next()?, next()?, next()?, next()?);
+    let micros = |s: &str| time_conv::from_micros(s.parse().map_err(|_| corrupt())?);
+    Ok(Contact {
+        id: ContactId::parse(id).ok_or_else(corrupt)?,
+        data: codec::decode(number.to_owned(), doc)?,
+        version: version.parse().map_err(|_| corrupt())?,
+        created_at: micros(created)?,
+        updated_at: micros(updated)?,
+    })
 }
