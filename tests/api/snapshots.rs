@@ -236,10 +236,11 @@ async fn a_snapshot_over_several_stored_rows_reads_back_whole(b: Backend) {
     let csv = app.get(&t, &format!("/snapshots/{id}/contacts?format=csv")).await.text().await.unwrap();
     assert_eq!((csv.lines().count(), csv.lines().last()), (2502, Some("TRAILER,2500")));
 
-    // By size: 80 contacts of 64 KiB each, about 5 MiB in all.
+    // By size: 1,100 contacts of 10 KB, rows of about 400 (4 MiB), so the
+    // second download page starts inside a stored row.
     let big = app.service.create_biller("2002", "Big Pty Ltd").await.unwrap();
     let fields: Vec<Value> =
-        (0..64).map(|i| json!({"key": format!("f{i}"), "label": format!("F{i}"), "kind": "text"})).collect();
+        (0..10).map(|i| json!({"key": format!("f{i}"), "label": format!("F{i}"), "kind": "text"})).collect();
     app.service
         .set_field_settings(&big.code, serde_json::from_value(json!({"fields": fields})).unwrap())
         .await
@@ -247,23 +248,25 @@ async fn a_snapshot_over_several_stored_rows_reads_back_whole(b: Backend) {
     let t = app.tenant_key(&["2002"], ALL).await;
     let wide = |i: usize, name: &str| {
         let fields: serde_json::Map<String, Value> =
-            (0..64).map(|f| (format!("f{f}"), json!(format!("{i:03}{}", "x".repeat(1000))))).collect();
+            (0..10).map(|f| (format!("f{f}"), json!(format!("{i:04}{}", "x".repeat(1000))))).collect();
         json!({"account_number": format!("{i:04}"), "name": name, "fields": fields})
     };
-    let list: Vec<Value> = (1..=80).map(|i| wide(i, "Wide")).collect();
+    let list: Vec<Value> = (1..=1100).map(|i| wide(i, "Wide")).collect();
     assert_eq!(app.post(&t, "/contacts/add", &json!(list)).await.status(), 200);
     let original = app.all_contacts(&t).await;
-    let renamed: Vec<Value> = (1..=80).map(|i| wide(i, "Renamed")).collect();
+    let renamed: Vec<Value> = (1..=1100).map(|i| wide(i, "Renamed")).collect();
     let (s, v) = body(app.post(&t, "/contacts/replace", &json!(renamed)).await).await;
     assert_eq!(s, 200, "{v}");
     let id = snapshots(&app, &t).await[0]["snapshot_id"].as_str().unwrap().to_owned();
     let (_, kept) = body(app.get(&t, &format!("/snapshots/{id}/contacts")).await).await;
     assert_eq!(kept.as_array().unwrap(), &original.values().cloned().collect::<Vec<_>>());
+    let res = app.get(&t, &format!("/snapshots/{id}/contacts?format=ndjson")).await;
+    assert_eq!(res.text().await.unwrap().lines().count(), 1100);
     let (s, v) = body(app.post(&t, &format!("/snapshots/{id}/restore"), &json!(null)).await).await;
     assert_eq!(s, 202, "{v}");
     app.worker.run_once().await.unwrap();
     let done = job(&app, &t, v["job_id"].as_str().unwrap()).await;
-    assert_eq!((done["status"].as_str(), done["updated"].as_u64()), (Some("completed"), Some(80)), "{done}");
+    assert_eq!((done["status"].as_str(), done["updated"].as_u64()), (Some("completed"), Some(1100)), "{done}");
     assert_eq!(content(&app.all_contacts(&t).await), content(&original));
 }
 

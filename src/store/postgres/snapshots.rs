@@ -51,7 +51,7 @@ pub(super) async fn keep_snapshot(
         .get(0);
     // A page at a time by key, so no sort of the whole set: each page is
     // the next thousand contacts, cut short where its text passes
-    // MAX_ROW_BYTES (a contact may be up to 1 MiB).
+    // MAX_ROW_BYTES (a contact's settings let it reach a few hundred KB).
     tx.execute(
         r#"WITH RECURSIVE pages (last_number, contacts) AS (
              SELECT NULL::text COLLATE "C", NULL::text COLLATE "C"
@@ -129,24 +129,26 @@ impl SnapshotStore for PgStore {
         let c = self.pool.get().await?;
         let after = after.unwrap_or_default();
         let mut contacts = Vec::new();
-        // A row at a time: one row usually holds a whole page.
+        // A row at a time, until the page and the one contact past it (which
+        // says whether there is more) are read.
         let mut from = after.clone();
-        while contacts.len() <= limit {
-            let Some(row) = c
-                .query_opt(
-                    "SELECT last_number, contacts FROM snapshot_rows
-                     WHERE biller_id = $1 AND snapshot_seq = $2 AND last_number > $3
-                     ORDER BY last_number LIMIT 1",
-                    &[&biller, &seq, &from],
-                )
-                .await?
-            else {
-                break;
-            };
+        'rows: while let Some(row) = c
+            .query_opt(
+                "SELECT last_number, contacts FROM snapshot_rows
+                 WHERE biller_id = $1 AND snapshot_seq = $2 AND last_number > $3
+                 ORDER BY last_number LIMIT 1",
+                &[&biller, &seq, &from],
+            )
+            .await?
+        {
             for line in row.get::<_, &str>(1).split('\n') {
-                let contact = from_line(line)?;
-                if contact.data.account_number.as_str() > after.as_str() {
-                    contacts.push(contact);
+                // A row the page starts inside: skip what the page is after, undecoded.
+                if line.split('\t').next().is_some_and(|number| number <= after.as_str()) {
+                    continue;
+                }
+                contacts.push(from_line(line)?);
+                if contacts.len() > limit {
+                    break 'rows;
                 }
             }
             from = row.get(0);
@@ -156,8 +158,8 @@ impl SnapshotStore for PgStore {
 
     async fn append_snapshot_records(&self, biller: BillerId, job_seq: i64, snapshot_seq: i64) -> StoreResult<u64> {
         let c = self.pool.get().await?;
-        // A record is the API's contact JSON: the stored document (which
-        // leaves out the account number) with the number put back; line is
+        // A record is the API's contact JSON: the stored document (an object
+        // without the account number) with the number put first; line is
         // the row of the snapshot's CSV download (after its header). Packed
         // as uploads are (see record_rows): a row ends at a thousand records
         // or once its text passes MAX_ROW_BYTES.
@@ -165,8 +167,11 @@ impl SnapshotStore for PgStore {
             .query_one(
                 r#"WITH s AS (
                      SELECT row_number() OVER (ORDER BY r.last_number, l.n) - 1 AS i,
-                            (split_part(l.line, E'\t', 6)::jsonb
-                                || jsonb_build_object('account_number', split_part(l.line, E'\t', 1)))::text AS body
+                            -- Text, not jsonb: the same document, and one that
+                            -- jsonb would refuse (a \u0000) comes through.
+                            '{"account_number":' || to_json(split_part(l.line, E'\t', 1))::text
+                                || CASE split_part(l.line, E'\t', 6) WHEN '{}' THEN '}'
+                                   ELSE ',' || substr(split_part(l.line, E'\t', 6), 2) END AS body
                      FROM snapshot_rows r, unnest(string_to_array(r.contacts, E'\n')) WITH ORDINALITY AS l (line, n)
                      WHERE r.biller_id = $1 AND r.snapshot_seq = $3),
                  b AS (SELECT i, body, octet_length(convert_to(body, 'UTF8')) AS len FROM s),
