@@ -8,9 +8,10 @@ use crate::domain::{ContactDraft, ContactIdRun, ErrorCode, FieldError, JobId, va
 use crate::service::error::Resource;
 use crate::service::{Principal, Service, ServiceError, ServiceResult};
 use crate::store::{
-    ApplyJob, Fence, Heartbeat, Job, JobError, JobRecord, NewJob, Scope, StageItem, StagedRow, StoreError,
+    ApplyJob, DirectLoad, Fence, Heartbeat, Job, JobError, JobRecord, LoadEnd, NewJob, Scope, StageItem, StagedRow,
+    StoreError,
 };
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
@@ -26,6 +27,9 @@ const CHUNK: usize = 10_000;
 /// Chunks checked at once, each on a blocking thread. Checking a record costs
 /// more than staging it, so two keep the one writer busy.
 const CHECKERS: usize = 2;
+/// Invalid records' numbers a first bulk load keeps exactly (to report a
+/// later valid use as repeated); past this many it takes the staged path.
+const MAX_INVALID_NUMBERS: usize = 100_000;
 /// How often a validating job's progress (and lease) is written, at most
 /// (more often under a lease shorter than four of these).
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
@@ -190,6 +194,18 @@ enum Round {
     StagingLost,
 }
 
+/// How checking a first bulk load's records ended.
+enum Loaded {
+    /// Every record checked and sent: finish the load.
+    Checked(JobCounts),
+    /// The load ended before every row was sent.
+    EndedEarly(JobCounts),
+    /// Give the load up and take the staged path.
+    StagedPath,
+    /// Told to stop (cancelled or taken over), with the counts so far.
+    Stopped(JobCounts),
+}
+
 /// What validation of a whole job found, and where its time went.
 struct Validated {
     counts: JobCounts,
@@ -295,6 +311,21 @@ impl Worker {
         if store.reset_job_work(fence, biller.id).await? != Heartbeat::Continue {
             return self.stopped(fence, *progress).await.map(|()| Round::Ended);
         }
+        if job.kind == JobKind::Add
+            && !job.dry_run
+            && let Some(load) = store.begin_direct_load(biller.id, biller.settings_version, super::now()).await?
+        {
+            if let Some(round) = self.load_directly(job, fence, biller, load, progress).await? {
+                return Ok(round);
+            }
+            tracing::info!(
+                "a number used twice, an invalid record or a settings change: the job takes the staged path"
+            );
+            *progress = JobCounts { total: job.counts.total, ..JobCounts::default() };
+            if store.reset_job_work(fence, biller.id).await? != Heartbeat::Continue {
+                return self.stopped(fence, *progress).await.map(|()| Round::Ended);
+            }
+        }
         let started = std::time::Instant::now();
         let Some(v) = self.validate(job, fence, &biller.settings, progress).await? else {
             return self.stopped(fence, *progress).await.map(|()| Round::Ended);
@@ -360,6 +391,127 @@ impl Worker {
         }
     }
 
+    /// A first bulk load (see `store::DirectLoad`): every record is checked
+    /// and each valid row goes straight into the biller's contacts, in the
+    /// load's one transaction. `None` when the job must take the staged path
+    /// instead, nothing of this attempt applied: a number is used twice (in
+    /// the job, or by a write meanwhile), an all-or-nothing job has an
+    /// invalid record, or the biller's settings changed (the staged path
+    /// reports every error, repeated numbers included).
+    async fn load_directly(
+        &self,
+        job: &Job,
+        fence: &Fence,
+        biller: &crate::store::Biller,
+        load: DirectLoad,
+        progress: &mut JobCounts,
+    ) -> ServiceResult<Option<Round>> {
+        let store = &self.service.store;
+        let started = std::time::Instant::now();
+        let (check, mut checked_rx) = self.check_records(job, &biller.settings);
+        let loading = &load;
+        let load_checked = async move {
+            // `created` stays 0 until the load commits: nothing is applied before.
+            let (mut counts, mut loaded) = (JobCounts { total: job.counts.total, ..JobCounts::default() }, 0u64);
+            let (mut errors_stored, mut beat) = (0u64, std::time::Instant::now());
+            // A number used twice is reported as repeated, whichever use is
+            // invalid (as staging does): the unique key catches two valid
+            // uses, `invalid_numbers` an invalid use before a valid one, and
+            // the load itself (probed) a valid use before an invalid one.
+            let (mut used, mut invalid_numbers) = (numbers_seen(job)?, HashSet::new());
+            while let Some(chunk) = checked_rx.recv().await {
+                let (mut rows, mut probe, mut errors) = (Vec::with_capacity(chunk.len()), Vec::new(), Vec::new());
+                counts.processed += chunk.len() as u64;
+                for r in chunk {
+                    match (r.account_number, r.row) {
+                        (Some(number), Some(row)) => {
+                            if invalid_numbers.contains(&number) {
+                                return Ok(Loaded::StagedPath);
+                            }
+                            used.set(&number);
+                            rows.push((number, row));
+                        }
+                        (number, _) => {
+                            if let Some(number) = number {
+                                if invalid_numbers.contains(&number) || invalid_numbers.len() >= MAX_INVALID_NUMBERS {
+                                    return Ok(Loaded::StagedPath);
+                                }
+                                if used.check_and_set(&number) {
+                                    probe.push(number.clone());
+                                }
+                                invalid_numbers.insert(number);
+                            }
+                            errors.extend(r.errors);
+                            counts.failed += 1;
+                        }
+                    }
+                }
+                if counts.failed > 0 && job.on_error == OnError::Reject {
+                    return Ok(Loaded::StagedPath);
+                }
+                loaded += rows.len() as u64;
+                *progress = counts;
+                if !loading.rows(rows, probe).await {
+                    return Ok(Loaded::EndedEarly(counts));
+                }
+                if !errors.is_empty() {
+                    let n = errors.len() as u64;
+                    if store.add_job_errors(fence, job.biller_id, errors_stored, errors).await? != Heartbeat::Continue {
+                        return Ok(Loaded::Stopped(counts));
+                    }
+                    errors_stored += n;
+                }
+                if beat.elapsed() >= PROGRESS_EVERY.min(self.lease() / 4) {
+                    beat = std::time::Instant::now();
+                    if store.job_heartbeat(fence, JobStatus::Validating, counts, super::now(), self.lease()).await?
+                        != Heartbeat::Continue
+                    {
+                        return Ok(Loaded::Stopped(counts));
+                    }
+                }
+            }
+            Ok::<_, ServiceError>(Loaded::Checked(JobCounts { created: loaded, ..counts }))
+        };
+        let (_, loaded) = tokio::try_join!(check, load_checked)?;
+        let counts = match loaded {
+            Loaded::Checked(counts) => counts,
+            // Finishing it says why: a repeated number, or an error.
+            Loaded::EndedEarly(counts) => {
+                return match load.finish(fence.clone(), counts, super::now()).await? {
+                    LoadEnd::TakeStagedPath => Ok(None),
+                    end => Err(ServiceError::Internal(format!("a direct load ended early as {end:?}"))),
+                };
+            }
+            Loaded::StagedPath => return Ok(None),
+            Loaded::Stopped(counts) => {
+                drop(load); // rolls back, releasing the biller
+                return self.stopped(fence, counts).await.map(|()| Some(Round::Ended));
+            }
+        };
+        if counts.processed != job.counts.total {
+            // Dropping the load rolls it back.
+            return Err(ServiceError::Internal(format!(
+                "job {} has {} stored records of {}",
+                job.id, counts.processed, job.counts.total
+            )));
+        }
+        match load.finish(fence.clone(), counts, super::now()).await? {
+            LoadEnd::Completed => {
+                tracing::info!(
+                    created = counts.created,
+                    failed = counts.failed,
+                    ms = started.elapsed().as_millis(),
+                    "job completed, loaded directly"
+                );
+                Ok(Some(Round::Ended))
+            }
+            LoadEnd::Stopped => {
+                self.stopped(fence, JobCounts { created: 0, ..counts }).await.map(|()| Some(Round::Ended))
+            }
+            LoadEnd::TakeStagedPath => Ok(None),
+        }
+    }
+
     /// After the fence said stop: record a requested cancel; if the job was
     /// taken over, write nothing more.
     async fn stopped(&self, fence: &Fence, counts: JobCounts) -> ServiceResult<()> {
@@ -373,18 +525,20 @@ impl Worker {
         Ok(())
     }
 
-    /// Validates every record, chunk by chunk: valid ones are staged, errors
-    /// stored with their index and line. `None` when told to stop. Reading
-    /// and checking the next chunks (CPU, on two threads) overlaps storing the last one.
-    async fn validate(
-        &self,
-        job: &Job,
-        fence: &Fence,
-        settings: &crate::domain::BillerSettings,
-        progress: &mut JobCounts,
-    ) -> ServiceResult<Option<Validated>> {
+    /// Reads the job's records chunk by chunk and checks them (CPU, on
+    /// CHECKERS blocking threads at once), handing each chunk on in job
+    /// order. Returns the work (its read and check times) and where the
+    /// chunks arrive; it ends early once that end is dropped.
+    fn check_records<'a>(
+        &'a self,
+        job: &'a Job,
+        settings: &'a crate::domain::BillerSettings,
+    ) -> (
+        impl std::future::Future<Output = ServiceResult<(Duration, Duration)>> + 'a,
+        tokio::sync::mpsc::Receiver<Vec<Checked>>,
+    ) {
         let store = &self.service.store;
-        let (checked_tx, mut checked_rx) = tokio::sync::mpsc::channel::<Vec<Checked>>(2);
+        let (checked_tx, checked_rx) = tokio::sync::mpsc::channel::<Vec<Checked>>(2);
         let check = async move {
             let (mut after, mut read, mut check) = (None, Duration::ZERO, Duration::ZERO);
             let mut checking = std::collections::VecDeque::new();
@@ -414,6 +568,21 @@ impl Worker {
                 }
             }
         };
+        (check, checked_rx)
+    }
+
+    /// Validates every record, chunk by chunk: valid ones are staged, errors
+    /// stored with their index and line. `None` when told to stop. Reading
+    /// and checking the next chunks (CPU, on two threads) overlaps storing the last one.
+    async fn validate(
+        &self,
+        job: &Job,
+        fence: &Fence,
+        settings: &crate::domain::BillerSettings,
+        progress: &mut JobCounts,
+    ) -> ServiceResult<Option<Validated>> {
+        let store = &self.service.store;
+        let (check, mut checked_rx) = self.check_records(job, settings);
         let all_or_nothing = job.on_error == OnError::Reject || job.kind == JobKind::Replace;
         let store_checked = async move {
             let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
@@ -421,9 +590,7 @@ impl Worker {
             let (mut write, mut beat, mut staged) = (Duration::ZERO, std::time::Instant::now(), 0u64);
             // Keys used so far, approximately: most records are the first use
             // of their number, and the store stages those without a conflict check.
-            let expected = usize::try_from(job.counts.total).unwrap_or(usize::MAX).max(1);
-            let mut used = bloomfilter::Bloom::<str>::new_for_fp_rate_with_seed(expected, 0.01, &rand::random())
-                .map_err(|e| ServiceError::Internal(e.into()))?;
+            let mut used = numbers_seen(job)?;
             while let Some(mut chunk) = checked_rx.recv().await {
                 let t = std::time::Instant::now();
                 let invalid = chunk.iter().filter(|r| !r.errors.is_empty()).count() as u64;
@@ -524,6 +691,14 @@ impl Checked {
             message: e.message,
         }
     }
+}
+
+/// The account numbers of a job's records seen so far, approximately (a
+/// few MB at any job size, 1% false alarms).
+fn numbers_seen(job: &Job) -> ServiceResult<bloomfilter::Bloom<str>> {
+    let expected = usize::try_from(job.counts.total).unwrap_or(usize::MAX).max(1);
+    bloomfilter::Bloom::new_for_fp_rate_with_seed(expected, 0.01, &rand::random())
+        .map_err(|e| ServiceError::Internal(e.into()))
 }
 
 /// Parses, validates and encodes one chunk (CPU work, on a blocking thread).

@@ -3,6 +3,8 @@
 //! is chosen once from the database URL's scheme.
 
 mod codec;
+mod direct_load;
+pub use direct_load::{DirectLoad, LoadEnd, LoadRow};
 mod list_query;
 pub mod postgres;
 pub(crate) mod record_rows;
@@ -428,6 +430,17 @@ pub trait JobStore {
         apply: &ApplyJob,
         now: OffsetDateTime,
     ) -> StoreResult<Option<JobCounts>>;
+    /// Starts a first bulk load (see `DirectLoad`) when the store has one and
+    /// the biller has no contacts under settings version `settings_version`;
+    /// `None` otherwise, and the job takes the staged path.
+    async fn begin_direct_load(
+        &self,
+        _biller: BillerId,
+        _settings_version: i64,
+        _now: OffsetDateTime,
+    ) -> StoreResult<Option<DirectLoad>> {
+        Ok(None)
+    }
     /// Ends a job as failed or cancelled (staged work is dropped).
     async fn finish_job(
         &self,

@@ -462,6 +462,126 @@ async fn duplicates_across_a_large_job(b: Backend) {
     }
 }
 
+/// A first load (an add into a biller with no contacts, written straight
+/// into contacts on PostgreSQL) reports a number used twice as staging
+/// does, whichever use is invalid, and applies nothing of a repeated one.
+async fn a_first_load_reports_repeats_as_staging_does(b: Backend) {
+    let app = spawn_app(b).await;
+    let invalid = |acct: &str| {
+        let mut c = contact(acct, "Bad");
+        c["email"] = json!("bad@");
+        c.to_string()
+    };
+    // Each case in a biller of its own, so one repeat cannot hide another.
+    let cases = [
+        // An invalid use, then a valid one: the valid one is the repeat.
+        (
+            "1001",
+            vec![contact("1001", "First").to_string(), invalid("1002"), contact("1002", "After").to_string()],
+            vec![(1, "invalid_format"), (2, "duplicate_account_number")],
+            vec!["1001"],
+        ),
+        // A valid use, then an invalid one: reported as the repeat it is.
+        (
+            "2002",
+            vec![contact("2001", "First").to_string(), invalid("2001"), contact("2003", "C").to_string()],
+            vec![(1, "duplicate_account_number")],
+            vec!["2001", "2003"],
+        ),
+        // Invalid records alone, each number once: counted, the rest loaded.
+        (
+            "3003",
+            vec![contact("3001", "A").to_string(), invalid("3002"), contact("3003", "C").to_string()],
+            vec![(1, "invalid_format")],
+            vec!["3001", "3003"],
+        ),
+    ];
+    for (code, lines, want_errors, want_stored) in cases {
+        let t = app.biller(code, ALL).await;
+        let (s, v, _) = submit(&app, &t, "add", "?on_error=skip", "application/x-ndjson", lines.join("\n")).await;
+        assert_eq!(s, 202, "{v}");
+        app.worker.run_once().await.unwrap();
+        let id = v["job_id"].as_str().unwrap();
+        let j = job(&app, &t, id).await;
+        assert_eq!(
+            (j["status"].as_str(), j["created"].as_u64(), j["failed"].as_u64()),
+            (Some("completed"), Some(want_stored.len() as u64), Some(want_errors.len() as u64)),
+            "{code}: {j}"
+        );
+        let (_, errs) = body_of(app.get(&t, &format!("/jobs/{id}/errors")).await).await;
+        let got: Vec<(u64, &str)> = errs["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["index"].as_u64().unwrap(), e["code"].as_str().unwrap()))
+            .collect();
+        assert_eq!(got, want_errors, "{code}: {errs}");
+        let stored = app.all_contacts(&t).await;
+        assert_eq!(stored.keys().map(String::as_str).collect::<Vec<_>>(), want_stored, "{code}");
+        assert_eq!(stored[want_stored[0]]["name"], if code == "3003" { "A" } else { "First" });
+    }
+}
+
+/// A repeat a chunk (10,000 records) or more after the first use: a valid
+/// one breaks the unique key of the chunk's load, an invalid one is probed;
+/// either way the job ends as the staged path reports it.
+async fn a_first_load_finds_repeats_across_chunks(b: Backend) {
+    let app = spawn_app(b).await;
+    let mut bad = contact("000005", "Bad");
+    bad["email"] = json!("bad@");
+    for (code, repeat) in [("4004", contact("000005", "Again")), ("5005", bad)] {
+        let t = app.biller(code, ALL).await;
+        let mut lines: Vec<String> = (0..10_000).map(|i| contact(&format!("{i:06}"), "N").to_string()).collect();
+        lines.push(repeat.to_string());
+        let (s, v, _) = submit(&app, &t, "add", "?on_error=skip", "application/x-ndjson", lines.join("\n")).await;
+        assert_eq!(s, 202, "{v}");
+        app.worker.run_once().await.unwrap();
+        let id = v["job_id"].as_str().unwrap();
+        let j = job(&app, &t, id).await;
+        assert_eq!(
+            (j["status"].as_str(), j["created"].as_u64(), j["failed"].as_u64()),
+            (Some("completed"), Some(10_000), Some(1)),
+            "{code}: {j}"
+        );
+        let (_, errs) = body_of(app.get(&t, &format!("/jobs/{id}/errors")).await).await;
+        assert_eq!(errs["data"][0]["index"], 10_000, "{code}: {errs}");
+        assert_eq!(errs["data"][0]["code"], "duplicate_account_number", "{code}: {errs}");
+        let stored = app.all_contacts(&t).await;
+        assert_eq!((stored.len(), stored["000005"]["name"].as_str()), (10_000, Some("N")), "{code}");
+    }
+}
+
+/// While a first load runs, the biller's other writes go on (it holds no
+/// lock of the biller until its end); a settings change meanwhile sends the
+/// job to the staged path, with nothing of the load applied.
+async fn a_first_load_lets_its_biller_be_written_meanwhile(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let (_, v, _) = submit(&app, &t, "add", "", "application/json", json_list(&[contact("0001", "P")])).await;
+    let store = app.service.store();
+    let now = contactd::service::now();
+    let claimed = store.claim_job("w", now, Duration::from_secs(60)).await.unwrap().unwrap();
+    let fence = Fence { seq: claimed.seq, owner: "w".into(), attempt: claimed.attempts };
+    let biller = store.biller("1001").await.unwrap().unwrap();
+    let Some(load) = store.begin_direct_load(biller.id, biller.settings_version, now).await.unwrap() else {
+        // SQLite has no direct load: its one writer applies a job in one go.
+        assert_eq!(b, Backend::Sqlite);
+        return;
+    };
+    let written = tokio::time::timeout(Duration::from_secs(10), async {
+        let created = app.post(&t, "/contacts", &contact("0002", "Meanwhile")).await.status();
+        app.service.set_field_settings("1001", payreq_settings()).await.expect("settings");
+        created
+    })
+    .await
+    .expect("the biller's writes wait for the load");
+    assert_eq!(written, 201);
+    let counts = contactd::domain::job::JobCounts { total: 1, processed: 1, created: 0, ..Default::default() };
+    assert_eq!(load.finish(fence, counts, now).await.unwrap(), contactd::store::LoadEnd::TakeStagedPath);
+    assert_eq!(job(&app, &t, v["job_id"].as_str().unwrap()).await["status"], "validating");
+    assert_eq!(app.all_contacts(&t).await.keys().collect::<Vec<_>>(), ["0002"]);
+}
+
 /// Every kind of row in one merge (unchanged, updated, created, invalid,
 /// repeated; kept, changed, removed), beside another biller's contacts with
 /// the same numbers, which no job of this one may touch.
@@ -618,6 +738,9 @@ async fn a_large_merge_vacuums_contacts() {
 
 crate::both_stores!(
     duplicates_across_a_large_job,
+    a_first_load_reports_repeats_as_staging_does,
+    a_first_load_finds_repeats_across_chunks,
+    a_first_load_lets_its_biller_be_written_meanwhile,
     merges_count_each_kind_and_touch_only_their_biller,
     add_job_lifecycle,
     ndjson_errors_map_to_lines_and_on_error_modes,

@@ -9,8 +9,8 @@ use crate::store::postgres::PgStore;
 use crate::store::postgres::snapshots::keep_snapshot;
 use crate::store::record_rows;
 use crate::store::{
-    ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, JoinPass, MergePlan, NewJob,
-    StageItem, StoreError, StoreResult, check_key_rows, judge, snapshot_due,
+    ApplyJob, BillerId, DirectLoad, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, JoinPass,
+    MergePlan, NewJob, StageItem, StoreError, StoreResult, check_key_rows, judge, snapshot_due,
 };
 use async_trait::async_trait;
 use std::time::Duration;
@@ -52,7 +52,7 @@ fn to_job(r: &Row) -> StoreResult<Job> {
 }
 
 /// Whether `fence` still holds the job; locks the job row for the caller's transaction.
-async fn fenced(tx: &Transaction<'_>, fence: &Fence) -> StoreResult<Heartbeat> {
+pub(super) async fn fenced(tx: &Transaction<'_>, fence: &Fence) -> StoreResult<Heartbeat> {
     let row = tx
         .query_opt(
             "SELECT lease_owner, attempts, cancel_requested, status FROM jobs WHERE seq = $1 FOR UPDATE",
@@ -82,7 +82,7 @@ fn counts_params(c: &JobCounts) -> [i64; 7] {
 /// Drops an ended job's records and staging, after the transaction that
 /// ended it (at a million records this takes seconds the job need not wait
 /// for). What a crash leaves behind is swept by `purge_finished_work`.
-async fn drop_work(c: &mut deadpool_postgres::Object, biller: BillerId, seq: i64) {
+pub(super) async fn drop_work(c: &mut deadpool_postgres::Object, biller: BillerId, seq: i64) {
     let dropped = async {
         let tx = c.transaction().await?;
         tx.execute("DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2", &[&biller, &seq]).await?;
@@ -104,7 +104,7 @@ pub const VACUUM_AFTER: u64 = 50_000;
 /// all-visible (unless an older transaction still runs) and refreshes the
 /// planner's statistics, so the biller's next job does not pay for it. A
 /// vacuum already running (autovacuum too) is not waited for.
-fn vacuum_contacts(pool: deadpool_postgres::Pool) {
+pub(super) fn vacuum_contacts(pool: deadpool_postgres::Pool) {
     tokio::spawn(async move {
         let started = std::time::Instant::now();
         let vacuumed = async {
@@ -124,7 +124,7 @@ fn vacuum_contacts(pool: deadpool_postgres::Pool) {
 
 const FINISHED_JOBS: &str = "SELECT biller_id, seq FROM jobs WHERE status IN ('completed', 'failed', 'cancelled')";
 
-async fn end_job(
+pub(super) async fn end_job(
     tx: &Transaction<'_>,
     seq: i64,
     status: JobStatus,
@@ -689,6 +689,15 @@ impl JobStore for PgStore {
             vacuum_contacts(self.pool.clone());
         }
         Ok(Some(counts))
+    }
+
+    async fn begin_direct_load(
+        &self,
+        biller: BillerId,
+        settings_version: i64,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<DirectLoad>> {
+        super::direct_load::begin(self.pool.clone(), &self.direct_loads, biller, settings_version, now).await
     }
 
     async fn finish_job(

@@ -4,6 +4,7 @@
 
 mod access;
 mod contacts;
+mod direct_load;
 mod idempotency;
 mod jobs;
 pub use jobs::VACUUM_AFTER;
@@ -30,9 +31,16 @@ const MIGRATIONS: &[&str] = &[
 /// Arbitrary, fixed: serialises migrations across servers sharing a database.
 const MIGRATION_LOCK: i64 = 0x636f_6e74_6163_7464;
 const POOL_SIZE: usize = 16;
+/// First bulk loads at once (each holds a pooled connection for its whole
+/// job); past them, jobs take the staged path.
+const DIRECT_LOADS: usize = POOL_SIZE / 4;
+/// How long a request waits for a pooled connection before `503 busy`
+/// (rather than forever, should writes waiting on a lock hold them all).
+const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 
 pub struct PgStore {
     pool: Pool,
+    direct_loads: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -61,11 +69,15 @@ impl PgStore {
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::UnsupportedUrl(format!("{}: {e}", super::redact_url(url))))?;
         let manager = Manager::from_config(config, NoTls, ManagerConfig { recycling_method: RecyclingMethod::Fast });
-        let pool =
-            Pool::builder(manager).max_size(POOL_SIZE).build().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let pool = Pool::builder(manager)
+            .max_size(POOL_SIZE)
+            .runtime(deadpool_postgres::Runtime::Tokio1)
+            .wait_timeout(Some(POOL_WAIT))
+            .build()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
         // Fail at start, with the reason, rather than on the first request.
         drop(pool.get().await?);
-        Ok(Self { pool })
+        Ok(Self { pool, direct_loads: std::sync::Arc::new(tokio::sync::Semaphore::new(DIRECT_LOADS)) })
     }
 }
 
