@@ -8,6 +8,7 @@ pub use direct_load::{DirectLoad, LoadEnd, LoadRow};
 mod list_query;
 pub mod postgres;
 pub(crate) mod record_rows;
+mod snapshot_lines;
 pub mod sqlite;
 mod time_conv;
 

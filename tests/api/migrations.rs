@@ -5,6 +5,7 @@
 
 use crate::helpers::*;
 use crate::jobs::job;
+use reqwest::Method;
 use serde_json::Value;
 
 const SQLITE_OLD: &[&str] = &[
@@ -151,6 +152,25 @@ async fn an_old_database_upgrades_with_its_data(b: Backend) {
             ("0009", "cont_0ldSnapsh0t009", "Nine", 3, true, "2024-02-29T10:11:12.345678Z")
         ]
     );
+
+    // And restores from it: a replace job of its two contacts, in order, which
+    // the biller's settings since then (the Payreq ones) find incomplete.
+    let path = "/v1/billers/1001/snapshots/snap_OldSnapshot001/restore?confirm_removals=2";
+    let (s, v) = body(app.request(Method::POST, path, &t.token).send().await.unwrap()).await;
+    assert_eq!(s, 202, "{v}");
+    app.worker.run_once().await.unwrap();
+    let id = v["job_id"].as_str().unwrap();
+    let j = job(&app, &t, id).await;
+    assert_eq!((j["status"].as_str(), j["total"].as_u64(), j["failed"].as_u64()), (Some("failed"), Some(2), Some(2)));
+    let (_, errs) = body(app.get(&t, &format!("/jobs/{id}/errors")).await).await;
+    let mut at: Vec<(u64, u64, &str)> = errs["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["index"].as_u64().unwrap(), e["line"].as_u64().unwrap(), e["account_number"].as_str().unwrap()))
+        .collect();
+    at.dedup();
+    assert_eq!(at, [(0, 2, "0008"), (1, 3, "0009")], "{errs}");
 }
 
 crate::both_stores!(an_old_database_upgrades_with_its_data);

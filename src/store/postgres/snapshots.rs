@@ -1,18 +1,14 @@
 //! Replace snapshots on PostgreSQL: taken inside the replace's transaction,
-//! stored up to a thousand contacts to a row (`snapshot_rows`), read back
-//! page by page, and turned into a restore job's records in one statement.
-//!
-//! A row holds consecutive contacts in account-number order, one to a line:
-//! account number, id, version, created and updated (microseconds since the
-//! epoch), then the stored document, separated by tabs. Neither an account
-//! number (its charsets) nor a document (compact JSON escapes control
-//! characters) holds a tab or a newline.
+//! stored up to a thousand contacts to a row (`snapshot_rows`, laid out as
+//! `snapshot_lines` says and built here in SQL), read back page by page,
+//! and turned into a restore job's records in one statement.
 
-use crate::domain::{Contact, ContactId, JobId, SnapshotId};
-use crate::store::codec::{self, page_of};
+use crate::domain::{JobId, SnapshotId};
+use crate::store::codec::page_of;
 use crate::store::postgres::PgStore;
+use crate::store::record_rows;
+use crate::store::snapshot_lines::{from_line, number_of};
 use crate::store::{BillerId, ContactPage, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
-use crate::store::{record_rows, time_conv};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio_postgres::{Row, Transaction};
@@ -143,7 +139,7 @@ impl SnapshotStore for PgStore {
         {
             for line in row.get::<_, &str>(1).split('\n') {
                 // A row the page starts inside: skip what the page is after, undecoded.
-                if line.split('\t').next().is_some_and(|number| number <= after.as_str()) {
+                if number_of(line) <= after.as_str() {
                     continue;
                 }
                 contacts.push(from_line(line)?);
@@ -197,20 +193,4 @@ impl SnapshotStore for PgStore {
             .await?;
         Ok(row.get::<_, i64>(0) as u64)
     }
-}
-
-/// One contact of a stored row's text (see the module's comment).
-fn from_line(line: &str) -> StoreResult<Contact> {
-    let corrupt = || StoreError::Corrupt(format!("snapshot line {}", line.chars().take(40).collect::<String>()));
-    let mut fields = line.splitn(6, '\t');
-    let mut next = || fields.next().ok_or_else(corrupt);
-    let (number, id, version, created, updated, doc) = (next()?, next()?, next()?, next()?, next()?, next()?);
-    let micros = |s: &str| time_conv::from_micros(s.parse().map_err(|_| corrupt())?);
-    Ok(Contact {
-        id: ContactId::parse(id).ok_or_else(corrupt)?,
-        data: codec::decode(number.to_owned(), doc)?,
-        version: version.parse().map_err(|_| corrupt())?,
-        created_at: micros(created)?,
-        updated_at: micros(updated)?,
-    })
 }

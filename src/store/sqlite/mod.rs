@@ -23,6 +23,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0005_staging_keys.sql"),
     include_str!("0006_record_rows.sql"),
     include_str!("0007_staging_temp.sql"),
+    include_str!("0008_snapshot_rows.sql"),
 ];
 const READERS: usize = 4;
 

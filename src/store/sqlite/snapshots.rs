@@ -1,15 +1,22 @@
-//! Replace snapshots on SQLite: taken inside the replace's transaction, read
-//! back page by page, and turned into a restore job's records in one statement.
+//! Replace snapshots on SQLite: taken inside the replace's transaction,
+//! stored up to a thousand contacts to a row (`snapshot_rows`, laid out as
+//! `snapshot_lines` says, lz4-compressed here since SQLite compresses
+//! nothing), read back page by page, and turned into a restore job's records.
 
 use crate::domain::{JobId, SnapshotId};
 use crate::store::codec::page_of;
 use crate::store::record_rows;
+use crate::store::snapshot_lines::{Packer, from_line, number_of, record_body};
 use crate::store::sqlite::SqliteStore;
-use crate::store::sqlite::contacts::{contact_row, to_contact};
 use crate::store::time_conv::from_micros;
-use crate::store::{BillerId, ContactPage, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
+use crate::store::{BillerId, ContactPage, JobRecord, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
 use async_trait::async_trait;
-use rusqlite::{OptionalExtension, Row, params};
+use rusqlite::types::ValueRef;
+use rusqlite::{Connection, OptionalExtension, Row, params};
+
+/// A stored row's text is far below this (`record_rows::MAX_ROW_BYTES` and
+/// one contact); a size past it is a corrupt row, not an allocation to make.
+const MAX_ROW_TEXT: usize = 64 << 20;
 
 const SNAPSHOT_COLUMNS: &str = "seq, id, job_id, contacts, created_at";
 
@@ -44,18 +51,33 @@ pub(super) fn keep_snapshot(
         params![biller, snap.id.as_str(), snap.job.as_ref().map(JobId::as_str), contacts as i64, now],
     )?;
     let seq = tx.last_insert_rowid();
-    tx.execute(
-        "INSERT INTO snapshot_contacts (biller_id, snapshot_seq, account_number, id, doc, version, created_at, updated_at)
-         SELECT biller_id, ?2, account_number, id, doc, version, created_at, updated_at
-         FROM contacts WHERE biller_id = ?1 ORDER BY account_number",
-        params![biller, seq],
+    let mut insert = tx.prepare_cached(
+        "INSERT INTO snapshot_rows (biller_id, snapshot_seq, last_number, contacts) VALUES (?1, ?2, ?3, ?4)",
     )?;
+    let mut store = |(last, text): (String, String)| {
+        insert.execute(params![biller, seq, last, lz4_flex::compress_prepend_size(text.as_bytes())]).map(drop)
+    };
+    let mut read = tx.prepare_cached(
+        "SELECT account_number, id, version, created_at, updated_at, doc FROM contacts
+         WHERE biller_id = ?1 ORDER BY account_number",
+    )?;
+    let mut rows = read.query([biller])?;
+    let mut packer = Packer::default();
+    while let Some(r) = rows.next()? {
+        let text = |i| r.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
+        if let Some(full) = packer.push(text(0)?, text(1)?, r.get(2)?, r.get(3)?, r.get(4)?, text(5)?) {
+            store(full)?;
+        }
+    }
+    if let Some(last) = packer.take() {
+        store(last)?;
+    }
     let old: Vec<i64> = tx
         .prepare("SELECT seq FROM snapshots WHERE biller_id = ?1 ORDER BY seq DESC LIMIT -1 OFFSET ?2")?
         .query_map(params![biller, snap.keep as i64], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for seq in old {
-        tx.execute("DELETE FROM snapshot_contacts WHERE biller_id = ?1 AND snapshot_seq = ?2", params![biller, seq])?;
+        tx.execute("DELETE FROM snapshot_rows WHERE biller_id = ?1 AND snapshot_seq = ?2", params![biller, seq])?;
         tx.execute("DELETE FROM snapshots WHERE seq = ?1", [seq])?;
     }
     Ok(())
@@ -99,58 +121,89 @@ impl SnapshotStore for SqliteStore {
         after: Option<String>,
         limit: usize,
     ) -> StoreResult<ContactPage> {
-        let rows = self
-            .readers
+        self.readers
             .run(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT id, account_number, doc, version, created_at, updated_at FROM snapshot_contacts
-                     WHERE biller_id = ?1 AND snapshot_seq = ?2 AND account_number > ?3
-                     ORDER BY account_number LIMIT ?4",
-                )?
-                .query_map(params![biller, seq, after.unwrap_or_default(), limit as i64 + 1], contact_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?)
+                let after = after.unwrap_or_default();
+                let mut contacts = Vec::new();
+                // A row at a time, until the page and the one contact past it
+                // (which says whether there is more) are read.
+                let mut from = after.clone();
+                while contacts.len() <= limit
+                    && let Some((last, text)) = next_row(c, biller, seq, &from)?
+                {
+                    for line in text.split('\n') {
+                        // A row the page starts inside: skip what the page is after, undecoded.
+                        if number_of(line) <= after.as_str() {
+                            continue;
+                        }
+                        contacts.push(from_line(line)?);
+                        if contacts.len() > limit {
+                            break;
+                        }
+                    }
+                    from = last;
+                }
+                Ok(page_of(contacts, limit))
             })
-            .await?;
-        Ok(page_of(rows.into_iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, limit))
+            .await
     }
 
     async fn append_snapshot_records(&self, biller: BillerId, job_seq: i64, snapshot_seq: i64) -> StoreResult<u64> {
         self.writer
             .run(move |c| {
-                // The stored document is the API's contact JSON without its account number;
-                // line is the row of the snapshot's CSV download (after its header).
-                // Packed as uploads are (see record_rows): a row ends at a thousand
-                // records or once its text passes MAX_ROW_BYTES.
-                let mut insert = c.prepare(
-                    "WITH s AS (
-                         SELECT row_number() OVER (ORDER BY account_number) - 1 AS i,
-                                json_set(doc, '$.account_number', account_number) AS body
-                         FROM snapshot_contacts WHERE biller_id = ?1 AND snapshot_seq = ?3),
-                     b AS (SELECT i, body, length(CAST(body AS BLOB)) AS len FROM s),
-                     g AS (SELECT i, body, len, i / ?4 AS by_count, (sum(len) OVER (ORDER BY i) - len) / ?5 AS by_size
-                           FROM b),
-                     e AS (SELECT i, body, by_count, by_size,
-                                  sum(len) OVER (PARTITION BY by_count, by_size ORDER BY i) AS fin FROM g)
-                     INSERT INTO job_record_rows (biller_id, job_seq, last_idx, first_idx, lines, ends, bodies)
-                     SELECT ?1, ?2, max(i), min(i), group_concat(i + 2, ',' ORDER BY i),
-                            group_concat(fin, ',' ORDER BY i), group_concat(body, '' ORDER BY i)
-                     FROM e GROUP BY by_count, by_size
-                     RETURNING last_idx - first_idx + 1",
+                // Record `i` is the row of the snapshot's CSV download at line
+                // i + 2 (after its header); stored as uploads are (record_rows).
+                let tx = c.transaction()?;
+                let mut insert = tx.prepare_cached(
+                    "INSERT INTO job_record_rows (biller_id, job_seq, last_idx, first_idx, lines, ends, bodies)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 )?;
-                let n: i64 = insert
-                    .query_map(
-                        params![
-                            biller,
-                            job_seq,
-                            snapshot_seq,
-                            record_rows::PER_ROW as i64,
-                            record_rows::MAX_ROW_BYTES as i64
-                        ],
-                        |r| r.get::<_, i64>(0),
-                    )?
-                    .sum::<rusqlite::Result<i64>>()?;
-                Ok(n as u64)
+                let (mut from, mut n) = (String::new(), 0u64);
+                while let Some((last, text)) = next_row(&tx, biller, snapshot_seq, &from)? {
+                    let mut records = Vec::new();
+                    for line in text.split('\n') {
+                        records.push(JobRecord { idx: n, line: n + 2, body: record_body(line)? });
+                        n += 1;
+                    }
+                    for r in record_rows::pack(records) {
+                        insert.execute(params![biller, job_seq, r.last_idx, r.first_idx, r.lines, r.ends, r.bodies])?;
+                    }
+                    from = last;
+                }
+                drop(insert);
+                tx.commit()?;
+                Ok(n)
             })
             .await
     }
+}
+
+/// The snapshot's next stored row after the one ending at `after`: its last
+/// number and its text.
+fn next_row(c: &Connection, biller: BillerId, seq: i64, after: &str) -> StoreResult<Option<(String, String)>> {
+    let row = c
+        .prepare_cached(
+            "SELECT last_number, contacts FROM snapshot_rows
+             WHERE biller_id = ?1 AND snapshot_seq = ?2 AND last_number > ?3 ORDER BY last_number LIMIT 1",
+        )?
+        .query_row(params![biller, seq, after], |r| Ok((r.get::<_, String>(0)?, row_text(r.get_ref(1)?))))
+        .optional()?;
+    row.map(|(last, text)| Ok((last, text?))).transpose()
+}
+
+/// A row's lines: moved from before as text, or written compressed.
+fn row_text(v: ValueRef) -> StoreResult<String> {
+    let corrupt = |what: &str| StoreError::Corrupt(format!("snapshot row: {what}"));
+    let bytes = match v {
+        ValueRef::Text(t) => t.to_vec(),
+        ValueRef::Blob(b) => {
+            let (size, _) = lz4_flex::block::uncompressed_size(b).map_err(|e| corrupt(&e.to_string()))?;
+            if size > MAX_ROW_TEXT {
+                return Err(corrupt("size"));
+            }
+            lz4_flex::decompress_size_prepended(b).map_err(|e| corrupt(&e.to_string()))?
+        }
+        _ => return Err(corrupt("type")),
+    };
+    String::from_utf8(bytes).map_err(|_| corrupt("utf-8"))
 }
