@@ -55,7 +55,7 @@ run_job() { # base token kind query file -> seconds
 
 bench() { # label database-url raw-baseline-database-url
   local label=$1 url=$2 raw_url=$3 pid base key secret token add rep rss base_s
-  "$bin" serve --listen 127.0.0.1:0 --database "$url" > "$work/out" 2> "$work/err" &
+  CONTACTD_LOG=info,contactd::store=debug "$bin" serve --listen 127.0.0.1:0 --database "$url" > "$work/out" 2> "$work/err" &
   pid=$!
   for _ in $(seq 1 100); do grep -q 'addr=' "$work/err" && break; sleep 0.1; done
   base="http://$(grep -o 'addr=[0-9.:]*' "$work/err" | head -n1 | cut -d= -f2)"
@@ -77,7 +77,10 @@ bench() { # label database-url raw-baseline-database-url
   kill "$pid"; wait "$pid" 2>/dev/null || true
   # Where the job time went: the worker logs validation and merge times.
   echo "  upload (to the 202): add $(cat "$work/upload_add") s, replace $(cat "$work/upload_replace") s"
-  grep -E 'job (validated|completed)' "$work/err" | sed -E 's/\x1b\[[0-9;]*m//g; s/^.*(job (validated|completed))/  \1/' | head -n 4
+  # and each merge's steps (ms since the merge started).
+  grep -E 'job (validated|completed)|merge: ' "$work/err" | sed -E 's/\x1b\[[0-9;]*m//g; s/^.*(job (validated|completed)|merge: )/  \1/' \
+    | awk '/^  merge: / { m = m " " substr($0, 10); next } { if (m != "") print "  merge:" m; m = ""; print } END { if (m != "") print "  merge:" m }' \
+    | head -n 6
   sync
   base_s=$("$raw" "$raw_url" "$work/add.ndjson")
   printf '%-10s add %d: %6.1f s (%7.0f/s)   raw baseline: %6.1f s (%7.0f/s), add at %.2f of it\n' \

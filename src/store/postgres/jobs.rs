@@ -165,8 +165,10 @@ async fn merge(
             .await?;
         check_key_rows(apply, dropped)?;
     }
+    let t = std::time::Instant::now();
     let plan = plan(tx, biller, seq, apply.mode).await?;
     let counts = plan.counts(apply.counts);
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: planned");
     if let Some(dry) = judge(apply, counts, plan.existing)? {
         return Ok(dry);
     }
@@ -175,6 +177,7 @@ async fn merge(
     {
         keep_snapshot(tx, biller, snap, plan.existing, now).await?;
     }
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: snapshot kept");
     // The counts above say which statements have work; at a million rows a
     // join with nothing to do still costs seconds.
     if counts.updated > 0 {
@@ -187,6 +190,7 @@ async fn merge(
         )
         .await?;
     }
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: updated");
     if counts.removed > 0 {
         tx.execute(
             "DELETE FROM contacts c USING merge_plan p WHERE p.remove AND c.biller_id = $1 AND c.id = p.id",
@@ -194,6 +198,7 @@ async fn merge(
         )
         .await?;
     }
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: removed");
     if counts.created > 0 {
         // Every staged number is new when the counts (under the biller's
         // lock) say so; the guard against existing ones is then left out.
@@ -250,6 +255,13 @@ async fn plan(tx: &Transaction<'_>, biller: BillerId, seq: i64, mode: WriteMode)
     // cannot tell how many rows of `j` pass the filter and could hash every
     // staged row, whole, to join a tenth of them. (A 1M replace changing
     // every contact took 5.5 s for this statement either way.)
+    // A replace joins two whole sets, which only a hash or merge join does
+    // well; but staging is new each job and never analyzed, and estimated at
+    // a row or so, the planner may loop over it once per contact (a 20k
+    // replace took 16 s so). The lookups below still loop: nothing else can.
+    if mode == WriteMode::Replace {
+        tx.batch_execute("SET LOCAL enable_nestloop = off").await?;
+    }
     let row = tx
         .query_one(
             &format!(
@@ -267,6 +279,7 @@ async fn plan(tx: &Transaction<'_>, biller: BillerId, seq: i64, mode: WriteMode)
             &[&biller, &seq],
         )
         .await?;
+    tx.batch_execute("SET LOCAL enable_nestloop TO DEFAULT").await?;
     let rows = row.get::<_, i64>(0) as u64;
     let staged = match mode {
         WriteMode::Add => rows,
@@ -681,10 +694,15 @@ impl JobStore for PgStore {
         if fenced(&tx, fence).await? != Heartbeat::Continue {
             return Ok(None);
         }
+        let t = std::time::Instant::now();
         let (counts, note) = merge(&tx, fence, biller, apply, now).await?;
         end_job(&tx, fence.seq, JobStatus::Completed, note.as_deref(), &counts, now).await?;
+        tracing::debug!(ms = t.elapsed().as_millis(), "merge: written");
         tx.commit().await?;
+        tracing::debug!(ms = t.elapsed().as_millis(), "merge: committed");
+        let t = std::time::Instant::now();
         drop_work(&mut c, biller, fence.seq).await;
+        tracing::debug!(ms = t.elapsed().as_millis(), "job's work dropped");
         if !apply.dry_run && counts.created + counts.updated + counts.removed >= VACUUM_AFTER {
             vacuum_contacts(self.pool.clone());
         }

@@ -223,8 +223,10 @@ fn merge(
         )?;
         check_key_rows(apply, dropped as u64)?;
     }
+    let t = std::time::Instant::now();
     let plan = plan(tx, biller, seq, apply.mode)?;
     let counts = plan.counts(apply.counts);
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: planned");
     if let Some(dry) = judge(apply, counts, plan.existing)? {
         tx.execute("DELETE FROM merge_plan", [])?;
         return Ok(dry);
@@ -234,6 +236,7 @@ fn merge(
     {
         keep_snapshot(tx, biller, snap, plan.existing, now)?;
     }
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: snapshot kept");
     // The counts above say which statements have work; at a million rows a
     // join with nothing to do still costs seconds.
     if counts.updated > 0 {
@@ -246,12 +249,14 @@ fn merge(
             params![biller, seq, now],
         )?;
     }
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: updated");
     if counts.removed > 0 {
         tx.execute(
             "DELETE FROM contacts WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 1) AND biller_id = ?1",
             [biller],
         )?;
     }
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: removed");
     if counts.created > 0 {
         // Every staged number is new when the counts (in this transaction)
         // say so; the guard against existing ones is then left out. Staging
@@ -623,14 +628,19 @@ impl JobStore for SqliteStore {
                 if fenced(&tx, &fence)? != Heartbeat::Continue {
                     return Ok(None);
                 }
+                let t = std::time::Instant::now();
                 let (counts, note) = merge(&tx, &fence, biller, &apply, now)?;
                 end_job(&tx, fence.seq, JobStatus::Completed, note.as_deref(), &counts, now)?;
+                tracing::debug!(ms = t.elapsed().as_millis(), "merge: written");
                 tx.commit()?;
+                tracing::debug!(ms = t.elapsed().as_millis(), "merge: committed");
                 Ok(Some(counts))
             })
             .await?;
         if counts.is_some() {
+            let t = std::time::Instant::now();
             self.drop_work(biller, seq).await;
+            tracing::debug!(ms = t.elapsed().as_millis(), "job's work dropped");
         }
         Ok(counts)
     }
