@@ -12,7 +12,7 @@ use crate::store::time_conv::from_micros;
 use crate::store::{BillerId, ContactPage, JobRecord, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, OptionalExtension, Row, params};
+use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
 
 /// A stored row's text is far below this (`record_rows::MAX_ROW_BYTES` and
 /// one contact); a size past it is a corrupt row, not an allocation to make.
@@ -142,6 +142,17 @@ impl SnapshotStore for SqliteStore {
                         }
                     }
                     from = last;
+                    if contacts.len() == limit {
+                        // Full at a row's end (pages and rows are both a
+                        // thousand): whether there is more, without decoding it.
+                        let more: bool = c
+                            .prepare_cached(
+                                "SELECT EXISTS (SELECT 1 FROM snapshot_rows
+                                 WHERE biller_id = ?1 AND snapshot_seq = ?2 AND last_number > ?3)",
+                            )?
+                            .query_row(params![biller, seq, from], |r| r.get(0))?;
+                        return Ok(ContactPage { contacts, next_after: more.then_some(from) });
+                    }
                 }
                 Ok(page_of(contacts, limit))
             })
@@ -153,7 +164,9 @@ impl SnapshotStore for SqliteStore {
             .run(move |c| {
                 // Record `i` is the row of the snapshot's CSV download at line
                 // i + 2 (after its header); stored as uploads are (record_rows).
-                let tx = c.transaction()?;
+                // Immediate: it reads before it writes, and another process
+                // (`import --database`) may write the file meanwhile.
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
                 let mut insert = tx.prepare_cached(
                     "INSERT INTO job_record_rows (biller_id, job_seq, last_idx, first_idx, lines, ends, bodies)
                      VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
