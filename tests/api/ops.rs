@@ -1,5 +1,6 @@
 use crate::helpers::*;
 use serde_json::Value;
+use std::time::Duration;
 
 async fn health_readiness_request_ids_and_openapi(b: Backend) {
     let app = spawn_app(b).await;
@@ -46,3 +47,35 @@ async fn health_readiness_request_ids_and_openapi(b: Backend) {
 }
 
 crate::both_stores!(health_readiness_request_ids_and_openapi);
+
+/// PostgreSQL: with every pooled connection held by a write waiting on a
+/// lock, a further request waits 10 s for one, then gets `503` with
+/// `Retry-After` (rather than waiting for ever), and changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_a_server_out_of_connections_answers_busy() {
+    let app = spawn_app(Backend::Postgres).await;
+    let t = app.biller("1001", ALL).await;
+    let (locker, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    locker.batch_execute("BEGIN; SELECT 1 FROM billers WHERE code = '1001' FOR UPDATE").await.unwrap();
+    // Single creates do not queue in the server: each holds a connection
+    // while it waits for the biller's lock, sixteen of them the whole pool.
+    let bodies: Vec<Value> = (0..16).map(|i| contact(&format!("{i:04}"), "Waiting")).collect();
+    let waiting = futures_util::future::join_all(bodies.iter().map(|b| app.post(&t, "/contacts", b)));
+    let late = async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        let started = std::time::Instant::now();
+        let res =
+            tokio::time::timeout(Duration::from_secs(30), app.post(&t, "/contacts", &contact("9999", "Late"))).await;
+        let waited = started.elapsed();
+        locker.batch_execute("ROLLBACK").await.unwrap();
+        (res.expect("an answer, not a wait for ever"), waited)
+    };
+    let (waited_for_lock, (late, waited)) = tokio::join!(waiting, late);
+    assert_eq!(late.status(), 503);
+    assert!(late.headers().get("retry-after").is_some());
+    assert!(waited >= Duration::from_secs(9), "answered after {waited:?}");
+    assert!(waited_for_lock.iter().all(|r| r.status() == 201));
+    let stored = app.all_contacts(&t).await;
+    assert_eq!((stored.len(), stored.contains_key("9999")), (16, false));
+}
