@@ -484,7 +484,7 @@ impl Worker {
             }
             Loaded::StagedPath => return Ok(None),
             Loaded::Stopped(counts) => {
-                drop(load); // rolls back, releasing the biller
+                drop(load); // rolls back
                 return self.stopped(fence, counts).await.map(|()| Some(Round::Ended));
             }
         };
