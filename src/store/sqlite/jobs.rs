@@ -126,11 +126,13 @@ pub(super) const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS staging (
 );
 CREATE UNIQUE INDEX IF NOT EXISTS temp.staging_key ON staging (biller_id, job_seq, account_number)";
 
-/// The contacts a merge updates (`remove` 0) or removes (1), by rowid, as
-/// its plan found them: on disk, so a merge's memory does not grow with the
-/// biller. Filled and emptied inside the merge's transaction.
+/// The contacts a merge updates (`remove` 0, with the rowid of the staged
+/// row that updates it) or removes (1), by rowid, as its plan found them: on
+/// disk, so a merge's memory does not grow with the biller. Filled and
+/// emptied inside the merge's transaction. (Temporary, made as the writer
+/// connects: its columns need no migration.)
 pub(super) const MERGE_PLAN: &str =
-    "CREATE TEMP TABLE IF NOT EXISTS merge_plan (contact INTEGER PRIMARY KEY, remove INTEGER NOT NULL)";
+    "CREATE TEMP TABLE IF NOT EXISTS merge_plan (contact INTEGER PRIMARY KEY, remove INTEGER NOT NULL, staged INTEGER)";
 
 /// Rows deleted per transaction when an ended job's work is dropped, so
 /// other writes wait for one batch at most, not for a million rows.
@@ -240,13 +242,14 @@ fn merge(
     // The counts above say which statements have work; at a million rows a
     // join with nothing to do still costs seconds.
     if counts.updated > 0 {
+        // Each staged row found by its rowid, as the plan noted it.
         tx.execute(
             "UPDATE contacts SET (name_folded, contact_type, active, doc, fingerprint) =
                      (SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint FROM staging r
-                      WHERE r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = contacts.account_number),
-                 version = version + 1, updated_at = ?3
+                      WHERE r.rowid = (SELECT staged FROM merge_plan WHERE contact = contacts.rowid)),
+                 version = version + 1, updated_at = ?2
              WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 0) AND biller_id = ?1",
-            params![biller, seq, now],
+            params![biller, now],
         )?;
     }
     tracing::debug!(ms = t.elapsed().as_millis(), "merge: updated");
@@ -286,18 +289,18 @@ fn merge(
 /// the contacts to update or remove (by rowid) in `merge_plan`; every merge
 /// leaves that empty.
 fn plan(tx: &rusqlite::Transaction, biller: BillerId, seq: i64, mode: WriteMode) -> StoreResult<MergePlan> {
-    let mut list = tx.prepare_cached("INSERT INTO merge_plan (contact, remove) VALUES (?1, ?2)")?;
+    let mut list = tx.prepare_cached("INSERT INTO merge_plan (contact, remove, staged) VALUES (?1, ?2, ?3)")?;
     // An add reads its staging in the order written and looks up each
     // number's contact; a replace walks the biller's contacts and looks up
     // each one's staged number.
     let join = match mode {
         WriteMode::Add => {
-            "SELECT c.rowid, 1, c.fingerprint IS r.fingerprint FROM staging r NOT INDEXED
+            "SELECT c.rowid, 1, c.fingerprint IS r.fingerprint, r.rowid FROM staging r NOT INDEXED
              LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
              WHERE r.biller_id = ?1 AND r.job_seq = ?2"
         }
         WriteMode::Replace => {
-            "SELECT c.rowid, r.account_number IS NOT NULL, c.fingerprint IS r.fingerprint FROM contacts c
+            "SELECT c.rowid, r.account_number IS NOT NULL, c.fingerprint IS r.fingerprint, r.rowid FROM contacts c
              LEFT JOIN staging r ON r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = c.account_number
              WHERE c.biller_id = ?1"
         }
@@ -307,13 +310,14 @@ fn plan(tx: &rusqlite::Transaction, biller: BillerId, seq: i64, mode: WriteMode)
     let mut rows = rows.query(params![biller, seq])?;
     while let Some(row) = rows.next()? {
         pass.rows += 1;
-        // (the contact, whether a staged number matched it, whether it is unchanged)
+        // (the contact, whether a staged number matched it, whether it is
+        // unchanged; the staged row's rowid)
         match (row.get::<_, Option<i64>>(0)?, row.get::<_, bool>(1)?, row.get::<_, bool>(2)?) {
             (None, ..) => pass.unmatched += 1,
             (Some(_), true, true) => pass.unchanged += 1,
-            (Some(contact), true, false) => _ = list.execute(params![contact, false])?,
+            (Some(contact), true, false) => _ = list.execute(params![contact, false, row.get::<_, i64>(3)?])?,
             (Some(contact), false, _) => {
-                list.execute(params![contact, true])?;
+                list.execute(params![contact, true, None::<i64>])?;
                 pass.unmatched += 1;
             }
         }
