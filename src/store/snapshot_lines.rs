@@ -51,9 +51,19 @@ impl Packer {
     }
 }
 
-/// The account number a line starts with.
-pub fn number_of(line: &str) -> &str {
-    line.split('\t').next().unwrap_or_default()
+/// Adds the contacts of a stored row's text that come after `after` to a
+/// download page, up to one past `limit` (which says there is more). A row
+/// the page starts inside has its lines up to `after` skipped, undecoded.
+pub fn fill_page(text: &str, after: &str, limit: usize, contacts: &mut Vec<Contact>) -> StoreResult<()> {
+    for line in text.split('\n') {
+        if contacts.len() > limit {
+            break;
+        }
+        if line.split('\t').next().unwrap_or_default() > after {
+            contacts.push(from_line(line)?);
+        }
+    }
+    Ok(())
 }
 
 /// One contact of a stored row's text.

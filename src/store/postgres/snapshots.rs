@@ -7,7 +7,7 @@ use crate::domain::{JobId, SnapshotId};
 use crate::store::codec::page_of;
 use crate::store::postgres::PgStore;
 use crate::store::record_rows;
-use crate::store::snapshot_lines::{from_line, number_of};
+use crate::store::snapshot_lines::fill_page;
 use crate::store::{BillerId, ContactPage, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use time::OffsetDateTime;
@@ -128,25 +128,17 @@ impl SnapshotStore for PgStore {
         // A row at a time, until the page and the one contact past it (which
         // says whether there is more) are read.
         let mut from = after.clone();
-        'rows: while let Some(row) = c
-            .query_opt(
-                "SELECT last_number, contacts FROM snapshot_rows
+        while contacts.len() <= limit
+            && let Some(row) = c
+                .query_opt(
+                    "SELECT last_number, contacts FROM snapshot_rows
                  WHERE biller_id = $1 AND snapshot_seq = $2 AND last_number > $3
                  ORDER BY last_number LIMIT 1",
-                &[&biller, &seq, &from],
-            )
-            .await?
+                    &[&biller, &seq, &from],
+                )
+                .await?
         {
-            for line in row.get::<_, &str>(1).split('\n') {
-                // A row the page starts inside: skip what the page is after, undecoded.
-                if number_of(line) <= after.as_str() {
-                    continue;
-                }
-                contacts.push(from_line(line)?);
-                if contacts.len() > limit {
-                    break 'rows;
-                }
-            }
+            fill_page(row.get(1), &after, limit, &mut contacts)?;
             from = row.get(0);
             if contacts.len() == limit {
                 // Full at a row's end (pages and rows are both a thousand):

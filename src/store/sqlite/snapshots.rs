@@ -6,7 +6,7 @@
 use crate::domain::{JobId, SnapshotId};
 use crate::store::codec::page_of;
 use crate::store::record_rows;
-use crate::store::snapshot_lines::{Packer, from_line, number_of, record_body};
+use crate::store::snapshot_lines::{Packer, fill_page, record_body};
 use crate::store::sqlite::SqliteStore;
 use crate::store::time_conv::from_micros;
 use crate::store::{BillerId, ContactPage, JobRecord, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
@@ -131,16 +131,7 @@ impl SnapshotStore for SqliteStore {
                 while contacts.len() <= limit
                     && let Some((last, text)) = next_row(c, biller, seq, &from)?
                 {
-                    for line in text.split('\n') {
-                        // A row the page starts inside: skip what the page is after, undecoded.
-                        if number_of(line) <= after.as_str() {
-                            continue;
-                        }
-                        contacts.push(from_line(line)?);
-                        if contacts.len() > limit {
-                            break;
-                        }
-                    }
+                    fill_page(&text, &after, limit, &mut contacts)?;
                     from = last;
                     if contacts.len() == limit {
                         // Full at a row's end (pages and rows are both a
