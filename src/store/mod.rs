@@ -302,7 +302,7 @@ pub struct ApplyJob {
     pub snapshot: Option<NewSnapshot>,
 }
 
-/// A snapshot to take inside a replace's transaction, just before it writes.
+/// A snapshot a replace keeps of the contacts as they were before it, committed with it.
 /// A replace that would change nothing takes none.
 #[derive(Debug, Clone)]
 pub struct NewSnapshot {
@@ -375,7 +375,8 @@ pub trait JobStore {
     /// Removes uploads that never finished (their server died mid-upload).
     async fn purge_abandoned_uploads(&self, started_before: OffsetDateTime) -> StoreResult<u64>;
     /// Removes records and staging left behind by ended jobs (a crash right
-    /// after a job ended); returns the rows removed.
+    /// after a job ended), and on PostgreSQL snapshot copies no replace
+    /// listed; returns the rows removed.
     async fn purge_finished_work(&self) -> StoreResult<u64>;
     /// Takes the oldest runnable job (queued, or abandoned with an expired
     /// lease) whose biller has no older unfinished job; sets it validating.

@@ -276,3 +276,92 @@ crate::both_stores!(
     restore_is_guarded_and_snapshots_are_private,
     a_snapshot_over_several_stored_rows_reads_back_whole,
 );
+
+/// PostgreSQL copies a replace's snapshot on a connection of its own: a copy
+/// whose replace does not write (nothing changes, a refused replace) rolls
+/// back, and one a replace that died left unlisted is swept, but not while
+/// its biller is being replaced (its copy may be about to be listed).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_snapshot_copies_no_replace_lists_are_dropped() {
+    let app = spawn_app(Backend::Postgres).await;
+    let t = app.biller("1001", ALL).await;
+    let other = app.biller("2002", ALL).await;
+    let four: Vec<Value> = (1..=4).map(|i| contact(&format!("{i:04}"), "First")).collect();
+    for tenant in [&t, &other] {
+        assert_eq!(app.post(tenant, "/contacts/add", &json!(four)).await.status(), 200);
+        let (s, v) = body(app.post(tenant, "/contacts/replace", &json!(four[..3])).await).await;
+        assert_eq!(s, 200, "{v}");
+    }
+    let (db, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    let rows = |code: &'static str| {
+        let db = &db;
+        async move {
+            let r = db
+                .query_one(
+                    "SELECT count(*), count(*) FILTER (WHERE s.seq IS NULL) FROM snapshot_rows r
+                     JOIN billers b ON b.id = r.biller_id LEFT JOIN snapshots s ON s.seq = r.snapshot_seq
+                     WHERE b.code = $1",
+                    &[&code],
+                )
+                .await
+                .unwrap();
+            (r.get::<_, i64>(0), r.get::<_, i64>(1))
+        }
+    };
+    assert_eq!(rows("1001").await, (1, 0));
+
+    let (s, v) = body(app.post(&t, "/contacts/replace", &json!(four[..3])).await).await;
+    assert_eq!((s, v["unchanged"].as_u64()), (200, Some(3)), "{v}");
+    let (s, _) = body(app.post(&t, "/contacts/replace", &json!(four[..1])).await).await;
+    assert_eq!(s, 409, "the guard refuses removing 2 of 3");
+    assert_eq!(rows("1001").await, (1, 0), "neither kept its copy");
+
+    // A copy no snapshot lists, in each biller, as a replace that died would leave.
+    db.batch_execute(
+        "INSERT INTO snapshot_rows (biller_id, snapshot_seq, last_number, contacts)
+         SELECT biller_id, snapshot_seq + 1000, last_number, contacts FROM snapshot_rows",
+    )
+    .await
+    .unwrap();
+    assert_eq!((rows("1001").await, rows("2002").await), ((2, 1), (2, 1)));
+    let (replacing, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    replacing.batch_execute("BEGIN; SELECT 1 FROM billers WHERE code = '2002' FOR UPDATE").await.unwrap();
+    let store = app.service.store();
+    assert_eq!(store.purge_finished_work().await.unwrap(), 1);
+    assert_eq!((rows("1001").await, rows("2002").await), ((1, 0), (2, 1)), "2002 is being replaced");
+    replacing.batch_execute("ROLLBACK").await.unwrap();
+    assert_eq!(store.purge_finished_work().await.unwrap(), 1);
+    assert_eq!(rows("2002").await, (1, 0));
+    assert_eq!(snapshots(&app, &t).await.len(), 1);
+}
+
+/// PostgreSQL: replaces of several billers at once, more than copy their
+/// snapshots beside them (the rest copy inside), each keep their own set.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_replaces_at_once_each_snapshot_their_own_contacts() {
+    let app = spawn_app(Backend::Postgres).await;
+    let mut tenants = Vec::new();
+    for b in 0..8 {
+        let t = app.biller(&format!("{}", 3000 + b), ALL).await;
+        let list: Vec<Value> = (0..300).map(|i| contact(&format!("{i:05}"), &format!("Biller {b} first"))).collect();
+        assert_eq!(app.post(&t, "/contacts/add", &json!(list)).await.status(), 200);
+        tenants.push(t);
+    }
+    let app = &app;
+    let replaced = futures_util::future::join_all(tenants.iter().enumerate().map(|(b, t)| {
+        let list: Vec<Value> = (0..300).map(|i| contact(&format!("{i:05}"), &format!("Biller {b} second"))).collect();
+        async move { body(app.post(t, "/contacts/replace", &json!(list)).await).await }
+    }))
+    .await;
+    for (b, (t, (s, v))) in tenants.iter().zip(replaced).enumerate() {
+        assert_eq!((s, v["updated"].as_u64()), (200, Some(300)), "{v}");
+        let list = snapshots(app, t).await;
+        assert_eq!((list.len(), list[0]["contacts"].as_u64()), (1, Some(300)));
+        let (_, kept) =
+            body(app.get(t, &format!("/snapshots/{}/contacts", list[0]["snapshot_id"].as_str().unwrap())).await).await;
+        let names: Vec<&str> = kept.as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap()).collect();
+        assert_eq!(names, vec![format!("Biller {b} first"); 300]);
+    }
+}

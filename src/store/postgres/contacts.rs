@@ -6,7 +6,7 @@ use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, list_query};
 use crate::store::postgres::PgStore;
-use crate::store::postgres::snapshots::keep_snapshot;
+use crate::store::postgres::snapshots::SnapshotCopy;
 use crate::store::{
     BillerId, ContactPage, ContactStore, StoreError, StoreResult, WriteBatch, WriteOutcome, encode_all, prepare,
     snapshot_due,
@@ -65,9 +65,11 @@ impl ContactStore for PgStore {
         .map_err(|e| StoreError::Backend(e.to_string()))?;
         let rows = rows?;
         let mut c = self.pool.get().await?;
+        let copy_conn = self.copy_connection(batch.snapshot.as_ref(), batch.mode, batch.dry_run).await?;
         let tx = c.transaction().await?;
         // One bulk writer per biller at a time, so the plan sees what it changes.
         check_settings_version(&tx, biller, batch.settings_version, "FOR UPDATE").await?;
+        let copy = SnapshotCopy::start(copy_conn, biller).await?;
         let mut existing = HashMap::new();
         let total = match batch.mode {
             WriteMode::Replace => {
@@ -101,9 +103,10 @@ impl ContactStore for PgStore {
             return Ok(prepared.outcome);
         }
         let n = prepared.outcome.counts;
-        if let Some(snap) = snapshot_due(batch.snapshot.as_ref(), batch.mode, n.created, n.updated, n.removed) {
-            keep_snapshot(&tx, biller, snap, total, now).await?;
-        }
+        let kept = match snapshot_due(batch.snapshot.as_ref(), batch.mode, n.created, n.updated, n.removed) {
+            Some(snap) => Some(copy.keep(&tx, biller, snap, total, now).await?),
+            None => None,
+        };
         let mut ids = ContactIdRun::new(&mut rand::thread_rng());
         let mut new = Columns::default();
         let mut changed = Columns::default();
@@ -145,6 +148,9 @@ impl ContactStore for PgStore {
         if !prepared.plan.removals.is_empty() {
             let ids: Vec<&str> = prepared.plan.removals.iter().map(|(id, _)| id.as_str()).collect();
             tx.execute("DELETE FROM contacts WHERE biller_id = $1 AND id = ANY($2)", &[&biller, &ids]).await?;
+        }
+        if let Some(kept) = kept {
+            kept.committed().await?;
         }
         tx.commit().await?;
         Ok(prepared.outcome)

@@ -6,7 +6,7 @@ use crate::domain::JobId;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::WriteMode;
 use crate::store::postgres::PgStore;
-use crate::store::postgres::snapshots::keep_snapshot;
+use crate::store::postgres::snapshots::{CopyConnection, SnapshotCopy, sweep_unlisted_copies};
 use crate::store::record_rows;
 use crate::store::{
     ApplyJob, BillerId, DirectLoad, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, JoinPass,
@@ -148,6 +148,7 @@ async fn merge(
     fence: &Fence,
     biller: BillerId,
     apply: &ApplyJob,
+    copy_conn: Option<CopyConnection>,
     now: OffsetDateTime,
 ) -> StoreResult<(JobCounts, Option<String>)> {
     let seq = fence.seq;
@@ -158,6 +159,7 @@ async fn merge(
     if version != apply.settings_version {
         return Err(StoreError::SettingsChanged);
     }
+    let copy = SnapshotCopy::start(copy_conn, biller).await?;
     if apply.counts.failed > 0 {
         // Keys claimed by invalid records (skipped with on_error=skip) are not applied.
         let dropped = tx
@@ -172,11 +174,12 @@ async fn merge(
     if let Some(dry) = judge(apply, counts, plan.existing)? {
         return Ok(dry);
     }
-    if let Some(snap) =
-        snapshot_due(apply.snapshot.as_ref(), apply.mode, counts.created, counts.updated, counts.removed)
-    {
-        keep_snapshot(tx, biller, snap, plan.existing, now).await?;
-    }
+    // A copy beside this transaction sees none of its writes (uncommitted),
+    // so they go on meanwhile.
+    let kept = match snapshot_due(apply.snapshot.as_ref(), apply.mode, counts.created, counts.updated, counts.removed) {
+        Some(snap) => Some(copy.keep(tx, biller, snap, plan.existing, now).await?),
+        None => None,
+    };
     tracing::debug!(ms = t.elapsed().as_millis(), "merge: snapshot kept");
     // The counts above say which statements have work; at a million rows a
     // join with nothing to do still costs seconds.
@@ -220,6 +223,10 @@ async fn merge(
         )
         .await?;
     }
+    if let Some(kept) = kept {
+        kept.committed().await?;
+    }
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: inserted, snapshot copied");
     Ok((counts, None))
 }
 
@@ -519,8 +526,9 @@ impl JobStore for PgStore {
         let records = tx
             .execute(&format!("DELETE FROM job_record_rows WHERE (biller_id, job_seq) IN ({FINISHED_JOBS})"), &[])
             .await?;
+        let copies = sweep_unlisted_copies(&tx).await?;
         tx.commit().await?;
-        Ok(rows + records)
+        Ok(rows + records + copies)
     }
 
     async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
@@ -692,12 +700,13 @@ impl JobStore for PgStore {
         now: OffsetDateTime,
     ) -> StoreResult<Option<JobCounts>> {
         let mut c = self.pool.get().await?;
+        let copy_conn = self.copy_connection(apply.snapshot.as_ref(), apply.mode, apply.dry_run).await?;
         let tx = c.transaction().await?;
         if fenced(&tx, fence).await? != Heartbeat::Continue {
             return Ok(None);
         }
         let t = std::time::Instant::now();
-        let (counts, note) = merge(&tx, fence, biller, apply, now).await?;
+        let (counts, note) = merge(&tx, fence, biller, apply, copy_conn, now).await?;
         end_job(&tx, fence.seq, JobStatus::Completed, note.as_deref(), &counts, now).await?;
         tracing::debug!(ms = t.elapsed().as_millis(), "merge: written");
         tx.commit().await?;

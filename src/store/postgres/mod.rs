@@ -34,6 +34,9 @@ const POOL_SIZE: usize = 16;
 /// First bulk loads at once (each holds a pooled connection for its whole
 /// job); past them, jobs take the staged path.
 const DIRECT_LOADS: usize = POOL_SIZE / 4;
+/// Replaces at once whose snapshot is copied on a connection of its own
+/// (see `SnapshotCopy`); past them, it is copied inside the replace.
+const SNAPSHOT_COPIES: usize = POOL_SIZE / 4;
 /// How long a request waits for a pooled connection before `503 busy`
 /// (rather than forever, should writes waiting on a lock hold them all).
 const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
@@ -41,6 +44,7 @@ const POOL_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
 pub struct PgStore {
     pool: Pool,
     direct_loads: std::sync::Arc<tokio::sync::Semaphore>,
+    snapshot_copies: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -77,7 +81,11 @@ impl PgStore {
             .map_err(|e| StoreError::Backend(e.to_string()))?;
         // Fail at start, with the reason, rather than on the first request.
         drop(pool.get().await?);
-        Ok(Self { pool, direct_loads: std::sync::Arc::new(tokio::sync::Semaphore::new(DIRECT_LOADS)) })
+        Ok(Self {
+            pool,
+            direct_loads: std::sync::Arc::new(tokio::sync::Semaphore::new(DIRECT_LOADS)),
+            snapshot_copies: std::sync::Arc::new(tokio::sync::Semaphore::new(SNAPSHOT_COPIES)),
+        })
     }
 }
 

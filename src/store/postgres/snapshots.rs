@@ -1,8 +1,9 @@
-//! Replace snapshots on PostgreSQL: taken inside the replace's transaction,
+//! Replace snapshots on PostgreSQL: copied beside the replace's transaction,
 //! stored up to a thousand contacts to a row (`snapshot_rows`, laid out as
 //! `snapshot_lines` says and built here in SQL), read back page by page,
 //! and turned into a restore job's records in one statement.
 
+use crate::domain::sync::WriteMode;
 use crate::domain::{JobId, SnapshotId};
 use crate::store::codec::page_of;
 use crate::store::postgres::PgStore;
@@ -11,7 +12,9 @@ use crate::store::snapshot_lines::fill_page;
 use crate::store::{BillerId, ContactPage, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use tokio_postgres::{Row, Transaction};
+use tokio::sync::{OwnedSemaphorePermit, oneshot};
+use tokio::task::JoinHandle;
+use tokio_postgres::{NoTls, Row, Transaction};
 
 const SNAPSHOT_COLUMNS: &str = "seq, id, job_id, contacts, created_at";
 
@@ -29,22 +32,188 @@ fn to_snapshot(r: &Row) -> StoreResult<Snapshot> {
     })
 }
 
-/// Copies the biller's contacts into a new snapshot, then drops the ones past
-/// what is kept. Runs in the replace's transaction, before it writes.
-pub(super) async fn keep_snapshot(
-    tx: &Transaction<'_>,
-    biller: BillerId,
-    snap: &NewSnapshot,
-    contacts: u64,
-    now: OffsetDateTime,
-) -> StoreResult<()> {
-    let seq: i64 = tx
-        .query_one(
-            "INSERT INTO snapshots (biller_id, id, job_id, contacts, created_at) VALUES ($1, $2, $3, $4, $5) RETURNING seq",
-            &[&biller, &snap.id.as_str(), &snap.job.as_ref().map(JobId::as_str), &(contacts as i64), &now],
+/// A replace's snapshot, copied on a connection of its own while the replace
+/// works out and writes its changes, so PostgreSQL builds the copy (seconds
+/// at a million contacts) on another core. Started once the replace holds its
+/// biller's lock, the copy sees the contacts the replace starts from: every
+/// writer of a biller's contacts takes that lock before it commits, so none
+/// commits in between. The copy's transaction commits only when the replace
+/// keeps it, and the replace's own transaction lists it (`snapshots`), so a
+/// replace that never commits leaves no listed snapshot (an unlisted copy is
+/// swept by `purge_finished_work`). Dropped, the copy is cancelled and rolls
+/// back. Without a connection of its own (more copies running than
+/// `SNAPSHOT_COPIES`), it is made inside the replace's transaction.
+pub(super) struct SnapshotCopy(Option<Beside>);
+
+struct Beside {
+    seq: i64,
+    keep: oneshot::Sender<()>,
+    copied: JoinHandle<StoreResult<()>>,
+}
+
+/// A connection to copy on, and the permit to hold it.
+pub(super) type CopyConnection = (deadpool_postgres::Object, OwnedSemaphorePermit);
+
+/// How long a copy waits for its tables' locks: its replace waits on it where
+/// PostgreSQL cannot see, so a lock request queued between them (a migration's)
+/// must end the wait rather than leave all three waiting for ever.
+const COPY_LOCK_TIMEOUT: &str = "10s";
+
+impl PgStore {
+    /// A connection to copy on, for a write that may take a snapshot (a
+    /// replace that keeps them, not a dry run), if a copy may start: at most
+    /// `SNAPSHOT_COPIES` writes hold two connections, so they cannot take the
+    /// whole pool waiting for their second. Taken before the write locks its
+    /// biller, so no lock is held while the pool is waited on.
+    pub(super) async fn copy_connection(
+        &self,
+        snapshot: Option<&NewSnapshot>,
+        mode: WriteMode,
+        dry_run: bool,
+    ) -> StoreResult<Option<CopyConnection>> {
+        if snapshot.is_none() || mode != WriteMode::Replace || dry_run {
+            return Ok(None);
+        }
+        let Ok(permit) = self.snapshot_copies.clone().try_acquire_owned() else { return Ok(None) };
+        Ok(Some((self.pool.get().await?, permit)))
+    }
+}
+
+impl SnapshotCopy {
+    /// Starts copying the biller's contacts on `conn`, if there is one; call
+    /// it holding the biller's lock.
+    pub(super) async fn start(conn: Option<CopyConnection>, biller: BillerId) -> StoreResult<Self> {
+        let Some((conn, permit)) = conn else { return Ok(Self(None)) };
+        let seq: i64 = conn.query_one("SELECT nextval(pg_get_serial_sequence('snapshots', 'seq'))", &[]).await?.get(0);
+        let (keep, mut kept) = oneshot::channel();
+        let copied = tokio::spawn(async move {
+            let _permit = permit;
+            let mut conn = conn;
+            let cancel = conn.cancel_token();
+            let cancelled = async {
+                let tx = conn.transaction().await?;
+                tx.batch_execute(&format!("SET LOCAL lock_timeout = '{COPY_LOCK_TIMEOUT}'")).await?;
+                // The replace's word may come before the copy ends: kept, the
+                // copy goes on; dropped, it is cancelled.
+                let keep = {
+                    let copying = copy_contacts(&tx, biller, seq);
+                    tokio::pin!(copying);
+                    tokio::select! {
+                        copy = &mut copying => {
+                            copy?;
+                            (&mut kept).await.is_ok()
+                        }
+                        keep = &mut kept => match keep {
+                            Ok(()) => {
+                                copying.await?;
+                                true
+                            }
+                            Err(_) => {
+                                let _ = cancel.cancel_query(NoTls).await;
+                                let _ = copying.await;
+                                return StoreResult::Ok(true);
+                            }
+                        },
+                    }
+                };
+                if keep {
+                    tx.commit().await?;
+                }
+                Ok(false)
+            }
+            .await?;
+            // Cancelled while this task still owned the connection, so no
+            // other query was hit; but a cancel arriving as the statement
+            // ended could cut the rollback short: close, don't pool it.
+            if cancelled {
+                drop(deadpool_postgres::Object::take(conn));
+            }
+            Ok(())
+        });
+        Ok(Self(Some(Beside { seq, keep, copied })))
+    }
+
+    /// Keeps the copy: lists it in the replace's transaction `tx` and drops
+    /// the snapshots past what is kept. Call it before the replace writes
+    /// (a copy without a connection of its own is made here, in `tx`), and
+    /// wait for the copy's commit (`KeptCopy::committed`) before `tx` commits.
+    pub(super) async fn keep(
+        self,
+        tx: &Transaction<'_>,
+        biller: BillerId,
+        snap: &NewSnapshot,
+        contacts: u64,
+        now: OffsetDateTime,
+    ) -> StoreResult<KeptCopy> {
+        let (seq, copied) = match self.0 {
+            Some(beside) => {
+                // Fails only if the copy has already failed, which `copied` reports.
+                let _ = beside.keep.send(());
+                (beside.seq, Some(beside.copied))
+            }
+            None => {
+                let seq: i64 =
+                    tx.query_one("SELECT nextval(pg_get_serial_sequence('snapshots', 'seq'))", &[]).await?.get(0);
+                copy_contacts(tx, biller, seq).await?;
+                (seq, None)
+            }
+        };
+        tx.execute(
+            "INSERT INTO snapshots (seq, biller_id, id, job_id, contacts, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
+            &[&seq, &biller, &snap.id.as_str(), &snap.job.as_ref().map(JobId::as_str), &(contacts as i64), &now],
         )
-        .await?
-        .get(0);
+        .await?;
+        let old: Vec<i64> = tx
+            .query(
+                "SELECT seq FROM snapshots WHERE biller_id = $1 ORDER BY seq DESC OFFSET $2",
+                &[&biller, &(snap.keep as i64)],
+            )
+            .await?
+            .iter()
+            .map(|r| r.get(0))
+            .collect();
+        if !old.is_empty() {
+            tx.execute("DELETE FROM snapshot_rows WHERE biller_id = $1 AND snapshot_seq = ANY($2)", &[&biller, &old])
+                .await?;
+            tx.execute("DELETE FROM snapshots WHERE seq = ANY($1)", &[&old]).await?;
+        }
+        Ok(KeptCopy(copied))
+    }
+}
+
+/// A kept snapshot whose copy may still be running beside its replace.
+#[must_use = "the replace may commit only once its snapshot's copy has"]
+pub(super) struct KeptCopy(Option<JoinHandle<StoreResult<()>>>);
+
+impl KeptCopy {
+    /// Waits for the copy to commit; the replace may commit after it.
+    pub(super) async fn committed(self) -> StoreResult<()> {
+        match self.0 {
+            Some(copied) => copied.await.map_err(|e| StoreError::Backend(format!("snapshot copy: {e}")))?,
+            None => Ok(()),
+        }
+    }
+}
+
+/// Deletes copies no snapshot lists: their replace died between the two
+/// commits, or was dropped as the copy committed. A biller being replaced
+/// (locked) is left for the next sweep: its copy may be about to be listed.
+pub(super) async fn sweep_unlisted_copies(tx: &Transaction<'_>) -> StoreResult<u64> {
+    Ok(tx
+        .execute(
+            "WITH unlisted AS (SELECT DISTINCT biller_id, snapshot_seq FROM snapshot_rows r
+                               WHERE NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.seq = r.snapshot_seq)),
+                  free AS (SELECT id FROM billers WHERE id IN (SELECT biller_id FROM unlisted)
+                           FOR UPDATE SKIP LOCKED)
+             DELETE FROM snapshot_rows r USING unlisted u, free f
+             WHERE u.biller_id = f.id AND r.biller_id = u.biller_id AND r.snapshot_seq = u.snapshot_seq",
+            &[],
+        )
+        .await?)
+}
+
+/// Copies the biller's contacts into the rows of snapshot `seq`.
+async fn copy_contacts(tx: &Transaction<'_>, biller: BillerId, seq: i64) -> StoreResult<()> {
     // A page at a time by key, so no sort of the whole set: each page is
     // the next thousand contacts, cut short where its text passes
     // MAX_ROW_BYTES (a contact's settings let it reach a few hundred KB).
@@ -72,20 +241,6 @@ pub(super) async fn keep_snapshot(
         &[&biller, &seq, &(record_rows::PER_ROW as i64), &(record_rows::MAX_ROW_BYTES as i64)],
     )
     .await?;
-    let old: Vec<i64> = tx
-        .query(
-            "SELECT seq FROM snapshots WHERE biller_id = $1 ORDER BY seq DESC OFFSET $2",
-            &[&biller, &(snap.keep as i64)],
-        )
-        .await?
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
-    if !old.is_empty() {
-        tx.execute("DELETE FROM snapshot_rows WHERE biller_id = $1 AND snapshot_seq = ANY($2)", &[&biller, &old])
-            .await?;
-        tx.execute("DELETE FROM snapshots WHERE seq = ANY($1)", &[&old]).await?;
-    }
     Ok(())
 }
 
