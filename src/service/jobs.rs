@@ -71,6 +71,7 @@ impl JobUpload {
             self.service.store.discard_job(self.job.seq).await.ok();
             return Err(e.into());
         }
+        self.service.job_queued.notify_one();
         Ok(Job { status: JobStatus::Queued, counts: JobCounts { total: self.received, ..self.job.counts }, ..self.job })
     }
 
@@ -184,6 +185,7 @@ pub struct Worker {
     service: Service,
     parser: RecordParser,
     owner: String,
+    idle_poll: Duration,
 }
 
 /// How one validation and merge of a job ended.
@@ -222,7 +224,13 @@ struct Validated {
 impl Worker {
     pub fn new(service: Service, parser: RecordParser) -> Self {
         let owner = format!("{}-{}", std::process::id(), JobId::generate(&mut rand::thread_rng()));
-        Self { service, parser, owner }
+        Self { service, parser, owner, idle_poll: Duration::from_millis(250) }
+    }
+
+    /// How often an idle worker looks for jobs queued by other servers
+    /// (and for jobs whose lease ran out); 250 ms unless set.
+    pub fn idle_poll(self, every: Duration) -> Self {
+        Self { idle_poll: every, ..self }
     }
 
     /// Runs jobs until `stop` resolves; a job in progress at that moment is
@@ -239,7 +247,8 @@ impl Worker {
                 Err(e) => tracing::error!(error = %e, "job worker"),
             }
             tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
+                _ = tokio::time::sleep(self.idle_poll) => {}
+                _ = self.service.job_queued.notified() => {}
                 _ = stop.changed() => return,
             }
         }

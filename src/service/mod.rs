@@ -57,11 +57,14 @@ pub struct Service {
     config: ServiceConfig,
     auth_cache: Arc<auth::AuthCache>,
     bulk_locks: Arc<std::sync::Mutex<HashMap<BillerId, Arc<tokio::sync::Mutex<()>>>>>,
+    /// Wakes this server's idle workers when a job is queued here (jobs
+    /// queued by other servers are found by polling).
+    job_queued: Arc<tokio::sync::Notify>,
 }
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Self {
-        Self { store, config, auth_cache: Arc::default(), bulk_locks: Arc::default() }
+        Self { store, config, auth_cache: Arc::default(), bulk_locks: Arc::default(), job_queued: Arc::default() }
     }
 
     pub fn config(&self) -> &ServiceConfig {

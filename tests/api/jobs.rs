@@ -295,6 +295,18 @@ async fn a_taken_over_job_is_finished_exactly_once(b: Backend) {
     assert_eq!(app.all_contacts(&t).await.len(), 3);
 }
 
+/// The job once a worker in the background has ended it (30 s at most).
+async fn ended(app: &TestApp, t: &Tenant, id: &str) -> Value {
+    for _ in 0..600 {
+        let j = job(app, t, id).await;
+        if ["completed", "failed", "cancelled"].contains(&j["status"].as_str().unwrap()) {
+            return j;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("job {id} still running after 30 s");
+}
+
 /// The server's own worker picks jobs up.
 async fn the_server_runs_jobs_itself(b: Backend) {
     let app = spawn_app_with(b, |s| s.workers = 1).await;
@@ -303,16 +315,26 @@ async fn the_server_runs_jobs_itself(b: Backend) {
     let (s, v, _) = submit(&app, &t, "add", "", "application/x-ndjson", ndjson(&list)).await;
     assert_eq!(s, 202);
     let id = v["job_id"].as_str().unwrap().to_owned();
-    let mut status = String::new();
-    for _ in 0..600 {
-        status = job(&app, &t, &id).await["status"].as_str().unwrap().to_owned();
-        if status == "completed" || status == "failed" {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert_eq!(status, "completed");
+    assert_eq!(ended(&app, &t, &id).await["status"], "completed");
     assert_eq!(app.all_contacts(&t).await.len(), 2500);
+}
+
+/// An idle worker takes a job queued on its server at once, not at its next
+/// look for other servers' jobs (an hour here).
+async fn an_idle_worker_wakes_for_a_job_queued_here(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let worker = contactd::app::worker(&app.service).idle_poll(Duration::from_secs(3600));
+    let running = tokio::spawn(worker.run(stopped));
+    tokio::time::sleep(Duration::from_millis(500)).await; // it has looked once and found nothing
+    let (s, v, _) = submit(&app, &t, "add", "", "application/json", json_list(&[contact("0001", "Woken")])).await;
+    assert_eq!(s, 202, "{v}");
+    let id = v["job_id"].as_str().unwrap().to_owned();
+    assert_eq!(ended(&app, &t, &id).await["status"], "completed");
+    assert_eq!(app.all_contacts(&t).await.len(), 1);
+    stop.send(true).unwrap();
+    running.await.unwrap();
 }
 
 async fn csv_files_as_billers_send_them(b: Backend) {
@@ -749,6 +771,7 @@ crate::both_stores!(
     bad_submissions_store_nothing,
     a_taken_over_job_is_finished_exactly_once,
     the_server_runs_jobs_itself,
+    an_idle_worker_wakes_for_a_job_queued_here,
     csv_files_as_billers_send_them,
     errors_point_at_the_right_place,
 );
