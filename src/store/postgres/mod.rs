@@ -27,6 +27,7 @@ const MIGRATIONS: &[&str] = &[
     include_str!("0009_contacts_fillfactor.sql"),
     include_str!("0010_contacts_without_biller_check.sql"),
     include_str!("0011_snapshot_rows.sql"),
+    include_str!("0012_record_numbers_lz4.sql"),
 ];
 /// Arbitrary, fixed: serialises migrations across servers sharing a database.
 const MIGRATION_LOCK: i64 = 0x636f_6e74_6163_7464;
