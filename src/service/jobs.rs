@@ -194,6 +194,9 @@ enum Round {
     Ended,
     /// The merge found staging gone; nothing was applied.
     StagingLost,
+    /// The merge found a row staged as unchanged changed meanwhile; nothing
+    /// was applied.
+    StaleHints,
 }
 
 /// How checking a first bulk load's records ended.
@@ -214,6 +217,8 @@ struct Validated {
     errors: u64,
     /// Rows staging took, which the merge checks are all still there.
     staged: u64,
+    /// Of those, rows staged as unchanged, which the merge checks still are.
+    unchanged_staged: u64,
     /// Reading records, checking them (CPU, summed over the checkers), and
     /// writing staging, errors and heartbeats: all three overlap.
     read: Duration,
@@ -285,14 +290,17 @@ impl Worker {
     /// Runs a claimed job; `progress` always holds the counts so far, for
     /// whoever records how it ended. Staging is not durable: a merge that
     /// finds it lost (PostgreSQL restarted, or SQLite's writer connection
-    /// went) validates once more from the stored records and merges again.
+    /// went), or finds a row staged as unchanged changed by a write meanwhile,
+    /// validates once more from the stored records, staging every row whole,
+    /// and merges again.
     async fn run_job(&self, job: &Job, fence: &Fence, progress: &mut JobCounts) -> ServiceResult<()> {
         tracing::info!("job started");
         let biller =
             self.service.store.biller_by_id(job.biller_id).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
-        for again in [false, true] {
-            if again {
-                tracing::warn!("the job's staged rows were lost before its merge; validating it again");
+        let mut why = StoreError::StagingLost;
+        for hints in [true, false] {
+            if !hints {
+                tracing::warn!(reason = %why, "validating the job again, staging every row whole");
                 // Shown as validating from the start, not as a merge at 100%.
                 *progress = JobCounts { total: job.counts.total, ..JobCounts::default() };
                 let store = &self.service.store;
@@ -302,11 +310,13 @@ impl Worker {
                     return self.stopped(fence, *progress).await;
                 }
             }
-            if let Round::Ended = self.validate_and_apply(job, fence, &biller, progress).await? {
-                return Ok(());
-            }
+            why = match self.validate_and_apply(job, fence, &biller, hints, progress).await? {
+                Round::Ended => return Ok(()),
+                Round::StagingLost => StoreError::StagingLost,
+                Round::StaleHints => StoreError::StaleHints,
+            };
         }
-        Err(ServiceError::BadRequest(format!("{}; nothing was applied, submit it again", StoreError::StagingLost)))
+        Err(ServiceError::BadRequest(format!("{why}; nothing was applied, submit it again")))
     }
 
     async fn validate_and_apply(
@@ -314,6 +324,7 @@ impl Worker {
         job: &Job,
         fence: &Fence,
         biller: &crate::store::Biller,
+        hints: bool,
         progress: &mut JobCounts,
     ) -> ServiceResult<Round> {
         let store = &self.service.store;
@@ -336,12 +347,13 @@ impl Worker {
             }
         }
         let started = std::time::Instant::now();
-        let Some(v) = self.validate(job, fence, &biller.settings, progress).await? else {
+        let Some(v) = self.validate(job, fence, &biller.settings, hints, progress).await? else {
             return self.stopped(fence, *progress).await.map(|()| Round::Ended);
         };
         tracing::info!(
             records = v.counts.total,
             failed = v.counts.failed,
+            staged_by_key = v.unchanged_staged,
             ms = started.elapsed().as_millis(),
             read_ms = v.read.as_millis(),
             check_ms = v.check.as_millis(),
@@ -378,6 +390,7 @@ impl Worker {
             settings_version: biller.settings_version,
             counts: v.counts,
             staged: v.staged,
+            unchanged_staged: v.unchanged_staged,
             snapshot: self.service.snapshot_for(mode, Some(job.id.clone())),
         };
         match store.apply_job(fence, biller.id, &apply, super::now()).await {
@@ -393,6 +406,7 @@ impl Worker {
             }
             Ok(None) => self.stopped(fence, v.counts).await.map(|()| Round::Ended),
             Err(StoreError::StagingLost) => Ok(Round::StagingLost),
+            Err(StoreError::StaleHints) => Ok(Round::StaleHints),
             Err(StoreError::SettingsChanged) => Err(ServiceError::BadRequest(
                 "the biller's field settings changed while the job ran; nothing was applied, submit it again".into(),
             )),
@@ -588,6 +602,7 @@ impl Worker {
         job: &Job,
         fence: &Fence,
         settings: &crate::domain::BillerSettings,
+        hints: bool,
         progress: &mut JobCounts,
     ) -> ServiceResult<Option<Validated>> {
         let store = &self.service.store;
@@ -597,6 +612,17 @@ impl Worker {
             let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
             let mut errors_stored = 0u64;
             let (mut write, mut beat, mut staged) = (Duration::ZERO, std::time::Instant::now(), 0u64);
+            // Rows equal to the biller's contacts are staged by key alone (on
+            // PostgreSQL); loaded while the first chunks are checked.
+            let known = if hints && job.counts.total >= CHUNK as u64 {
+                store.known_fingerprints(job.biller_id).await.unwrap_or_else(|e| {
+                    tracing::warn!(error = %e, "loading the biller's fingerprints failed; staging every row whole");
+                    None
+                })
+            } else {
+                None
+            };
+            let mut unchanged_staged = 0u64;
             // Keys used so far, approximately: most records are the first use
             // of their number, and the store stages those without a conflict check.
             let mut used = numbers_seen(job)?;
@@ -612,12 +638,20 @@ impl Worker {
                         let account_number = r.account_number.clone()?;
                         let row = r.row.take().filter(|_| keep_rows);
                         let maybe_repeated = used.check_and_set(&account_number);
-                        Some((StageItem { account_number, idx: r.idx, line: r.line, row, maybe_repeated }, i))
+                        let unchanged = known
+                            .as_ref()
+                            .zip(row.as_ref())
+                            .is_some_and(|(k, row)| k.unchanged(&account_number, row.fingerprint));
+                        let (idx, line) = (r.idx, r.line);
+                        Some((StageItem { account_number, idx, line, row, maybe_repeated, unchanged }, i))
                     })
                     .unzip();
                 let offered = items.len() as u64;
+                let unchanged: Vec<bool> = items.iter().map(|i| i.unchanged).collect();
                 let (state, duplicates) = store.stage_job_rows(fence, job.biller_id, items).await?;
                 staged += offered - duplicates.len() as u64;
+                unchanged_staged += unchanged.iter().filter(|u| **u).count() as u64
+                    - duplicates.iter().filter(|d| unchanged[d.item]).count() as u64;
                 if state != Heartbeat::Continue {
                     return Ok(None);
                 }
@@ -661,11 +695,18 @@ impl Worker {
                 }
                 write += t.elapsed();
             }
-            Ok::<_, ServiceError>(Some((counts, errors_stored, staged, write)))
+            Ok::<_, ServiceError>(Some((counts, errors_stored, staged, unchanged_staged, write)))
         };
         let ((read, check), stored) = tokio::try_join!(check, store_checked)?;
-        let validated =
-            stored.map(|(counts, errors, staged, write)| Validated { counts, errors, staged, read, check, write });
+        let validated = stored.map(|(counts, errors, staged, unchanged_staged, write)| Validated {
+            counts,
+            errors,
+            staged,
+            unchanged_staged,
+            read,
+            check,
+            write,
+        });
         if let Some(v) = &validated
             && v.counts.processed != job.counts.total
         {

@@ -20,6 +20,7 @@ use crate::domain::{
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
+use std::hash::BuildHasher;
 use std::sync::Arc;
 use time::OffsetDateTime;
 
@@ -47,6 +48,10 @@ pub enum StoreError {
     /// A job's staged rows went while it ran (the database restarted).
     #[error("the job's validated rows were lost (was the database restarted?)")]
     StagingLost,
+    /// A record staged as unchanged (`StageItem::unchanged`) no longer matches
+    /// its contact at the merge: a write changed it meanwhile.
+    #[error("contacts changed while the job was validated")]
+    StaleHints,
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -257,6 +262,53 @@ pub struct StageItem {
     /// False when no earlier item of the job used this number (certain: a
     /// Bloom filter says so), so the store may write it without a conflict check.
     pub maybe_repeated: bool,
+    /// The row is believed equal to the biller's contact of this number
+    /// (`KnownFingerprints`), so the store may stage its key and fingerprint
+    /// alone; the merge checks it (`StoreError::StaleHints`).
+    pub unchanged: bool,
+}
+
+/// The fingerprints of a biller's contacts, each hashed with its account
+/// number (8 to 18 bytes a contact in memory): with them a job's validation
+/// marks the records that change nothing, and the store stages those by key
+/// alone rather than writing their whole rows to read them back unused.
+pub struct KnownFingerprints {
+    hasher: std::hash::RandomState,
+    contacts: std::collections::HashSet<u64>,
+}
+
+/// Billers with more contacts than this get no `KnownFingerprints` (it would
+/// take up to 36 MB of memory).
+pub const MAX_KNOWN_FINGERPRINTS: usize = 2_000_000;
+
+impl KnownFingerprints {
+    pub fn new() -> Self {
+        Self { hasher: std::hash::RandomState::new(), contacts: std::collections::HashSet::new() }
+    }
+
+    pub fn insert(&mut self, account_number: &str, fingerprint: i64) {
+        self.contacts.insert(self.hasher.hash_one((account_number, fingerprint)));
+    }
+
+    pub fn len(&self) -> usize {
+        self.contacts.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.contacts.is_empty()
+    }
+
+    /// Whether the biller's contact of this number has this fingerprint (a
+    /// hint: another pair may hash alike, and the contact may change after).
+    pub fn unchanged(&self, account_number: &str, fingerprint: i64) -> bool {
+        self.contacts.contains(&self.hasher.hash_one((account_number, fingerprint)))
+    }
+}
+
+impl Default for KnownFingerprints {
+    fn default() -> Self {
+        Self::new()
+    }
 }
 
 /// A staged item whose account number an earlier record already used.
@@ -298,6 +350,8 @@ pub struct ApplyJob {
     pub counts: JobCounts,
     /// Rows staging took (first uses of each number, valid or key-only).
     pub staged: u64,
+    /// Of those, rows staged as unchanged, by key and fingerprint alone.
+    pub unchanged_staged: u64,
     /// For a replace: keep the contacts as they were before it changes them.
     pub snapshot: Option<NewSnapshot>,
 }
@@ -397,6 +451,12 @@ pub trait JobStore {
     ) -> StoreResult<Vec<JobRecord>>;
     /// Forgets what an earlier attempt staged, so a re-run starts clean.
     async fn reset_job_work(&self, fence: &Fence, biller: BillerId) -> StoreResult<Heartbeat>;
+    /// The fingerprints of the biller's contacts, where staging takes
+    /// unchanged rows by key alone (PostgreSQL); `None` elsewhere, for a
+    /// biller without contacts, or past `MAX_KNOWN_FINGERPRINTS`.
+    async fn known_fingerprints(&self, _biller: BillerId) -> StoreResult<Option<KnownFingerprints>> {
+        Ok(None)
+    }
     /// Stages items in order (see `StageItem`); returns the duplicates found.
     async fn stage_job_rows(
         &self,

@@ -652,6 +652,31 @@ async fn merges_count_each_kind_and_touch_only_their_biller(b: Backend) {
     assert_eq!(app.all_contacts(&other).await, others, "the other biller's contacts are as they were");
 }
 
+/// PostgreSQL: runs `action` (SQL) as a job turns from validating to its
+/// merge, when `when` (SQL, on the job's row `NEW`) holds; every such turn
+/// is noted in table `merges` after. Returns a client on the app's database.
+async fn at_merges(app: &TestApp, when: &str, action: &str) -> tokio_postgres::Client {
+    let (c, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls).await.unwrap();
+    tokio::spawn(conn);
+    c.batch_execute(&format!(
+        "CREATE TABLE merges (job_seq BIGINT NOT NULL);
+         CREATE FUNCTION at_merge() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+             IF NEW.status = 'running' AND OLD.status = 'validating' THEN
+                 IF {when} THEN
+                     {action}
+                 END IF;
+                 INSERT INTO merges VALUES (NEW.seq);
+             END IF;
+             RETURN NEW;
+         END $$;
+         CREATE TRIGGER at_merge AFTER UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION at_merge();"
+    ))
+    .await
+    .unwrap();
+    c
+}
+
 /// PostgreSQL empties unlogged staging when it restarts. A job whose merge
 /// finds its staging gone validates again from its stored records and
 /// completes, exactly once. A trigger plays the restart: as the job turns to
@@ -660,23 +685,12 @@ async fn merges_count_each_kind_and_touch_only_their_biller(b: Backend) {
 async fn a_job_whose_staging_is_lost_is_validated_again() {
     let app = spawn_app(Backend::Postgres).await;
     let t = app.biller("1001", ALL).await;
-    let (c, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls).await.unwrap();
-    tokio::spawn(conn);
-    c.batch_execute(
-        "CREATE TABLE lost (job_seq BIGINT PRIMARY KEY);
-         CREATE FUNCTION lose_staging() RETURNS trigger LANGUAGE plpgsql AS $$
-         BEGIN
-             IF NEW.status = 'running' AND OLD.status = 'validating'
-                AND NOT EXISTS (SELECT 1 FROM lost WHERE job_seq = NEW.seq) THEN
-                 INSERT INTO lost VALUES (NEW.seq);
-                 DELETE FROM job_rows WHERE job_seq = NEW.seq;
-             END IF;
-             RETURN NEW;
-         END $$;
-         CREATE TRIGGER lose_staging AFTER UPDATE ON jobs FOR EACH ROW EXECUTE FUNCTION lose_staging();",
+    let c = at_merges(
+        &app,
+        "NOT EXISTS (SELECT 1 FROM merges WHERE job_seq = NEW.seq)",
+        "DELETE FROM job_rows WHERE job_seq = NEW.seq;",
     )
-    .await
-    .unwrap();
+    .await;
     app.post(&t, "/contacts/add", &json!([contact("0001", "Old")])).await;
     let list: Vec<Value> = (1..=300).map(|i| contact(&format!("{i:04}"), &format!("Person {i}"))).collect();
     let (_, v, _) = submit(&app, &t, "replace", "", "application/x-ndjson", ndjson(&list)).await;
@@ -687,15 +701,15 @@ async fn a_job_whose_staging_is_lost_is_validated_again() {
         (Some("completed"), Some(299), Some(1), Some(0)),
         "{j}"
     );
-    let lost: i64 = c.query_one("SELECT COUNT(*) FROM lost", &[]).await.unwrap().get(0);
-    assert_eq!(lost, 1, "the staging was lost once");
+    let merges: i64 = c.query_one("SELECT COUNT(*) FROM merges", &[]).await.unwrap().get(0);
+    assert_eq!(merges, 2, "the staging was lost once, then the job merged again");
     let stored = app.all_contacts(&t).await;
     assert_eq!(stored.len(), 300);
     assert_eq!(stored["0001"]["name"], "Person 1");
 
     // Lost at every merge: the second round fails the job, nothing applied.
     c.batch_execute(
-        "CREATE OR REPLACE FUNCTION lose_staging() RETURNS trigger LANGUAGE plpgsql AS $$
+        "CREATE OR REPLACE FUNCTION at_merge() RETURNS trigger LANGUAGE plpgsql AS $$
          BEGIN
              IF NEW.status = 'running' AND OLD.status = 'validating' THEN
                  DELETE FROM job_rows WHERE job_seq = NEW.seq;
@@ -711,6 +725,48 @@ async fn a_job_whose_staging_is_lost_is_validated_again() {
     assert_eq!(j["status"], "failed", "{j}");
     assert!(j["error"].as_str().unwrap().contains("lost (was the database restarted?); nothing was applied"), "{j}");
     assert_eq!(app.all_contacts(&t).await, stored, "nothing changed");
+}
+
+/// On PostgreSQL records equal to their contacts are staged by key alone. A
+/// contact a write changes after validation looked is found at the merge,
+/// and the job validates again, staging every row whole: it ends as if the
+/// write came first. A trigger plays the write, as the job turns to its merge.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_contact_changed_while_a_job_validates_is_found_at_its_merge() {
+    let app = spawn_app(Backend::Postgres).await;
+    let t = app.biller("1001", ALL).await;
+    // Hints are loaded for jobs of a chunk or more.
+    let list: Vec<Value> = (0..10_000).map(|i| contact(&format!("{i:05}"), &format!("Person {i}"))).collect();
+    let (_, v, _) = submit(&app, &t, "add", "", "application/x-ndjson", ndjson(&list)).await;
+    assert!(app.worker.run_once().await.unwrap());
+    assert_eq!(job(&app, &t, v["job_id"].as_str().unwrap()).await["created"], 10_000);
+    let c = at_merges(
+        &app,
+        "NOT EXISTS (SELECT 1 FROM merges)",
+        "UPDATE contacts SET doc = replace(doc, '\"Person 1\"', '\"Changed\"'), fingerprint = fingerprint + 1
+         WHERE account_number = '00001';",
+    )
+    .await;
+    let mut next = list.clone();
+    next[9_999]["name"] = json!("New");
+    let (_, v, _) = submit(&app, &t, "replace", "", "application/x-ndjson", ndjson(&next)).await;
+    assert!(app.worker.run_once().await.unwrap());
+    let j = job(&app, &t, v["job_id"].as_str().unwrap()).await;
+    assert_eq!(
+        (j["status"].as_str(), j["updated"].as_u64(), j["unchanged"].as_u64()),
+        (Some("completed"), Some(2), Some(9_998)),
+        "{j}"
+    );
+    let merges: i64 = c.query_one("SELECT COUNT(*) FROM merges", &[]).await.unwrap().get(0);
+    assert_eq!(merges, 2, "the write was found at the first merge, and the job validated again");
+    let stored = app.all_contacts(&t).await;
+    assert_eq!((stored["00001"]["name"].as_str(), stored["09999"]["name"].as_str()), (Some("Person 1"), Some("New")));
+    // The same list again changes nothing: what is stored matches it exactly.
+    let (_, v, _) = submit(&app, &t, "replace", "", "application/x-ndjson", ndjson(&next)).await;
+    assert!(app.worker.run_once().await.unwrap());
+    assert_eq!(job(&app, &t, v["job_id"].as_str().unwrap()).await["unchanged"], 10_000);
+    let merges: i64 = c.query_one("SELECT COUNT(*) FROM merges", &[]).await.unwrap().get(0);
+    assert_eq!(merges, 3, "merged once");
 }
 
 /// A merge that writes many contacts vacuums them afterwards, in the

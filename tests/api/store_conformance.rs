@@ -466,6 +466,7 @@ fn apply_add(total: u64, failed: u64, staged: u64) -> contactd::store::ApplyJob 
         settings_version: 1,
         counts: contactd::domain::job::JobCounts { total, processed: total, failed, ..Default::default() },
         staged,
+        unchanged_staged: 0,
         snapshot: None,
     }
 }
@@ -488,10 +489,13 @@ async fn a_merge_with_rows_missing_applies_nothing(b: Backend) {
             line: i as u64 + 1,
             row: Some(StagedRow::new(&data(a, "Staged"), &mut ids).unwrap()),
             maybe_repeated: false,
+            unchanged: false,
         })
         .collect();
     // An invalid record (skipped with on_error=skip) claims its number with no row.
-    items.push(StageItem { account_number: "003".into(), idx: 2, line: 3, row: None, maybe_repeated: false });
+    let key_only =
+        StageItem { account_number: "003".into(), idx: 2, line: 3, row: None, maybe_repeated: false, unchanged: false };
+    items.push(key_only);
     let (state, duplicates) = store.stage_job_rows(&fence, biller, items).await.unwrap();
     assert_eq!((state, duplicates.len()), (Heartbeat::Continue, 0));
     let apply = |total, staged| apply_add(total, 1, staged);
@@ -522,6 +526,7 @@ async fn staging_finds_repeated_numbers(b: Backend) {
         line: idx + 2,
         row: Some(StagedRow::new(&data(a, &format!("Record {idx}")), &mut ids).unwrap()),
         maybe_repeated,
+        unchanged: false,
     };
     let first = vec![item(0, "001", false), item(1, "002", false)];
     let second = vec![
@@ -553,8 +558,65 @@ async fn staging_finds_repeated_numbers(b: Backend) {
     );
 }
 
+/// Rows a job's validation believes unchanged (`StageItem::unchanged`):
+/// PostgreSQL stages them by key alone and its merge refuses, applying
+/// nothing, if one no longer matches its contact; SQLite stages them whole.
+async fn rows_staged_as_unchanged_are_checked_by_the_merge(b: Backend) {
+    use contactd::store::{Heartbeat, StageItem, StagedRow};
+    let (_db, store, biller) = setup(b).await;
+    let now = OffsetDateTime::now_utc();
+    let mut ids = ContactIdRun::new(&mut rand::thread_rng());
+    let mut item = |idx: u64, a: &str, name: &str, unchanged| StageItem {
+        account_number: a.into(),
+        idx,
+        line: idx + 1,
+        row: Some(StagedRow::new(&data(a, name), &mut ids).unwrap()),
+        maybe_repeated: false,
+        unchanged,
+    };
+    let first = claimed_add_job(&*store, biller, 2).await;
+    let rows = vec![item(0, "001", "Kept", false), item(1, "002", "Before", false)];
+    store.stage_job_rows(&first, biller, rows).await.unwrap();
+    store.apply_job(&first, biller, &apply_add(2, 0, 2), now).await.unwrap().unwrap();
+    let names = |store: std::sync::Arc<dyn contactd::store::Store>| async move {
+        let page =
+            store.contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 10 }).await.unwrap();
+        page.contacts
+            .into_iter()
+            .map(|c| format!("{} {}", c.data.account_number.as_str(), c.data.name))
+            .collect::<Vec<_>>()
+    };
+
+    let next = claimed_add_job(&*store, biller, 3).await;
+    let mut stage = |wrong: bool| {
+        // 002 marked unchanged though it changes: as if a write changed its contact after validation looked.
+        vec![item(0, "001", "Kept", true), item(1, "002", "After", wrong), item(2, "003", "New", false)]
+    };
+    let (state, _) = store.stage_job_rows(&next, biller, stage(true)).await.unwrap();
+    assert_eq!(state, Heartbeat::Continue);
+    let apply = contactd::store::ApplyJob { unchanged_staged: 2, ..apply_add(3, 0, 3) };
+    let result = store.apply_job(&next, biller, &apply, now).await;
+    if b == Backend::Postgres {
+        assert!(matches!(result, Err(StoreError::StaleHints)), "{result:?}");
+        assert_eq!(names(store.clone()).await, ["001 Kept", "002 Before"], "nothing applied");
+        assert_eq!(store.reset_job_work(&next, biller).await.unwrap(), Heartbeat::Continue);
+        store.stage_job_rows(&next, biller, stage(false)).await.unwrap();
+        let counts = store
+            .apply_job(&next, biller, &contactd::store::ApplyJob { unchanged_staged: 1, ..apply_add(3, 0, 3) }, now)
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!((counts.unchanged, counts.updated, counts.created), (1, 1, 1));
+    } else {
+        let counts = result.unwrap().unwrap();
+        assert_eq!((counts.unchanged, counts.updated, counts.created), (1, 1, 1), "staged whole, the hint unused");
+    }
+    assert_eq!(names(store.clone()).await, ["001 Kept", "002 After", "003 New"]);
+}
+
 crate::both_stores!(
     records_read_back_from_any_point,
+    rows_staged_as_unchanged_are_checked_by_the_merge,
     staging_finds_repeated_numbers,
     a_merge_with_rows_missing_applies_nothing,
     ended_jobs_records_are_dropped,

@@ -10,12 +10,14 @@ use crate::store::postgres::snapshots::{CopyConnection, SnapshotCopy, sweep_unli
 use crate::store::record_rows;
 use crate::store::{
     ApplyJob, BillerId, DirectLoad, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, JoinPass,
-    MergePlan, NewJob, StageItem, StoreError, StoreResult, check_key_rows, judge, snapshot_due,
+    KnownFingerprints, MAX_KNOWN_FINGERPRINTS, MergePlan, NewJob, StageItem, StoreError, StoreResult, check_key_rows,
+    judge, snapshot_due,
 };
 use async_trait::async_trait;
+use futures_util::TryStreamExt;
 use std::time::Duration;
 use time::OffsetDateTime;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream};
 use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 
@@ -163,12 +165,15 @@ async fn merge(
     if apply.counts.failed > 0 {
         // Keys claimed by invalid records (skipped with on_error=skip) are not applied.
         let dropped = tx
-            .execute("DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2 AND doc IS NULL", &[&biller, &seq])
+            .execute(
+                "DELETE FROM job_rows WHERE biller_id = $1 AND job_seq = $2 AND fingerprint IS NULL",
+                &[&biller, &seq],
+            )
             .await?;
         check_key_rows(apply, dropped)?;
     }
     let t = std::time::Instant::now();
-    let plan = plan(tx, biller, seq, apply.mode).await?;
+    let plan = plan(tx, biller, seq, apply.mode, apply.unchanged_staged).await?;
     let counts = plan.counts(apply.counts);
     tracing::debug!(ms = t.elapsed().as_millis(), "merge: planned");
     if let Some(dry) = judge(apply, counts, plan.existing)? {
@@ -233,7 +238,13 @@ async fn merge(
 /// What a merge will do, found in one pass of its join, which also lists the
 /// contacts to update or remove (by id) in `merge_plan`, a temporary table
 /// dropped at the end of the merge's transaction.
-async fn plan(tx: &Transaction<'_>, biller: BillerId, seq: i64, mode: WriteMode) -> StoreResult<MergePlan> {
+async fn plan(
+    tx: &Transaction<'_>,
+    biller: BillerId,
+    seq: i64,
+    mode: WriteMode,
+    unchanged_staged: u64,
+) -> StoreResult<MergePlan> {
     tx.batch_execute(
         "CREATE TEMP TABLE merge_plan (id TEXT NOT NULL, remove BOOLEAN NOT NULL, name_folded TEXT,
              contact_type TEXT, active BOOLEAN, doc TEXT, fingerprint BIGINT) ON COMMIT DROP",
@@ -245,14 +256,15 @@ async fn plan(tx: &Transaction<'_>, biller: BillerId, seq: i64, mode: WriteMode)
     // fetched after it by their key, so the join's hash stays small.
     let join = match mode {
         WriteMode::Add => {
-            "SELECT c.id, true AS matched, c.fingerprint = r.fingerprint AS same, r.account_number AS number
+            "SELECT c.id, true AS matched, c.fingerprint = r.fingerprint AS same, r.account_number AS number,
+                 r.doc IS NULL AS key_only
              FROM job_rows r
              LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
              WHERE r.biller_id = $1 AND r.job_seq = $2"
         }
         WriteMode::Replace => {
             "SELECT c.id, r.account_number IS NOT NULL AS matched, c.fingerprint = r.fingerprint AS same,
-                 r.account_number AS number
+                 r.account_number AS number, r.doc IS NULL AS key_only
              FROM contacts c
              LEFT JOIN job_rows r ON r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = c.account_number
              WHERE c.biller_id = $1"
@@ -282,7 +294,8 @@ async fn plan(tx: &Transaction<'_>, biller: BillerId, seq: i64, mode: WriteMode)
                                 WHERE j.matched AND r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = j.number
                                 OFFSET 0) s ON true
                             WHERE j.id IS NOT NULL AND NOT (j.matched AND j.same))
-                 SELECT COUNT(*), COUNT(*) FILTER (WHERE same), COUNT(*) FILTER (WHERE id IS NULL OR NOT matched)
+                 SELECT COUNT(*), COUNT(*) FILTER (WHERE same), COUNT(*) FILTER (WHERE id IS NULL OR NOT matched),
+                     COUNT(*) FILTER (WHERE same AND key_only)
                  FROM j"
             ),
             &[&biller, &seq],
@@ -300,10 +313,16 @@ async fn plan(tx: &Transaction<'_>, biller: BillerId, seq: i64, mode: WriteMode)
     // The planner knows nothing of a new table: what is in it decides how
     // the update and delete join it.
     tx.batch_execute("ANALYZE merge_plan").await?;
-    MergePlan::of(
+    let plan = MergePlan::of(
         mode,
         JoinPass { rows, unchanged: row.get::<_, i64>(1) as u64, unmatched: row.get::<_, i64>(2) as u64, staged },
-    )
+    )?;
+    // Every row staged as unchanged must still be: one a write changed
+    // meanwhile has no row to write (the job validates again, staging all).
+    if row.get::<_, i64>(3) as u64 != unchanged_staged {
+        return Err(StoreError::StaleHints);
+    }
+    Ok(plan)
 }
 
 /// Stages items no earlier item of the job used the number of: no conflict
@@ -336,7 +355,9 @@ async fn copy_first_uses(
     let writer = BinaryCopyInWriter::new(sink, &types);
     futures_util::pin_mut!(writer);
     for i in items {
-        let r = i.row.as_ref();
+        let fingerprint = i.row.as_ref().map(|r| r.fingerprint);
+        // An unchanged row is staged by key and fingerprint alone.
+        let r = i.row.as_ref().filter(|_| !i.unchanged);
         let (idx, line) = (i.idx as i64, i.line as i64);
         writer
             .as_mut()
@@ -351,7 +372,7 @@ async fn copy_first_uses(
                 &r.and_then(|r| r.contact_type.as_deref()),
                 &r.map(|r| r.active),
                 &r.map(|r| r.doc.as_str()),
-                &r.map(|r| r.fingerprint),
+                &fingerprint,
             ])
             .await?;
     }
@@ -370,13 +391,14 @@ async fn stage_checked(
     let acct: Vec<&str> = items.iter().map(|(_, i)| i.account_number.as_str()).collect();
     let idx: Vec<i64> = items.iter().map(|(_, i)| i.idx as i64).collect();
     let line: Vec<i64> = items.iter().map(|(_, i)| i.line as i64).collect();
-    let rows: Vec<Option<&crate::store::StagedRow>> = items.iter().map(|(_, i)| i.row.as_ref()).collect();
+    let fp: Vec<Option<i64>> = items.iter().map(|(_, i)| i.row.as_ref().map(|r| r.fingerprint)).collect();
+    let rows: Vec<Option<&crate::store::StagedRow>> =
+        items.iter().map(|(_, i)| i.row.as_ref().filter(|_| !i.unchanged)).collect();
     let new_id: Vec<Option<&str>> = rows.iter().map(|r| r.map(|r| r.new_id.as_str())).collect();
     let folded: Vec<Option<&str>> = rows.iter().map(|r| r.map(|r| r.name_folded.as_str())).collect();
     let ctype: Vec<Option<&str>> = rows.iter().map(|r| r.and_then(|r| r.contact_type.as_deref())).collect();
     let active: Vec<Option<bool>> = rows.iter().map(|r| r.map(|r| r.active)).collect();
     let doc: Vec<Option<&str>> = rows.iter().map(|r| r.map(|r| r.doc.as_str())).collect();
-    let fp: Vec<Option<i64>> = rows.iter().map(|r| r.map(|r| r.fingerprint)).collect();
     let inserted: std::collections::HashSet<i64> = tx
         .query(
             "INSERT INTO job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded, contact_type,
@@ -610,6 +632,28 @@ impl JobStore for PgStore {
             tx.commit().await?;
         }
         Ok(state)
+    }
+
+    async fn known_fingerprints(&self, biller: BillerId) -> StoreResult<Option<KnownFingerprints>> {
+        let c = self.pool.get().await?;
+        // COPY takes no parameters; the biller's id and the limit are numbers.
+        let out = c
+            .copy_out(&format!(
+                "COPY (SELECT account_number, fingerprint FROM contacts WHERE biller_id = {biller} LIMIT {})
+                 TO STDOUT BINARY",
+                MAX_KNOWN_FINGERPRINTS + 1
+            ))
+            .await?;
+        let rows = BinaryCopyOutStream::new(out, &[Type::TEXT, Type::INT8]);
+        futures_util::pin_mut!(rows);
+        let mut known = KnownFingerprints::new();
+        while let Some(row) = rows.try_next().await? {
+            if known.len() == MAX_KNOWN_FINGERPRINTS {
+                return Ok(None);
+            }
+            known.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        Ok(Some(known).filter(|k| !k.is_empty()))
     }
 
     async fn stage_job_rows(
