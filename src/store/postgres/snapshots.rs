@@ -199,15 +199,28 @@ impl KeptCopy {
 /// commits, or was dropped as the copy committed. A biller being replaced
 /// (locked) is left for the next sweep: its copy may be about to be listed.
 pub(super) async fn sweep_unlisted_copies(tx: &Transaction<'_>) -> StoreResult<u64> {
+    let billers: Vec<BillerId> = tx
+        .query(
+            "SELECT id FROM billers WHERE id IN (SELECT DISTINCT biller_id FROM snapshot_rows r
+                 WHERE NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.seq = r.snapshot_seq))
+             FOR UPDATE SKIP LOCKED",
+            &[],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if billers.is_empty() {
+        return Ok(0);
+    }
+    // A statement of its own, so it sees every replace that committed
+    // before the locks were taken: the one above may predate one and take
+    // its copy, listed since, for unlisted.
     Ok(tx
         .execute(
-            "WITH unlisted AS (SELECT DISTINCT biller_id, snapshot_seq FROM snapshot_rows r
-                               WHERE NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.seq = r.snapshot_seq)),
-                  free AS (SELECT id FROM billers WHERE id IN (SELECT biller_id FROM unlisted)
-                           FOR UPDATE SKIP LOCKED)
-             DELETE FROM snapshot_rows r USING unlisted u, free f
-             WHERE u.biller_id = f.id AND r.biller_id = u.biller_id AND r.snapshot_seq = u.snapshot_seq",
-            &[],
+            "DELETE FROM snapshot_rows r WHERE r.biller_id = ANY($1)
+                 AND NOT EXISTS (SELECT 1 FROM snapshots s WHERE s.seq = r.snapshot_seq)",
+            &[&billers],
         )
         .await?)
 }
