@@ -613,7 +613,8 @@ impl Worker {
             let mut errors_stored = 0u64;
             let (mut write, mut beat, mut staged) = (Duration::ZERO, std::time::Instant::now(), 0u64);
             // Rows equal to the biller's contacts are staged by key alone (on
-            // PostgreSQL); loaded while the first chunks are checked.
+            // PostgreSQL); loaded while the first chunks are checked. A job of
+            // less than a chunk would wait longer for them than they save.
             let known = if hints && job.counts.total >= CHUNK as u64 {
                 store.known_fingerprints(job.biller_id).await.unwrap_or_else(|e| {
                     tracing::warn!(error = %e, "loading the biller's fingerprints failed; staging every row whole");
