@@ -57,7 +57,7 @@ pub struct Service {
     config: ServiceConfig,
     auth_cache: Arc<auth::AuthCache>,
     bulk_locks: Arc<std::sync::Mutex<HashMap<BillerId, Arc<tokio::sync::Mutex<()>>>>>,
-    /// Wakes this server's idle workers when a job is queued here (jobs
+    /// Wakes an idle worker of this server when a job is queued here (jobs
     /// queued by other servers are found by polling).
     job_queued: Arc<tokio::sync::Notify>,
 }

@@ -51,6 +51,9 @@ struct Beside {
     copied: JoinHandle<StoreResult<()>>,
 }
 
+/// How long a replace waits for a second connection to copy on.
+const COPY_CONNECTION_WAIT: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// A connection to copy on, and the permit to hold it.
 pub(super) type CopyConnection = (deadpool_postgres::Object, OwnedSemaphorePermit);
 
@@ -63,8 +66,8 @@ impl PgStore {
     /// A connection to copy on, for a write that may take a snapshot (a
     /// replace that keeps them, not a dry run), if a copy may start: at most
     /// `SNAPSHOT_COPIES` writes hold two connections, so they cannot take the
-    /// whole pool waiting for their second. Taken before the write locks its
-    /// biller, so no lock is held while the pool is waited on.
+    /// whole pool waiting for their second, and none waits for it long.
+    /// Taken before the write locks its biller, so no lock is held meanwhile.
     pub(super) async fn copy_connection(
         &self,
         snapshot: Option<&NewSnapshot>,
@@ -75,7 +78,11 @@ impl PgStore {
             return Ok(None);
         }
         let Ok(permit) = self.snapshot_copies.clone().try_acquire_owned() else { return Ok(None) };
-        Ok(Some((self.pool.get().await?, permit)))
+        // A busy pool is no reason to wait, or to fail: the replace then copies inside.
+        match tokio::time::timeout(COPY_CONNECTION_WAIT, self.pool.get()).await {
+            Ok(Ok(conn)) => Ok(Some((conn, permit))),
+            Ok(Err(_)) | Err(_) => Ok(None),
+        }
     }
 }
 
@@ -195,9 +202,9 @@ impl KeptCopy {
     }
 }
 
-/// Deletes copies no snapshot lists: their replace died between the two
-/// commits, or was dropped as the copy committed. A biller being replaced
-/// (locked) is left for the next sweep: its copy may be about to be listed.
+/// Deletes copies no snapshot lists: their replace failed or died after
+/// keeping them (the copy commits first). A locked biller is left for a
+/// later sweep: a replace of it may be about to list its copy.
 pub(super) async fn sweep_unlisted_copies(tx: &Transaction<'_>) -> StoreResult<u64> {
     let billers: Vec<BillerId> = tx
         .query(
