@@ -31,6 +31,8 @@ pub async fn service(settings: &Settings) -> Result<Service, StartError> {
         max_sync_records: settings.max_sync_records,
         job_lease: settings.job_lease,
         snapshot_retention: settings.snapshot_retention,
+        workers: settings.workers,
+        large_job_records: settings.large_job_records,
     };
     Ok(Service::new(store, config))
 }
@@ -101,7 +103,8 @@ pub async fn serve(
             }
         }
     });
-    let result = http::serve(listener, state, shutdown).await.map_err(StartError::Serve);
+    let limits = http::Limits { request_timeout: settings.request_timeout, max_half_open: settings.max_half_open };
+    let result = http::serve(listener, state, limits, shutdown).await.map_err(StartError::Serve);
     purge.abort();
     for w in running {
         let _ = w.await;

@@ -53,7 +53,7 @@ enum Command {
         #[arg(long)]
         skip_invalid: bool,
         /// Replace only: the exact number of contacts the replace may remove.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(u64).range(..=crate::domain::sync::MAX_COUNT))]
         confirm_removals: Option<u64>,
         /// Submit through this server's API (e.g. https://contacts.example.com)
         /// instead of straight into the database.
@@ -89,7 +89,7 @@ struct ServeArgs {
     /// Never create the demo biller and key (for production).
     #[arg(long, env = "CONTACTD_NO_DEMO")]
     no_demo: bool,
-    /// Background job workers in this server (default 1; 0 runs none).
+    /// Background job workers in this server (default 2; 0 runs none).
     #[arg(long, env = "CONTACTD_WORKERS")]
     workers: Option<usize>,
     /// Seconds a job worker's claim holds without a heartbeat; a job whose
@@ -105,6 +105,18 @@ struct ServeArgs {
     /// Seconds an inbox file must stay unchanged before it is taken (default 10).
     #[arg(long, env = "CONTACTD_INBOX_SETTLE_SECS")]
     inbox_settle_secs: Option<u64>,
+    /// Seconds a client may take to send a request's headers, or pause
+    /// within its body, before the request is dropped (default 30).
+    #[arg(long, env = "CONTACTD_REQUEST_TIMEOUT_SECS")]
+    request_timeout_secs: Option<u64>,
+    /// Connections one client address may hold with a request not yet wholly
+    /// received (default 128; 0 for no limit, e.g. behind a load balancer).
+    #[arg(long, env = "CONTACTD_MAX_HALF_OPEN_PER_CLIENT")]
+    max_half_open_per_client: Option<usize>,
+    /// Jobs of this many records or more are large: at most workers - 1 of
+    /// them run at once, so small jobs never wait behind them (default 100000).
+    #[arg(long, env = "CONTACTD_LARGE_JOB_RECORDS")]
+    large_job_records: Option<u64>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -239,6 +251,9 @@ impl Cli {
                 snapshot_retention: a.snapshot_retention,
                 inbox: a.inbox.clone(),
                 inbox_settle_secs: a.inbox_settle_secs,
+                request_timeout_secs: a.request_timeout_secs,
+                max_half_open_per_client: a.max_half_open_per_client,
+                large_job_records: a.large_job_records,
                 ..Overrides::default()
             },
             _ => Overrides::default(),

@@ -46,6 +46,13 @@ pub struct Settings {
     pub inbox: Option<PathBuf>,
     /// How long a file in the inbox must stay unchanged before it is taken.
     pub inbox_settle: Duration,
+    /// How long a client may take over a request's headers or pause in its body.
+    pub request_timeout: Duration,
+    /// Connections one client address may hold half-open (0: no limit).
+    pub max_half_open: usize,
+    /// Jobs of at least this many records are large: at most `workers - 1`
+    /// of them run at once per server, so a worker stays free for small ones.
+    pub large_job_records: u64,
 }
 
 impl Default for Settings {
@@ -57,11 +64,14 @@ impl Default for Settings {
             max_body_bytes: 32 * 1024 * 1024,
             max_sync_records: 10_000,
             no_demo: false,
-            workers: 1,
+            workers: 2,
             job_lease: Duration::from_secs(60),
             snapshot_retention: 10,
             inbox: None,
             inbox_settle: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            max_half_open: 128,
+            large_job_records: 100_000,
         }
     }
 }
@@ -81,6 +91,9 @@ pub struct FileSettings {
     pub snapshot_retention: Option<usize>,
     pub inbox: Option<PathBuf>,
     pub inbox_settle_secs: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+    pub max_half_open_per_client: Option<usize>,
+    pub large_job_records: Option<u64>,
 }
 
 /// What flags and environment gave (clap merges those two).
@@ -97,6 +110,9 @@ pub struct Overrides {
     pub snapshot_retention: Option<usize>,
     pub inbox: Option<PathBuf>,
     pub inbox_settle_secs: Option<u64>,
+    pub request_timeout_secs: Option<u64>,
+    pub max_half_open_per_client: Option<usize>,
+    pub large_job_records: Option<u64>,
 }
 
 /// Every `CONTACTD_` variable this build reads.
@@ -114,6 +130,9 @@ pub const KNOWN_ENV: &[&str] = &[
     "CONTACTD_SNAPSHOT_RETENTION",
     "CONTACTD_INBOX",
     "CONTACTD_INBOX_SETTLE_SECS",
+    "CONTACTD_REQUEST_TIMEOUT_SECS",
+    "CONTACTD_MAX_HALF_OPEN_PER_CLIENT",
+    "CONTACTD_LARGE_JOB_RECORDS",
     "CONTACTD_SERVER",
     "CONTACTD_TOKEN",
 ];
@@ -164,7 +183,20 @@ impl Settings {
                 .or(f.inbox_settle_secs)
                 .map(Duration::from_secs)
                 .unwrap_or(d.inbox_settle),
+            request_timeout: over
+                .request_timeout_secs
+                .or(f.request_timeout_secs)
+                .map(Duration::from_secs)
+                .unwrap_or(d.request_timeout),
+            max_half_open: over.max_half_open_per_client.or(f.max_half_open_per_client).unwrap_or(d.max_half_open),
+            large_job_records: over.large_job_records.or(f.large_job_records).unwrap_or(d.large_job_records),
         };
+        if s.request_timeout.is_zero() || s.request_timeout > Duration::from_secs(3600) {
+            return Err(ConfigError::Invalid("request_timeout_secs must be 1 to 3600".into()));
+        }
+        if s.large_job_records == 0 {
+            return Err(ConfigError::Invalid("large_job_records must be at least 1".into()));
+        }
         if s.snapshot_retention > 1000 {
             return Err(ConfigError::Invalid("snapshot_retention must be 0 to 1000".into()));
         }

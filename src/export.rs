@@ -8,6 +8,7 @@ use crate::domain::{Contact, FieldValue};
 use crate::http::ContactBody;
 use crate::service::{Service, ServiceError, ServiceResult};
 use crate::store::{Biller, BillerId};
+use crate::wire::csv_cell;
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -133,7 +134,8 @@ impl Render {
             ExportFormat::Csv => {
                 let mut w = Self::csv_writer();
                 for c in &contacts {
-                    w.write_record(csv_row(c, &self.fields)).map_err(io)?;
+                    w.write_record(csv_row(c, &self.fields).iter().map(|cell| csv_cell::escape(cell).into_owned()))
+                        .map_err(io)?;
                 }
                 w.into_inner().map_err(io)
             }

@@ -13,3 +13,4 @@ pub mod import;
 pub mod inbox;
 pub mod service;
 pub mod store;
+pub mod wire;

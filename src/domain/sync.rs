@@ -6,6 +6,10 @@
 use crate::domain::ids::ContactId;
 use std::collections::{HashMap, HashSet};
 
+/// The largest count of contacts anything names (`confirm_removals`): the
+/// stores keep counts as signed 64-bit integers.
+pub const MAX_COUNT: u64 = i64::MAX as u64;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum WriteMode {
     /// Upsert by account number.

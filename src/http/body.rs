@@ -4,6 +4,7 @@
 use crate::domain::{BatchErrors, ContactDraft, ErrorCode, FieldError, RecordError};
 use crate::http::AppState;
 use crate::http::problem::{ApiError, Problem};
+use crate::http::server;
 use crate::service::ContactBatch;
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
@@ -22,15 +23,29 @@ pub async fn off_thread<T: Send + 'static>(
         .unwrap_or_else(|e| Err(crate::service::ServiceError::Internal(format!("parsing task failed: {e}")).into()))
 }
 
+/// A body that stalled (see `server::TimedBody`): 408, and the connection closes.
+pub fn stalled(e: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
+    server::is_stalled(e).then(|| {
+        Problem::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", format!("{e}; the request was dropped")).into()
+    })
+}
+
 /// Reads a body whole, up to `limit` bytes.
 pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
-    axum::body::to_bytes(body, limit).await.map_err(|_| {
-        Problem::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            "body_too_large",
-            format!("the request body is larger than the {limit} byte limit; split it into smaller requests"),
-        )
-        .into()
+    axum::body::to_bytes(body, limit).await.map_err(|e| {
+        let e = e.into_inner();
+        if let Some(stalled) = stalled(e.as_ref()) {
+            return stalled;
+        }
+        if server::caused_by::<http_body_util::LengthLimitError>(e.as_ref()) {
+            return Problem::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "body_too_large",
+                format!("the request body is larger than the {limit} byte limit; split it into smaller requests"),
+            )
+            .into();
+        }
+        Problem::new(StatusCode::BAD_REQUEST, "invalid_body", format!("the request body could not be read: {e}")).into()
     })
 }
 

@@ -9,35 +9,19 @@ use crate::http::dto::{ContactBody, ContactInput, ContactList, WriteResult};
 use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
+use crate::http::query::{decode_cursor, encode_cursor, query, removal_count};
 use crate::service::{ReplaceOptions, Scope};
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
 use axum::http::StatusCode;
 use axum::response::Response;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
-
-pub(crate) fn query<T: DeserializeOwned + Default>(raw: Option<String>) -> ApiResult<T> {
-    match raw {
-        None => Ok(T::default()),
-        Some(q) => serde_urlencoded::from_str(&q).map_err(|e| {
-            Problem::new(StatusCode::BAD_REQUEST, "invalid_query", format!("bad query string: {e}")).into()
-        }),
-    }
-}
-
-/// Cursors are opaque to clients: base64url of where the page ended.
-pub(crate) fn decode_cursor(c: &str) -> Option<String> {
-    URL_SAFE_NO_PAD.decode(c.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok())
-}
 
 /// No control characters (PostgreSQL text cannot even hold NUL).
 fn plain(s: &str) -> bool {
@@ -82,6 +66,7 @@ pub struct ReplaceQuery {
     #[serde(default)]
     dry_run: bool,
     /// Confirms a replace that removes more than the biller's allowed share: the exact number.
+    #[serde(default, deserialize_with = "removal_count")]
     confirm_removals: Option<u64>,
 }
 
@@ -248,6 +233,6 @@ pub async fn list(
     let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit }).await?;
     Ok(Json(ContactList {
         data: page.contacts.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_after.map(|a| URL_SAFE_NO_PAD.encode(a.as_bytes())),
+        next_cursor: page.next_after.as_deref().map(encode_cursor),
     }))
 }

@@ -5,8 +5,11 @@
 //! optional last row `TRAILER,N` must carry the record count, and a replace
 //! needs one, so a truncated file can never delete contacts.
 //!
-//! Each row becomes the same JSON object the other formats send.
+//! Each row becomes the same JSON object the other formats send. A cell is
+//! read through `csv_cell::unescape`: the `'` contactd's own CSV puts before
+//! a formula-like cell is taken off again.
 
+use crate::wire::csv_cell;
 use serde_json::{Map, Value};
 use std::io::Read;
 
@@ -72,6 +75,7 @@ fn to_object(columns: &[Column], row: &csv::StringRecord) -> Value {
     let mut notes = Map::new();
     let mut fields = Map::new();
     for (col, cell) in columns.iter().zip(row.iter()) {
+        let cell = csv_cell::unescape(cell);
         if cell.is_empty() {
             continue;
         }

@@ -6,20 +6,19 @@ use crate::domain::{ContactDraft, ErrorCode, FieldError};
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::wire_error;
-use crate::http::contacts::{decode_cursor, query};
 use crate::http::dto::{ContactInput, rfc3339};
 use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::query::{decode_cursor, encode_cursor, query, removal_count};
 use crate::http::upload::{self, Format};
-use crate::service::{Job, JobOptions, RecordParser, Scope};
+use crate::service::{Job, JobOptions, RecordParser, job_scope};
+use crate::wire::csv_cell;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
@@ -58,6 +57,7 @@ pub struct SubmitQuery {
     #[serde(default)]
     dry_run: bool,
     /// Replace only: the exact number of removals, when more than the allowed share would go.
+    #[serde(default, deserialize_with = "removal_count")]
     confirm_removals: Option<u64>,
 }
 
@@ -174,10 +174,7 @@ async fn submit(
         let format = format_of(&headers, kind)?;
         let options = JobOptions { on_error, dry_run: q.dry_run, confirm_removals: q.confirm_removals };
         let key = idempotency::key_of(&headers)?;
-        let scope = match kind {
-            JobKind::Add => Scope::ContactsWrite,
-            JobKind::Replace => Scope::ContactsReplace,
-        };
+        let scope = job_scope(kind);
         let Ok(slot) = s.uploads.clone().try_acquire_owned() else {
             return Err(crate::service::ServiceError::Unavailable.into());
         };
@@ -322,7 +319,7 @@ pub(super) fn page(limit: Option<usize>, cursor: Option<&str>) -> ApiResult<(usi
 }
 
 pub(super) fn cursor(n: u64) -> String {
-    URL_SAFE_NO_PAD.encode(n.to_string())
+    encode_cursor(&n.to_string())
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -452,7 +449,7 @@ async fn errors_csv(
                 e.code.clone(),
                 e.message.clone(),
             ];
-            if let Err(err) = w.write_record(&record) {
+            if let Err(err) = w.write_record(record.iter().map(|cell| csv_cell::escape(cell).into_owned())) {
                 return Some((Err(std::io::Error::other(err)), (s, who, code, id, after, true)));
             }
         }

@@ -12,6 +12,8 @@ mod openapi;
 mod ops;
 mod path;
 mod problem;
+mod query;
+mod server;
 mod snapshots;
 mod tokens;
 pub mod upload;
@@ -31,6 +33,7 @@ pub use dto::ContactBody;
 pub use jobs::record_parser;
 pub use openapi::document as openapi_document;
 pub use problem::ApiError;
+pub use server::Limits;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
@@ -118,7 +121,8 @@ pub fn router(state: AppState) -> Router {
 pub async fn serve(
     listener: TcpListener,
     state: AppState,
+    limits: Limits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state)).with_graceful_shutdown(shutdown).await
+    server::serve(listener, router(state), limits, shutdown).await
 }

@@ -58,6 +58,12 @@ impl Problem {
         }
     }
 
+    /// Tells the client to retry after this many seconds.
+    pub fn with_retry_after(mut self, secs: u64) -> Self {
+        self.retry_after = Some(secs);
+        self
+    }
+
     pub fn at(mut self, line: usize, column: usize) -> Self {
         self.line = Some(line);
         self.column = Some(column);

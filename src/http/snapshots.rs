@@ -4,11 +4,11 @@
 use crate::export::{Export, ExportFormat, Source};
 use crate::http::AppState;
 use crate::http::auth::Auth;
-use crate::http::contacts::query;
 use crate::http::dto::rfc3339;
 use crate::http::jobs::{JobAccepted, cursor, page};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
+use crate::http::query::{query, removal_count};
 use crate::service::{JobOptions, Snapshot};
 use axum::Json;
 use axum::body::Body;
@@ -141,6 +141,7 @@ pub struct RestoreQuery {
     #[serde(default)]
     dry_run: bool,
     /// The exact number of removals, when more than the allowed share would go.
+    #[serde(default, deserialize_with = "removal_count")]
     confirm_removals: Option<u64>,
 }
 

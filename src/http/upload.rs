@@ -24,8 +24,6 @@ pub const MAX_RECORD_BYTES: usize = 1 << 20;
 const CHUNK: usize = 10_000;
 /// A chunk is also sent once its records reach this size (records may be up to 1 MiB each).
 const CHUNK_BYTES: usize = 4 << 20;
-/// An upload that sends nothing for this long is abandoned.
-const IDLE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Format {
@@ -250,17 +248,23 @@ pub async fn receive(
     // the 202 in 0.8 s on SQLite, 1.2 s on PostgreSQL), at most about 20 MiB
     // held per upload.
     let (tx, mut rx) = mpsc::channel::<Vec<JobRecord>>(2);
-    // A client that stops sending is cut off rather than holding a thread.
-    let stream = Box::pin(futures_util::stream::unfold(body.into_data_stream(), |mut data| async move {
-        match tokio::time::timeout(IDLE_TIMEOUT, futures_util::StreamExt::next(&mut data)).await {
-            Ok(Some(chunk)) => Some((chunk.map_err(std::io::Error::other), data)),
-            Ok(None) => None,
-            Err(_) => {
-                Some((Err(std::io::Error::new(std::io::ErrorKind::TimedOut, "the upload sent nothing for 30 s")), data))
+    // A client that stops sending is cut off by the server's body time limit
+    // (`server::TimedBody`); that is remembered to answer 408, whatever the
+    // parser makes of the cut.
+    let stalled = Arc::new(Mutex::new(None::<ApiError>));
+    let seen = stalled.clone();
+    let stream = futures_util::StreamExt::map(body.into_data_stream(), move |chunk| {
+        chunk.map_err(|e| {
+            let e = e.into_inner();
+            if let Some(timeout) = crate::http::body::stalled(e.as_ref())
+                && let Ok(mut seen) = seen.lock()
+            {
+                *seen = Some(timeout);
             }
-        }
-    }));
-    let reader = SyncIoBridge::new(StreamReader::new(stream));
+            std::io::Error::other(e)
+        })
+    });
+    let reader = SyncIoBridge::new(StreamReader::new(Box::pin(stream)));
     let parser = tokio::task::spawn_blocking(move || parse(reader, format, tx, digest));
     let mut failure: Option<ApiError> = None;
     while let Some(chunk) = rx.recv().await {
@@ -272,11 +276,12 @@ pub async fn receive(
     // Dropping the receiver stops a parser that is still sending.
     drop(rx);
     let parsed = parser.await.map_err(|e| ApiError::from(crate::service::ServiceError::Internal(e.to_string())));
+    let stalled = stalled.lock().ok().and_then(|mut s| s.take());
     match (failure, parsed) {
         (None, Ok(Ok((_, digest)))) => Ok((upload, digest)),
         (Some(e), _) | (None, Ok(Err(e))) | (None, Err(e)) => {
             upload.abort().await;
-            Err(e)
+            Err(stalled.unwrap_or(e))
         }
     }
 }

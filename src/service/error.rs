@@ -67,6 +67,29 @@ pub enum ServiceError {
     Internal(String),
 }
 
+impl ServiceError {
+    /// Whether an operator must act on this error; the rest are the
+    /// client's to fix, or pass by themselves.
+    pub fn needs_operator(&self) -> bool {
+        match self {
+            Self::Internal(_) => true,
+            Self::Unauthenticated(_)
+            | Self::Throttled(_)
+            | Self::Forbidden(_)
+            | Self::NotFound(_)
+            | Self::Invalid { .. }
+            | Self::BadRequest(_)
+            | Self::TooManyRecords(_)
+            | Self::Conflict(_)
+            | Self::RemovalRefused(_)
+            | Self::InvalidSettings(_)
+            | Self::JobFinished(_)
+            | Self::SettingsChanged
+            | Self::Unavailable => false,
+        }
+    }
+}
+
 impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {

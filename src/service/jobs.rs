@@ -92,11 +92,7 @@ impl Service {
         kind: JobKind,
         options: JobOptions,
     ) -> ServiceResult<JobUpload> {
-        let scope = match kind {
-            JobKind::Add => Scope::ContactsWrite,
-            JobKind::Replace => Scope::ContactsReplace,
-        };
-        let biller = self.authorize(who, code, scope).await?;
+        let biller = self.authorize(who, code, job_scope(kind)).await?;
         self.create_upload(biller.id, kind, options).await
     }
 
@@ -161,8 +157,14 @@ impl Service {
 
     /// Cancels a queued job at once; a running one stops at its next step,
     /// before anything is applied. A finished job is left as it is (409).
+    /// Stopping a job takes the scope that submitting it took (reading it is
+    /// not needed): a key that may only read cannot stop another
+    /// integration's import.
     pub async fn cancel_job(&self, who: &Principal, code: &str, id: &str) -> ServiceResult<Job> {
-        let job = self.job(who, code, id).await?;
+        let biller = self.granted(who, code).await?;
+        let id = JobId::parse(id).ok_or(ServiceError::NotFound(Resource::Job))?;
+        let job = self.store.job(biller.id, &id).await?.ok_or(ServiceError::NotFound(Resource::Job))?;
+        super::check_scope(who, job_scope(job.kind))?;
         if job.status.is_finished() {
             return Err(ServiceError::JobFinished(job.status));
         }
@@ -176,6 +178,47 @@ impl Service {
             JobStatus::Completed | JobStatus::Failed => Err(ServiceError::JobFinished(job.status)),
             _ => Ok(job),
         }
+    }
+}
+
+/// How a server's workers share its jobs: a large job (`large_job_records`
+/// or more) can run for minutes, so at most `workers - 1` of them run at
+/// once and one worker is always free for small ones. A biller's jobs still
+/// run in the order they were accepted, so a small job queued behind its own
+/// biller's large one waits for it; it never waits for another biller's.
+pub(super) struct Lanes {
+    large_running: std::sync::atomic::AtomicUsize,
+    large_slots: usize,
+}
+
+/// A worker's hold on one of the large-job slots, given back when dropped.
+struct LargeLane<'a>(&'a Lanes);
+
+impl Lanes {
+    pub(super) fn new(workers: usize) -> Self {
+        Self { large_running: Default::default(), large_slots: workers.saturating_sub(1).max(1) }
+    }
+
+    fn reserve(&self) -> Option<LargeLane<'_>> {
+        use std::sync::atomic::Ordering;
+        self.large_running
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.large_slots).then_some(n + 1))
+            .ok()
+            .map(|_| LargeLane(self))
+    }
+}
+
+impl Drop for LargeLane<'_> {
+    fn drop(&mut self) {
+        self.0.large_running.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+    }
+}
+
+/// The scope that submitting (or cancelling) a job of `kind` takes.
+pub fn job_scope(kind: JobKind) -> Scope {
+    match kind {
+        JobKind::Add => Scope::ContactsWrite,
+        JobKind::Replace => Scope::ContactsReplace,
     }
 }
 
@@ -269,15 +312,28 @@ impl Worker {
     /// whether there was one.
     pub async fn run_once(&self) -> ServiceResult<bool> {
         let store = &self.service.store;
-        let Some(job) = store.claim_job(&self.owner, super::now(), self.lease()).await? else {
+        // With every large-job slot taken, only a small job may be claimed.
+        let large = self.service.config.large_job_records;
+        let lane = self.service.lanes.reserve();
+        let max_records = lane.is_none().then(|| large.saturating_sub(1));
+        let Some(job) = store.claim_job(&self.owner, super::now(), self.lease(), max_records).await? else {
             return Ok(false);
         };
+        let _lane = lane.filter(|_| job.counts.total >= large);
         let fence = Fence { seq: job.seq, owner: self.owner.clone(), attempt: job.attempts };
         let span = tracing::info_span!("job", id = %job.id, kind = %job.kind, attempt = job.attempts);
         let mut progress = job.counts;
-        let result = self.run_job(&job, &fence, &mut progress).instrument(span).await;
+        let result = self.run_job(&job, &fence, &mut progress).instrument(span.clone()).await;
         if let Err(e) = &result {
-            tracing::error!(error = %e, "job failed");
+            // A job its own records or settings ended (a guard, a settings
+            // change) is the client's to fix; ERROR is for what an operator must.
+            span.in_scope(|| {
+                if e.needs_operator() {
+                    tracing::error!(error = %e, "job failed");
+                } else {
+                    tracing::warn!(error = %e, "job failed");
+                }
+            });
             let message = match e {
                 ServiceError::Internal(_) => "an internal error ended the job; see the server log".to_owned(),
                 other => other.to_string(),
@@ -367,6 +423,7 @@ impl Worker {
                 "{} of {} records are invalid; nothing was applied (see the job's errors)",
                 v.counts.failed, v.counts.total
             );
+            tracing::info!(failed = v.counts.failed, "job failed: invalid records");
             store.finish_job(fence, JobStatus::Failed, Some(message), v.counts, super::now()).await?;
             return Ok(Round::Ended);
         }

@@ -14,12 +14,16 @@ pub use admin::{DEMO_BILLER, Demo};
 pub use auth::{IssuedToken, NewKey, Principal};
 pub use contacts::{ContactBatch, ReplaceOptions};
 pub use error::{AuthFailure, Resource, ServiceError, ServiceResult};
-pub use jobs::{JobOptions, JobUpload, MAX_JOB_RECORDS, RecordParser, Worker};
+pub use jobs::{JobOptions, JobUpload, MAX_JOB_RECORDS, RecordParser, Worker, job_scope};
 
 use crate::store::{Biller, BillerId, Store};
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+pub(super) fn check_scope(who: &Principal, scope: Scope) -> ServiceResult<()> {
+    if who.scopes.contains(&scope) { Ok(()) } else { Err(ServiceError::Forbidden(scope)) }
+}
 
 /// Service limits and policy, from the settings.
 #[derive(Debug, Clone)]
@@ -31,6 +35,10 @@ pub struct ServiceConfig {
     pub job_lease: Duration,
     /// Replace snapshots kept per biller (0: none are taken).
     pub snapshot_retention: usize,
+    /// Job workers this server runs.
+    pub workers: usize,
+    /// Jobs of at least this many records are large (see `jobs::Lanes`).
+    pub large_job_records: u64,
 }
 
 impl Default for ServiceConfig {
@@ -40,6 +48,8 @@ impl Default for ServiceConfig {
             max_sync_records: 10_000,
             job_lease: Duration::from_secs(60),
             snapshot_retention: 10,
+            workers: 2,
+            large_job_records: 100_000,
         }
     }
 }
@@ -60,11 +70,21 @@ pub struct Service {
     /// Wakes an idle worker of this server when a job is queued here (jobs
     /// queued by other servers are found by polling).
     job_queued: Arc<tokio::sync::Notify>,
+    /// How many of this server's workers are on large jobs.
+    lanes: Arc<jobs::Lanes>,
 }
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Self {
-        Self { store, config, auth_cache: Arc::default(), bulk_locks: Arc::default(), job_queued: Arc::default() }
+        let lanes = Arc::new(jobs::Lanes::new(config.workers));
+        Self {
+            store,
+            config,
+            auth_cache: Arc::default(),
+            bulk_locks: Arc::default(),
+            job_queued: Arc::default(),
+            lanes,
+        }
     }
 
     pub fn config(&self) -> &ServiceConfig {
@@ -89,14 +109,17 @@ impl Service {
     /// The biller a principal may act on with `scope`. A biller the key has no
     /// grant on is reported exactly like one that does not exist.
     pub async fn authorize(&self, who: &Principal, code: &str, scope: Scope) -> ServiceResult<Biller> {
+        let biller = self.granted(who, code).await?;
+        check_scope(who, scope)?;
+        Ok(biller)
+    }
+
+    /// The biller, if the principal has a grant on it (any scope).
+    pub(super) async fn granted(&self, who: &Principal, code: &str) -> ServiceResult<Biller> {
         if !who.billers.iter().any(|b| b == code) {
             return Err(ServiceError::NotFound(Resource::Biller));
         }
-        let biller = self.store.biller(code).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
-        if !who.scopes.contains(&scope) {
-            return Err(ServiceError::Forbidden(scope));
-        }
-        Ok(biller)
+        self.store.biller(code).await?.ok_or(ServiceError::NotFound(Resource::Biller))
     }
 
     /// Claims an idempotency key for a request on `code` the principal may make.

@@ -434,8 +434,15 @@ pub trait JobStore {
     async fn purge_finished_work(&self) -> StoreResult<u64>;
     /// Takes the oldest runnable job (queued, or abandoned with an expired
     /// lease) whose biller has no older unfinished job; sets it validating.
-    async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: std::time::Duration)
-    -> StoreResult<Option<Job>>;
+    /// With `max_records`, only a job of at most that many records is taken
+    /// (a biller whose next job is larger waits: its jobs stay in order).
+    async fn claim_job(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease: std::time::Duration,
+        max_records: Option<u64>,
+    ) -> StoreResult<Option<Job>>;
     /// The records from `after` on, in order: those with `idx` in
     /// `(after, after + limit]` and the rest of the last stored row they are
     /// in (fewer than `record_rows::PER_ROW` more), or fewer, whole rows,
@@ -671,6 +678,12 @@ fn judge(apply: &ApplyJob, counts: JobCounts, existing: u64) -> StoreResult<Opti
         (refusal, true) => Ok(Some((counts, refusal.map(|r| r.to_string())))),
         (None, false) => Ok(None),
     }
+}
+
+/// A count as the stores keep it (signed 64-bit); callers check the range
+/// first, so a count past it is refused here rather than wrapped.
+fn stored_count(n: u64) -> StoreResult<i64> {
+    i64::try_from(n).map_err(|_| StoreError::Backend(format!("{n} is past the largest count a store keeps")))
 }
 
 /// A database URL fit for an error message: any user and password are hidden.

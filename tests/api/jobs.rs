@@ -264,7 +264,7 @@ async fn a_taken_over_job_is_finished_exactly_once(b: Backend) {
     let (_, v, _) = submit(&app, &t, "add", "", "application/json", json_list(&list)).await;
     let store = app.service.store();
     // A first worker claims it with a lease that has already run out, then "dies".
-    let dead = store.claim_job("dead-worker", contactd::service::now(), Duration::ZERO).await.unwrap().unwrap();
+    let dead = store.claim_job("dead-worker", contactd::service::now(), Duration::ZERO, None).await.unwrap().unwrap();
     let stale = Fence { seq: dead.seq, owner: "dead-worker".into(), attempt: dead.attempts };
     // Another worker takes it over and finishes it.
     assert!(app.worker.run_once().await.unwrap());
@@ -582,7 +582,7 @@ async fn a_first_load_lets_its_biller_be_written_meanwhile(b: Backend) {
     let (_, v, _) = submit(&app, &t, "add", "", "application/json", json_list(&[contact("0001", "P")])).await;
     let store = app.service.store();
     let now = contactd::service::now();
-    let claimed = store.claim_job("w", now, Duration::from_secs(60)).await.unwrap().unwrap();
+    let claimed = store.claim_job("w", now, Duration::from_secs(60), None).await.unwrap().unwrap();
     let fence = Fence { seq: claimed.seq, owner: "w".into(), attempt: claimed.attempts };
     let biller = store.biller("1001").await.unwrap().unwrap();
     let Some(load) = store.begin_direct_load(biller.id, biller.settings_version, now).await.unwrap() else {

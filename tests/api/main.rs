@@ -7,6 +7,7 @@ mod auth;
 mod cli;
 mod contacts;
 mod crash;
+mod hardening;
 mod hostile;
 mod idempotency;
 mod inbox;

@@ -300,7 +300,11 @@ async fn abandoned_uploads_are_purged_not_run(b: Backend) {
     let job = store.create_job(biller, &new, OffsetDateTime::now_utc()).await.unwrap();
     store.append_job_records(biller, job.seq, vec![JobRecord { idx: 0, line: 1, body: "{}".into() }]).await.unwrap();
     assert!(
-        store.claim_job("w", OffsetDateTime::now_utc(), std::time::Duration::from_secs(60)).await.unwrap().is_none(),
+        store
+            .claim_job("w", OffsetDateTime::now_utc(), std::time::Duration::from_secs(60), None)
+            .await
+            .unwrap()
+            .is_none(),
         "an unfinished upload is never claimed"
     );
     assert!(store.job(biller, &new.id).await.unwrap().is_none(), "nor shown");
@@ -332,15 +336,15 @@ async fn jobs_run_in_the_order_they_were_accepted(b: Backend) {
     let fast = store.create_job(biller, &add_job(), now).await.unwrap();
     store.queue_job(fast.seq, 0).await.unwrap();
     store.queue_job(slow.seq, 0).await.unwrap();
-    let first = store.claim_job("w1", now, lease).await.unwrap().unwrap();
+    let first = store.claim_job("w1", now, lease, None).await.unwrap().unwrap();
     assert_eq!(first.seq, fast.seq, "accepted first, runs first");
     assert!(
-        store.claim_job("w2", now, lease).await.unwrap().is_none(),
+        store.claim_job("w2", now, lease, None).await.unwrap().is_none(),
         "the biller's next job waits for the running one"
     );
     let fence = Fence { seq: first.seq, owner: "w1".into(), attempt: first.attempts };
     assert!(store.finish_job(&fence, JobStatus::Completed, None, Default::default(), now).await.unwrap());
-    assert_eq!(store.claim_job("w2", now, lease).await.unwrap().unwrap().seq, slow.seq);
+    assert_eq!(store.claim_job("w2", now, lease, None).await.unwrap().unwrap().seq, slow.seq);
 }
 
 /// An ended job's records go when it ends; what a crash left behind is swept,
@@ -359,11 +363,11 @@ async fn ended_jobs_records_are_dropped(b: Backend) {
         store.queue_job(job.seq, 3).await.unwrap();
         jobs.push(job);
     }
-    let ended = store.claim_job("w", now, lease).await.unwrap().unwrap();
+    let ended = store.claim_job("w", now, lease, None).await.unwrap().unwrap();
     let fence = Fence { seq: ended.seq, owner: "w".into(), attempt: ended.attempts };
     assert!(store.finish_job(&fence, JobStatus::Failed, Some("x".into()), Default::default(), now).await.unwrap());
     assert!(store.job_records(biller, ended.seq, None, 10).await.unwrap().is_empty(), "dropped when it ended");
-    let running = store.claim_job("w", now, lease).await.unwrap().unwrap();
+    let running = store.claim_job("w", now, lease, None).await.unwrap().unwrap();
     assert_eq!(running.seq, jobs[1].seq);
     // As if the server died between ending the job and dropping its records.
     store.append_job_records(biller, ended.seq, records()).await.unwrap();
@@ -453,7 +457,7 @@ async fn claimed_add_job(store: &dyn Store, biller: i64, total: u64) -> contactd
     let now = OffsetDateTime::now_utc();
     let job = store.create_job(biller, &add_job(), now).await.unwrap();
     store.queue_job(job.seq, total).await.unwrap();
-    let claimed = store.claim_job("w", now, std::time::Duration::from_secs(60)).await.unwrap().unwrap();
+    let claimed = store.claim_job("w", now, std::time::Duration::from_secs(60), None).await.unwrap().unwrap();
     contactd::store::Fence { seq: claimed.seq, owner: "w".into(), attempt: claimed.attempts }
 }
 

@@ -11,7 +11,7 @@ use crate::store::record_rows;
 use crate::store::{
     ApplyJob, BillerId, DirectLoad, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, JoinPass,
     KnownFingerprints, MAX_KNOWN_FINGERPRINTS, MergePlan, NewJob, StageItem, StoreError, StoreResult, check_key_rows,
-    judge, snapshot_due,
+    judge, snapshot_due, stored_count,
 };
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -444,6 +444,7 @@ async fn stage_checked(
 #[async_trait]
 impl JobStore for PgStore {
     async fn create_job(&self, biller: BillerId, job: &NewJob, now: OffsetDateTime) -> StoreResult<Job> {
+        let confirm_removals = job.confirm_removals.map(stored_count).transpose()?;
         let c = self.pool.get().await?;
         let row = c
             .query_one(
@@ -457,7 +458,7 @@ impl JobStore for PgStore {
                     &job.kind.as_str(),
                     &job.on_error.as_str(),
                     &job.dry_run,
-                    &job.confirm_removals.map(|n| n as i64),
+                    &confirm_removals,
                     &now,
                 ],
             )
@@ -553,7 +554,14 @@ impl JobStore for PgStore {
         Ok(rows + records + copies)
     }
 
-    async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
+    async fn claim_job(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+        max_records: Option<u64>,
+    ) -> StoreResult<Option<Job>> {
+        let max_records = max_records.map(stored_count).transpose()?;
         let c = self.pool.get().await?;
         let until = now + lease;
         // SKIP LOCKED: servers claiming at once each get a different job.
@@ -570,11 +578,12 @@ impl JobStore for PgStore {
                            AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.biller_id = j.biller_id
                                            AND o.queue_order < j.queue_order
                                            AND o.status IN ('queued', 'validating', 'running'))
+                           AND ($4::BIGINT IS NULL OR j.total <= $4)
                          ORDER BY j.queue_order LIMIT 1
                          FOR UPDATE SKIP LOCKED)
                      RETURNING {JOB_COLUMNS}"
                 ),
-                &[&owner, &until, &now],
+                &[&owner, &until, &now, &max_records],
             )
             .await?;
         row.as_ref().map(to_job).transpose()

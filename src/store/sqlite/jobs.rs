@@ -10,7 +10,7 @@ use crate::store::sqlite::snapshots::keep_snapshot;
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
     ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, JoinPass, MergePlan, NewJob,
-    StageItem, StoreError, StoreResult, check_key_rows, judge, snapshot_due,
+    StageItem, StoreError, StoreResult, check_key_rows, judge, snapshot_due, stored_count,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -338,6 +338,7 @@ impl JobStore for SqliteStore {
     async fn create_job(&self, biller: BillerId, job: &NewJob, now: OffsetDateTime) -> StoreResult<Job> {
         let job = job.clone();
         let now = to_micros(now);
+        let confirm_removals = job.confirm_removals.map(stored_count).transpose()?;
         self.writer
             .run(move |c| {
                 c.execute(
@@ -349,7 +350,7 @@ impl JobStore for SqliteStore {
                         job.kind.as_str(),
                         job.on_error.as_str(),
                         job.dry_run,
-                        job.confirm_removals.map(|n| n as i64),
+                        confirm_removals,
                         now
                     ],
                 )?;
@@ -429,9 +430,16 @@ impl JobStore for SqliteStore {
             .await
     }
 
-    async fn claim_job(&self, owner: &str, now: OffsetDateTime, lease: Duration) -> StoreResult<Option<Job>> {
+    async fn claim_job(
+        &self,
+        owner: &str,
+        now: OffsetDateTime,
+        lease: Duration,
+        max_records: Option<u64>,
+    ) -> StoreResult<Option<Job>> {
         let owner = owner.to_owned();
         let (now, until) = (to_micros(now), to_micros(now + lease));
+        let max_records = max_records.map(stored_count).transpose()?;
         self.writer
             .run(move |c| {
                 // One statement: the claim is atomic against every other writer.
@@ -446,10 +454,11 @@ impl JobStore for SqliteStore {
                            AND NOT EXISTS (SELECT 1 FROM jobs o WHERE o.biller_id = j.biller_id
                                            AND o.queue_order < j.queue_order
                                            AND o.status IN ('queued', 'validating', 'running'))
+                           AND (?4 IS NULL OR j.total <= ?4)
                          ORDER BY j.queue_order LIMIT 1)
                      RETURNING {JOB_COLUMNS}"
                 ))?
-                .query_row(params![owner, until, now], job_row)
+                .query_row(params![owner, until, now, max_records], job_row)
                 .optional()?)
             })
             .await

@@ -1,0 +1,3 @@
+//! Wire formats shared by the HTTP layer, the CLI, the inbox and the worker.
+
+pub mod csv_cell;
