@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the store conformance suite and the black-box
-# HTTP and CLI tests, each store suite on SQLite and on PostgreSQL.
+# HTTP and CLI tests, each store suite on SQLite and on PostgreSQL; then
+# schemathesis against a live server (scripts/schemathesis.sh), unless
+# arguments were given (they go to cargo test, e.g. a test name filter).
 # PostgreSQL: CONTACTD_TEST_POSTGRES (default postgres://root@127.0.0.1:5432/test).
 # Each test uses a fresh schema and drops it afterwards.
 set -euo pipefail
@@ -27,3 +29,6 @@ fi
 
 export CONTACTD_TEST_POSTGRES="$url"
 cargo test --locked "$@"
+if [ $# -eq 0 ]; then
+  scripts/schemathesis.sh
+fi

@@ -39,9 +39,23 @@ impl Charset {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct AccountNumberRules {
+    #[serde(deserialize_with = "whole_number")]
     pub min_length: usize,
+    #[serde(deserialize_with = "whole_number")]
     pub max_length: usize,
     pub charset: Charset,
+}
+
+/// A count in a settings document: a JSON integer, or a number with no
+/// fraction (`20.0`), which JSON Schema counts as the same integer.
+pub(crate) fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    let whole = n
+        .as_u64()
+        .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && *f >= 0.0 && *f <= u32::MAX as f64).map(|f| f as u64));
+    whole
+        .and_then(|w| usize::try_from(w).ok())
+        .ok_or_else(|| serde::de::Error::custom(format!("expected a whole number, got {n}")))
 }
 
 /// Hard ceiling whatever a biller configures: keeps index keys small.

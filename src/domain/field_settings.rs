@@ -49,9 +49,9 @@ pub struct FieldDef {
     pub kind: FieldKind,
     #[serde(default)]
     pub required: bool,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_whole_number")]
     pub min_length: Option<usize>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "optional_whole_number")]
     pub max_length: Option<usize>,
     /// Regular expression the whole value must match (text-like kinds).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -78,6 +78,12 @@ impl FieldDef {
             role: FieldRole::None,
         }
     }
+}
+
+fn optional_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<usize>, D::Error> {
+    #[derive(Deserialize)]
+    struct Whole(#[serde(deserialize_with = "crate::domain::account_number::whole_number")] usize);
+    Ok(Option::<Whole>::deserialize(d)?.map(|w| w.0))
 }
 
 /// The settings document of one biller.

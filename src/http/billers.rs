@@ -12,7 +12,7 @@ use axum::Json;
 use axum::extract::State;
 
 /// The biller's field settings document.
-#[utoipa::path(get, path = "/v1/billers/{code}/field-settings", tag = "billers",
+#[utoipa::path(get, path = "/v1/billers/{code}/field-settings", operation_id = "get_field_settings", tag = "billers",
     params(("code" = String, Path, description = "Biller code")),
     responses((status = 200, body = Object), (status = 404, body = Problem)),
     security(("token" = [])))]
@@ -26,10 +26,10 @@ pub async fn get(
 }
 
 /// Replaces the biller's field settings (scope `admin`); the whole document is checked first.
-#[utoipa::path(put, path = "/v1/billers/{code}/field-settings", tag = "billers",
+#[utoipa::path(put, path = "/v1/billers/{code}/field-settings", operation_id = "put_field_settings", tag = "billers",
     params(("code" = String, Path, description = "Biller code")),
     request_body = Object,
-    responses((status = 200, body = Object), (status = 422, body = Problem), (status = 403, body = Problem)),
+    responses((status = 200, body = Object), (status = 422, description = "The settings document is invalid (each problem named)")),
     security(("token" = [])))]
 pub async fn put(
     State(s): State<AppState>,

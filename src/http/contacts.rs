@@ -1,5 +1,6 @@
 //! Native contact routes under `/v1/billers/{code}/contacts`.
 
+use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
 use crate::domain::query::{ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUERY_LENGTH, PageRequest};
 use crate::domain::{ContactId, ContactRef};
 use crate::http::AppState;
@@ -9,7 +10,7 @@ use crate::http::dto::{ContactBody, ContactInput, ContactList, WriteResult};
 use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
-use crate::http::query::{decode_cursor, encode_cursor, query, removal_count};
+use crate::http::query::{account_position, plain, query, removal_count};
 use crate::service::{ReplaceOptions, Scope};
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -23,13 +24,9 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 use utoipa::IntoParams;
 
-/// No control characters (PostgreSQL text cannot even hold NUL).
-fn plain(s: &str) -> bool {
-    !s.chars().any(char::is_control)
-}
-
 /// Only `?dry_run=` is meaningful on add; anything else is a mistake to report.
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct AddQuery {
     /// Change nothing; report what would be created, updated and unchanged.
@@ -45,7 +42,7 @@ pub struct NoQuery {}
 /// `cont_...` or `acct:ACCOUNT_NUMBER`.
 fn contact_ref(raw: &str) -> ApiResult<ContactRef> {
     if let Some(acct) = raw.strip_prefix("acct:") {
-        if !acct.is_empty() && acct.len() <= 64 && plain(acct) {
+        if !acct.is_empty() && acct.chars().count() <= MAX_ACCOUNT_NUMBER_LENGTH && plain(acct) {
             return Ok(ContactRef::AccountNumber(acct.to_owned()));
         }
     } else if let Some(id) = ContactId::parse(raw) {
@@ -60,6 +57,7 @@ fn contact_ref(raw: &str) -> ApiResult<ContactRef> {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ReplaceQuery {
     /// Change nothing; report what would be created, updated, unchanged and removed.
@@ -67,31 +65,41 @@ pub struct ReplaceQuery {
     dry_run: bool,
     /// Confirms a replace that removes more than the biller's allowed share: the exact number.
     #[serde(default, deserialize_with = "removal_count")]
+    #[param(value_type = Option<i64>, minimum = 0)]
     confirm_removals: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// Page size, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
-    /// `next_cursor` of the previous page.
+    /// `next_cursor` of the previous page: the account number it continues after.
     cursor: Option<String>,
+    /// Only active (`true`) or inactive (`false`) contacts.
     active: Option<bool>,
+    /// Only contacts of this type.
     #[serde(rename = "type")]
+    #[param(rename = "type")]
     contact_type: Option<String>,
     /// RFC 3339 timestamp: contacts changed at or after it.
+    #[param(format = DateTime)]
     updated_since: Option<String>,
     /// Case-insensitive substring of the name or account number.
     q: Option<String>,
 }
 
 /// Adds or updates contacts by account number.
-#[utoipa::path(post, path = "/v1/billers/{code}/contacts/add", tag = "contacts",
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts/add", operation_id = "add_contacts", tag = "contacts",
     params(("code" = String, Path, description = "Biller code"), AddQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Same key and request: the original response")),
     request_body = Vec<ContactInput>,
-    responses((status = 200, body = WriteResult), (status = 422, body = Problem), (status = 413, body = Problem), (status = 404, body = Problem)),
+    responses((status = 200, body = WriteResult),
+        (status = 409, description = "The biller's settings changed meanwhile, or the Idempotency-Key is in use"),
+        (status = 413, description = "More records than a synchronous request takes"),
+        (status = 422, description = "Invalid records (each named), or an Idempotency-Key used with another request")),
     security(("token" = [])))]
 pub async fn add(
     State(s): State<AppState>,
@@ -114,11 +122,14 @@ pub async fn add(
 }
 
 /// Replaces the biller's whole contact list, all or nothing.
-#[utoipa::path(post, path = "/v1/billers/{code}/contacts/replace", tag = "contacts",
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts/replace", operation_id = "replace_contacts", tag = "contacts",
     params(("code" = String, Path, description = "Biller code"), ReplaceQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Same key and request: the original response")),
     request_body = Vec<ContactInput>,
-    responses((status = 200, body = WriteResult), (status = 409, description = "Removal guard", body = Problem), (status = 422, body = Problem)),
+    responses((status = 200, body = WriteResult),
+        (status = 409, description = "The removal guard, a changed setting, or an Idempotency-Key in use"),
+        (status = 413, description = "More records than a synchronous request takes"),
+        (status = 422, description = "Invalid records (each named), or an Idempotency-Key used with another request")),
     security(("token" = [])))]
 pub async fn replace(
     State(s): State<AppState>,
@@ -142,10 +153,12 @@ pub async fn replace(
 }
 
 /// Creates one contact; 409 if the account number is taken.
-#[utoipa::path(post, path = "/v1/billers/{code}/contacts", tag = "contacts",
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts", operation_id = "create_contact", tag = "contacts",
     params(("code" = String, Path, description = "Biller code")),
     request_body = ContactInput,
-    responses((status = 201, body = ContactBody), (status = 409, body = Problem), (status = 422, body = Problem)),
+    responses((status = 201, body = ContactBody),
+        (status = 409, description = "The account number is taken, or the biller's settings changed meanwhile"),
+        (status = 422, description = "The contact is invalid (each problem named)")),
     security(("token" = [])))]
 pub async fn create(
     State(s): State<AppState>,
@@ -161,7 +174,7 @@ pub async fn create(
 }
 
 /// Gets one contact by id or `acct:ACCOUNT_NUMBER`.
-#[utoipa::path(get, path = "/v1/billers/{code}/contacts/{id}", tag = "contacts",
+#[utoipa::path(get, path = "/v1/billers/{code}/contacts/{id}", operation_id = "get_contact", tag = "contacts",
     params(("code" = String, Path, description = "Biller code"), ("id" = String, Path, description = "cont_... or acct:ACCOUNT_NUMBER")),
     responses((status = 200, body = ContactBody), (status = 404, body = Problem)),
     security(("token" = [])))]
@@ -175,7 +188,7 @@ pub async fn get(
 }
 
 /// Deletes one contact by id or `acct:ACCOUNT_NUMBER`.
-#[utoipa::path(delete, path = "/v1/billers/{code}/contacts/{id}", tag = "contacts",
+#[utoipa::path(delete, path = "/v1/billers/{code}/contacts/{id}", operation_id = "delete_contact", tag = "contacts",
     params(("code" = String, Path, description = "Biller code"), ("id" = String, Path, description = "cont_... or acct:ACCOUNT_NUMBER")),
     responses((status = 204), (status = 404, body = Problem)),
     security(("token" = [])))]
@@ -189,7 +202,7 @@ pub async fn delete(
 }
 
 /// Lists contacts in account-number order, a page at a time.
-#[utoipa::path(get, path = "/v1/billers/{code}/contacts", tag = "contacts",
+#[utoipa::path(get, path = "/v1/billers/{code}/contacts", operation_id = "list_contacts", tag = "contacts",
     params(("code" = String, Path, description = "Biller code"), ListQuery),
     responses((status = 200, body = ContactList), (status = 400, body = Problem)),
     security(("token" = [])))]
@@ -205,12 +218,7 @@ pub async fn list(
     if limit == 0 || limit > MAX_PAGE_SIZE {
         return Err(bad(&format!("limit must be 1 to {MAX_PAGE_SIZE}")).into());
     }
-    let after = match q.cursor {
-        None => None,
-        Some(c) => {
-            Some(decode_cursor(&c).filter(|a| plain(a)).ok_or_else(|| bad("cursor is not one this server issued"))?)
-        }
-    };
+    let after = account_position(q.cursor)?;
     let updated_since = match q.updated_since {
         None => None,
         Some(t) => Some(
@@ -231,8 +239,5 @@ pub async fn list(
         q: q.q.filter(|q| !q.is_empty()),
     };
     let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit }).await?;
-    Ok(Json(ContactList {
-        data: page.contacts.into_iter().map(Into::into).collect(),
-        next_cursor: page.next_after.as_deref().map(encode_cursor),
-    }))
+    Ok(Json(ContactList { data: page.contacts.into_iter().map(Into::into).collect(), next_cursor: page.next_after }))
 }

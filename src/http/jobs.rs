@@ -10,7 +10,7 @@ use crate::http::dto::{ContactInput, rfc3339};
 use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiError, ApiResult, Problem};
-use crate::http::query::{decode_cursor, encode_cursor, query, removal_count};
+use crate::http::query::{numbered_position, query, removal_count};
 use crate::http::upload::{self, Format};
 use crate::service::{Job, JobOptions, RecordParser, job_scope};
 use crate::wire::csv_cell;
@@ -48,17 +48,59 @@ pub fn record_parser() -> RecordParser {
     })
 }
 
+/// What an add job does with invalid records.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OnErrorParam {
+    /// Fail the job on any invalid record (the default).
+    Reject,
+    /// Apply the valid records; report the rest.
+    Skip,
+}
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct SubmitQuery {
-    /// Add only: `reject` (default) fails the job on any invalid record; `skip` applies the valid ones.
-    on_error: Option<String>,
+pub struct AddJobQuery {
+    /// `reject` (default) fails the job on any invalid record; `skip` applies the valid ones.
+    #[param(inline)]
+    on_error: Option<OnErrorParam>,
     /// Validate and count; change nothing.
     #[serde(default)]
     dry_run: bool,
-    /// Replace only: the exact number of removals, when more than the allowed share would go.
+}
+
+/// A replace is all or nothing: it takes no `on_error`.
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ReplaceJobQuery {
+    /// Validate and count; change nothing.
+    #[serde(default)]
+    dry_run: bool,
+    /// The exact number of removals, when more than the allowed share would go.
     #[serde(default, deserialize_with = "removal_count")]
+    #[param(value_type = Option<i64>, minimum = 0)]
     confirm_removals: Option<u64>,
+}
+
+impl JobKind {
+    fn options(self, raw: Option<String>) -> ApiResult<JobOptions> {
+        Ok(match self {
+            JobKind::Add => {
+                let q: AddJobQuery = query(raw)?;
+                let on_error = match q.on_error {
+                    None | Some(OnErrorParam::Reject) => OnError::Reject,
+                    Some(OnErrorParam::Skip) => OnError::Skip,
+                };
+                JobOptions { on_error, dry_run: q.dry_run, confirm_removals: None }
+            }
+            JobKind::Replace => {
+                let q: ReplaceJobQuery = query(raw)?;
+                JobOptions { on_error: OnError::Reject, dry_run: q.dry_run, confirm_removals: q.confirm_removals }
+            }
+        })
+    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -159,20 +201,8 @@ async fn submit(
 ) -> ApiResult<Response> {
     let admitted = async {
         let Auth(who) = auth?;
-        let q: SubmitQuery = query(raw.clone())?;
-        let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail.to_owned());
-        let on_error = match (kind, q.on_error.as_deref()) {
-            (_, None) => OnError::Reject,
-            (JobKind::Add, Some(v)) => OnError::parse(v).ok_or_else(|| bad("on_error is reject or skip"))?,
-            (JobKind::Replace, Some(_)) => {
-                return Err(bad("a replace is all or nothing: on_error is for add jobs").into());
-            }
-        };
-        if kind == JobKind::Add && q.confirm_removals.is_some() {
-            return Err(bad("confirm_removals is for replace jobs").into());
-        }
+        let options = kind.options(raw.clone())?;
         let format = format_of(&headers, kind)?;
-        let options = JobOptions { on_error, dry_run: q.dry_run, confirm_removals: q.confirm_removals };
         let key = idempotency::key_of(&headers)?;
         let scope = job_scope(kind);
         let Ok(slot) = s.uploads.clone().try_acquire_owned() else {
@@ -225,11 +255,15 @@ async fn submit(
 }
 
 /// Submits contacts to add or update as a background job.
-#[utoipa::path(post, path = "/v1/billers/{code}/contacts/job/add", tag = "jobs",
-    params(("code" = String, Path, description = "Biller code"), SubmitQuery,
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts/job/add", operation_id = "submit_add_job", tag = "jobs",
+    params(("code" = String, Path, description = "Biller code"), AddJobQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the original job")),
-    request_body(content = Vec<ContactInput>, description = "A JSON array, NDJSON (application/x-ndjson) or CSV (text/csv, header row of field keys, optional TRAILER,N; required for replace)"),
-    responses((status = 202, body = JobAccepted), (status = 400, body = Problem), (status = 415, body = Problem)),
+    request_body(description = "A JSON array of contacts, NDJSON (one contact per line) or CSV (a header row of field keys, an optional last row TRAILER,N; a replace needs it)",
+        content((Vec<ContactInput> = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
+    responses((status = 202, body = JobAccepted),
+        (status = 409, description = "A request with this Idempotency-Key is in progress"),
+        (status = 413, description = "More records than a job takes"),
+        (status = 422, description = "An Idempotency-Key used with another request")),
     security(("token" = [])))]
 pub async fn submit_add(
     State(s): State<AppState>,
@@ -243,11 +277,15 @@ pub async fn submit_add(
 }
 
 /// Submits the biller's full contact list as a background replace job.
-#[utoipa::path(post, path = "/v1/billers/{code}/contacts/job/replace", tag = "jobs",
-    params(("code" = String, Path, description = "Biller code"), SubmitQuery,
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts/job/replace", operation_id = "submit_replace_job", tag = "jobs",
+    params(("code" = String, Path, description = "Biller code"), ReplaceJobQuery,
         ("Idempotency-Key" = Option<String>, Header, description = "Same key and body: the original job")),
-    request_body(content = Vec<ContactInput>, description = "A JSON array, NDJSON (application/x-ndjson) or CSV (text/csv, header row of field keys, optional TRAILER,N; required for replace)"),
-    responses((status = 202, body = JobAccepted), (status = 400, body = Problem), (status = 415, body = Problem)),
+    request_body(description = "A JSON array of contacts, NDJSON (one contact per line) or CSV (a header row of field keys, an optional last row TRAILER,N; a replace needs it)",
+        content((Vec<ContactInput> = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
+    responses((status = 202, body = JobAccepted),
+        (status = 409, description = "A request with this Idempotency-Key is in progress"),
+        (status = 413, description = "More records than a job takes"),
+        (status = 422, description = "An Idempotency-Key used with another request")),
     security(("token" = [])))]
 pub async fn submit_replace(
     State(s): State<AppState>,
@@ -261,7 +299,7 @@ pub async fn submit_replace(
 }
 
 /// A job's status and counts.
-#[utoipa::path(get, path = "/v1/billers/{code}/jobs/{job_id}", tag = "jobs",
+#[utoipa::path(get, path = "/v1/billers/{code}/jobs/{job_id}", operation_id = "get_job", tag = "jobs",
     params(("code" = String, Path, description = "Biller code"), ("job_id" = String, Path, description = "job_...")),
     responses((status = 200, body = JobBody), (status = 404, body = Problem)),
     security(("token" = [])))]
@@ -275,7 +313,7 @@ pub async fn get(
 }
 
 /// Cancels a queued or running job; a cancelled job changes nothing.
-#[utoipa::path(post, path = "/v1/billers/{code}/jobs/{job_id}/cancel", tag = "jobs",
+#[utoipa::path(post, path = "/v1/billers/{code}/jobs/{job_id}/cancel", operation_id = "cancel_job", tag = "jobs",
     params(("code" = String, Path, description = "Biller code"), ("job_id" = String, Path, description = "job_...")),
     responses((status = 202, body = JobBody), (status = 409, body = Problem), (status = 404, body = Problem)),
     security(("token" = [])))]
@@ -288,38 +326,81 @@ pub async fn cancel(
     Ok((StatusCode::ACCEPTED, Json(JobBody::new(&code, job))))
 }
 
+/// A job's status, as a list filter.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusParam {
+    Queued,
+    Validating,
+    Running,
+    Completed,
+    Failed,
+    Cancelled,
+}
+
+impl From<StatusParam> for JobStatus {
+    fn from(s: StatusParam) -> Self {
+        match s {
+            StatusParam::Queued => JobStatus::Queued,
+            StatusParam::Validating => JobStatus::Validating,
+            StatusParam::Running => JobStatus::Running,
+            StatusParam::Completed => JobStatus::Completed,
+            StatusParam::Failed => JobStatus::Failed,
+            StatusParam::Cancelled => JobStatus::Cancelled,
+        }
+    }
+}
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
-pub struct PageQuery {
+pub struct JobListQuery {
     /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
-    /// Jobs list only: one status.
-    status: Option<String>,
-    /// Errors only: `json` (default, paginated) or `csv` (every error, streamed).
-    format: Option<String>,
+    /// Only jobs in this status.
+    #[param(inline)]
+    status: Option<StatusParam>,
+}
+
+/// How a job's errors come.
+#[derive(Debug, Clone, Copy, Default, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorsFormat {
+    /// A page of JSON (the default).
+    #[default]
+    Json,
+    /// Every error as CSV, streamed.
+    Csv,
+}
+
+#[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorsQuery {
+    /// 1 to 1000 (default 100). A CSV has every error: it checks `limit`
+    /// and `cursor` but pages by neither.
+    #[param(minimum = 1, maximum = 1000)]
+    limit: Option<usize>,
+    /// `next_cursor` of the previous page.
+    cursor: Option<String>,
+    #[param(inline)]
+    format: Option<ErrorsFormat>,
 }
 
 /// A page's size and where it starts, from `limit` and `cursor`.
 pub(super) fn page(limit: Option<usize>, cursor: Option<&str>) -> ApiResult<(usize, Option<u64>)> {
-    let bad = |d: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", d.to_owned());
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {
-        return Err(bad("limit must be 1 to 1000").into());
+        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be 1 to 1000").into());
     }
-    let cursor = match cursor {
-        None => None,
-        Some(c) => Some(
-            decode_cursor(c)
-                .and_then(|s| s.parse::<u64>().ok())
-                .ok_or_else(|| bad("cursor is not one this server issued"))?,
-        ),
-    };
-    Ok((limit, cursor))
+    Ok((limit, numbered_position(cursor)?))
 }
 
 pub(super) fn cursor(n: u64) -> String {
-    encode_cursor(&n.to_string())
+    n.to_string()
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -329,8 +410,8 @@ pub struct JobList {
 }
 
 /// The biller's jobs, newest first.
-#[utoipa::path(get, path = "/v1/billers/{code}/jobs", tag = "jobs",
-    params(("code" = String, Path, description = "Biller code"), PageQuery),
+#[utoipa::path(get, path = "/v1/billers/{code}/jobs", operation_id = "list_jobs", tag = "jobs",
+    params(("code" = String, Path, description = "Biller code"), JobListQuery),
     responses((status = 200, body = JobList), (status = 400, body = Problem)),
     security(("token" = [])))]
 pub async fn list(
@@ -339,21 +420,9 @@ pub async fn list(
     PathParams(code): PathParams<String>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<JobList>> {
-    let q: PageQuery = query(raw)?;
-    if q.format.is_some() {
-        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "format is for a job's errors").into());
-    }
+    let q: JobListQuery = query(raw)?;
     let (limit, before) = page(q.limit, q.cursor.as_deref())?;
-    let status = match q.status.as_deref() {
-        None => None,
-        Some(v) => Some(JobStatus::parse(v).filter(|s| *s != JobStatus::Receiving).ok_or_else(|| {
-            Problem::new(
-                StatusCode::BAD_REQUEST,
-                "invalid_query",
-                "status is queued, validating, running, completed, failed or cancelled",
-            )
-        })?),
-    };
+    let status = q.status.map(JobStatus::from);
     let jobs = s.service.jobs(&who, &code, status, before.map(|b| b as i64), limit + 1).await?;
     let more = jobs.len() > limit;
     let jobs: Vec<Job> = jobs.into_iter().take(limit).collect();
@@ -380,9 +449,10 @@ pub struct JobErrorList {
 }
 
 /// Every per-record error of a job, in upload order.
-#[utoipa::path(get, path = "/v1/billers/{code}/jobs/{job_id}/errors", tag = "jobs",
-    params(("code" = String, Path, description = "Biller code"), ("job_id" = String, Path, description = "job_..."), PageQuery),
-    responses((status = 200, body = JobErrorList, description = "JSON; with ?format=csv, text/csv of every error"), (status = 404, body = Problem)),
+#[utoipa::path(get, path = "/v1/billers/{code}/jobs/{job_id}/errors", operation_id = "list_job_errors", tag = "jobs",
+    params(("code" = String, Path, description = "Biller code"), ("job_id" = String, Path, description = "job_..."), ErrorsQuery),
+    responses((status = 200, description = "A page of JSON; with ?format=csv, every error as CSV",
+        content((JobErrorList = "application/json"), (String = "text/csv")))),
     security(("token" = [])))]
 pub async fn errors(
     State(s): State<AppState>,
@@ -390,17 +460,11 @@ pub async fn errors(
     PathParams((code, id)): PathParams<(String, String)>,
     RawQuery(raw): RawQuery,
 ) -> ApiResult<axum::response::Response> {
-    let q: PageQuery = query(raw)?;
-    let bad = |d: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", d.to_owned());
-    if q.status.is_some() {
-        return Err(bad("status is for the jobs list").into());
-    }
-    match q.format.as_deref() {
-        None | Some("json") => {}
-        Some("csv") => return errors_csv(s, who, code, id).await,
-        Some(_) => return Err(bad("format is json or csv").into()),
-    }
+    let q: ErrorsQuery = query(raw)?;
     let (limit, after) = page(q.limit, q.cursor.as_deref())?;
+    if let Some(ErrorsFormat::Csv) = q.format {
+        return errors_csv(s, who, code, id).await;
+    }
     let rows = s.service.job_errors(&who, &code, &id, after, limit + 1).await?;
     let more = rows.len() > limit;
     let rows: Vec<_> = rows.into_iter().take(limit).collect();

@@ -1,11 +1,10 @@
 //! Query strings: parsed into a route's own struct (unknown and repeated
 //! parameters refused), every error naming the parameter it is about.
 
+use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
 use crate::domain::sync::MAX_COUNT;
 use crate::http::problem::{ApiResult, Problem};
 use axum::http::StatusCode;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
@@ -41,11 +40,36 @@ pub fn removal_count<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u64>, D::
     }
 }
 
-/// Cursors are opaque to clients: base64url of where the page ended.
-pub fn decode_cursor(c: &str) -> Option<String> {
-    URL_SAFE_NO_PAD.decode(c.as_bytes()).ok().and_then(|b| String::from_utf8(b).ok())
+/// No control characters (PostgreSQL text cannot even hold NUL).
+pub fn plain(s: &str) -> bool {
+    !s.chars().any(char::is_control)
 }
 
-pub fn encode_cursor(position: &str) -> String {
-    URL_SAFE_NO_PAD.encode(position.as_bytes())
+/// A contact list's `cursor`: the account number the page continues after
+/// (the previous page's `next_cursor`; any account number is a position).
+pub fn account_position(cursor: Option<String>) -> ApiResult<Option<String>> {
+    match cursor {
+        Some(c) if c.is_empty() || c.chars().count() > MAX_ACCOUNT_NUMBER_LENGTH || !plain(&c) => Err(invalid(
+            format!("cursor is an account number: 1 to {MAX_ACCOUNT_NUMBER_LENGTH} characters, no control characters"),
+        )
+        .into()),
+        c => Ok(c),
+    }
+}
+
+/// Longest numbered `cursor` (jobs, snapshots, errors): 18 digits always fit a stored position.
+const MAX_POSITION_DIGITS: usize = 18;
+
+/// A numbered list's `cursor`: the position the page continues after.
+pub fn numbered_position(cursor: Option<&str>) -> ApiResult<Option<u64>> {
+    match cursor {
+        None => Ok(None),
+        Some(c) if (1..=MAX_POSITION_DIGITS).contains(&c.len()) && c.bytes().all(|b| b.is_ascii_digit()) => {
+            Ok(c.parse().ok())
+        }
+        Some(_) => {
+            Err(invalid(format!("cursor is the next_cursor of the previous page: 1 to {MAX_POSITION_DIGITS} digits"))
+                .into())
+        }
+    }
 }

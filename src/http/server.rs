@@ -184,20 +184,23 @@ pub async fn serve(
         let first = Arc::new(Mutex::new(Some(first)));
         let (router, half_open) = (router.clone(), half_open.clone());
         let service = tower::service_fn(move |req: Request<Incoming>| {
-            let slot = first
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .take()
-                .or_else(|| half_open.take(client, limits.max_half_open));
+            // The headers are in; a request still to send its body stays
+            // half-open (in the connection's first slot, or a new one).
+            let first = first.lock().unwrap_or_else(|e| e.into_inner()).take();
+            let slot = match req.body().is_end_stream() {
+                true => Ok(None),
+                false => first.or_else(|| half_open.take(client, limits.max_half_open)).map(Some).ok_or(()),
+            };
             let router = router.clone();
             async move {
-                let Some(slot) = slot else { return Ok(too_many_half_open()) };
-                let req = req.map(|inner| {
-                    // A body already at its end holds no slot.
-                    let slot = (!inner.is_end_stream()).then_some(slot);
-                    let deadline = Box::pin(tokio::time::sleep(limits.request_timeout));
-                    Body::new(TimedBody { inner, idle: limits.request_timeout, deadline, slot })
-                });
+                let req = match slot {
+                    Err(()) => return Ok(too_many_half_open()),
+                    Ok(None) => req.map(Body::new),
+                    Ok(slot) => req.map(|inner| {
+                        let deadline = Box::pin(tokio::time::sleep(limits.request_timeout));
+                        Body::new(TimedBody { inner, idle: limits.request_timeout, deadline, slot })
+                    }),
+                };
                 router.oneshot(req).await
             }
         });

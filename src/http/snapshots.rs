@@ -50,15 +50,18 @@ pub struct SnapshotList {
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct ListQuery {
     /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     limit: Option<usize>,
+    /// `next_cursor` of the previous page.
     cursor: Option<String>,
 }
 
 /// The biller's replace snapshots, newest first.
-#[utoipa::path(get, path = "/v1/billers/{code}/snapshots", tag = "snapshots",
+#[utoipa::path(get, path = "/v1/billers/{code}/snapshots", operation_id = "list_snapshots", tag = "snapshots",
     params(("code" = String, Path, description = "Biller code"), ListQuery),
     responses((status = 200, body = SnapshotList), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("token" = [])))]
@@ -78,7 +81,7 @@ pub async fn list(
 }
 
 /// One snapshot.
-#[utoipa::path(get, path = "/v1/billers/{code}/snapshots/{snapshot_id}", tag = "snapshots",
+#[utoipa::path(get, path = "/v1/billers/{code}/snapshots/{snapshot_id}", operation_id = "get_snapshot", tag = "snapshots",
     params(("code" = String, Path, description = "Biller code"), ("snapshot_id" = String, Path, description = "snap_...")),
     responses((status = 200, body = SnapshotBody), (status = 404, body = Problem)),
     security(("token" = [])))]
@@ -91,17 +94,31 @@ pub async fn get(
     Ok(Json(SnapshotBody::new(&code, snapshot)))
 }
 
+/// How a snapshot's contacts come.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DownloadFormat {
+    /// A JSON array (the default).
+    Json,
+    /// One contact per line.
+    Ndjson,
+    /// The columns a CSV job takes, ending `TRAILER,N`.
+    Csv,
+}
+
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct DownloadQuery {
-    /// `json` (default: an array), `ndjson`, or `csv` (the columns a CSV job takes, ending `TRAILER,N`).
-    format: Option<String>,
+    #[param(inline)]
+    format: Option<DownloadFormat>,
 }
 
 /// A snapshot's contacts, as they were, streamed in account-number order.
-#[utoipa::path(get, path = "/v1/billers/{code}/snapshots/{snapshot_id}/contacts", tag = "snapshots",
+#[utoipa::path(get, path = "/v1/billers/{code}/snapshots/{snapshot_id}/contacts", operation_id = "download_snapshot", tag = "snapshots",
     params(("code" = String, Path, description = "Biller code"), ("snapshot_id" = String, Path, description = "snap_..."), DownloadQuery),
-    responses((status = 200, body = Vec<crate::http::dto::ContactBody>, description = "JSON array; NDJSON or CSV with ?format="),
+    responses((status = 200, description = "A JSON array; NDJSON or CSV with ?format=",
+            content((Vec<crate::http::dto::ContactBody> = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
         (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("token" = [])))]
 pub async fn download(
@@ -111,13 +128,10 @@ pub async fn download(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let q: DownloadQuery = query(raw)?;
-    let (format, mime) = match q.format.as_deref() {
-        None | Some("json") => (ExportFormat::Json, "application/json"),
-        Some("ndjson") => (ExportFormat::Ndjson, "application/x-ndjson"),
-        Some("csv") => (ExportFormat::Csv, "text/csv; charset=utf-8"),
-        Some(_) => {
-            return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "format is json, ndjson or csv").into());
-        }
+    let (format, mime, extension) = match q.format {
+        None | Some(DownloadFormat::Json) => (ExportFormat::Json, "application/json", "json"),
+        Some(DownloadFormat::Ndjson) => (ExportFormat::Ndjson, "application/x-ndjson", "ndjson"),
+        Some(DownloadFormat::Csv) => (ExportFormat::Csv, "text/csv; charset=utf-8", "csv"),
     };
     // Access and existence are checked before the 200 goes out.
     let (biller, snapshot) = s.service.snapshot(&who, &code, &id).await?;
@@ -125,16 +139,14 @@ pub async fn download(
     let body = Body::from_stream(export.into_stream().map_err(|e| std::io::Error::other(e.to_string())));
     let mut res = (StatusCode::OK, body).into_response();
     res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(mime));
-    if let Ok(v) = HeaderValue::from_str(&format!(
-        "attachment; filename=\"{code}-{id}.{}\"",
-        q.format.as_deref().unwrap_or("json")
-    )) {
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{code}-{id}.{extension}\"")) {
         res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
     }
     Ok(res)
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
 pub struct RestoreQuery {
     /// Validate and count; change nothing.
@@ -142,12 +154,13 @@ pub struct RestoreQuery {
     dry_run: bool,
     /// The exact number of removals, when more than the allowed share would go.
     #[serde(default, deserialize_with = "removal_count")]
+    #[param(value_type = Option<i64>, minimum = 0)]
     confirm_removals: Option<u64>,
 }
 
 /// Restores a snapshot: queues a replace job whose records are the snapshot's
 /// contacts, validated and guarded like any other replace.
-#[utoipa::path(post, path = "/v1/billers/{code}/snapshots/{snapshot_id}/restore", tag = "snapshots",
+#[utoipa::path(post, path = "/v1/billers/{code}/snapshots/{snapshot_id}/restore", operation_id = "restore_snapshot", tag = "snapshots",
     params(("code" = String, Path, description = "Biller code"), ("snapshot_id" = String, Path, description = "snap_..."), RestoreQuery),
     responses((status = 202, body = JobAccepted), (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("token" = [])))]

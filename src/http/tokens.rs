@@ -11,7 +11,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 
 /// Issues a token from `{"key_id","key_secret"}` or HTTP Basic `key_id:secret`.
-#[utoipa::path(post, path = "/v1/auth/token", tag = "auth",
+#[utoipa::path(post, path = "/v1/auth/token", operation_id = "issue_token", tag = "auth",
     request_body(content = TokenRequest, description = "Or send HTTP Basic key_id:secret and no body"),
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub async fn issue(State(s): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Json<TokenResponse>> {

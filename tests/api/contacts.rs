@@ -207,8 +207,9 @@ async fn list_filters(b: Backend) {
         ("/contacts?limit=abc", "invalid_query"),
         ("/contacts?active=maybe", "invalid_query"),
         ("/contacts?updated_since=yesterday", "invalid_query"),
-        ("/contacts?cursor=%%%", "invalid_query"),
-        ("/contacts?cursor=_-_-", "invalid_query"),
+        ("/contacts?cursor=", "invalid_query"),
+        ("/contacts?cursor=%0A", "invalid_query"),
+        (&format!("/contacts?cursor={}", "1".repeat(65)), "invalid_query"),
         ("/contacts?bogus=1", "invalid_query"),
     ] {
         let (s, v) = body(app.get(&t, bad).await).await;

@@ -46,7 +46,65 @@ async fn health_readiness_request_ids_and_openapi(b: Backend) {
     }
 }
 
-crate::both_stores!(health_readiness_request_ids_and_openapi);
+/// The document says where each parameter goes and what each operation
+/// answers (schemathesis checks the rest against a live server in CI).
+async fn openapi_places_parameters_and_errors_exactly(b: Backend) {
+    let app = spawn_app(b).await;
+    let (_, doc) = body(app.client.get(app.url("/openapi.json")).send().await.unwrap()).await;
+    let mut ids = std::collections::HashSet::new();
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            assert!(ids.insert(op["operationId"].as_str().unwrap().to_owned()), "operationIds are unique");
+            for p in op["parameters"].as_array().into_iter().flatten() {
+                let name = p["name"].as_str().unwrap();
+                let place = if path.contains(&format!("{{{name}}}")) {
+                    "path"
+                } else if name == "Idempotency-Key" {
+                    "header"
+                } else {
+                    "query"
+                };
+                assert_eq!(p["in"], place, "{method} {path} {name}");
+            }
+            let responses = op["responses"].as_object().unwrap();
+            for (status, r) in responses {
+                if status.as_str() >= "400" {
+                    let content: Vec<&String> = r["content"].as_object().unwrap().keys().collect();
+                    assert_eq!(content, ["application/problem+json"], "{method} {path} {status}");
+                }
+            }
+            if op.get("security").is_some() {
+                for status in ["400", "401", "403", "404", "500", "503"] {
+                    assert!(responses.contains_key(status), "{method} {path} documents {status}");
+                }
+            }
+        }
+    }
+    let names = |path: &str, method: &str| -> Vec<String> {
+        doc["paths"][path][method]["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|p| p["name"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert!(!names("/v1/billers/{code}/jobs", "get").contains(&"format".to_owned()));
+    assert!(!names("/v1/billers/{code}/jobs/{job_id}/errors", "get").contains(&"status".to_owned()));
+    let input = &doc["components"]["schemas"]["ContactInput"];
+    assert_eq!(input["required"], serde_json::json!(["account_number", "name"]));
+    assert_eq!(input["properties"]["account_number"]["type"], "string", "account_number may not be null");
+    assert_eq!(input["properties"]["tags"]["items"]["pattern"], "^[^\\u0000-\\u001F\\u007F-\\u009F]{1,64}$");
+    let limit = doc["paths"]["/v1/billers/{code}/snapshots"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "limit")
+        .unwrap()["schema"]
+        .clone();
+    assert_eq!((limit["minimum"].as_u64(), limit["maximum"].as_u64()), (Some(1), Some(1000)));
+}
+
+crate::both_stores!(health_readiness_request_ids_and_openapi, openapi_places_parameters_and_errors_exactly);
 
 /// PostgreSQL: with every pooled connection held by a write waiting on a
 /// lock, a further request waits 10 s for one, then gets `503` with

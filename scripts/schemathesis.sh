@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Runs schemathesis (pinned, in a throwaway venv) with every check against a
+# live server, on the OpenAPI document the server serves, unmodified. Fails
+# on any failure. The server runs on a fresh SQLite file with the demo
+# biller; schemathesis sends that demo key's token. Its configuration is
+# .ci/schemathesis.toml alone (which says what it changes and why).
+#
+#   scripts/schemathesis.sh               (builds target/debug/contactd)
+#   CONTACTD_BIN=path/to/contactd scripts/schemathesis.sh
+#   ST_EXAMPLES=100 scripts/schemathesis.sh   (examples per operation; default 100)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+bin=${CONTACTD_BIN:-}
+if [ -z "$bin" ]; then
+  cargo build --locked --quiet
+  bin=$root/target/debug/contactd
+fi
+
+work=$(mktemp -d -t contactd-schemathesis-XXXXXX)
+server=
+cleanup() {
+  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/.ci/schemathesis-requirements.txt"
+
+port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+base=http://127.0.0.1:$port
+env -u CONTACTD_DATABASE CONTACTD_LOG=warn "$bin" serve --listen "127.0.0.1:$port" \
+  --database "sqlite://$work/contactd.db" --workers 1 >"$work/serve.out" 2>"$work/serve.err" &
+server=$!
+for _ in $(seq 1 100); do
+  grep -q "key secret:" "$work/serve.out" 2>/dev/null && curl -sf "$base/healthz" >/dev/null && break
+  sleep 0.1
+done
+key_id=$(sed -nE 's/^ *key id: +(key_[A-Za-z0-9]+)$/\1/p' "$work/serve.out")
+secret=$(sed -nE 's/^ *key secret: +(sk_[A-Za-z0-9_-]+)$/\1/p' "$work/serve.out")
+token=$(curl -sf -u "$key_id:$secret" -X POST "$base/v1/auth/token" | sed -E 's/.*"token":"([^"]+)".*/\1/')
+[ -n "$token" ] || { echo "FAIL: no token from the server" >&2; cat "$work/serve.err" >&2; exit 1; }
+
+# Data for the operations on existing items: contacts, a snapshot (a
+# replace that removes one), a job and its errors.
+api() { curl -sf -o /dev/null -H "Authorization: Token $token" -H 'Content-Type: application/json' "$@"; }
+contact() { printf '{"account_number":"%s","name":"Seed %s","fields":{"contact-id-1":"%s"}}' "$1" "$1" "$1"; }
+api -X POST "$base/v1/billers/DEMO/contacts/add" -d "[$(contact 1001),$(contact 1002),$(contact 1003)]"
+api -X POST "$base/v1/billers/DEMO/contacts/replace?confirm_removals=1" -d "[$(contact 1001),$(contact 1002)]"
+api -X POST "$base/v1/billers/DEMO/contacts/job/add" -d '[{"account_number":"1004","name":"!"}]'
+
+# An empty working directory: no schemathesis.toml, cache or example database
+# of an earlier run can change this one.
+mkdir "$work/run"
+cd "$work/run"
+env $(env | sed -n 's/^\(SCHEMATHESIS_[A-Z_]*\)=.*/-u \1/p') \
+  "$work/venv/bin/st" --config-file "$root/.ci/schemathesis.toml" --no-color run "$base/openapi.json" \
+  --checks all \
+  -H "Authorization: Token $token" \
+  --seed "${ST_SEED:-20261203}" --generation-deterministic --workers 1 \
+  --max-examples "${ST_EXAMPLES:-100}" \
+  --request-timeout 20
