@@ -63,7 +63,9 @@ fn records(settings: &BillerSettings) -> Vec<ContactData> {
             ] {
                 d.fields.insert(k.into(), RawValue::Text(v));
             }
-            validate_contact(d, settings).expect("valid")
+            let tags = std::collections::HashSet::new();
+            let rules = contactd::domain::validate::Rules::new(settings, &tags, time::macros::date!(2026 - 12 - 03));
+            validate_contact(d, &rules).expect("valid")
         })
         .collect()
 }
@@ -167,6 +169,8 @@ fn bulk_add(c: &mut Criterion) {
                                     dry_run: false,
                                     guard: None,
                                     snapshot: None,
+                                    force_holds: false,
+                                    origin: contactd::domain::history::Origin::new(None, "bench"),
                                 };
                                 f.store
                                     .write_contacts(f.biller, batch, OffsetDateTime::now_utc())

@@ -80,6 +80,7 @@ pub async fn serve(
         let _ = stop.send(true);
     };
     let store = state.service.store().clone();
+    let history_kept = Duration::from_secs(u64::from(settings.history_retention_days) * 86_400);
     let purge = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
@@ -100,6 +101,9 @@ pub async fn serve(
             // Idempotency keys are kept at least 24 hours (here: up to 25).
             if let Err(e) = store.purge_keys(cutoff).await {
                 tracing::warn!(error = %e, "purging old idempotency keys failed");
+            }
+            if let Err(e) = store.purge_history(OffsetDateTime::now_utc() - history_kept).await {
+                tracing::warn!(error = %e, "purging old contact history failed");
             }
         }
     });

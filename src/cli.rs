@@ -117,6 +117,9 @@ struct ServeArgs {
     /// them run at once, so small jobs never wait behind them (default 100000).
     #[arg(long, env = "CONTACTD_LARGE_JOB_RECORDS")]
     large_job_records: Option<u64>,
+    /// Days a contact's history is kept (default 400).
+    #[arg(long, env = "CONTACTD_HISTORY_RETENTION_DAYS")]
+    history_retention_days: Option<u32>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -254,6 +257,7 @@ impl Cli {
                 request_timeout_secs: a.request_timeout_secs,
                 max_half_open_per_client: a.max_half_open_per_client,
                 large_job_records: a.large_job_records,
+                history_retention_days: a.history_retention_days,
                 ..Overrides::default()
             },
             _ => Overrides::default(),

@@ -53,6 +53,8 @@ pub struct Settings {
     /// Jobs of at least this many records are large: at most `workers - 1`
     /// of them run at once per server, so a worker stays free for small ones.
     pub large_job_records: u64,
+    /// How long contact history is kept.
+    pub history_retention_days: u32,
 }
 
 impl Default for Settings {
@@ -72,6 +74,7 @@ impl Default for Settings {
             request_timeout: Duration::from_secs(30),
             max_half_open: 128,
             large_job_records: 100_000,
+            history_retention_days: crate::domain::history::DEFAULT_RETENTION_DAYS,
         }
     }
 }
@@ -94,6 +97,7 @@ pub struct FileSettings {
     pub request_timeout_secs: Option<u64>,
     pub max_half_open_per_client: Option<usize>,
     pub large_job_records: Option<u64>,
+    pub history_retention_days: Option<u32>,
 }
 
 /// What flags and environment gave (clap merges those two).
@@ -113,6 +117,7 @@ pub struct Overrides {
     pub request_timeout_secs: Option<u64>,
     pub max_half_open_per_client: Option<usize>,
     pub large_job_records: Option<u64>,
+    pub history_retention_days: Option<u32>,
 }
 
 /// Every `CONTACTD_` variable this build reads.
@@ -133,6 +138,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "CONTACTD_REQUEST_TIMEOUT_SECS",
     "CONTACTD_MAX_HALF_OPEN_PER_CLIENT",
     "CONTACTD_LARGE_JOB_RECORDS",
+    "CONTACTD_HISTORY_RETENTION_DAYS",
     "CONTACTD_SERVER",
     "CONTACTD_TOKEN",
 ];
@@ -190,7 +196,14 @@ impl Settings {
                 .unwrap_or(d.request_timeout),
             max_half_open: over.max_half_open_per_client.or(f.max_half_open_per_client).unwrap_or(d.max_half_open),
             large_job_records: over.large_job_records.or(f.large_job_records).unwrap_or(d.large_job_records),
+            history_retention_days: over
+                .history_retention_days
+                .or(f.history_retention_days)
+                .unwrap_or(d.history_retention_days),
         };
+        if !(1..=36_500).contains(&s.history_retention_days) {
+            return Err(ConfigError::Invalid("history_retention_days must be 1 to 36500".into()));
+        }
         if s.request_timeout.is_zero() || s.request_timeout > Duration::from_secs(3600) {
             return Err(ConfigError::Invalid("request_timeout_secs must be 1 to 3600".into()));
         }

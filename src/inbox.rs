@@ -50,7 +50,7 @@ struct Ack<'a> {
 
 /// How a file ended: its job (finished), or why no job ran.
 enum Outcome {
-    Job(Job),
+    Job(Box<Job>),
     Refused { kind: Option<JobKind>, reason: String },
 }
 
@@ -319,7 +319,7 @@ impl Inbox {
                 }
             }
         }
-        Outcome::Job(job)
+        Outcome::Job(Box::new(job))
     }
 
     /// Writes `NAME.ack.json` into `done/` (a completed job) or `failed/`,
@@ -336,7 +336,7 @@ impl Inbox {
         let tmp = dest_dir.join(format!(".{dest_name}.ack.json.tmp"));
         let mut out = tokio::io::BufWriter::new(tokio::fs::File::create(&tmp).await?);
         let (kind, job, refused) = match outcome {
-            Outcome::Job(j) => (Some(j.kind), Some(j), None),
+            Outcome::Job(j) => (Some(j.kind), Some(j.as_ref()), None),
             Outcome::Refused { kind, reason } => (*kind, None, Some(reason.clone())),
         };
         let head = Ack {

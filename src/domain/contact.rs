@@ -2,7 +2,7 @@
 //! every store keeps, and the stored contact with its identity and version.
 
 use crate::domain::account_number::AccountNumber;
-use crate::domain::ids::ContactId;
+use crate::domain::ids::{ContactId, JobId};
 use std::collections::BTreeMap;
 use time::{Date, OffsetDateTime};
 
@@ -88,8 +88,11 @@ impl PhoneKind {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Phone {
     pub kind: PhoneKind,
-    /// Digits, optionally with a leading `+`.
+    /// As the client sent it (trimmed).
     pub number: String,
+    /// The number in E.164 (`+61400000000`), when it could be read: it is in
+    /// international form, or its country (or the biller's) is known.
+    pub e164: Option<String>,
     /// ISO 3166-1 alpha-2.
     pub country: Option<String>,
 }
@@ -148,8 +151,65 @@ pub struct ContactData {
 pub struct Contact {
     pub id: ContactId,
     pub data: ContactData,
-    /// Starts at 1 and grows by one on every change; the ETag of later issues.
+    /// Starts at 1 and grows by one on every change: the contact's ETag.
     pub version: i64,
+    /// The job that created it, if a job did.
+    pub job_id: Option<JobId>,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
+}
+
+impl ContactData {
+    /// The draft that validates back to this data: what a partial update
+    /// starts from, so the patched contact goes through the one validator.
+    pub fn to_draft(&self) -> ContactDraft {
+        let a = &self.address;
+        ContactDraft {
+            account_number: Some(self.account_number.as_str().to_owned()),
+            name: Some(self.name.clone()),
+            first_name: self.first_name.clone(),
+            last_name: self.last_name.clone(),
+            business_name: self.business_name.clone(),
+            is_consumer: self.is_consumer,
+            email: self.email.clone(),
+            phones: self
+                .phones
+                .iter()
+                .map(|p| PhoneDraft {
+                    kind: Some(p.kind.as_str().to_owned()),
+                    number: Some(p.number.clone()),
+                    country: p.country.clone(),
+                })
+                .collect(),
+            date_of_birth: self.date_of_birth.map(|d| d.to_string()),
+            address: AddressDraft {
+                line1: a.line1.clone(),
+                line2: a.line2.clone(),
+                locality: a.locality.clone(),
+                city: a.city.clone(),
+                state: a.state.clone(),
+                postcode: a.postcode.clone(),
+                country: a.country.clone(),
+            },
+            reference_id: self.reference_id.clone(),
+            external_id: self.external_id.clone(),
+            crn: self.crn.clone(),
+            contact_type: self.contact_type.clone(),
+            active: Some(self.active),
+            notes: self.notes.clone(),
+            tags: self.tags.clone(),
+            fields: self
+                .fields
+                .iter()
+                .map(|(k, v)| {
+                    let raw = match v {
+                        FieldValue::Text(t) => RawValue::Text(t.clone()),
+                        FieldValue::Integer(i) => RawValue::Integer(*i),
+                        FieldValue::Bool(b) => RawValue::Bool(*b),
+                    };
+                    (k.clone(), raw)
+                })
+                .collect(),
+        }
+    }
 }

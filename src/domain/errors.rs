@@ -14,6 +14,8 @@ pub enum ErrorCode {
     IdMismatch,
     TooMany,
     DuplicateAccountNumber,
+    /// A field only the server sets.
+    ReadOnly,
 }
 
 impl ErrorCode {
@@ -29,6 +31,7 @@ impl ErrorCode {
             Self::IdMismatch => "id_mismatch",
             Self::TooMany => "too_many",
             Self::DuplicateAccountNumber => "duplicate_account_number",
+            Self::ReadOnly => "read_only",
         }
     }
 }

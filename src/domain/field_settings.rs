@@ -6,6 +6,7 @@
 //! checked form the validator uses.
 
 use crate::domain::account_number::{AccountNumberRules, MAX_ACCOUNT_NUMBER_LENGTH};
+use crate::domain::crn::CrnAlgorithm;
 use regex::Regex;
 use serde::{Deserialize, Serialize};
 use std::collections::HashSet;
@@ -86,6 +87,44 @@ fn optional_whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Optio
     Ok(Option::<Whole>::deserialize(d)?.map(|w| w.0))
 }
 
+/// Which rules a contact's `name` follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum NameRules {
+    /// 1 to 200 characters with a letter or digit.
+    #[default]
+    Default,
+    /// Razorpay's: 3 to 50 of `a-z A-Z 0-9`, space and `' - _ / ( ) , .`,
+    /// ending in a letter, a digit or `.`.
+    Razorpay,
+}
+
+/// Where a generated BPAY CRN's digits come from, before its check digit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CrnBase {
+    /// The account number's digits (it must have some).
+    #[default]
+    AccountNumber,
+    /// A number the biller counts up, one per CRN issued.
+    Sequence,
+}
+
+/// How the biller's BPAY Customer Reference Numbers are made and checked.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CrnSettings {
+    /// `MOD10V01` (Luhn, the default) or `MOD10V05`.
+    pub algorithm: String,
+    pub base: CrnBase,
+}
+
+impl Default for CrnSettings {
+    fn default() -> Self {
+        Self { algorithm: CrnAlgorithm::Mod10V01.as_str().to_owned(), base: CrnBase::AccountNumber }
+    }
+}
+
 /// The settings document of one biller.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -96,6 +135,15 @@ pub struct SettingsDoc {
     /// Largest share (0.0 to 1.0) of a biller's contacts a replace may remove
     /// without `confirm_removals`.
     pub max_replace_removal: f64,
+    pub name_rules: NameRules,
+    pub crn: CrnSettings,
+    /// PATCH and DELETE of one contact need `If-Match` (428 without).
+    pub require_if_match: bool,
+    /// The country a phone number in local form is read in when its own
+    /// country is not given (ISO 3166-1 alpha-2); none: such a number is
+    /// kept as sent, unchecked beyond its digits.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub phone_country: Option<String>,
 }
 
 impl Default for SettingsDoc {
@@ -105,6 +153,10 @@ impl Default for SettingsDoc {
             fields: Vec::new(),
             contact_types: DEFAULT_CONTACT_TYPES.iter().map(|s| s.to_string()).collect(),
             max_replace_removal: 0.25,
+            name_rules: NameRules::default(),
+            crn: CrnSettings::default(),
+            require_if_match: false,
+            phone_country: None,
         }
     }
 }
@@ -130,10 +182,18 @@ pub struct Field {
 }
 
 /// Checked settings: what the validator runs on.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct BillerSettings {
     doc: SettingsDoc,
     fields: Vec<Field>,
+    crn: CrnAlgorithm,
+    phone_country: Option<&'static str>,
+}
+
+impl Default for BillerSettings {
+    fn default() -> Self {
+        Self { doc: SettingsDoc::default(), fields: Vec::new(), crn: CrnAlgorithm::Mod10V01, phone_country: None }
+    }
 }
 
 /// Names a list offers to choose from: non-empty, short, plain and distinct.
@@ -236,7 +296,34 @@ impl BillerSettings {
         if doc.fields.iter().filter(|f| f.role == FieldRole::Id).count() > 1 {
             errors.push(err("fields", "at most one field may have the id role"));
         }
-        if errors.is_empty() { Ok(Self { doc, fields }) } else { Err(errors) }
+        let crn = CrnAlgorithm::parse(&doc.crn.algorithm).unwrap_or_else(|| {
+            errors.push(err("crn.algorithm", "must be MOD10V01 or MOD10V05"));
+            CrnAlgorithm::Mod10V01
+        });
+        let phone_country = match doc.phone_country.as_deref() {
+            None => None,
+            Some(c) => crate::domain::phone::country(c).filter(|_| c.len() == 2).or_else(|| {
+                errors.push(err("phone_country", "must be an ISO 3166-1 alpha-2 code such as AU"));
+                None
+            }),
+        };
+        if errors.is_empty() { Ok(Self { doc, fields, crn, phone_country }) } else { Err(errors) }
+    }
+
+    pub fn crn_algorithm(&self) -> CrnAlgorithm {
+        self.crn
+    }
+
+    pub fn phone_country(&self) -> Option<&'static str> {
+        self.phone_country
+    }
+
+    pub fn name_rules(&self) -> NameRules {
+        self.doc.name_rules
+    }
+
+    pub fn require_if_match(&self) -> bool {
+        self.doc.require_if_match
     }
 
     pub fn doc(&self) -> &SettingsDoc {

@@ -89,6 +89,36 @@ impl ContactIdRun {
 prefixed_id!(KeyId, "key_", 16, "An API key's public id: `key_` and 16 random base62 characters.");
 prefixed_id!(JobId, "job_", 14, "A background job's id: `job_` and 14 random base62 characters.");
 prefixed_id!(SnapshotId, "snap_", 14, "A replace snapshot's id: `snap_` and 14 random base62 characters.");
+prefixed_id!(HoldId, "hold_", 14, "A hold's id: `hold_` and 14 random base62 characters.");
+
+/// A catalogue tag's id: 24 lowercase hexadecimal characters, the form
+/// Instantpay's clients expect, used in every API.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct TagId(String);
+
+impl TagId {
+    pub const LEN: usize = 24;
+
+    pub fn generate(rng: &mut impl Rng) -> Self {
+        let bytes: [u8; Self::LEN / 2] = rng.r#gen();
+        Self(bytes.iter().map(|b| format!("{b:02x}")).collect())
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        (raw.len() == Self::LEN && raw.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)))
+            .then(|| Self(raw.to_owned()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for TagId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -117,6 +147,16 @@ mod tests {
         assert!(ids.iter().all(|id| ContactId::parse(id.as_str()).as_ref() == Some(id)));
         let mut top = ContactIdRun { next: 62u128.pow(14) - 1 };
         assert_eq!(top.next_id().as_str(), "cont_zzzzzzzzzzzzzz");
+    }
+
+    #[test]
+    fn tag_ids_are_24_lowercase_hex() {
+        let id = TagId::generate(&mut rand::thread_rng());
+        assert_eq!(TagId::parse(id.as_str()), Some(id));
+        assert!(TagId::parse("645381c92c8e9e093406ccb2").is_some());
+        assert!(TagId::parse("645381C92C8E9E093406CCB2").is_none());
+        assert!(TagId::parse("645381c92c8e9e093406ccb").is_none());
+        assert!(TagId::parse("645381c92c8e9e093406ccbz").is_none());
     }
 
     #[test]

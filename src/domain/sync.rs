@@ -24,7 +24,13 @@ pub struct Existing {
     pub id: ContactId,
     pub fingerprint: i64,
     pub version: i64,
+    pub crn: Option<String>,
 }
+
+/// One incoming record as the plan sees it: its number, its document's
+/// fingerprint, and the CRN it names (kept outside the document: a record
+/// that names none leaves the contact's as it is).
+pub type Incoming<'a> = (&'a str, i64, Option<&'a str>);
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Action {
@@ -66,19 +72,19 @@ impl Plan {
 /// `incoming` is (account number, fingerprint) per record; account numbers are
 /// unique (the validator rejects duplicates). For `Add`, `existing` need only
 /// hold the incoming account numbers; for `Replace` it must hold them all.
-pub fn plan(incoming: &[(&str, i64)], existing: &HashMap<String, Existing>, mode: WriteMode) -> Plan {
+pub fn plan(incoming: &[Incoming], existing: &HashMap<String, Existing>, mode: WriteMode) -> Plan {
     let actions = incoming
         .iter()
-        .map(|(acct, fp)| match existing.get(*acct) {
+        .map(|(acct, fp, crn)| match existing.get(*acct) {
             None => Action::Create,
-            Some(e) if e.fingerprint == *fp => Action::Unchanged,
+            Some(e) if e.fingerprint == *fp && crn.is_none_or(|c| e.crn.as_deref() == Some(c)) => Action::Unchanged,
             Some(e) => Action::Update { id: e.id.clone(), version: e.version },
         })
         .collect();
     let removals = match mode {
         WriteMode::Add => Vec::new(),
         WriteMode::Replace => {
-            let keep: HashSet<&str> = incoming.iter().map(|(a, _)| *a).collect();
+            let keep: HashSet<&str> = incoming.iter().map(|(a, ..)| *a).collect();
             let mut r: Vec<(ContactId, String)> = existing
                 .iter()
                 .filter(|(acct, _)| !keep.contains(acct.as_str()))
@@ -140,7 +146,8 @@ mod tests {
         entries
             .iter()
             .map(|(a, fp)| {
-                (a.to_string(), Existing { id: ContactId::generate(&mut rng), fingerprint: *fp, version: 1 })
+                let id = ContactId::generate(&mut rng);
+                (a.to_string(), Existing { id, fingerprint: *fp, version: 1, crn: Some(format!("{a}9")) })
             })
             .collect()
     }
@@ -148,15 +155,18 @@ mod tests {
     #[test]
     fn add_creates_updates_and_leaves_unchanged() {
         let ex = existing(&[("1", 10), ("2", 20), ("9", 90)]);
-        let p = plan(&[("1", 10), ("2", 21), ("3", 30)], &ex, WriteMode::Add);
+        let p = plan(&[("1", 10, None), ("2", 21, None), ("3", 30, None)], &ex, WriteMode::Add);
         assert_eq!(p.counts(), Counts { created: 1, updated: 1, unchanged: 1, removed: 0 });
         assert!(matches!(p.actions[1], Action::Update { .. }));
+        // A CRN named is compared; one not named leaves the stored one.
+        let p = plan(&[("1", 10, Some("19")), ("9", 90, Some("98"))], &ex, WriteMode::Add);
+        assert_eq!(p.counts(), Counts { created: 0, updated: 1, unchanged: 1, removed: 0 });
     }
 
     #[test]
     fn replace_removes_what_is_missing() {
         let ex = existing(&[("1", 10), ("2", 20), ("9", 90), ("8", 80)]);
-        let p = plan(&[("1", 10), ("3", 30)], &ex, WriteMode::Replace);
+        let p = plan(&[("1", 10, None), ("3", 30, None)], &ex, WriteMode::Replace);
         assert_eq!(p.counts(), Counts { created: 1, updated: 0, unchanged: 1, removed: 3 });
         let gone: Vec<&str> = p.removals.iter().map(|(_, a)| a.as_str()).collect();
         assert_eq!(gone, ["2", "8", "9"]);

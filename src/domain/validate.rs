@@ -1,16 +1,36 @@
-//! The one validator: every write path (bulk add and replace, single create,
-//! and later patches and dialects) turns a `ContactDraft` into `ContactData`
-//! here, against the biller's settings.
+//! The one validator: every write path (bulk add and replace, jobs, single
+//! create and patch, every dialect) turns a `ContactDraft` into
+//! `ContactData` here, against the biller's settings, its tag catalogue and
+//! today's date (`Rules`).
 
 use crate::domain::account_number::AccountNumber;
 use crate::domain::contact::{
     Address, AddressDraft, ContactData, ContactDraft, FieldValue, Phone, PhoneDraft, PhoneKind, RawValue,
 };
 use crate::domain::errors::{BatchErrors, ErrorCode, FieldError, RecordError, short_list};
-use crate::domain::field_settings::{BillerSettings, Field, FieldKind, FieldRole, MAX_FIELDS};
+use crate::domain::field_settings::{BillerSettings, Field, FieldKind, FieldRole, MAX_FIELDS, NameRules};
+use crate::domain::ids::TagId;
+use crate::domain::{crn, phone};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use time::Date;
 use time::macros::format_description;
+
+/// What a contact is checked against, besides itself.
+#[derive(Clone, Copy)]
+pub struct Rules<'a> {
+    pub settings: &'a BillerSettings,
+    /// The ids of the biller's catalogue tags a contact may carry (at least
+    /// those it names).
+    pub tags: &'a HashSet<String>,
+    /// A date of birth must be before it.
+    pub today: Date,
+}
+
+impl<'a> Rules<'a> {
+    pub fn new(settings: &'a BillerSettings, tags: &'a HashSet<String>, today: Date) -> Self {
+        Self { settings, tags, today }
+    }
+}
 
 pub const MAX_NAME: usize = 200;
 pub const MAX_PERSON_NAME: usize = 100;
@@ -57,7 +77,7 @@ impl Checker {
     }
 
     fn email(&mut self, field: &str, value: &str) -> bool {
-        if value.len() > MAX_EMAIL || !email_address::EmailAddress::is_valid(value) {
+        if !valid_email(value) {
             self.fail(field, ErrorCode::InvalidFormat, format!("{field} is not a valid email address"));
             return false;
         }
@@ -76,18 +96,19 @@ impl Checker {
         number
     }
 
+    /// An ISO 3166-1 country, given as alpha-2 (any case) or as its numeric id.
     fn country(&mut self, field: &str, value: Option<String>) -> Option<String> {
-        let value = value.filter(|v| !v.is_empty())?;
-        let upper = value.to_ascii_uppercase();
-        if value.len() == 2 && isocountry::CountryCode::for_alpha2(&upper).is_ok() {
-            Some(upper)
-        } else {
-            self.fail(
-                field,
-                ErrorCode::InvalidFormat,
-                format!("{field} must be an ISO 3166-1 alpha-2 code such as AU"),
-            );
-            None
+        let value = value.filter(|v| !v.trim().is_empty())?;
+        match phone::country(&value) {
+            Some(code) => Some(code.to_owned()),
+            None => {
+                self.fail(
+                    field,
+                    ErrorCode::InvalidFormat,
+                    format!("{field} must be an ISO 3166-1 country: alpha-2 such as AU, or its numeric id such as 036"),
+                );
+                None
+            }
         }
     }
 
@@ -110,6 +131,17 @@ fn trimmed(value: Option<String>) -> Option<String> {
     value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
 }
 
+/// An email address: RFC 5322 syntax (the `email_address` crate), at most
+/// 254 characters, and a domain with a dot in it (`a@localhost` reaches no one).
+pub fn valid_email(value: &str) -> bool {
+    value.len() <= MAX_EMAIL
+        && email_address::EmailAddress::is_valid(value)
+        && value.rsplit_once('@').is_some_and(|(_, domain)| {
+            let domain = domain.trim_end_matches('.');
+            domain.contains('.') && !domain.starts_with('.') && !domain.starts_with('[')
+        })
+}
+
 /// Strips the separators people type (spaces, dashes, dots, brackets) and
 /// checks what is left is `+`? and 4 to 20 digits.
 pub fn normalize_phone(value: &str) -> Option<String> {
@@ -118,8 +150,26 @@ pub fn normalize_phone(value: &str) -> Option<String> {
     (digits.len() >= 4 && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(cleaned)
 }
 
+/// Razorpay's name rule, as its clients expect it: 3 to 50 characters of
+/// `a-z A-Z 0-9`, space and `' - _ / ( ) , .`, not ending in a special
+/// character other than `.`. Returns which part was broken.
+fn razorpay_name(name: &str) -> Result<(), &'static str> {
+    let len = name.chars().count();
+    if !(3..=50).contains(&len) {
+        return Err("must be 3 to 50 characters");
+    }
+    if !name.chars().all(|c| c.is_ascii_alphanumeric() || " '-_/(),.".contains(c)) {
+        return Err("may contain only a-z A-Z 0-9, space and ' - _ / ( ) , .");
+    }
+    if !name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '.') {
+        return Err("must end in a letter, a digit or .");
+    }
+    Ok(())
+}
+
 /// Validates one contact. Every problem is reported, not just the first.
-pub fn validate_contact(draft: ContactDraft, settings: &BillerSettings) -> Result<ContactData, Vec<FieldError>> {
+pub fn validate_contact(draft: ContactDraft, rules: &Rules) -> Result<ContactData, Vec<FieldError>> {
+    let settings = rules.settings;
     let mut c = Checker { errors: Vec::new() };
 
     let account_number = match draft.account_number.as_deref() {
@@ -135,6 +185,13 @@ pub fn validate_contact(draft: ContactDraft, settings: &BillerSettings) -> Resul
             c.fail("name", ErrorCode::MissingRequired, "name is required");
             None
         }
+        Some(n) if settings.name_rules() == NameRules::Razorpay => match razorpay_name(&n) {
+            Ok(()) => Some(n),
+            Err(why) => {
+                c.fail("name", ErrorCode::InvalidFormat, format!("name {why} (the biller's Razorpay name rules)"));
+                None
+            }
+        },
         Some(n) if !n.chars().any(char::is_alphanumeric) => {
             c.fail("name", ErrorCode::InvalidCharacters, "name must contain a letter or digit");
             None
@@ -146,18 +203,34 @@ pub fn validate_contact(draft: ContactDraft, settings: &BillerSettings) -> Resul
     let last_name = c.text("last_name", draft.last_name, MAX_PERSON_NAME);
     let business_name = c.text("business_name", draft.business_name, MAX_NAME);
     let email = c.text("email", draft.email, MAX_EMAIL).filter(|e| c.email("email", e));
-    let phones = phones(&mut c, draft.phones);
+    let phones = phones(&mut c, draft.phones, settings.phone_country());
     let date_of_birth = draft.date_of_birth.filter(|d| !d.is_empty()).and_then(|d| c.date("date_of_birth", &d));
+    if let Some(d) = date_of_birth.filter(|d| *d >= rules.today) {
+        c.fail("date_of_birth", ErrorCode::InvalidValue, format!("date_of_birth {d} is not in the past"));
+    }
     let address = address(&mut c, draft.address);
     let reference_id = c.text("reference_id", draft.reference_id, MAX_REFERENCE_ID);
     let external_id = c.text("external_id", draft.external_id, MAX_EXTERNAL_ID);
     let crn = draft.crn.filter(|v| !v.is_empty()).filter(|v| {
-        let ok = (2..=20).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit());
+        let ok = (crn::MIN_CRN..=crn::MAX_CRN).contains(&v.len()) && v.bytes().all(|b| b.is_ascii_digit());
         if !ok {
             c.fail("crn", ErrorCode::InvalidFormat, "crn must be 2 to 20 digits");
+            return false;
         }
-        ok
+        let algorithm = settings.crn_algorithm();
+        if !crn::is_valid(algorithm, v) {
+            c.fail(
+                "crn",
+                ErrorCode::InvalidValue,
+                format!("crn {v} fails the biller's check digit ({})", algorithm.as_str()),
+            );
+            return false;
+        }
+        true
     });
+    if draft.is_consumer == Some(false) && business_name.is_none() {
+        c.fail("business_name", ErrorCode::MissingRequired, "a business (is_consumer false) needs a business_name");
+    }
     let contact_type = c.text("type", draft.contact_type, 40).filter(|t| {
         let ok = settings.allows_type(t);
         if !ok {
@@ -170,7 +243,7 @@ pub fn validate_contact(draft: ContactDraft, settings: &BillerSettings) -> Resul
         ok
     });
     notes(&mut c, &draft.notes);
-    tags(&mut c, &draft.tags);
+    tags(&mut c, &draft.tags, rules.tags);
     let fields = fields(&mut c, draft.fields, settings, draft.account_number.as_deref());
 
     match (account_number, name) {
@@ -198,7 +271,7 @@ pub fn validate_contact(draft: ContactDraft, settings: &BillerSettings) -> Resul
     }
 }
 
-fn phones(c: &mut Checker, drafts: Vec<PhoneDraft>) -> Vec<Phone> {
+fn phones(c: &mut Checker, drafts: Vec<PhoneDraft>, default_country: Option<&str>) -> Vec<Phone> {
     if drafts.len() > MAX_PHONES {
         c.fail("phones", ErrorCode::TooMany, format!("at most {MAX_PHONES} phones"));
         return Vec::new();
@@ -216,19 +289,36 @@ fn phones(c: &mut Checker, drafts: Vec<PhoneDraft>) -> Vec<Phone> {
         if let Some(kind) = kind.filter(|k| out.iter().any(|o| o.kind == *k)) {
             c.fail(format!("{path}.kind"), ErrorCode::InvalidValue, format!("only one {} phone", kind.as_str()));
         }
-        let number = match p.number.as_deref() {
+        let country = c.country(&format!("{path}.country"), p.country);
+        let number = match p.number.as_deref().map(str::trim) {
             None | Some("") => {
                 c.fail(format!("{path}.number"), ErrorCode::MissingRequired, "a phone needs a number");
                 None
             }
-            Some(n) => c.phone_number(&format!("{path}.number"), n),
+            Some(n) => phone_number(c, &format!("{path}.number"), n, country.as_deref().or(default_country)),
         };
-        let country = c.country(&format!("{path}.country"), p.country);
-        if let (Some(kind), Some(number)) = (kind, number) {
-            out.push(Phone { kind, number, country });
+        if let (Some(kind), Some((number, e164))) = (kind, number) {
+            out.push(Phone { kind, number, e164, country });
         }
     }
     out
+}
+
+/// A phone number as sent, and its E.164 form: read in its country (or the
+/// biller's) with the `phonenumber` crate, or, in international form, on its
+/// own; with no country to read a local number in, kept as sent once it is
+/// 4 to 20 digits (its E.164 unknown).
+fn phone_number(c: &mut Checker, field: &str, number: &str, country: Option<&str>) -> Option<(String, Option<String>)> {
+    if country.is_none() && !number.starts_with('+') {
+        return c.phone_number(field, number).map(|_| (number.to_owned(), None));
+    }
+    match phone::parse(number, country) {
+        Ok(parsed) => Some((number.to_owned(), Some(parsed.e164))),
+        Err(why) => {
+            c.fail(field, ErrorCode::InvalidFormat, format!("{field} {why}"));
+            None
+        }
+    }
 }
 
 fn address(c: &mut Checker, a: AddressDraft) -> Address {
@@ -260,16 +350,21 @@ fn notes(c: &mut Checker, notes: &BTreeMap<String, String>) {
     }
 }
 
-fn tags(c: &mut Checker, tags: &[String]) {
+/// Tags are ids from the biller's catalogue (`GET …/tags`), each once.
+fn tags(c: &mut Checker, tags: &[String], known: &HashSet<String>) {
     if tags.len() > MAX_TAGS {
         c.fail("tags", ErrorCode::TooMany, format!("at most {MAX_TAGS} tags, got {}", tags.len()));
         return;
     }
     let mut seen = HashSet::with_capacity(tags.len());
     for (i, t) in tags.iter().enumerate() {
-        c.check_text(&format!("tags[{i}]"), t, 1, MAX_TAG);
-        if !seen.insert(t.as_str()) {
-            c.fail(format!("tags[{i}]"), ErrorCode::InvalidValue, format!("tag {t:?} is listed twice"));
+        let path = format!("tags[{i}]");
+        if TagId::parse(t).is_none() {
+            c.fail(path, ErrorCode::InvalidFormat, format!("tag {t:?} is not a tag id (24 lowercase hex characters)"));
+        } else if !known.contains(t) {
+            c.fail(path, ErrorCode::InvalidValue, format!("tag {t} is not in the biller's tag catalogue"));
+        } else if !seen.insert(t.as_str()) {
+            c.fail(path, ErrorCode::InvalidValue, format!("tag {t} is listed twice"));
         }
     }
 }
@@ -400,7 +495,7 @@ fn field_value(
 /// their positions and the errors found (bounded, with their total).
 pub fn validate_batch(
     drafts: impl IntoIterator<Item = (usize, ContactDraft)>,
-    settings: &BillerSettings,
+    rules: &Rules,
 ) -> (Vec<(usize, ContactData)>, BatchErrors) {
     let mut valid = Vec::new();
     let mut errors = BatchErrors::default();
@@ -410,7 +505,7 @@ pub fn validate_batch(
         if let Some(a) = &account_number {
             positions.entry(a.clone()).or_default().push(index);
         }
-        match validate_contact(draft, settings) {
+        match validate_contact(draft, rules) {
             Ok(data) => valid.push((index, data)),
             Err(errs) => {
                 for error in errs {
@@ -471,6 +566,14 @@ mod tests {
         BillerSettings::parse(doc).unwrap()
     }
 
+    fn today() -> Date {
+        time::macros::date!(2026 - 12 - 03)
+    }
+
+    fn check(d: ContactDraft) -> Result<ContactData, Vec<FieldError>> {
+        validate_contact(d, &Rules::new(&payreq_settings(), &HashSet::new(), today()))
+    }
+
     fn draft(acct: &str, name: &str) -> ContactDraft {
         let mut d = ContactDraft { account_number: Some(acct.into()), name: Some(name.into()), ..Default::default() };
         d.fields.insert("contact-id-1".into(), RawValue::Text(acct.into()));
@@ -488,7 +591,7 @@ mod tests {
         d.fields.insert("contact-id-3".into(), RawValue::Text("GA123".into()));
         d.fields.insert("postal-code".into(), RawValue::Text("3000".into()));
         d.fields.insert("paperless".into(), RawValue::Bool(true));
-        let data = validate_contact(d, &payreq_settings()).unwrap();
+        let data = check(d).unwrap();
         assert_eq!(data.account_number.as_str(), "123456");
         assert_eq!(data.fields["postal-code"], FieldValue::Integer(3000));
         assert!(data.active);
@@ -505,7 +608,7 @@ mod tests {
         d.fields.insert("plan".into(), RawValue::Text("gold".into()));
         d.fields.insert("paperless".into(), RawValue::Integer(1));
         d.fields.remove("contact-id-2");
-        let errs = validate_contact(d, &payreq_settings()).unwrap_err();
+        let errs = check(d).unwrap_err();
         let got = codes(&errs);
         for want in [
             ("account_number", ErrorCode::MissingRequired),
@@ -526,7 +629,7 @@ mod tests {
     fn id_role_must_equal_the_account_number() {
         let mut d = draft("000123", "Sam");
         d.fields.insert("contact-id-1".into(), RawValue::Text("123".into()));
-        let errs = validate_contact(d, &payreq_settings()).unwrap_err();
+        let errs = check(d).unwrap_err();
         assert_eq!(codes(&errs), [("fields.contact-id-1", ErrorCode::IdMismatch)]);
     }
 
@@ -537,7 +640,7 @@ mod tests {
         for i in 0..16 {
             d.notes.insert(format!("k{i}"), "v".into());
         }
-        let errs = validate_contact(d, &payreq_settings()).unwrap_err();
+        let errs = check(d).unwrap_err();
         assert_eq!(codes(&errs), [("notes", ErrorCode::TooMany), ("fields.contact-id-2", ErrorCode::InvalidLength)]);
     }
 
@@ -548,21 +651,43 @@ mod tests {
             PhoneDraft { kind: Some("mobile".into()), number: Some("0400 000-000".into()), country: Some("au".into()) },
             PhoneDraft { kind: Some("fax".into()), number: Some("12ab".into()), country: None },
         ];
-        let errs = validate_contact(d.clone(), &payreq_settings()).unwrap_err();
+        let errs = check(d.clone()).unwrap_err();
         assert_eq!(
             codes(&errs),
             [("phones[1].kind", ErrorCode::InvalidValue), ("phones[1].number", ErrorCode::InvalidFormat)]
         );
         d.phones.truncate(1);
-        let data = validate_contact(d, &payreq_settings()).unwrap();
-        assert_eq!(data.phones[0].number, "0400000000");
+        let data = check(d.clone()).unwrap();
+        assert_eq!(data.phones[0].number, "0400 000-000", "kept as sent");
+        assert_eq!(data.phones[0].e164.as_deref(), Some("+61400000000"));
         assert_eq!(data.phones[0].country.as_deref(), Some("AU"));
+        // Read in its country, a number that is not one is refused with the reason.
+        d.phones[0].number = Some("0400 000".into());
+        let errs = check(d.clone()).unwrap_err();
+        assert_eq!(codes(&errs), [("phones[0].number", ErrorCode::InvalidFormat)]);
+        assert!(errs[0].message.contains("AU"), "{}", errs[0].message);
+        // International form needs no country; a numeric country id is one.
+        d.phones[0] = PhoneDraft { kind: None, number: Some("+91 92191 33921".into()), country: None };
+        assert_eq!(check(d.clone()).unwrap().phones[0].e164.as_deref(), Some("+919219133921"));
+        d.phones[0] = PhoneDraft { kind: None, number: Some("9219133921".into()), country: Some("356".into()) };
+        let data = check(d.clone()).unwrap();
+        assert_eq!(
+            (data.phones[0].e164.as_deref(), data.phones[0].country.as_deref()),
+            (Some("+919219133921"), Some("IN"))
+        );
+        // Without any country a local number is kept as sent, unchecked beyond its digits.
+        d.phones[0] = PhoneDraft { kind: None, number: Some("0400 000 000".into()), country: None };
+        assert_eq!(check(d.clone()).unwrap().phones[0].e164, None);
+        // Hostile input is refused before the crate reads it.
+        d.phones[0] = PhoneDraft { kind: None, number: Some(format!("+{}", "9".repeat(10_000))), country: None };
+        assert_eq!(codes(&check(d).unwrap_err()), [("phones[0].number", ErrorCode::InvalidFormat)]);
     }
 
     #[test]
     fn duplicates_name_every_position() {
         let drafts = vec![draft("1", "A"), draft("2", "B"), draft("1", "C"), draft("1", "D")];
-        let (valid, errors) = validate_batch(drafts.into_iter().enumerate(), &payreq_settings());
+        let (valid, errors) =
+            validate_batch(drafts.into_iter().enumerate(), &Rules::new(&payreq_settings(), &HashSet::new(), today()));
         assert_eq!(valid.len(), 1);
         assert_eq!((errors.total(), errors.records_with_errors()), (3, 3));
         let errors = errors.into_listed();
@@ -576,7 +701,7 @@ mod tests {
     #[test]
     fn batch_errors_stay_bounded_and_counted() {
         let drafts = (0..5000).map(|i| (i, draft("1", "Same")));
-        let (valid, errors) = validate_batch(drafts, &payreq_settings());
+        let (valid, errors) = validate_batch(drafts, &Rules::new(&payreq_settings(), &HashSet::new(), today()));
         assert!(valid.is_empty());
         assert_eq!((errors.total(), errors.records_with_errors()), (5000, 5000));
         let listed = errors.into_listed();
@@ -592,7 +717,7 @@ mod tests {
             d.email = Some(email);
             d.fields.insert("contact-id-3".into(), RawValue::Text(v.clone()));
             d.fields.insert("postal-code".into(), RawValue::Text(v));
-            if let Ok(data) = validate_contact(d, &payreq_settings()) {
+            if let Ok(data) = check(d) {
                 prop_assert_eq!(data.account_number.as_str(), acct.as_str());
                 prop_assert_eq!(data.fields.get("contact-id-1"), Some(&FieldValue::Text(acct.clone())));
             }

@@ -3,13 +3,14 @@
 
 use crate::domain::{BatchErrors, ContactDraft, ErrorCode, FieldError, RecordError};
 use crate::http::AppState;
+use crate::http::dto::ContactInput;
 use crate::http::problem::{ApiError, Problem};
+use crate::http::record;
 use crate::http::server;
-use crate::service::ContactBatch;
+use crate::service::{ContactBatch, Unreadable};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
 use axum::http::{StatusCode, header};
-use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
@@ -102,42 +103,48 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     Ok(value)
 }
 
-/// Just enough of a record to name it in an error.
-#[derive(Deserialize)]
-struct Named {
-    account_number: Option<serde_json::Value>,
+/// Reads one record, a JSON object in the native form. The fast typed read
+/// takes a valid record; one it refuses is read again field by field, so
+/// every problem in it is reported, with its account number if readable.
+pub fn read_record(text: &str) -> Result<ContactDraft, Unreadable> {
+    // (A struct would also read from a JSON array: only objects are contacts.)
+    if !text.starts_with('{') {
+        return Err(FieldError::new("", ErrorCode::WrongType, "each contact must be a JSON object").into());
+    }
+    if let Ok(input) = serde_json::from_str::<ContactInput>(text) {
+        return Ok(input.into());
+    }
+    match serde_json::from_str::<record::Unique>(text) {
+        Ok(record::Unique(serde_json::Value::Object(fields))) => {
+            let account_number = fields.get("account_number").and_then(|a| a.as_str()).map(str::to_owned);
+            record::draft_of(fields).map_err(|errors| Unreadable { account_number, errors })
+        }
+        Ok(_) => Err(FieldError::new("", ErrorCode::WrongType, "each contact must be a JSON object").into()),
+        Err(e) if e.is_data() => Err(FieldError::new("", ErrorCode::InvalidValue, e.to_string()).into()),
+        Err(e) => {
+            let message = e.to_string();
+            let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
+            Err(FieldError::new("", ErrorCode::InvalidFormat, format!("not valid JSON: {message}")).into())
+        }
+    }
 }
 
-/// Reads one record; what cannot be read becomes record errors.
-fn record<T: DeserializeOwned + Into<ContactDraft>>(
-    index: usize,
-    raw: &RawValue,
-    errors: &mut BatchErrors,
-) -> Option<ContactDraft> {
-    let text = raw.get();
-    // (A struct would also read from a JSON array: only objects are contacts.)
-    let error = if !text.starts_with('{') {
-        FieldError::new("", ErrorCode::WrongType, "each contact must be a JSON object")
-    } else if let Ok(input) = serde_json::from_str::<T>(text) {
-        // Tracking the path costs on every record; only a failed record is read again for it.
-        return Some(input.into());
-    } else {
-        match serde_path_to_error::deserialize::<_, T>(&mut serde_json::Deserializer::from_str(text)) {
-            Ok(input) => return Some(input.into()),
-            Err(e) => wire_error(&e),
+/// Reads one record of a batch; what cannot be read becomes record errors.
+fn record(index: usize, raw: &RawValue, errors: &mut BatchErrors) -> Option<ContactDraft> {
+    match read_record(raw.get()) {
+        Ok(draft) => Some(draft),
+        Err(Unreadable { account_number, errors: found }) => {
+            for error in found {
+                errors.push(RecordError { index, account_number: account_number.clone(), error });
+            }
+            None
         }
-    };
-    let account_number = serde_json::from_str::<Named>(text)
-        .ok()
-        .and_then(|n| n.account_number)
-        .and_then(|a| a.as_str().map(str::to_owned));
-    errors.push(RecordError { index, account_number, error });
-    None
+    }
 }
 
 /// Parses a JSON array of contacts. Every record that cannot be read becomes
 /// a record error (with its index), so the caller reports them all at once.
-pub fn parse_contacts<T: DeserializeOwned + Into<ContactDraft>>(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
+pub fn parse_contacts(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
     let items: Vec<&RawValue> = serde_json::from_slice(bytes).map_err(|e| {
         syntax_error(&e).unwrap_or_else(|| {
             Problem::new(StatusCode::BAD_REQUEST, "invalid_body", "the body must be a JSON array of contacts").into()
@@ -145,7 +152,7 @@ pub fn parse_contacts<T: DeserializeOwned + Into<ContactDraft>>(bytes: &[u8]) ->
     })?;
     let mut batch = ContactBatch { records: items.len(), ..ContactBatch::default() };
     for (index, raw) in items.into_iter().enumerate() {
-        if let Some(draft) = record::<T>(index, raw, &mut batch.errors) {
+        if let Some(draft) = record(index, raw, &mut batch.errors) {
             batch.drafts.push((index, draft));
         }
     }
@@ -153,38 +160,13 @@ pub fn parse_contacts<T: DeserializeOwned + Into<ContactDraft>>(bytes: &[u8]) ->
 }
 
 /// Parses one contact object as a batch of one.
-pub fn parse_contact<T: DeserializeOwned + Into<ContactDraft>>(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
+pub fn parse_contact(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
     let raw: &RawValue = serde_json::from_slice(bytes).map_err(|e| {
         syntax_error(&e).unwrap_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()).into())
     })?;
     let mut batch = ContactBatch { records: 1, ..ContactBatch::default() };
-    if let Some(draft) = record::<T>(0, raw, &mut batch.errors) {
+    if let Some(draft) = record(0, raw, &mut batch.errors) {
         batch.drafts.push((0, draft));
     }
     Ok(batch)
-}
-
-/// Maps a serde error on one record to a field error with a stable code.
-pub fn wire_error(e: &serde_path_to_error::Error<serde_json::Error>) -> FieldError {
-    let message = e.inner().to_string();
-    let message = message.split(" at line ").next().unwrap_or(&message).to_owned();
-    let path = e.path().to_string();
-    let path = if path == "." { String::new() } else { path };
-    if let Some(rest) = message.strip_prefix("unknown field `") {
-        let name = rest.split('`').next().unwrap_or("");
-        return FieldError::new(
-            path,
-            ErrorCode::UnknownField,
-            format!("{name} is not a contact field; configured fields go under \"fields\""),
-        );
-    }
-    if path == "account_number" && message.starts_with("invalid type") {
-        return FieldError::new(
-            path,
-            ErrorCode::WrongType,
-            "account_number must be a JSON string (a number would lose leading zeroes)",
-        );
-    }
-    let code = if message.starts_with("invalid type") { ErrorCode::WrongType } else { ErrorCode::InvalidValue };
-    FieldError::new(path, code, message)
 }

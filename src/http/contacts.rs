@@ -1,12 +1,10 @@
-//! Native contact routes under `/v1/billers/{code}/contacts`.
+//! Native bulk contact routes (add, replace) and the contact list.
 
-use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
 use crate::domain::query::{ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUERY_LENGTH, PageRequest};
-use crate::domain::{ContactId, ContactRef};
 use crate::http::AppState;
 use crate::http::auth::Auth;
-use crate::http::body::{JsonBytes, off_thread, parse_contact, parse_contacts};
-use crate::http::dto::{ContactBody, ContactInput, ContactList, WriteResult};
+use crate::http::body::{JsonBytes, off_thread, parse_contacts};
+use crate::http::dto::{ContactInput, ContactList, WriteResult};
 use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
@@ -34,28 +32,6 @@ pub struct AddQuery {
     dry_run: bool,
 }
 
-/// Create takes no query parameters.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct NoQuery {}
-
-/// `cont_...` or `acct:ACCOUNT_NUMBER`.
-fn contact_ref(raw: &str) -> ApiResult<ContactRef> {
-    if let Some(acct) = raw.strip_prefix("acct:") {
-        if !acct.is_empty() && acct.chars().count() <= MAX_ACCOUNT_NUMBER_LENGTH && plain(acct) {
-            return Ok(ContactRef::AccountNumber(acct.to_owned()));
-        }
-    } else if let Some(id) = ContactId::parse(raw) {
-        return Ok(ContactRef::Id(id));
-    }
-    Err(Problem::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_contact_id",
-        "a contact is named by its id (cont_ and 14 letters or digits) or acct:ACCOUNT_NUMBER",
-    )
-    .into())
-}
-
 #[derive(Debug, Default, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 #[serde(deny_unknown_fields)]
@@ -67,6 +43,9 @@ pub struct ReplaceQuery {
     #[serde(default, deserialize_with = "removal_count")]
     #[param(value_type = Option<i64>, minimum = 0)]
     confirm_removals: Option<u64>,
+    /// Remove contacts with holds too (otherwise such a replace is refused, naming them).
+    #[serde(default)]
+    force_holds: bool,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -114,8 +93,9 @@ pub async fn add(
     idempotency::run(&s, &who, &code, Scope::ContactsWrite, &headers, hash, async {
         let q: AddQuery = query(raw.clone())?;
         let bytes = body.clone();
-        let batch = off_thread(move || parse_contacts::<ContactInput>(&bytes)).await?;
-        let outcome = s.service.add_contacts(&who, &code, batch, q.dry_run).await?;
+        let batch = off_thread(move || parse_contacts(&bytes)).await?;
+        let outcome =
+            s.service.add_contacts(&who, &code, "POST /v1/billers/{code}/contacts/add", batch, q.dry_run).await?;
         Ok((StatusCode::OK, json!(WriteResult::new(&code, outcome, false, q.dry_run))))
     })
     .await
@@ -144,61 +124,14 @@ pub async fn replace(
     idempotency::run(&s, &who, &code, Scope::ContactsReplace, &headers, hash, async {
         let q: ReplaceQuery = query(raw.clone())?;
         let bytes = body.clone();
-        let batch = off_thread(move || parse_contacts::<ContactInput>(&bytes)).await?;
-        let options = ReplaceOptions { dry_run: q.dry_run, confirm_removals: q.confirm_removals };
-        let outcome = s.service.replace_contacts(&who, &code, batch, options).await?;
+        let batch = off_thread(move || parse_contacts(&bytes)).await?;
+        let options =
+            ReplaceOptions { dry_run: q.dry_run, confirm_removals: q.confirm_removals, force_holds: q.force_holds };
+        let via = "POST /v1/billers/{code}/contacts/replace";
+        let outcome = s.service.replace_contacts(&who, &code, via, batch, options).await?;
         Ok((StatusCode::OK, json!(WriteResult::new(&code, outcome, true, q.dry_run))))
     })
     .await
-}
-
-/// Creates one contact; 409 if the account number is taken.
-#[utoipa::path(post, path = "/v1/billers/{code}/contacts", operation_id = "create_contact", tag = "contacts",
-    params(("code" = String, Path, description = "Biller code")),
-    request_body = ContactInput,
-    responses((status = 201, body = ContactBody),
-        (status = 409, description = "The account number is taken, or the biller's settings changed meanwhile"),
-        (status = 422, description = "The contact is invalid (each problem named)")),
-    security(("token" = [])))]
-pub async fn create(
-    State(s): State<AppState>,
-    Auth(who): Auth,
-    PathParams(code): PathParams<String>,
-    RawQuery(raw): RawQuery,
-    JsonBytes(body): JsonBytes,
-) -> ApiResult<(StatusCode, Json<ContactBody>)> {
-    query::<NoQuery>(raw)?;
-    let batch = off_thread(move || parse_contact::<ContactInput>(&body)).await?;
-    let contact = s.service.create_contact(&who, &code, batch).await?;
-    Ok((StatusCode::CREATED, Json(contact.into())))
-}
-
-/// Gets one contact by id or `acct:ACCOUNT_NUMBER`.
-#[utoipa::path(get, path = "/v1/billers/{code}/contacts/{id}", operation_id = "get_contact", tag = "contacts",
-    params(("code" = String, Path, description = "Biller code"), ("id" = String, Path, description = "cont_... or acct:ACCOUNT_NUMBER")),
-    responses((status = 200, body = ContactBody), (status = 404, body = Problem)),
-    security(("token" = [])))]
-pub async fn get(
-    State(s): State<AppState>,
-    Auth(who): Auth,
-    PathParams((code, id)): PathParams<(String, String)>,
-) -> ApiResult<Json<ContactBody>> {
-    let contact = s.service.contact(&who, &code, &contact_ref(&id)?).await?;
-    Ok(Json(contact.into()))
-}
-
-/// Deletes one contact by id or `acct:ACCOUNT_NUMBER`.
-#[utoipa::path(delete, path = "/v1/billers/{code}/contacts/{id}", operation_id = "delete_contact", tag = "contacts",
-    params(("code" = String, Path, description = "Biller code"), ("id" = String, Path, description = "cont_... or acct:ACCOUNT_NUMBER")),
-    responses((status = 204), (status = 404, body = Problem)),
-    security(("token" = [])))]
-pub async fn delete(
-    State(s): State<AppState>,
-    Auth(who): Auth,
-    PathParams((code, id)): PathParams<(String, String)>,
-) -> ApiResult<StatusCode> {
-    s.service.delete_contact(&who, &code, &contact_ref(&id)?).await?;
-    Ok(StatusCode::NO_CONTENT)
 }
 
 /// Lists contacts in account-number order, a page at a time.

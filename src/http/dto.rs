@@ -1,7 +1,7 @@
 //! The native API's wire types (snake_case JSON) and their conversions to and
 //! from the domain. Nothing here is seen below the HTTP layer.
 
-use crate::domain::contact::{AddressDraft, PhoneDraft, RawValue};
+use crate::domain::contact::{AddressDraft, PhoneDraft};
 use crate::domain::{Contact, ContactDraft, FieldValue};
 use crate::service::WriteOutcome;
 use serde::{Deserialize, Serialize};
@@ -16,9 +16,15 @@ use utoipa::ToSchema;
 pub struct PhoneInput {
     /// `primary` (default), `mobile`, `home` or `work`.
     pub kind: Option<String>,
+    /// As a person types it: local (read in `country`, or the biller's
+    /// `phone_country`) or international (`+61…`).
     pub number: Option<String>,
-    /// ISO 3166-1 alpha-2, e.g. `AU`.
+    /// ISO 3166-1 alpha-2 (`AU`), or its numeric id (`036`).
     pub country: Option<String>,
+    /// Worked out by contactd; sent back (as a read returns it), it is ignored.
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub e164: serde::de::IgnoredAny,
 }
 
 #[derive(Debug, Default, Deserialize, Serialize, ToSchema)]
@@ -65,6 +71,7 @@ pub struct ContactInput {
     /// At most 15 keys, values at most 256 characters.
     #[serde(default, deserialize_with = "unique_map")]
     pub notes: BTreeMap<String, String>,
+    /// Ids from the biller's tag catalogue (`GET …/tags`).
     #[serde(default)]
     pub tags: Vec<String>,
     /// The biller's configured Contact Fields, by key.
@@ -124,19 +131,6 @@ where
     d.deserialize_map(Unique(std::marker::PhantomData))
 }
 
-fn raw(value: Value) -> RawValue {
-    match value {
-        Value::Null => RawValue::Null,
-        Value::Bool(b) => RawValue::Bool(b),
-        Value::Number(n) => {
-            n.as_i64().map(RawValue::Integer).unwrap_or(RawValue::Float(n.as_f64().unwrap_or(f64::NAN)))
-        }
-        Value::String(s) => RawValue::Text(s),
-        Value::Array(_) => RawValue::Other("array"),
-        Value::Object(_) => RawValue::Other("object"),
-    }
-}
-
 impl From<ContactInput> for ContactDraft {
     fn from(c: ContactInput) -> Self {
         let a = c.address.map(|a| a.0).unwrap_or_default();
@@ -170,7 +164,7 @@ impl From<ContactInput> for ContactDraft {
             active: c.active,
             notes: c.notes,
             tags: c.tags,
-            fields: c.fields.into_iter().map(|(k, v)| (k, raw(v))).collect(),
+            fields: c.fields.into_iter().map(|(k, v)| (k, crate::http::record::raw(v))).collect(),
         }
     }
 }
@@ -178,7 +172,11 @@ impl From<ContactInput> for ContactDraft {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct PhoneBody {
     pub kind: &'static str,
+    /// As sent.
     pub number: String,
+    /// E.164, when it could be worked out (the number was international, or
+    /// its country, or the biller's, was known).
+    pub e164: Option<String>,
     pub country: Option<String>,
 }
 
@@ -203,14 +201,19 @@ pub struct ContactBody {
     pub address: Option<AddressBody>,
     pub reference_id: Option<String>,
     pub external_id: Option<String>,
+    /// BPAY Customer Reference Number: fixed once issued.
     pub crn: Option<String>,
     #[serde(rename = "type")]
     pub contact_type: Option<String>,
     pub active: bool,
     pub notes: BTreeMap<String, String>,
+    /// Tag catalogue ids.
     pub tags: Vec<String>,
     #[schema(value_type = Object)]
     pub fields: BTreeMap<String, Value>,
+    /// The job that created it, if a job did.
+    pub job_id: Option<String>,
+    /// Rises by one on each change; the contact's `ETag`.
     pub version: i64,
     /// RFC 3339, UTC.
     pub created_at: String,
@@ -242,7 +245,7 @@ impl From<Contact> for ContactBody {
             phones: d
                 .phones
                 .into_iter()
-                .map(|p| PhoneBody { kind: p.kind.as_str(), number: p.number, country: p.country })
+                .map(|p| PhoneBody { kind: p.kind.as_str(), number: p.number, e164: p.e164, country: p.country })
                 .collect(),
             date_of_birth: d.date_of_birth.map(|d| d.to_string()),
             address,
@@ -265,6 +268,7 @@ impl From<Contact> for ContactBody {
                     (k, v)
                 })
                 .collect(),
+            job_id: c.job_id.map(|j| j.to_string()),
             version: c.version,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),

@@ -2,10 +2,9 @@
 //! list, per-record errors and cancel.
 
 use crate::domain::job::{JobKind, JobStatus, OnError};
-use crate::domain::{ContactDraft, ErrorCode, FieldError};
 use crate::http::AppState;
 use crate::http::auth::Auth;
-use crate::http::body::wire_error;
+use crate::http::body::read_record;
 use crate::http::dto::{ContactInput, rfc3339};
 use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
@@ -25,27 +24,7 @@ use utoipa::{IntoParams, ToSchema};
 
 /// The worker's view of a stored record: the same JSON as the sync endpoints.
 pub fn record_parser() -> RecordParser {
-    Arc::new(|text: &str| {
-        if !text.starts_with('{') {
-            return Err(FieldError::new("", ErrorCode::WrongType, "each contact must be a JSON object"));
-        }
-        // Tracking the path costs on every record; only a failed record is read again for it.
-        if let Ok(input) = serde_json::from_str::<ContactInput>(text) {
-            return Ok(ContactDraft::from(input));
-        }
-        let mut de = serde_json::Deserializer::from_str(text);
-        match serde_path_to_error::deserialize::<_, ContactInput>(&mut de) {
-            // `end` refuses anything after the object, such as a second one on an NDJSON line.
-            Ok(input) => match de.end() {
-                Ok(()) => Ok(ContactDraft::from(input)),
-                Err(e) => Err(FieldError::new("", ErrorCode::InvalidFormat, format!("not valid JSON: {e}"))),
-            },
-            Err(e) if e.inner().is_syntax() || e.inner().is_eof() => {
-                Err(FieldError::new("", ErrorCode::InvalidFormat, format!("not valid JSON: {}", e.inner())))
-            }
-            Err(e) => Err(wire_error(&e)),
-        }
-    })
+    Arc::new(read_record)
 }
 
 /// What an add job does with invalid records.
@@ -82,6 +61,9 @@ pub struct ReplaceJobQuery {
     #[serde(default, deserialize_with = "removal_count")]
     #[param(value_type = Option<i64>, minimum = 0)]
     confirm_removals: Option<u64>,
+    /// Remove contacts with holds too (otherwise such a replace fails, naming them).
+    #[serde(default)]
+    force_holds: bool,
 }
 
 impl JobKind {
@@ -93,11 +75,16 @@ impl JobKind {
                     None | Some(OnErrorParam::Reject) => OnError::Reject,
                     Some(OnErrorParam::Skip) => OnError::Skip,
                 };
-                JobOptions { on_error, dry_run: q.dry_run, confirm_removals: None }
+                JobOptions { on_error, dry_run: q.dry_run, confirm_removals: None, force_holds: false }
             }
             JobKind::Replace => {
                 let q: ReplaceJobQuery = query(raw)?;
-                JobOptions { on_error: OnError::Reject, dry_run: q.dry_run, confirm_removals: q.confirm_removals }
+                JobOptions {
+                    on_error: OnError::Reject,
+                    dry_run: q.dry_run,
+                    confirm_removals: q.confirm_removals,
+                    force_holds: q.force_holds,
+                }
             }
         })
     }

@@ -3,6 +3,8 @@
 mod auth;
 mod billers;
 mod body;
+mod catalogue;
+mod contact;
 mod contacts;
 mod csv_upload;
 mod dto;
@@ -13,6 +15,7 @@ mod ops;
 mod path;
 mod problem;
 mod query;
+mod record;
 mod server;
 mod snapshots;
 mod tokens;
@@ -22,7 +25,7 @@ use crate::service::Service;
 use axum::Router;
 use axum::http::{HeaderName, Request, StatusCode};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::{delete, get, post};
 use std::future::Future;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -82,10 +85,18 @@ pub fn router(state: AppState) -> Router {
         .route("/openapi.json", get(ops::openapi))
         .route("/v1/auth/token", post(tokens::issue))
         .route("/v1/billers/{code}/field-settings", get(billers::get).put(billers::put))
-        .route("/v1/billers/{code}/contacts", get(contacts::list).post(contacts::create))
+        .route("/v1/billers/{code}/field-settings/versions", get(billers::versions))
+        .route("/v1/billers/{code}/tags", get(catalogue::tags).post(catalogue::create_tag))
+        .route("/v1/billers/{code}/tags/{tag_id}", delete(catalogue::delete_tag))
+        .route("/v1/billers/{code}/contact-types", get(catalogue::contact_types).post(catalogue::add_contact_type))
+        .route("/v1/billers/{code}/contacts", get(contacts::list).post(contact::create))
         .route("/v1/billers/{code}/contacts/add", post(contacts::add))
         .route("/v1/billers/{code}/contacts/replace", post(contacts::replace))
-        .route("/v1/billers/{code}/contacts/{id}", get(contacts::get).delete(contacts::delete))
+        .route("/v1/billers/{code}/contacts/{id}", get(contact::get).patch(contact::patch).delete(contact::delete))
+        .route("/v1/billers/{code}/contacts/{id}/crn", post(contact::issue_crn))
+        .route("/v1/billers/{code}/contacts/{id}/holds", get(catalogue::holds).post(catalogue::place_hold))
+        .route("/v1/billers/{code}/contacts/{id}/holds/{hold_id}", delete(catalogue::release_hold))
+        .route("/v1/billers/{code}/contacts/{id}/history", get(catalogue::history))
         .route("/v1/billers/{code}/contacts/job/add", post(jobs::submit_add))
         .route("/v1/billers/{code}/contacts/job/replace", post(jobs::submit_replace))
         .route("/v1/billers/{code}/jobs", get(jobs::list))

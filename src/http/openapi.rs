@@ -8,7 +8,7 @@ use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
 use crate::domain::field_settings::{MAX_CONTACT_TYPES, MAX_ENUM_VALUES, MAX_FIELD_LENGTH, MAX_FIELDS};
 use crate::domain::sync::MAX_COUNT;
 use crate::domain::validate as v;
-use crate::http::{billers, contacts, dto, jobs, ops, problem, snapshots, tokens};
+use crate::http::{billers, catalogue, contact, contacts, dto, jobs, ops, problem, snapshots, tokens};
 use serde_json::{Value, json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -35,10 +35,22 @@ impl Modify for TokenAuth {
         tokens::issue,
         contacts::add,
         contacts::replace,
-        contacts::create,
+        contact::create,
         contacts::list,
-        contacts::get,
-        contacts::delete,
+        contact::get,
+        contact::patch,
+        contact::delete,
+        contact::issue_crn,
+        catalogue::holds,
+        catalogue::place_hold,
+        catalogue::release_hold,
+        catalogue::history,
+        catalogue::tags,
+        catalogue::create_tag,
+        catalogue::delete_tag,
+        catalogue::contact_types,
+        catalogue::add_contact_type,
+        billers::versions,
         jobs::submit_add,
         jobs::submit_replace,
         jobs::list,
@@ -153,7 +165,8 @@ fn request_schemas() -> Vec<(&'static str, &'static str, Value)> {
             "ContactInput",
             "tags",
             json!({"type": "array", "maxItems": v::MAX_TAGS, "uniqueItems": true,
-                "items": string(plain_text(1, v::MAX_TAG))}),
+                "description": "Ids from the biller's tag catalogue (GET …/tags)",
+                "items": string(format!("^[0-9a-f]{{{}}}$", crate::domain::TagId::LEN))}),
         ),
         (
             "ContactInput",

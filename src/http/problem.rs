@@ -37,8 +37,36 @@ pub struct Problem {
     pub line: Option<usize>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub column: Option<usize>,
+    /// A conditional write refused (412): the contact's version now.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub current_version: Option<i64>,
+    /// Contacts whose holds stopped the write, each with its holds.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HeldBody>,
+    /// How many: contacts held in all, or carrying a tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub count: Option<u64>,
+    /// What refused settings would do to the stored contacts.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub impact: Option<crate::http::billers::ImpactBody>,
     #[serde(skip)]
     retry_after: Option<u64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct HeldBody {
+    pub account_number: String,
+    #[schema(value_type = Vec<Object>)]
+    pub holds: Vec<serde_json::Value>,
+}
+
+fn held_body(account_number: String, holds: &[crate::domain::holds::Hold]) -> HeldBody {
+    let holds = holds
+        .iter()
+        .map(|h| serde_json::json!({"hold_id": h.id.as_str(), "kind": h.kind, "reference": h.reference}))
+        .collect();
+    HeldBody { account_number, holds }
 }
 
 impl Problem {
@@ -54,6 +82,10 @@ impl Problem {
             would_remove: None,
             line: None,
             column: None,
+            current_version: None,
+            held: Vec::new(),
+            count: None,
+            impact: None,
             retry_after: None,
         }
     }
@@ -146,6 +178,9 @@ impl From<ServiceError> for Problem {
                     Resource::Key => "key_not_found",
                     Resource::Job => "job_not_found",
                     Resource::Snapshot => "snapshot_not_found",
+                    Resource::Tag => "tag_not_found",
+                    Resource::Hold => "hold_not_found",
+                    Resource::SettingsVersion => "settings_version_not_found",
                 };
                 Problem::new(S::NOT_FOUND, code, format!("no such {}", what.as_str()))
             }
@@ -192,6 +227,50 @@ impl From<ServiceError> for Problem {
                 p.retry_after = Some(1);
                 p
             }
+            ServiceError::PreconditionFailed { current } => {
+                let mut p = Problem::new(
+                    S::PRECONDITION_FAILED,
+                    "version_mismatch",
+                    format!(
+                        "the contact is at version {current} (ETag \"{current}\"), not the one If-Match names; nothing was changed"
+                    ),
+                );
+                p.current_version = Some(current);
+                p
+            }
+            ServiceError::PreconditionRequired => Problem::new(
+                S::PRECONDITION_REQUIRED,
+                "if_match_required",
+                "this biller requires If-Match on changes to one contact: send the contact's ETag",
+            ),
+            ServiceError::Held(crate::service::HeldError(h)) => {
+                let detail = crate::store::describe_held(&h);
+                let mut p = Problem::new(S::CONFLICT, "contacts_held", detail);
+                p.count = Some(h.total);
+                p.held = h.contacts.into_iter().map(|(acct, holds)| held_body(acct, &holds)).collect();
+                p
+            }
+            ServiceError::ContactHeld { write, holds } => {
+                let detail = ServiceError::ContactHeld { write, holds: holds.clone() }.to_string();
+                let mut p = Problem::new(S::CONFLICT, "contact_held", detail);
+                p.held = vec![held_body(String::new(), &holds)];
+                p
+            }
+            ServiceError::SettingsWouldInvalidate(impact) => {
+                let mut p = Problem::new(S::CONFLICT, "settings_would_invalidate", impact.to_string());
+                p.impact = Some(impact.into());
+                p
+            }
+            ServiceError::TagInUse(n) => {
+                let mut p = Problem::new(
+                    S::CONFLICT,
+                    "tag_in_use",
+                    format!("{n} contacts carry this tag; delete it with detach=true to take it off them"),
+                );
+                p.count = Some(n);
+                p
+            }
+            ServiceError::CrnFixed(detail) => Problem::new(S::CONFLICT, "crn_fixed", detail),
             ServiceError::Internal(detail) => {
                 tracing::error!(error = %detail, "internal error");
                 Problem::new(

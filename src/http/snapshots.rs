@@ -156,6 +156,9 @@ pub struct RestoreQuery {
     #[serde(default, deserialize_with = "removal_count")]
     #[param(value_type = Option<i64>, minimum = 0)]
     confirm_removals: Option<u64>,
+    /// Remove contacts with holds too (otherwise such a restore fails, naming them).
+    #[serde(default)]
+    force_holds: bool,
 }
 
 /// Restores a snapshot: queues a replace job whose records are the snapshot's
@@ -171,7 +174,12 @@ pub async fn restore(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Response> {
     let q: RestoreQuery = query(raw)?;
-    let options = JobOptions { dry_run: q.dry_run, confirm_removals: q.confirm_removals, ..JobOptions::default() };
+    let options = JobOptions {
+        dry_run: q.dry_run,
+        confirm_removals: q.confirm_removals,
+        force_holds: q.force_holds,
+        ..JobOptions::default()
+    };
     let job = s.service.restore_snapshot(&who, &code, &id, options).await?;
     Ok(JobAccepted::new(&code, &job).into_response())
 }

@@ -19,7 +19,12 @@ pub async fn import(
 ) -> Result<JobReport, ImportError> {
     let (format, _) = format_of(path, o.replace)?;
     let kind = if o.replace { JobKind::Replace } else { JobKind::Add };
-    let options = JobOptions { on_error: o.on_error, dry_run: o.dry_run, confirm_removals: o.confirm_removals };
+    let options = JobOptions {
+        on_error: o.on_error,
+        dry_run: o.dry_run,
+        confirm_removals: o.confirm_removals,
+        force_holds: false,
+    };
     let upload = service.begin_operator_job(code, kind, options).await?;
     let upload = upload::receive_file(path, format, upload)
         .await

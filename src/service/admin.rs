@@ -4,7 +4,7 @@
 use crate::domain::BillerSettings;
 use crate::domain::field_settings::{FieldDef, FieldKind, FieldRole, SettingsDoc};
 use crate::service::error::Resource;
-use crate::service::{NewKey, Service, ServiceError, ServiceResult};
+use crate::service::{NewKey, Service, ServiceError, ServiceResult, SettingsChange};
 use crate::store::{Biller, Scope, StoreError};
 
 pub const DEMO_BILLER: &str = "DEMO";
@@ -62,12 +62,22 @@ impl Service {
         Ok(self.store.billers().await?)
     }
 
-    /// Replaces a biller's field settings after checking the whole document.
+    /// Replaces a biller's field settings after checking the whole document,
+    /// whatever it does to the stored contacts (the operator's, and tests').
     pub async fn set_field_settings(&self, code: &str, doc: SettingsDoc) -> ServiceResult<BillerSettings> {
+        let change = SettingsChange { dry_run: false, confirm: true };
+        Ok(self.change_field_settings(code, doc, change).await?.0)
+    }
+
+    /// An operator's settings change (the CLI), weighed as the API's is.
+    pub async fn change_field_settings(
+        &self,
+        code: &str,
+        doc: SettingsDoc,
+        change: SettingsChange,
+    ) -> ServiceResult<(BillerSettings, crate::service::SettingsImpact, bool)> {
         let biller = self.biller(code).await?;
-        let settings = BillerSettings::parse(doc).map_err(ServiceError::InvalidSettings)?;
-        self.store.set_biller_settings(biller.id, &settings).await?;
-        Ok(settings)
+        self.change_settings(&biller, doc, change, None).await
     }
 
     /// On a database with no biller, creates `DEMO` and a key with every scope.

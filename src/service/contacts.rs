@@ -1,11 +1,14 @@
-//! Contact use cases: bulk add and replace, and single-contact reads and writes.
+//! Contact use cases: bulk add and replace, reads and lists.
 
+use crate::domain::history::Origin;
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{RemovalGuard, WriteMode};
-use crate::domain::{BatchErrors, Contact, ContactDraft, ContactId, ContactRef, validate_batch};
+use crate::domain::validate::Rules;
+use crate::domain::{BatchErrors, Contact, ContactDraft, ContactRef, validate_batch};
 use crate::service::error::Resource;
 use crate::service::{Principal, Service, ServiceError, ServiceResult};
-use crate::store::{ContactPage, Scope, WriteBatch, WriteOutcome};
+use crate::store::{BillerId, ContactPage, Scope, WriteBatch, WriteOutcome};
+use std::collections::HashSet;
 
 /// A parsed request body: drafts by position, and the records the wire layer
 /// could not even read (wrong JSON types), already as errors.
@@ -20,41 +23,63 @@ pub struct ContactBatch {
 pub struct ReplaceOptions {
     pub dry_run: bool,
     pub confirm_removals: Option<u64>,
+    /// May remove contacts with holds.
+    pub force_holds: bool,
 }
 
 impl Service {
-    fn check_size(&self, batch: &ContactBatch) -> ServiceResult<()> {
+    fn check_size(&self, batch: &ContactBatch, mode: WriteMode) -> ServiceResult<()> {
         let max = self.config.max_sync_records;
         if batch.records > max {
+            let endpoint = match mode {
+                WriteMode::Add => "contacts/job/add",
+                WriteMode::Replace => "contacts/job/replace",
+            };
             return Err(ServiceError::TooManyRecords(format!(
-                "{} records is more than the {max} a synchronous request takes; split the set into requests of at most {max} records",
-                batch.records
+                "{} records is more than the {max} a synchronous request takes; send them as a background job (POST …/{endpoint}, any size up to {}), or split them into requests of at most {max}",
+                batch.records,
+                crate::service::MAX_JOB_RECORDS
             )));
         }
         Ok(())
     }
 
+    /// The ids of the biller's catalogue tags among those `drafts` name.
+    pub(super) async fn known_tags<'a>(
+        &self,
+        biller: BillerId,
+        named: impl Iterator<Item = &'a String>,
+    ) -> ServiceResult<HashSet<String>> {
+        let named: Vec<String> = named.cloned().collect::<HashSet<_>>().into_iter().collect();
+        Ok(self.store.known_tags(biller, &named).await?)
+    }
+
+    #[allow(clippy::too_many_arguments)]
     async fn write(
         &self,
         who: &Principal,
         code: &str,
+        via: &str,
         scope: Scope,
         batch: ContactBatch,
         mode: WriteMode,
         options: ReplaceOptions,
     ) -> ServiceResult<WriteOutcome> {
         let biller = self.authorize(who, code, scope).await?;
-        self.check_size(&batch)?;
+        self.check_size(&batch, mode)?;
         // Bulk writes of one biller queue here rather than on database connections.
         let lock = self.bulk_lock(biller.id);
         let _turn = lock.lock().await;
         // Validate against the settings as they are now, after the wait.
         let biller = self.biller(code).await?;
         let settings = biller.settings.clone();
+        let tags = self.known_tags(biller.id, batch.drafts.iter().flat_map(|(_, d)| &d.tags)).await?;
         let drafts = batch.drafts;
-        let (valid, mut errors) = tokio::task::spawn_blocking(move || validate_batch(drafts, &settings))
-            .await
-            .map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let today = super::now().date();
+        let (valid, mut errors) =
+            tokio::task::spawn_blocking(move || validate_batch(drafts, &Rules::new(&settings, &tags, today)))
+                .await
+                .map_err(|e| ServiceError::Internal(e.to_string()))?;
         errors.merge(batch.errors);
         if !errors.is_empty() {
             return Err(ServiceError::Invalid { errors, records: batch.records });
@@ -71,21 +96,25 @@ impl Service {
             dry_run: options.dry_run,
             guard,
             snapshot: self.snapshot_for(mode, None),
+            force_holds: options.force_holds,
+            origin: Origin::new(Some(who.key_id.clone()), via),
         };
         Ok(self.store.write_contacts(biller.id, write, super::now()).await?)
     }
 
-    /// Upserts by account number; a match's details are replaced by the supplied ones.
+    /// Upserts by account number; a match's details are replaced by the
+    /// supplied ones (a CRN not named stays).
     #[tracing::instrument(skip_all, fields(biller = code))]
     pub async fn add_contacts(
         &self,
         who: &Principal,
         code: &str,
+        via: &str,
         batch: ContactBatch,
         dry_run: bool,
     ) -> ServiceResult<WriteOutcome> {
-        let options = ReplaceOptions { dry_run, confirm_removals: None };
-        self.write(who, code, Scope::ContactsWrite, batch, WriteMode::Add, options).await
+        let options = ReplaceOptions { dry_run, ..ReplaceOptions::default() };
+        self.write(who, code, via, Scope::ContactsWrite, batch, WriteMode::Add, options).await
     }
 
     /// Afterwards the biller holds exactly the supplied contacts; all or nothing, guarded.
@@ -94,32 +123,11 @@ impl Service {
         &self,
         who: &Principal,
         code: &str,
+        via: &str,
         batch: ContactBatch,
         options: ReplaceOptions,
     ) -> ServiceResult<WriteOutcome> {
-        self.write(who, code, Scope::ContactsReplace, batch, WriteMode::Replace, options).await
-    }
-
-    #[tracing::instrument(skip_all, fields(biller = code))]
-    /// Creates one contact from a batch of one record (so wire errors report alike).
-    pub async fn create_contact(&self, who: &Principal, code: &str, batch: ContactBatch) -> ServiceResult<Contact> {
-        let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
-        let (valid, mut errors) = validate_batch(batch.drafts, &biller.settings);
-        errors.merge(batch.errors);
-        let data = match (valid.into_iter().next(), errors.is_empty()) {
-            (Some((_, data)), true) => data,
-            _ => return Err(ServiceError::Invalid { errors, records: 1 }),
-        };
-        let now = super::now();
-        let contact = Contact {
-            id: ContactId::generate(&mut rand::thread_rng()),
-            data,
-            version: 1,
-            created_at: now,
-            updated_at: now,
-        };
-        self.store.create_contact(biller.id, biller.settings_version, &contact).await?;
-        Ok(contact)
+        self.write(who, code, via, Scope::ContactsReplace, batch, WriteMode::Replace, options).await
     }
 
     #[tracing::instrument(skip_all, fields(biller = code))]
@@ -138,21 +146,5 @@ impl Service {
     ) -> ServiceResult<ContactPage> {
         let biller = self.authorize(who, code, Scope::ContactsRead).await?;
         Ok(self.store.contacts(biller.id, filter, page).await?)
-    }
-
-    #[tracing::instrument(skip_all, fields(biller = code))]
-    pub async fn delete_contact(&self, who: &Principal, code: &str, by: &ContactRef) -> ServiceResult<()> {
-        let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
-        let id = match by {
-            ContactRef::Id(id) => id.clone(),
-            ContactRef::AccountNumber(_) => {
-                self.store.contact(biller.id, by).await?.ok_or(ServiceError::NotFound(Resource::Contact))?.id
-            }
-        };
-        if self.store.delete_contact(biller.id, &id).await? {
-            Ok(())
-        } else {
-            Err(ServiceError::NotFound(Resource::Contact))
-        }
     }
 }

@@ -2,14 +2,16 @@
 //! whole and applies it in one set-based merge.
 
 use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
+use crate::domain::history::Origin;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::{RemovalGuard, WriteMode};
+use crate::domain::validate::Rules;
 use crate::domain::{ContactDraft, ContactIdRun, ErrorCode, FieldError, JobId, validate_contact};
 use crate::service::error::Resource;
 use crate::service::{Principal, Service, ServiceError, ServiceResult};
 use crate::store::{
-    ApplyJob, DirectLoad, Fence, Heartbeat, Job, JobError, JobRecord, LoadEnd, NewJob, Scope, StageItem, StagedRow,
-    StoreError,
+    ApplyJob, DirectLoad, Fence, Heartbeat, Job, JobError, JobRecord, LoadEnd, NewJob, RecordFormat, Scope, StageItem,
+    StagedRow, StoreError,
 };
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -18,7 +20,21 @@ use tracing::Instrument;
 
 /// Turns one stored record (its JSON text) into a draft. The wire format
 /// belongs to the HTTP layer, which hands the worker its parser.
-pub type RecordParser = Arc<dyn Fn(&str) -> Result<ContactDraft, FieldError> + Send + Sync>;
+pub type RecordParser = Arc<dyn Fn(&str) -> Result<ContactDraft, Unreadable> + Send + Sync>;
+
+/// A record that could not be read as a contact: every problem, and its
+/// account number when that much could be read.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Unreadable {
+    pub account_number: Option<String>,
+    pub errors: Vec<FieldError>,
+}
+
+impl From<FieldError> for Unreadable {
+    fn from(e: FieldError) -> Self {
+        Self { account_number: None, errors: vec![e] }
+    }
+}
 
 /// Largest job accepted, in records.
 pub const MAX_JOB_RECORDS: u64 = 5_000_000;
@@ -39,6 +55,8 @@ pub struct JobOptions {
     pub on_error: OnError,
     pub dry_run: bool,
     pub confirm_removals: Option<u64>,
+    /// A replace may remove contacts with holds.
+    pub force_holds: bool,
 }
 
 /// An upload in progress: records are stored as they arrive; the job is
@@ -93,27 +111,34 @@ impl Service {
         options: JobOptions,
     ) -> ServiceResult<JobUpload> {
         let biller = self.authorize(who, code, job_scope(kind)).await?;
-        self.create_upload(biller.id, kind, options).await
+        self.create_upload(biller.id, kind, options, Some(who.key_id.clone()), RecordFormat::Native).await
     }
 
     /// Starts a job upload for an operator with database access (the CLI).
     pub async fn begin_operator_job(&self, code: &str, kind: JobKind, options: JobOptions) -> ServiceResult<JobUpload> {
         let biller = self.biller(code).await?;
-        self.create_upload(biller.id, kind, options).await
+        self.create_upload(biller.id, kind, options, None, RecordFormat::Native).await
     }
 
+    /// A job's changes are recorded in each contact's history as `job job_…`.
     pub(super) async fn create_upload(
         &self,
         biller: crate::store::BillerId,
         kind: JobKind,
         options: JobOptions,
+        key_id: Option<crate::domain::KeyId>,
+        format: RecordFormat,
     ) -> ServiceResult<JobUpload> {
+        let id = JobId::generate(&mut rand::thread_rng());
         let new = NewJob {
-            id: JobId::generate(&mut rand::thread_rng()),
+            origin: Origin::new(key_id, format!("job {id}")),
+            id,
             kind,
             on_error: options.on_error,
             dry_run: options.dry_run,
             confirm_removals: options.confirm_removals,
+            force_holds: options.force_holds,
+            format,
         };
         let job = self.store.create_job(biller, &new, super::now()).await?;
         Ok(JobUpload { service: self.clone(), job, received: 0 })
@@ -389,7 +414,8 @@ impl Worker {
         }
         if job.kind == JobKind::Add
             && !job.dry_run
-            && let Some(load) = store.begin_direct_load(biller.id, biller.settings_version, super::now()).await?
+            && let Some(load) =
+                store.begin_direct_load(biller.id, biller.settings_version, &job.id, super::now()).await?
         {
             if let Some(round) = self.load_directly(job, fence, biller, load, progress).await? {
                 return Ok(round);
@@ -449,6 +475,9 @@ impl Worker {
             staged: v.staged,
             unchanged_staged: v.unchanged_staged,
             snapshot: self.service.snapshot_for(mode, Some(job.id.clone())),
+            force_holds: job.force_holds,
+            job_id: job.id.clone(),
+            origin: job.origin.clone(),
         };
         match store.apply_job(fence, biller.id, &apply, super::now()).await {
             Ok(Some(counts)) => {
@@ -465,7 +494,8 @@ impl Worker {
             Err(StoreError::StagingLost) => Ok(Round::StagingLost),
             Err(StoreError::StaleHints) => Ok(Round::StaleHints),
             Err(StoreError::SettingsChanged) => Err(ServiceError::BadRequest(
-                "the biller's field settings changed while the job ran; nothing was applied, submit it again".into(),
+                "the biller's field settings (or tag catalogue) changed while the job ran; nothing was applied, submit it again"
+                    .into(),
             )),
             Err(e) => Err(e.into()),
         }
@@ -488,7 +518,8 @@ impl Worker {
     ) -> ServiceResult<Option<Round>> {
         let store = &self.service.store;
         let started = std::time::Instant::now();
-        let (check, mut checked_rx) = self.check_records(job, &biller.settings);
+        let tags = self.service.store.tags(biller.id).await?.into_iter().map(|t| t.id.as_str().to_owned()).collect();
+        let (check, mut checked_rx) = self.check_records(job, &biller.settings, &tags);
         let loading = &load;
         let load_checked = async move {
             // `created` stays 0 until the load commits: nothing is applied before.
@@ -613,6 +644,7 @@ impl Worker {
         &'a self,
         job: &'a Job,
         settings: &'a crate::domain::BillerSettings,
+        tags: &'a HashSet<String>,
     ) -> (
         impl std::future::Future<Output = ServiceResult<(Duration, Duration)>> + 'a,
         tokio::sync::mpsc::Receiver<Vec<Checked>>,
@@ -633,10 +665,18 @@ impl Worker {
                         break;
                     };
                     after = Some(last.idx);
-                    let (parser, settings) = (self.parser.clone(), settings.clone());
+                    let parser = match job.format {
+                        RecordFormat::Native => self.parser.clone(),
+                        RecordFormat::Snapshot => {
+                            let read = crate::store::snapshot_record_parser();
+                            Arc::new(move |text: &str| read(text).map_err(Unreadable::from))
+                        }
+                    };
+                    let (settings, tags) = (settings.clone(), tags.clone());
                     checking.push_back(tokio::task::spawn_blocking(move || {
                         let t = std::time::Instant::now();
-                        (check_chunk(&parser, &settings, records), t.elapsed())
+                        let rules = Rules::new(&settings, &tags, super::now().date());
+                        (check_chunk(&parser, &rules, records), t.elapsed())
                     }));
                 }
                 // Handed on in job order, whichever finishes first.
@@ -663,7 +703,8 @@ impl Worker {
         progress: &mut JobCounts,
     ) -> ServiceResult<Option<Validated>> {
         let store = &self.service.store;
-        let (check, mut checked_rx) = self.check_records(job, settings);
+        let tags = store.tags(job.biller_id).await?.into_iter().map(|t| t.id.as_str().to_owned()).collect();
+        let (check, mut checked_rx) = self.check_records(job, settings, &tags);
         let all_or_nothing = job.on_error == OnError::Reject || job.kind == JobKind::Replace;
         let store_checked = async move {
             let mut counts = JobCounts { total: job.counts.total, ..JobCounts::default() };
@@ -699,7 +740,7 @@ impl Worker {
                         let unchanged = known
                             .as_ref()
                             .zip(row.as_ref())
-                            .is_some_and(|(k, row)| k.unchanged(&account_number, row.fingerprint));
+                            .is_some_and(|(k, row)| row.crn.is_none() && k.unchanged(&account_number, row.fingerprint));
                         let (idx, line) = (r.idx, r.line);
                         Some((StageItem { account_number, idx, line, row, maybe_repeated, unchanged }, i))
                     })
@@ -810,23 +851,23 @@ fn numbers_seen(job: &Job) -> ServiceResult<bloomfilter::Bloom<str>> {
 }
 
 /// Parses, validates and encodes one chunk (CPU work, on a blocking thread).
-fn check_chunk(
-    parser: &RecordParser,
-    settings: &crate::domain::BillerSettings,
-    records: Vec<JobRecord>,
-) -> ServiceResult<Vec<Checked>> {
+fn check_chunk(parser: &RecordParser, rules: &Rules, records: Vec<JobRecord>) -> ServiceResult<Vec<Checked>> {
     let mut ids = ContactIdRun::new(&mut rand::thread_rng());
     let mut checked = Vec::with_capacity(records.len());
     for r in records {
         let mut c = Checked { idx: r.idx, line: r.line, account_number: None, row: None, errors: Vec::new() };
         match parser(&r.body) {
-            Err(e) => c.errors = vec![c.error(e)],
+            Err(e) => {
+                c.account_number =
+                    e.account_number.filter(|a| !a.is_empty() && a.chars().count() <= MAX_ACCOUNT_NUMBER_LENGTH);
+                c.errors = e.errors.into_iter().map(|e| c.error(e)).collect();
+            }
             Ok(draft) => {
                 c.account_number = draft
                     .account_number
                     .clone()
                     .filter(|a| !a.is_empty() && a.chars().count() <= MAX_ACCOUNT_NUMBER_LENGTH);
-                match validate_contact(draft, settings) {
+                match validate_contact(draft, rules) {
                     Ok(data) => c.row = Some(StagedRow::new(&data, &mut ids)?),
                     Err(errs) => c.errors = errs.into_iter().map(|e| c.error(e)).collect(),
                 }

@@ -3,18 +3,22 @@
 
 mod admin;
 mod auth;
+mod catalogue;
 mod contacts;
 mod error;
 mod jobs;
+mod single;
 mod snapshots;
 
 /// What callers of the service see of the store's types.
 pub use crate::store::{ContactPage, Job, JobError, JobRecord, Scope, Snapshot, WriteOutcome};
 pub use admin::{DEMO_BILLER, Demo};
 pub use auth::{IssuedToken, NewKey, Principal};
+pub use catalogue::{HistoryPage, MAX_CONTACT_TYPE, MAX_TAG_NAME, SettingsChange};
 pub use contacts::{ContactBatch, ReplaceOptions};
-pub use error::{AuthFailure, Resource, ServiceError, ServiceResult};
-pub use jobs::{JobOptions, JobUpload, MAX_JOB_RECORDS, RecordParser, Worker, job_scope};
+pub use error::{AuthFailure, HeldError, HeldWrite, Resource, ServiceError, ServiceResult, SettingsImpact};
+pub use jobs::{JobOptions, JobUpload, MAX_JOB_RECORDS, RecordParser, Unreadable, Worker, job_scope};
+pub use single::Precondition;
 
 use crate::store::{Biller, BillerId, Store};
 use std::collections::HashMap;

@@ -6,7 +6,7 @@ use crate::domain::sync::WriteMode;
 use crate::domain::{JobId, SnapshotId};
 use crate::service::error::Resource;
 use crate::service::{JobOptions, Principal, Service, ServiceError, ServiceResult};
-use crate::store::{Biller, Job, NewSnapshot, Scope, Snapshot};
+use crate::store::{Biller, Job, NewSnapshot, RecordFormat, Scope, Snapshot};
 
 impl Service {
     /// The snapshot a write of `mode` should take before it changes anything.
@@ -55,7 +55,8 @@ impl Service {
     ) -> ServiceResult<Job> {
         let biller = self.authorize(who, code, Scope::ContactsReplace).await?;
         let snapshot = self.find_snapshot(&biller, id).await?;
-        let mut upload = self.create_upload(biller.id, JobKind::Replace, options).await?;
+        let key = Some(who.key_id.clone());
+        let mut upload = self.create_upload(biller.id, JobKind::Replace, options, key, RecordFormat::Snapshot).await?;
         if let Err(e) = upload.append_snapshot(snapshot.seq).await {
             upload.abort().await;
             return Err(e);

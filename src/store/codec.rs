@@ -1,6 +1,8 @@
 //! The stored form of a contact, shared by both backends: indexed columns for
 //! what queries filter on, and one canonical JSON document for the rest. The
 //! document's hash is the fingerprint that tells "unchanged" from "updated".
+//! The CRN is a column of its own, outside the document: a write that names
+//! none keeps the one issued.
 
 use crate::domain::{AccountNumber, Address, BillerSettings, Contact, ContactData, FieldValue, Phone, PhoneKind};
 use crate::store::{ContactPage, Scope};
@@ -31,8 +33,6 @@ struct Doc<'a> {
     address: Option<AddressDoc<'a>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     business_name: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    crn: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     date_of_birth: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -78,10 +78,13 @@ struct AddressDoc<'a> {
     state: Option<&'a str>,
 }
 
-/// A phone's country is written even when absent (as null).
+/// A phone's country is written even when absent (as null); its E.164
+/// form only when known.
 #[derive(Serialize)]
 struct PhoneDoc<'a> {
     country: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    e164: Option<&'a str>,
     kind: &'a str,
     number: &'a str,
 }
@@ -118,7 +121,6 @@ pub fn encode(c: &ContactData) -> StoreResult<Encoded> {
             state: a.state.as_deref(),
         }),
         business_name: c.business_name.as_deref(),
-        crn: c.crn.as_deref(),
         date_of_birth: c
             .date_of_birth
             .map(|d| d.format(DATE))
@@ -135,7 +137,12 @@ pub fn encode(c: &ContactData) -> StoreResult<Encoded> {
         phones: c
             .phones
             .iter()
-            .map(|p| PhoneDoc { country: p.country.as_deref(), kind: p.kind.as_str(), number: &p.number })
+            .map(|p| PhoneDoc {
+                country: p.country.as_deref(),
+                e164: p.e164.as_deref(),
+                kind: p.kind.as_str(),
+                number: &p.number,
+            })
             .collect(),
         reference_id: c.reference_id.as_deref(),
         tags: &c.tags,
@@ -156,7 +163,9 @@ fn text(m: &Map<String, Value>, key: &str) -> Option<String> {
     m.get(key).and_then(Value::as_str).map(str::to_owned)
 }
 
-pub fn decode(account_number: String, doc: &str) -> StoreResult<ContactData> {
+/// A stored contact's data from its columns. `crn` is the column; a
+/// document stored before CRNs had one may still carry it.
+pub fn decode(account_number: String, doc: &str, crn: Option<String>) -> StoreResult<ContactData> {
     let v: Value = serde_json::from_str(doc).map_err(|_| corrupt("json"))?;
     let m = v.as_object().ok_or_else(|| corrupt("root"))?;
     let phones = match m.get("phones").and_then(Value::as_array) {
@@ -168,6 +177,7 @@ pub fn decode(account_number: String, doc: &str) -> StoreResult<ContactData> {
                 Ok(Phone {
                     kind: text(p, "kind").and_then(|k| PhoneKind::parse(&k)).ok_or_else(|| corrupt("phone kind"))?,
                     number: text(p, "number").ok_or_else(|| corrupt("phone number"))?,
+                    e164: text(p, "e164"),
                     country: text(p, "country"),
                 })
             })
@@ -225,7 +235,7 @@ pub fn decode(account_number: String, doc: &str) -> StoreResult<ContactData> {
         address,
         reference_id: text(m, "reference_id"),
         external_id: text(m, "external_id"),
-        crn: text(m, "crn"),
+        crn: crn.or_else(|| text(m, "crn")),
         contact_type: text(m, "type"),
         active: m.get("active").and_then(Value::as_bool).unwrap_or(true),
         notes: strings("notes"),
@@ -239,7 +249,7 @@ pub fn decode(account_number: String, doc: &str) -> StoreResult<ContactData> {
 }
 
 /// The columns every contact read selects, in this order.
-pub const CONTACT_COLUMNS: &str = "id, account_number, doc, version, created_at, updated_at";
+pub const CONTACT_COLUMNS: &str = "id, account_number, doc, version, created_at, updated_at, crn, job_id";
 
 pub fn settings_json(settings: &BillerSettings) -> StoreResult<String> {
     serde_json::to_string(settings.doc()).map_err(|e| StoreError::Backend(e.to_string()))
@@ -311,8 +321,13 @@ mod tests {
         c.is_consumer = Some(false);
         c.email = Some("ada@example.com".into());
         c.phones = vec![
-            Phone { kind: PhoneKind::Mobile, number: "+61400000000".into(), country: Some("AU".into()) },
-            Phone { kind: PhoneKind::Home, number: "0390000000".into(), country: None },
+            Phone {
+                kind: PhoneKind::Mobile,
+                number: "+61 400 000 000".into(),
+                e164: Some("+61400000000".into()),
+                country: Some("AU".into()),
+            },
+            Phone { kind: PhoneKind::Home, number: "0390000000".into(), e164: None, country: None },
         ];
         c.date_of_birth = Some(time::macros::date!(1815 - 12 - 10));
         c.address = Address { line1: Some("1 Main St".into()), postcode: Some("3000".into()), ..Address::default() };
@@ -333,23 +348,24 @@ mod tests {
     }
 
     /// The documents (and so the fingerprints) of contacts already stored
-    /// stay what they were: these texts and hashes were printed by the
-    /// previous encoder, which built a sorted serde_json map.
+    /// stay what they were: these texts and hashes are pinned (the minimal
+    /// one since the first encoder; the full one since CRNs left the
+    /// document and phones gained their E.164, migration 9 / 13).
     #[test]
     fn documents_are_canonical_and_stable() {
         let pinned = [
             (minimal("A"), r#"{"active":true,"name":"A"}"#, -2252214534646587854),
-            (full(), PINNED_FULL, -5351081634818798538),
+            (full(), PINNED_FULL, 7668826232260228562),
         ];
         for (c, text, fingerprint) in pinned {
             let e = encode(&c).unwrap();
             assert_eq!(e.doc, text);
             assert_eq!(e.fingerprint, fingerprint);
-            assert_eq!(decode("0001".into(), &e.doc).unwrap(), c);
+            assert_eq!(decode("0001".into(), &e.doc, c.crn.clone()).unwrap(), c);
         }
     }
 
-    const PINNED_FULL: &str = r#"{"active":false,"address":{"line1":"1 Main St","postcode":"3000"},"business_name":"Engines & Co","crn":"123","date_of_birth":"1815-12-10","email":"ada@example.com","external_id":"X\\1","fields":{"contact-id-1":"0001","paperless":true,"postal-code":3000},"first_name":"Ada","is_consumer":false,"last_name":"Lovelace","name":"Ada \"Quote\" Lovelaceé","notes":{"a":"one\nline","b":"two"},"phones":[{"country":"AU","kind":"mobile","number":"+61400000000"},{"country":null,"kind":"home","number":"0390000000"}],"reference_id":"REF-1","tags":["z","a"],"type":"customer"}"#;
+    const PINNED_FULL: &str = r#"{"active":false,"address":{"line1":"1 Main St","postcode":"3000"},"business_name":"Engines & Co","date_of_birth":"1815-12-10","email":"ada@example.com","external_id":"X\\1","fields":{"contact-id-1":"0001","paperless":true,"postal-code":3000},"first_name":"Ada","is_consumer":false,"last_name":"Lovelace","name":"Ada \"Quote\" Lovelaceé","notes":{"a":"one\nline","b":"two"},"phones":[{"country":"AU","e164":"+61400000000","kind":"mobile","number":"+61 400 000 000"},{"country":null,"kind":"home","number":"0390000000"}],"reference_id":"REF-1","tags":["z","a"],"type":"customer"}"#;
 
     proptest! {
         /// Whatever the values, the text is what a sorted JSON object of
@@ -375,13 +391,13 @@ mod tests {
             if let Some(b) = flag { c.fields.insert("b".into(), FieldValue::Bool(b)); }
             if let Some(t) = text { c.fields.insert("t".into(), FieldValue::Text(t)); }
             if let Some(country) = country {
-                c.phones.push(Phone { kind: PhoneKind::Work, number: "123456".into(), country: Some(country) });
-                c.phones.push(Phone { kind: PhoneKind::Primary, number: "+654321".into(), country: None });
+                c.phones.push(Phone { kind: PhoneKind::Work, number: "123456".into(), e164: None, country: Some(country) });
+                c.phones.push(Phone { kind: PhoneKind::Primary, number: "+654321".into(), e164: Some("+654321".into()), country: None });
             }
             let e = encode(&c).unwrap();
             let sorted: Value = serde_json::from_str(&e.doc).unwrap();
             prop_assert_eq!(&e.doc, &sorted.to_string());
-            prop_assert_eq!(decode("0001".into(), &e.doc).unwrap(), c);
+            prop_assert_eq!(decode("0001".into(), &e.doc, c.crn.clone()).unwrap(), c);
         }
     }
 }

@@ -5,19 +5,26 @@
 mod codec;
 mod direct_load;
 pub use direct_load::{DirectLoad, LoadEnd, LoadRow};
+mod history_rows;
+mod legacy;
 mod list_query;
 pub mod postgres;
 pub(crate) mod record_rows;
+mod single;
 mod snapshot_lines;
 pub mod sqlite;
 mod time_conv;
+pub use single::{
+    CatalogueStore, CrnIssued, Decide, HistoryRow, HistoryStore, MakeCrn, Refused, SingleContactStore, Tag, TagDeleted,
+    Updated,
+};
 
+use crate::domain::history::Origin;
+use crate::domain::holds::Hold;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{self, Action, Counts, Existing, Plan, RemovalGuard, RemovalRefused, WriteMode};
-use crate::domain::{
-    BillerSettings, Contact, ContactData, ContactId, ContactIdRun, ContactRef, JobId, KeyId, SnapshotId,
-};
+use crate::domain::{BillerSettings, Contact, ContactData, ContactIdRun, JobId, KeyId, SnapshotId};
 use async_trait::async_trait;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
@@ -52,6 +59,43 @@ pub enum StoreError {
     /// its contact at the merge: a write changed it meanwhile.
     #[error("contacts changed while the job was validated")]
     StaleHints,
+    /// A bulk write would remove or deactivate contacts with holds.
+    #[error("{}", describe_held(.0))]
+    Held(HeldContacts),
+    /// A bulk write names another CRN for contacts that have one (the first few).
+    #[error(
+        "a CRN is fixed once issued: account number(s) {} already have another; clear it first (PATCH \"crn\": null)",
+        crate::domain::errors::short_list(.0, 10)
+    )]
+    CrnFixed(Vec<String>),
+}
+
+/// Contacts with holds a bulk write would remove (a replace without
+/// `force_holds`) or deactivate: the first ones, and how many in all.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HeldContacts {
+    pub contacts: Vec<(String, Vec<Hold>)>,
+    pub total: u64,
+    /// True for deactivations (a replace's removals otherwise).
+    pub deactivating: bool,
+}
+
+/// How many held contacts a refusal names.
+pub const HELD_LISTED: usize = 20;
+
+pub fn describe_held(h: &HeldContacts) -> String {
+    let listed: Vec<String> =
+        h.contacts.iter().map(|(acct, holds)| format!("{acct} ({})", crate::domain::holds::describe(holds))).collect();
+    let more = h.total.saturating_sub(h.contacts.len() as u64);
+    let more = if more > 0 { format!(" and {more} more") } else { String::new() };
+    if h.deactivating {
+        format!("contacts with holds cannot be deactivated: {}{more}; nothing was changed", listed.join(", "))
+    } else {
+        format!(
+            "this replace would remove contacts with holds: {}{more}; release the holds or repeat it with force_holds=true; nothing was changed",
+            listed.join(", ")
+        )
+    }
 }
 
 pub type StoreResult<T> = Result<T, StoreError>;
@@ -121,6 +165,9 @@ pub struct WriteBatch {
     pub guard: Option<RemovalGuard>,
     /// For a replace: keep the contacts as they were before it changes them.
     pub snapshot: Option<NewSnapshot>,
+    /// A replace may remove contacts with holds.
+    pub force_holds: bool,
+    pub origin: Origin,
 }
 
 /// What a bulk write did (or, for a dry run, would do).
@@ -151,7 +198,24 @@ pub trait BillerStore {
     async fn biller(&self, code: &str) -> StoreResult<Option<Biller>>;
     async fn biller_by_id(&self, id: BillerId) -> StoreResult<Option<Biller>>;
     async fn billers(&self) -> StoreResult<Vec<Biller>>;
-    async fn set_biller_settings(&self, biller: BillerId, settings: &BillerSettings) -> StoreResult<()>;
+    /// Stores a new settings version (kept with the earlier ones); returns it.
+    async fn set_biller_settings(
+        &self,
+        biller: BillerId,
+        settings: &BillerSettings,
+        key_id: Option<&KeyId>,
+    ) -> StoreResult<i64>;
+    /// Every settings version the biller had, newest first.
+    async fn settings_versions(&self, biller: BillerId) -> StoreResult<Vec<SettingsVersion>>;
+}
+
+/// One version of a biller's settings, as it was stored.
+#[derive(Debug, Clone)]
+pub struct SettingsVersion {
+    pub version: i64,
+    pub settings: BillerSettings,
+    pub created_at: OffsetDateTime,
+    pub key_id: Option<KeyId>,
 }
 
 #[async_trait]
@@ -169,19 +233,16 @@ pub trait KeyStore {
 
 #[async_trait]
 pub trait ContactStore {
-    /// Applies an add or replace atomically, or only plans it for a dry run.
+    /// Applies an add or replace atomically (with each change's history), or
+    /// only plans it for a dry run.
     async fn write_contacts(
         &self,
         biller: BillerId,
         batch: WriteBatch,
         now: OffsetDateTime,
     ) -> StoreResult<WriteOutcome>;
-    /// Creates one contact validated against `settings_version`; `Conflict`
-    /// when the account number is taken.
-    async fn create_contact(&self, biller: BillerId, settings_version: i64, contact: &Contact) -> StoreResult<()>;
-    async fn contact(&self, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>>;
+    async fn contact(&self, biller: BillerId, by: &crate::domain::ContactRef) -> StoreResult<Option<Contact>>;
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage>;
-    async fn delete_contact(&self, biller: BillerId, id: &ContactId) -> StoreResult<bool>;
     async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64>;
 }
 
@@ -204,6 +265,36 @@ pub struct Job {
     pub finished_at: Option<OffsetDateTime>,
     /// Grows with every claim: the fencing token of the current worker.
     pub attempts: i64,
+    pub force_holds: bool,
+    /// Who submitted it and how (recorded in the history of what it changes).
+    pub origin: Origin,
+    pub format: RecordFormat,
+}
+
+/// How a job's stored records are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFormat {
+    /// The native API's contact JSON (what every upload stores).
+    Native,
+    /// Snapshot lines (a restore): stored contacts, read back as they were.
+    Snapshot,
+}
+
+impl RecordFormat {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Native => "native",
+            Self::Snapshot => "snapshot",
+        }
+    }
+
+    /// What a job stored before formats were recorded is native.
+    pub fn parse(s: Option<&str>) -> Self {
+        match s {
+            Some("snapshot") => Self::Snapshot,
+            _ => Self::Native,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -213,6 +304,9 @@ pub struct NewJob {
     pub on_error: OnError,
     pub dry_run: bool,
     pub confirm_removals: Option<u64>,
+    pub force_holds: bool,
+    pub origin: Origin,
+    pub format: RecordFormat,
 }
 
 /// One uploaded record: its position, its line in the upload, its JSON text.
@@ -233,6 +327,8 @@ pub struct StagedRow {
     pub active: bool,
     pub doc: String,
     pub fingerprint: i64,
+    /// The CRN the record names (none: the contact keeps its own).
+    pub crn: Option<String>,
 }
 
 impl StagedRow {
@@ -245,6 +341,7 @@ impl StagedRow {
             active: data.active,
             doc: encoded.doc,
             fingerprint: encoded.fingerprint,
+            crn: data.crn.clone(),
         })
     }
 }
@@ -354,6 +451,10 @@ pub struct ApplyJob {
     pub unchanged_staged: u64,
     /// For a replace: keep the contacts as they were before it changes them.
     pub snapshot: Option<NewSnapshot>,
+    /// A replace may remove contacts with holds.
+    pub force_holds: bool,
+    pub job_id: JobId,
+    pub origin: Origin,
 }
 
 /// A snapshot a replace keeps of the contacts as they were before it, committed with it.
@@ -506,6 +607,7 @@ pub trait JobStore {
         &self,
         _biller: BillerId,
         _settings_version: i64,
+        _job: &JobId,
         _now: OffsetDateTime,
     ) -> StoreResult<Option<DirectLoad>> {
         Ok(None)
@@ -571,12 +673,27 @@ pub trait IdempotencyStore {
 
 #[async_trait]
 pub trait Store:
-    BillerStore + KeyStore + ContactStore + JobStore + IdempotencyStore + SnapshotStore + Send + Sync
+    BillerStore
+    + KeyStore
+    + ContactStore
+    + SingleContactStore
+    + CatalogueStore
+    + HistoryStore
+    + JobStore
+    + IdempotencyStore
+    + SnapshotStore
+    + Send
+    + Sync
 {
     /// Applies pending migrations; safe to call from several servers at once.
     async fn migrate(&self) -> StoreResult<()>;
     async fn ping(&self) -> StoreResult<()>;
     fn backend(&self) -> &'static str;
+}
+
+/// How a restore job's records (snapshot lines) read back as drafts.
+pub fn snapshot_record_parser() -> fn(&str) -> Result<crate::domain::ContactDraft, crate::domain::FieldError> {
+    snapshot_lines::draft_of
 }
 
 /// Opens the store a database URL names. An unknown scheme is an error, never
@@ -721,8 +838,12 @@ fn prepare(
     existing: &HashMap<String, Existing>,
     existing_total: u64,
 ) -> StoreResult<Prepared> {
-    let keys: Vec<(&str, i64)> =
-        batch.records.iter().zip(&rows).map(|(r, e)| (r.account_number.as_str(), e.fingerprint)).collect();
+    let keys: Vec<sync::Incoming> = batch
+        .records
+        .iter()
+        .zip(&rows)
+        .map(|(r, e)| (r.account_number.as_str(), e.fingerprint, r.crn.as_deref()))
+        .collect();
     let plan = sync::plan(&keys, existing, batch.mode);
     let counts = plan.counts();
     // A dry run reports what the guard would say instead of stopping at it.

@@ -3,13 +3,27 @@
 //! a row, keyed by the row's last number; a row's text is cut once it
 //! reaches `record_rows::MAX_ROW_BYTES`. One contact to a line: account
 //! number, id, version, created and updated (microseconds since the epoch),
-//! then the stored document, separated by tabs. Neither an account number
-//! (its charsets) nor a document (compact JSON escapes control characters)
+//! the stored document, then its CRN and the job that created it (empty
+//! when none; lines stored before CRNs left the document end at it),
+//! separated by tabs. Neither an account number (its charsets), a document
+//! (compact JSON escapes control characters), a CRN (digits) nor a job id
 //! holds a tab or a newline.
 
-use crate::domain::{Contact, ContactId};
+use crate::domain::{Contact, ContactId, JobId};
 use crate::store::{StoreError, StoreResult, codec, record_rows, time_conv};
 use std::fmt::Write;
+
+/// One contact's columns, as a line holds them.
+pub struct LineColumns<'a> {
+    pub number: &'a str,
+    pub id: &'a str,
+    pub version: i64,
+    pub created_us: i64,
+    pub updated_us: i64,
+    pub doc: &'a str,
+    pub crn: Option<&'a str>,
+    pub job_id: Option<&'a str>,
+}
 
 /// Rows being filled, one contact at a time.
 #[derive(Default)]
@@ -21,20 +35,15 @@ pub struct Packer {
 
 impl Packer {
     /// Adds a contact; returns a row (last number, text) once one is full.
-    pub fn push(
-        &mut self,
-        number: &str,
-        id: &str,
-        version: i64,
-        created_us: i64,
-        updated_us: i64,
-        doc: &str,
-    ) -> Option<(String, String)> {
+    pub fn push(&mut self, c: &LineColumns<'_>) -> Option<(String, String)> {
         if self.count > 0 {
             self.text.push('\n');
         }
+        let (number, id, version, created, updated, doc) =
+            (c.number, c.id, c.version, c.created_us, c.updated_us, c.doc);
+        let (crn, job) = (c.crn.unwrap_or_default(), c.job_id.unwrap_or_default());
         // Writing to a String cannot fail.
-        let _ = write!(self.text, "{number}\t{id}\t{version}\t{created_us}\t{updated_us}\t{doc}");
+        let _ = write!(self.text, "{number}\t{id}\t{version}\t{created}\t{updated}\t{doc}\t{crn}\t{job}");
         self.count += 1;
         self.last_number.clear();
         self.last_number.push_str(number);
@@ -68,35 +77,43 @@ pub fn fill_page(text: &str, after: &str, limit: usize, contacts: &mut Vec<Conta
 
 /// One contact of a stored row's text.
 pub fn from_line(line: &str) -> StoreResult<Contact> {
-    let (number, id, version, created, updated, doc) = fields(line)?;
+    let f = fields(line)?;
     let micros = |s: &str| time_conv::from_micros(s.parse().map_err(|_| corrupt(line))?);
+    let some = |s: Option<&str>| s.filter(|s| !s.is_empty()).map(str::to_owned);
     Ok(Contact {
-        id: ContactId::parse(id).ok_or_else(|| corrupt(line))?,
-        data: codec::decode(number.to_owned(), doc)?,
-        version: version.parse().map_err(|_| corrupt(line))?,
-        created_at: micros(created)?,
-        updated_at: micros(updated)?,
+        id: ContactId::parse(f.id).ok_or_else(|| corrupt(line))?,
+        data: codec::decode(f.number.to_owned(), f.doc, some(f.crn))?,
+        version: f.version.parse().map_err(|_| corrupt(line))?,
+        job_id: some(f.job_id).as_deref().and_then(JobId::parse),
+        created_at: micros(f.created)?,
+        updated_at: micros(f.updated)?,
     })
 }
 
-/// A line as a job record: the API's contact JSON, which is the stored
-/// document (an object without the account number) with the number put first.
-pub fn record_body(line: &str) -> StoreResult<String> {
-    let (number, .., doc) = fields(line)?;
-    let number = serde_json::to_string(number).map_err(|_| corrupt(line))?;
-    Ok(match doc.strip_prefix('{') {
-        Some("}") => format!("{{\"account_number\":{number}}}"),
-        Some(rest) => format!("{{\"account_number\":{number},{rest}"),
-        None => return Err(corrupt(line)),
-    })
+/// A restore job's record (a snapshot line, stored as it is) as a draft:
+/// the contact as it was, to validate against today's settings.
+pub fn draft_of(line: &str) -> Result<crate::domain::ContactDraft, crate::domain::FieldError> {
+    from_line(line)
+        .map(|c| c.data.to_draft())
+        .map_err(|e| crate::domain::FieldError::new("", crate::domain::ErrorCode::InvalidFormat, e.to_string()))
 }
 
-type Fields<'a> = (&'a str, &'a str, &'a str, &'a str, &'a str, &'a str);
+struct Fields<'a> {
+    number: &'a str,
+    id: &'a str,
+    version: &'a str,
+    created: &'a str,
+    updated: &'a str,
+    doc: &'a str,
+    crn: Option<&'a str>,
+    job_id: Option<&'a str>,
+}
 
 fn fields(line: &str) -> StoreResult<Fields<'_>> {
-    let mut f = line.splitn(6, '\t');
+    let mut f = line.split('\t');
     let mut next = || f.next().ok_or_else(|| corrupt(line));
-    Ok((next()?, next()?, next()?, next()?, next()?, next()?))
+    let (number, id, version, created, updated, doc) = (next()?, next()?, next()?, next()?, next()?, next()?);
+    Ok(Fields { number, id, version, created, updated, doc, crn: f.next(), job_id: f.next() })
 }
 
 fn corrupt(line: &str) -> StoreError {
@@ -107,12 +124,18 @@ fn corrupt(line: &str) -> StoreError {
 mod tests {
     use super::*;
 
+    fn line<'a>(number: &'a str, doc: &'a str) -> LineColumns<'a> {
+        let id = "cont_0000000000000a";
+        LineColumns { number, id, version: 1, created_us: 0, updated_us: 0, doc, crn: None, job_id: None }
+    }
+
     #[test]
     fn rows_are_cut_by_count_and_hold_consecutive_lines() {
         let mut p = Packer::default();
         let mut rows = Vec::new();
         for i in 0..2_500 {
-            rows.extend(p.push(&format!("{i:06}"), "cont_x", 1, 0, 0, "{}"));
+            let number = format!("{i:06}");
+            rows.extend(p.push(&line(&number, "{}")));
         }
         rows.extend(p.take());
         assert_eq!(rows.iter().map(|(_, t)| t.lines().count()).collect::<Vec<_>>(), [1000, 1000, 500]);
@@ -125,19 +148,24 @@ mod tests {
     fn rows_are_cut_by_size() {
         let mut p = Packer::default();
         let doc = format!("{{\"name\":\"{}\"}}", "x".repeat(1 << 20));
-        let rows: Vec<_> = (0..6).filter_map(|i| p.push(&i.to_string(), "cont_x", 1, 0, 0, &doc)).collect();
+        let rows: Vec<_> = (0..6).filter_map(|i| p.push(&line(&i.to_string(), &doc))).collect();
         assert_eq!(rows.len(), 1);
         assert_eq!(rows[0].1.lines().count(), 4);
     }
 
     #[test]
-    fn a_line_becomes_a_record_with_its_number_first() {
-        assert_eq!(record_body("007\tcont_x\t1\t0\t0\t{}").unwrap(), r#"{"account_number":"007"}"#);
-        assert_eq!(
-            record_body("007\tcont_x\t1\t0\t0\t{\"name\":\"A\\tB\"}").unwrap(),
-            r#"{"account_number":"007","name":"A\tB"}"#
-        );
-        assert!(record_body("007\tcont_x\t1").is_err());
-        assert!(record_body("007\tcont_x\t1\t0\t0\t[]").is_err());
+    fn lines_keep_the_crn_and_job_and_old_lines_still_read() {
+        let mut p = Packer::default();
+        let mut c = line("007", r#"{"active":true,"name":"A"}"#);
+        c.crn = Some("1234");
+        c.job_id = Some("job_0000000000000a");
+        let (_, text) = p.push(&c).or_else(|| p.take()).unwrap();
+        let contact = from_line(&text).unwrap();
+        assert_eq!(contact.data.crn.as_deref(), Some("1234"));
+        assert_eq!(contact.job_id.map(|j| j.to_string()).as_deref(), Some("job_0000000000000a"));
+        let old =
+            from_line("007\tcont_0000000000000a\t1\t0\t0\t{\"active\":true,\"crn\":\"26\",\"name\":\"A\"}").unwrap();
+        assert_eq!((old.data.crn.as_deref(), old.job_id), (Some("26"), None));
+        assert!(draft_of("007\tcont_x\t1").is_err());
     }
 }

@@ -189,7 +189,7 @@ async fn export_round_trips(b: Backend) {
     let mut sam = contact("000123", "Smith, Sam");
     sam["phones"] = serde_json::json!([{"kind": "mobile", "number": "0400000000"}]);
     sam["address"] = serde_json::json!({"city": "Hobart", "country": "AU"});
-    sam["tags"] = serde_json::json!(["a", "b"]);
+    sam["tags"] = serde_json::json!([app.tag(&t, "a").await, app.tag(&t, "b").await]);
     let list: Vec<Value> =
         std::iter::once(sam).chain((0..2500).map(|i| contact(&format!("{i:07}"), &format!("Person {i}")))).collect();
     for chunk in list.chunks(1000) {

@@ -11,7 +11,8 @@ async fn add_creates_then_updates(b: Backend) {
     sam["address"] =
         json!({"line1": "1 Example Street", "city": "Melbourne", "state": "VIC", "postcode": "3000", "country": "AU"});
     sam["notes"] = json!({"notes_key_1": "Tea, Earl Grey, Hot"});
-    sam["tags"] = json!(["vip"]);
+    let vip = app.tag(&t, "vip").await;
+    sam["tags"] = json!([vip]);
     sam["type"] = json!("customer");
     sam["fields"]["contact-id-3"] = json!("GA123");
     sam["fields"]["paperless"] = json!(true);
@@ -27,7 +28,11 @@ async fn add_creates_then_updates(b: Backend) {
     assert_eq!(stored["id"].as_str().unwrap().len(), 19);
     assert_eq!(stored["account_number"], "000123", "leading zeroes are kept");
     assert_eq!(stored["email"], "sam@example.com");
-    assert_eq!(stored["phones"], json!([{"kind": "mobile", "number": "0400000000", "country": "AU"}]));
+    assert_eq!(
+        stored["phones"],
+        json!([{"kind": "mobile", "number": "0400 000 000", "e164": "+61400000000", "country": "AU"}]),
+        "kept as sent, with its E.164"
+    );
     assert_eq!(stored["address"]["city"], "Melbourne");
     assert_eq!(stored["notes"]["notes_key_1"], "Tea, Earl Grey, Hot");
     assert_eq!(

@@ -210,7 +210,6 @@ async fn csv_formula_cells_are_neutralised_and_read_back(b: Backend) {
     hostile["fields"]["address-1"] = json!("@SUM(A1:A9)");
     hostile["fields"]["contact-id-2"] = json!("'=already quoted");
     hostile["reference_id"] = json!("-5");
-    hostile["tags"] = json!(["+tag", "plain"]);
     let mut tabbed = contact("0002", "Plain Name");
     tabbed["fields"]["address-1"] = json!("-dash");
     tabbed["fields"]["contact-id-2"] = json!("'Tis");
@@ -235,14 +234,9 @@ async fn csv_formula_cells_are_neutralised_and_read_back(b: Backend) {
     let risky = |c: &String| c.starts_with(['=', '+', '-', '@', '\t', '\r']);
     assert!(cells.iter().flatten().all(|c| !risky(c)), "no cell starts like a formula: {csv_text}");
     let row = cells.iter().find(|r| r[0] == "0001").unwrap();
-    for want in [
-        "'=HYPERLINK(\"http://evil.example\",\"click\")",
-        "'+61400000000",
-        "'-5",
-        "'@SUM(A1:A9)",
-        "''=already quoted",
-        "'+tag;plain",
-    ] {
+    for want in
+        ["'=HYPERLINK(\"http://evil.example\",\"click\")", "'+61400000000", "'-5", "'@SUM(A1:A9)", "''=already quoted"]
+    {
         assert!(row.contains(&want.to_owned()), "{want} in {row:?}");
     }
     let row = cells.iter().find(|r| r[0] == "0002").unwrap();

@@ -232,6 +232,13 @@ impl TestApp {
         self.request(Method::GET, &format!("/v1/billers/{}{path}", t.code), &t.token).send().await.expect("send")
     }
 
+    /// A new catalogue tag of the biller; returns its id.
+    pub async fn tag(&self, t: &Tenant, name: &str) -> String {
+        let (s, v) = body(self.post(t, "/tags", &json!({"name": name})).await).await;
+        assert_eq!(s, 201, "{v}");
+        v["id"].as_str().expect("id").to_owned()
+    }
+
     /// Every contact of the biller, walked page by page, keyed by account number.
     pub async fn all_contacts(&self, t: &Tenant) -> std::collections::BTreeMap<String, Value> {
         let mut out = std::collections::BTreeMap::new();

@@ -364,7 +364,7 @@ async fn csv_files_as_billers_send_them(b: Backend) {
     let all = app.all_contacts(&t).await;
     assert_eq!(all["000123"]["name"], "Smith, Sam");
     assert_eq!(all["000123"]["address"]["city"], "Hobart");
-    assert_eq!(all["000123"]["phones"][0]["number"], "0400000000");
+    assert_eq!(all["000123"]["phones"][0]["number"], "0400 000 000", "kept as sent");
     assert_eq!(all["0789"]["name"], "Jane \"JJ\" Example");
 
     // A replace file must prove it is whole.
@@ -585,7 +585,8 @@ async fn a_first_load_lets_its_biller_be_written_meanwhile(b: Backend) {
     let claimed = store.claim_job("w", now, Duration::from_secs(60), None).await.unwrap().unwrap();
     let fence = Fence { seq: claimed.seq, owner: "w".into(), attempt: claimed.attempts };
     let biller = store.biller("1001").await.unwrap().unwrap();
-    let Some(load) = store.begin_direct_load(biller.id, biller.settings_version, now).await.unwrap() else {
+    let Some(load) = store.begin_direct_load(biller.id, biller.settings_version, &claimed.id, now).await.unwrap()
+    else {
         // SQLite has no direct load: its one writer applies a job in one go.
         assert_eq!(b, Backend::Sqlite);
         return;

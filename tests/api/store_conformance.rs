@@ -3,8 +3,10 @@
 use crate::helpers::*;
 use contactd::domain::contact::{AddressDraft, PhoneDraft, RawValue};
 use contactd::domain::field_settings::SettingsDoc;
+use contactd::domain::history::Origin;
 use contactd::domain::query::{ContactFilter, PageRequest};
 use contactd::domain::sync::{RemovalGuard, RemovalRefused, WriteMode};
+use contactd::domain::validate::Rules;
 use contactd::domain::{
     BillerSettings, Contact, ContactData, ContactDraft, ContactId, ContactIdRun, ContactRef, KeyId, validate_contact,
 };
@@ -12,13 +14,31 @@ use contactd::store::{ApiKey, Scope, Store, StoreError, WriteBatch};
 use std::sync::Arc;
 use time::OffsetDateTime;
 
+fn rules(settings: &BillerSettings) -> Rules<'_> {
+    static NO_TAGS: std::sync::OnceLock<std::collections::HashSet<String>> = std::sync::OnceLock::new();
+    Rules::new(settings, NO_TAGS.get_or_init(Default::default), time::macros::date!(2026 - 12 - 03))
+}
+
 fn data(acct: &str, name: &str) -> ContactData {
     let d = ContactDraft { account_number: Some(acct.into()), name: Some(name.into()), ..Default::default() };
-    validate_contact(d, &BillerSettings::default()).unwrap()
+    validate_contact(d, &rules(&BillerSettings::default())).unwrap()
+}
+
+fn origin() -> Origin {
+    Origin::new(None, "conformance test")
 }
 
 fn batch(mode: WriteMode, records: Vec<ContactData>) -> WriteBatch {
-    WriteBatch { settings_version: 1, mode, records, dry_run: false, guard: None, snapshot: None }
+    WriteBatch {
+        settings_version: 1,
+        mode,
+        records,
+        dry_run: false,
+        guard: None,
+        snapshot: None,
+        force_holds: false,
+        origin: origin(),
+    }
 }
 
 async fn setup(b: Backend) -> (TestDb, Arc<dyn Store>, i64) {
@@ -37,8 +57,11 @@ async fn billers_and_settings(b: Backend) {
     let doc = SettingsDoc { max_replace_removal: 0.5, fields: payreq_settings().fields, ..Default::default() };
     let settings = BillerSettings::parse(doc.clone()).unwrap();
     let b1 = store.biller("B1").await.unwrap().unwrap();
-    store.set_biller_settings(b1.id, &settings).await.unwrap();
+    assert_eq!(store.set_biller_settings(b1.id, &settings, None).await.unwrap(), 2);
     assert_eq!(store.biller("B1").await.unwrap().unwrap().settings.doc(), &doc);
+    let versions = store.settings_versions(b1.id).await.unwrap();
+    assert_eq!(versions.iter().map(|v| v.version).collect::<Vec<_>>(), [2, 1], "earlier versions stay readable");
+    assert_eq!(versions[1].settings.doc(), &SettingsDoc::default());
     assert!(store.biller("nope").await.unwrap().is_none());
     store.create_biller("A0", "First", &BillerSettings::default()).await.unwrap();
     let codes: Vec<String> = store.billers().await.unwrap().into_iter().map(|b| b.code).collect();
@@ -144,7 +167,8 @@ async fn tenants_are_isolated(b: Backend) {
     let one = store.contact(b1, &ContactRef::AccountNumber("001".into())).await.unwrap().unwrap();
     assert_eq!(one.data.name, "One");
     assert!(store.contact(b2, &ContactRef::Id(one.id.clone())).await.unwrap().is_none());
-    assert!(!store.delete_contact(b2, &one.id).await.unwrap());
+    let gone = store.delete_contact(b2, &ContactRef::Id(one.id.clone()), None, &origin(), now).await.unwrap();
+    assert_eq!(gone, Err(contactd::store::Refused::NotFound));
     assert_eq!(store.count_contacts(b1).await.unwrap(), 1);
 }
 
@@ -174,31 +198,35 @@ async fn single_contacts_round_trip_every_field(b: Backend) {
         },
         reference_id: Some("Acme 12345".into()),
         external_id: Some("ext-1".into()),
-        crn: Some("1234567890".into()),
+        crn: Some("1234567897".into()),
         contact_type: Some("self".into()),
         active: Some(true),
         ..Default::default()
     };
     d.notes.insert("k".into(), "Tea, Earl Grey… decaf.".into());
-    d.tags = vec!["a".into(), "b".into()];
+    let tags: std::collections::HashSet<String> =
+        ["645381c92c8e9e093406ccb2".to_owned(), "645b280e95335f08eb021aa2".to_owned()].into();
+    d.tags = tags.iter().cloned().collect();
     d.fields.insert("contact-id-1".into(), RawValue::Text("000123".into()));
     d.fields.insert("contact-id-2".into(), RawValue::Text("Mr S Smith".into()));
     d.fields.insert("paperless".into(), RawValue::Bool(true));
-    let data = validate_contact(d, &settings).unwrap();
+    let data = validate_contact(d, &Rules::new(&settings, &tags, time::macros::date!(2026 - 12 - 03))).unwrap();
     let now = OffsetDateTime::now_utc().replace_nanosecond(123_456_000).unwrap();
     let c = Contact {
         id: ContactId::generate(&mut rand::thread_rng()),
         data,
         version: 1,
+        job_id: None,
         created_at: now,
         updated_at: now,
     };
-    store.create_contact(biller, 1, &c).await.unwrap();
+    store.create_contact(biller, 1, &c, &origin()).await.unwrap();
     let got = store.contact(biller, &ContactRef::Id(c.id.clone())).await.unwrap().unwrap();
     assert_eq!(got, c, "every field survives the store");
     let dup = Contact { id: ContactId::generate(&mut rand::thread_rng()), ..c.clone() };
-    assert!(matches!(store.create_contact(biller, 1, &dup).await, Err(StoreError::Conflict(_))));
-    assert!(store.delete_contact(biller, &c.id).await.unwrap());
+    assert!(matches!(store.create_contact(biller, 1, &dup, &origin()).await, Err(StoreError::Conflict(_))));
+    let deleted = store.delete_contact(biller, &ContactRef::Id(c.id.clone()), None, &origin(), now).await.unwrap();
+    assert_eq!(deleted, Ok(()));
     assert!(store.contact(biller, &ContactRef::AccountNumber("000123".into())).await.unwrap().is_none());
 }
 
@@ -261,7 +289,7 @@ async fn writes_against_old_settings_are_refused(b: Backend) {
     let (_db, store, biller) = setup(b).await;
     let b1 = store.biller("B1").await.unwrap().unwrap();
     assert_eq!(b1.settings_version, 1);
-    store.set_biller_settings(biller, &b1.settings).await.unwrap();
+    store.set_biller_settings(biller, &b1.settings, None).await.unwrap();
     assert_eq!(store.biller("B1").await.unwrap().unwrap().settings_version, 2);
     let now = OffsetDateTime::now_utc();
     let stale = batch(WriteMode::Add, vec![data("001", "A")]);
@@ -270,13 +298,14 @@ async fn writes_against_old_settings_are_refused(b: Backend) {
         id: ContactId::generate(&mut rand::thread_rng()),
         data: data("002", "B"),
         version: 1,
+        job_id: None,
         created_at: now,
         updated_at: now,
     };
-    assert!(matches!(store.create_contact(biller, 1, &c).await, Err(StoreError::SettingsChanged)));
+    assert!(matches!(store.create_contact(biller, 1, &c, &origin()).await, Err(StoreError::SettingsChanged)));
     assert_eq!(store.count_contacts(biller).await.unwrap(), 0);
     store.write_contacts(biller, WriteBatch { settings_version: 2, ..stale }, now).await.unwrap();
-    store.create_contact(biller, 2, &c).await.unwrap();
+    store.create_contact(biller, 2, &c, &origin()).await.unwrap();
     assert_eq!(store.count_contacts(biller).await.unwrap(), 2);
 }
 
@@ -289,6 +318,9 @@ fn add_job() -> contactd::store::NewJob {
         on_error: OnError::Reject,
         dry_run: false,
         confirm_removals: None,
+        force_holds: false,
+        origin: origin(),
+        format: contactd::store::RecordFormat::Native,
     }
 }
 
@@ -423,8 +455,10 @@ async fn records_read_back_from_any_point(b: Backend) {
         .iter()
         .take(3)
         .map(|r| {
-            let v: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-            (r.idx, r.line, format!("{} {}", v["account_number"].as_str().unwrap(), v["name"].as_str().unwrap()))
+            // A restore's record is the snapshot's line: number, id, …, document.
+            let cells: Vec<&str> = r.body.split('\t').collect();
+            let doc: serde_json::Value = serde_json::from_str(cells[5]).unwrap();
+            (r.idx, r.line, format!("{} {}", cells[0], doc["name"].as_str().unwrap()))
         })
         .collect();
     assert_eq!(
@@ -472,6 +506,9 @@ fn apply_add(total: u64, failed: u64, staged: u64) -> contactd::store::ApplyJob 
         staged,
         unchanged_staged: 0,
         snapshot: None,
+        force_holds: false,
+        job_id: contactd::domain::JobId::generate(&mut rand::thread_rng()),
+        origin: origin(),
     }
 }
 

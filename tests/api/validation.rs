@@ -177,7 +177,8 @@ async fn limits_are_enforced_with_clear_errors(b: Backend) {
     let six: Vec<Value> = (0..6).map(|i| contact(&format!("100{i}"), "P")).collect();
     let (s, v) = body(app.post(&t, "/contacts/add", &json!(six)).await).await;
     assert_eq!((s, v["code"].as_str()), (413, Some("too_many_records")));
-    assert!(v["detail"].as_str().unwrap().contains("at most 5 records"), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("at most 5"), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("contacts/job/add"), "the detail names the job endpoint: {v}");
     let (s, _) = body(app.post(&t, "/contacts/replace", &json!(six)).await).await;
     assert_eq!(s, 413);
 

@@ -3,7 +3,9 @@
 use crate::domain::{BillerSettings, KeyId};
 use crate::store::codec::{parse_scopes, scopes_text, settings_from_json, settings_json};
 use crate::store::postgres::PgStore;
-use crate::store::{ApiKey, Biller, BillerId, BillerStore, KeyStore, StoreError, StoreResult, TokenRecord};
+use crate::store::{
+    ApiKey, Biller, BillerId, BillerStore, KeyStore, SettingsVersion, StoreError, StoreResult, TokenRecord,
+};
 use async_trait::async_trait;
 use time::OffsetDateTime;
 use tokio_postgres::{GenericClient, Row};
@@ -52,8 +54,11 @@ impl BillerStore for PgStore {
         let c = self.pool.get().await?;
         let row = c
             .query_one(
-                "INSERT INTO billers (code, name, settings, created_at) VALUES ($1, $2, $3, now())
-                 RETURNING id, code, name, settings, settings_version, created_at",
+                "WITH b AS (INSERT INTO billers (code, name, settings, created_at) VALUES ($1, $2, $3, now())
+                            RETURNING id, code, name, settings, settings_version, created_at),
+                      v AS (INSERT INTO settings_versions (biller_id, version, settings, created_at)
+                            SELECT id, settings_version, settings, created_at FROM b)
+                 SELECT id, code, name, settings, settings_version, created_at FROM b",
                 &[&code, &name, &settings_json(settings)?],
             )
             .await
@@ -91,14 +96,44 @@ impl BillerStore for PgStore {
             .collect()
     }
 
-    async fn set_biller_settings(&self, biller: BillerId, settings: &BillerSettings) -> StoreResult<()> {
+    async fn set_biller_settings(
+        &self,
+        biller: BillerId,
+        settings: &BillerSettings,
+        key_id: Option<&KeyId>,
+    ) -> StoreResult<i64> {
         let c = self.pool.get().await?;
-        c.execute(
-            "UPDATE billers SET settings = $1, settings_version = settings_version + 1 WHERE id = $2",
-            &[&settings_json(settings)?, &biller],
+        let row = c
+            .query_one(
+                "WITH b AS (UPDATE billers SET settings = $1, settings_version = settings_version + 1 WHERE id = $2
+                            RETURNING id, settings_version, settings)
+                 INSERT INTO settings_versions (biller_id, version, settings, created_at, key_id)
+                 SELECT id, settings_version, settings, now(), $3 FROM b RETURNING version",
+                &[&settings_json(settings)?, &biller, &key_id.map(|k| k.as_str())],
+            )
+            .await?;
+        Ok(row.get(0))
+    }
+
+    async fn settings_versions(&self, biller: BillerId) -> StoreResult<Vec<SettingsVersion>> {
+        let c = self.pool.get().await?;
+        c.query(
+            "SELECT b.code, v.version, v.settings, v.created_at, v.key_id FROM settings_versions v
+             JOIN billers b ON b.id = v.biller_id WHERE v.biller_id = $1 ORDER BY v.version DESC",
+            &[&biller],
         )
-        .await?;
-        Ok(())
+        .await?
+        .iter()
+        .map(|r| {
+            let (code, settings): (String, String) = (r.get(0), r.get(2));
+            Ok(SettingsVersion {
+                version: r.get(1),
+                settings: settings_from_json(&code, &settings)?,
+                created_at: r.get(3),
+                key_id: r.get::<_, Option<&str>>(4).and_then(KeyId::parse),
+            })
+        })
+        .collect()
     }
 }
 

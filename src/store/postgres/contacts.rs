@@ -1,15 +1,17 @@
-//! Contacts on PostgreSQL: set-based bulk writes, single reads and writes, lists.
+//! Contacts on PostgreSQL: set-based synchronous bulk writes, reads, lists.
 
+use crate::domain::history::Origin;
+use crate::domain::holds::Hold;
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
-use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef};
+use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef, JobId};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, list_query};
 use crate::store::postgres::PgStore;
 use crate::store::postgres::snapshots::SnapshotCopy;
 use crate::store::{
-    BillerId, ContactPage, ContactStore, StoreError, StoreResult, WriteBatch, WriteOutcome, encode_all, prepare,
-    snapshot_due,
+    BillerId, ContactPage, ContactStore, HELD_LISTED, HeldContacts, StoreError, StoreResult, WriteBatch, WriteOutcome,
+    encode_all, prepare, snapshot_due,
 };
 use async_trait::async_trait;
 use std::collections::HashMap;
@@ -20,10 +22,12 @@ use tokio_postgres::types::ToSql;
 pub(super) fn to_contact(r: &Row) -> StoreResult<Contact> {
     let id: String = r.get(0);
     let doc: String = r.get(2);
+    let job: Option<String> = r.get(7);
     Ok(Contact {
         id: ContactId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("contact id {id}")))?,
-        data: codec::decode(r.get(1), &doc)?,
+        data: codec::decode(r.get(1), &doc, r.get(6))?,
         version: r.get(3),
+        job_id: job.as_deref().and_then(JobId::parse),
         created_at: r.get(4),
         updated_at: r.get(5),
     })
@@ -32,13 +36,29 @@ pub(super) fn to_contact(r: &Row) -> StoreResult<Contact> {
 fn to_existing(map: &mut HashMap<String, Existing>, r: &Row) -> StoreResult<()> {
     let id: String = r.get(1);
     let id = ContactId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("contact id {id}")))?;
-    map.insert(r.get(0), Existing { id, fingerprint: r.get(2), version: r.get(3) });
+    map.insert(r.get(0), Existing { id, fingerprint: r.get(2), version: r.get(3), crn: r.get(4) });
     Ok(())
+}
+
+/// The contact a reference names, read inside the caller's transaction
+/// (`lock`: `""` or `FOR UPDATE`).
+pub(super) async fn find(
+    tx: &tokio_postgres::Transaction<'_>,
+    biller: BillerId,
+    by: &ContactRef,
+    lock: &str,
+) -> StoreResult<Option<Contact>> {
+    let (column, key) = match by {
+        ContactRef::Id(id) => ("id", id.as_str()),
+        ContactRef::AccountNumber(a) => ("account_number", a.as_str()),
+    };
+    let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = $1 AND {column} = $2 {lock}");
+    tx.query_opt(&sql, &[&biller, &key]).await?.as_ref().map(to_contact).transpose()
 }
 
 /// Locks the biller row (`lock` is `FOR UPDATE` or `FOR SHARE`) and refuses a
 /// write validated against settings that have since changed.
-async fn check_settings_version(
+pub(super) async fn check_settings_version(
     tx: &tokio_postgres::Transaction<'_>,
     biller: BillerId,
     expected: i64,
@@ -75,7 +95,7 @@ impl ContactStore for PgStore {
             WriteMode::Replace => {
                 for r in tx
                     .query(
-                        "SELECT account_number, id, fingerprint, version FROM contacts WHERE biller_id = $1",
+                        "SELECT account_number, id, fingerprint, version, crn FROM contacts WHERE biller_id = $1",
                         &[&biller],
                     )
                     .await?
@@ -88,7 +108,8 @@ impl ContactStore for PgStore {
                 let accts: Vec<&str> = batch.records.iter().map(|r| r.account_number.as_str()).collect();
                 let rows = tx
                     .query(
-                        "SELECT account_number, id, fingerprint, version FROM contacts WHERE biller_id = $1 AND account_number = ANY($2)",
+                        "SELECT account_number, id, fingerprint, version, crn FROM contacts
+                         WHERE biller_id = $1 AND account_number = ANY($2)",
                         &[&biller, &accts],
                     )
                     .await?;
@@ -99,6 +120,38 @@ impl ContactStore for PgStore {
             }
         };
         let prepared = prepare(&batch, rows, &existing, total)?;
+        let fixed: Vec<&str> = batch
+            .records
+            .iter()
+            .filter(|r| {
+                let stored = existing.get(r.account_number.as_str()).and_then(|e| e.crn.as_deref());
+                matches!((r.crn.as_deref(), stored), (Some(new), Some(old)) if new != old)
+            })
+            .map(|r| r.account_number.as_str())
+            .collect();
+        if !fixed.is_empty() {
+            return Err(crn_fixed(&fixed));
+        }
+        // Contacts with holds may be neither removed (unless forced) nor deactivated.
+        let removing: Vec<&str> = if batch.force_holds {
+            Vec::new()
+        } else {
+            prepared.plan.removals.iter().map(|(id, _)| id.as_str()).collect()
+        };
+        let deactivating: Vec<&str> = batch
+            .records
+            .iter()
+            .zip(&prepared.plan.actions)
+            .filter_map(|(r, a)| match a {
+                Action::Update { id, .. } if !r.active => Some(id.as_str()),
+                _ => None,
+            })
+            .collect();
+        for (ids, deactivating) in [(&removing, false), (&deactivating, true)] {
+            if let Some(h) = held(&tx, biller, ids, deactivating).await? {
+                return Err(StoreError::Held(h));
+            }
+        }
         if batch.dry_run {
             return Ok(prepared.outcome);
         }
@@ -123,30 +176,43 @@ impl ContactStore for PgStore {
             cols.active.push(record.active);
             cols.doc.push(row.doc.clone());
             cols.fingerprint.push(row.fingerprint);
+            cols.crn.push(record.crn.clone());
         }
+        let (key, source) = (batch.origin.key_id.as_ref().map(|k| k.as_str()), batch.origin.source.as_str());
         if !new.id.is_empty() {
             tx.execute(
-                "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
-                 SELECT $1, u.id, u.acct, u.name, u.ctype, u.active, u.doc, u.fp, 1, $9, $9
-                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[])
-                      AS u(id, acct, name, ctype, active, doc, fp)",
+                "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
+                     version, created_at, updated_at, crn)
+                 SELECT $1, u.id, u.acct, u.name, u.ctype, u.active, u.doc, u.fp, 1, $9, $9, u.crn
+                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[],
+                             $10::text[]) AS u(id, acct, name, ctype, active, doc, fp, crn)",
                 &new.params(&biller, &now),
+            )
+            .await?;
+            tx.execute(
+                "INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, account_number, crn)
+                 SELECT $1, u.id, $4, $5, $6, 'created', 1, u.acct, u.crn
+                 FROM unnest($2::text[], $3::text[], $7::text[]) AS u(id, acct, crn)",
+                &[&biller, &new.id, &new.account_number, &now, &key, &source, &new.crn],
             )
             .await?;
         }
         if !changed.id.is_empty() {
+            history_of(&tx, biller, &changed.id, "updated", &batch.origin, now).await?;
             tx.execute(
                 "UPDATE contacts c SET name_folded = u.name, contact_type = u.ctype, active = u.active, doc = u.doc,
-                     fingerprint = u.fp, version = c.version + 1, updated_at = $9
-                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[])
-                      AS u(id, acct, name, ctype, active, doc, fp)
+                     fingerprint = u.fp, version = c.version + 1, updated_at = $9, crn = COALESCE(u.crn, c.crn)
+                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[],
+                             $10::text[]) AS u(id, acct, name, ctype, active, doc, fp, crn)
                  WHERE c.biller_id = $1 AND c.id = u.id",
                 &changed.params(&biller, &now),
             )
             .await?;
         }
         if !prepared.plan.removals.is_empty() {
-            let ids: Vec<&str> = prepared.plan.removals.iter().map(|(id, _)| id.as_str()).collect();
+            let ids: Vec<String> = prepared.plan.removals.iter().map(|(id, _)| id.as_str().to_owned()).collect();
+            history_of(&tx, biller, &ids, "deleted", &batch.origin, now).await?;
+            tx.execute("DELETE FROM holds WHERE biller_id = $1 AND contact_id = ANY($2)", &[&biller, &ids]).await?;
             tx.execute("DELETE FROM contacts WHERE biller_id = $1 AND id = ANY($2)", &[&biller, &ids]).await?;
         }
         if let Some(kept) = kept {
@@ -154,39 +220,6 @@ impl ContactStore for PgStore {
         }
         tx.commit().await?;
         Ok(prepared.outcome)
-    }
-
-    async fn create_contact(&self, biller: BillerId, settings_version: i64, contact: &Contact) -> StoreResult<()> {
-        let row = codec::encode(&contact.data)?;
-        let d = &contact.data;
-        let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
-        // Shares the biller lock with other single writes; waits for bulk writes.
-        check_settings_version(&tx, biller, settings_version, "FOR SHARE").await?;
-        tx.execute(
-            "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
-            &[
-                &biller,
-                &contact.id.as_str(),
-                &d.account_number.as_str(),
-                &codec::fold(&d.name),
-                &d.contact_type,
-                &d.active,
-                &row.doc,
-                &row.fingerprint,
-                &contact.version,
-                &contact.created_at,
-                &contact.updated_at,
-            ],
-        )
-        .await
-        .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("account number {}", d.account_number)),
-            other => other,
-        })?;
-        tx.commit().await?;
-        Ok(())
     }
 
     async fn contact(&self, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>> {
@@ -221,15 +254,6 @@ impl ContactStore for PgStore {
         Ok(page_of(rows.iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, page.limit))
     }
 
-    async fn delete_contact(&self, biller: BillerId, id: &ContactId) -> StoreResult<bool> {
-        let mut c = self.pool.get().await?;
-        let tx = c.transaction().await?;
-        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR SHARE", &[&biller]).await?;
-        let n = tx.execute("DELETE FROM contacts WHERE biller_id = $1 AND id = $2", &[&biller, &id.as_str()]).await?;
-        tx.commit().await?;
-        Ok(n > 0)
-    }
-
     async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64> {
         let c = self.pool.get().await?;
         let n: i64 = c.query_one("SELECT COUNT(*) FROM contacts WHERE biller_id = $1", &[&biller]).await?.get(0);
@@ -247,10 +271,11 @@ struct Columns {
     active: Vec<bool>,
     doc: Vec<String>,
     fingerprint: Vec<i64>,
+    crn: Vec<Option<String>>,
 }
 
 impl Columns {
-    fn params<'a>(&'a self, biller: &'a BillerId, now: &'a OffsetDateTime) -> [&'a (dyn ToSql + Sync); 9] {
+    fn params<'a>(&'a self, biller: &'a BillerId, now: &'a OffsetDateTime) -> [&'a (dyn ToSql + Sync); 10] {
         [
             biller,
             &self.id,
@@ -261,6 +286,86 @@ impl Columns {
             &self.doc,
             &self.fingerprint,
             now,
+            &self.crn,
         ]
     }
+}
+
+/// Each change's history: the contacts `ids` as they are, before it.
+pub(super) async fn history_of(
+    tx: &tokio_postgres::Transaction<'_>,
+    biller: BillerId,
+    ids: &[String],
+    action: &str,
+    origin: &Origin,
+    now: OffsetDateTime,
+) -> StoreResult<()> {
+    tx.execute(
+        "INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, account_number, crn, before)
+         SELECT biller_id, id, $3, $4, $5, $6, version + 1, account_number, crn, doc FROM contacts
+         WHERE biller_id = $1 AND id = ANY($2)",
+        &[&biller, &ids, &now, &origin.key_id.as_ref().map(|k| k.as_str()), &origin.source, &action],
+    )
+    .await?;
+    Ok(())
+}
+
+/// A CRN, once a contact has one, changes only when cleared first.
+pub(super) fn crn_fixed(numbers: &[&str]) -> StoreError {
+    StoreError::CrnFixed(numbers.iter().map(|n| n.to_string()).collect())
+}
+
+/// Which of `ids` have holds (for `deactivating`, only those active now):
+/// `None` when none do. Holds are few: the biller's are read whole.
+pub(super) async fn held(
+    tx: &tokio_postgres::Transaction<'_>,
+    biller: BillerId,
+    ids: &[&str],
+    deactivating: bool,
+) -> StoreResult<Option<HeldContacts>> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let holds = tx
+        .query(
+            "SELECT h.id, h.contact_id, h.kind, h.reference, h.created_at, c.account_number, c.active
+             FROM holds h JOIN contacts c ON c.biller_id = h.biller_id AND c.id = h.contact_id
+             WHERE h.biller_id = $1 ORDER BY h.id",
+            &[&biller],
+        )
+        .await?;
+    if holds.is_empty() {
+        return Ok(None);
+    }
+    let mut by_contact: HashMap<String, (String, bool, Vec<Hold>)> = HashMap::new();
+    for r in &holds {
+        let hold = to_hold(r)?;
+        let entry = by_contact.entry(hold.contact_id.to_string()).or_insert_with(|| (r.get(5), r.get(6), Vec::new()));
+        entry.2.push(hold);
+    }
+    let mut found = HeldContacts { contacts: Vec::new(), total: 0, deactivating };
+    for id in ids {
+        let Some((number, active, holds)) = by_contact.get(*id) else { continue };
+        if deactivating && !active {
+            continue;
+        }
+        found.total += 1;
+        if found.contacts.len() < HELD_LISTED {
+            found.contacts.push((number.clone(), holds.clone()));
+        }
+    }
+    Ok((found.total > 0).then_some(found))
+}
+
+pub(super) fn to_hold(r: &Row) -> StoreResult<Hold> {
+    let id: String = r.get(0);
+    let contact: String = r.get(1);
+    let corrupt = || StoreError::Corrupt(format!("hold {id}"));
+    Ok(Hold {
+        id: crate::domain::HoldId::parse(&id).ok_or_else(corrupt)?,
+        contact_id: ContactId::parse(&contact).ok_or_else(corrupt)?,
+        kind: r.get(2),
+        reference: r.get(3),
+        created_at: r.get(4),
+    })
 }

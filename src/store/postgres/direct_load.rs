@@ -25,6 +25,7 @@ pub(super) async fn begin(
     loads: &Arc<Semaphore>,
     biller: BillerId,
     settings_version: i64,
+    job_id: String,
     now: OffsetDateTime,
 ) -> StoreResult<Option<DirectLoad>> {
     let Ok(permit) = loads.clone().try_acquire_owned() else {
@@ -34,7 +35,7 @@ pub(super) async fn begin(
     // Two chunks in flight, as staging keeps.
     let (commands, received) = mpsc::channel(2);
     let task = tokio::spawn(async move {
-        let end = run(pool, biller, settings_version, now, received, ready).await;
+        let end = run(pool, biller, settings_version, &job_id, now, received, ready).await;
         drop(permit);
         end
     });
@@ -50,6 +51,7 @@ async fn run(
     pool: deadpool_postgres::Pool,
     biller: BillerId,
     settings_version: i64,
+    job_id: &str,
     loaded_at: OffsetDateTime,
     mut commands: mpsc::Receiver<LoadCommand>,
     ready: oneshot::Sender<bool>,
@@ -69,7 +71,7 @@ async fn run(
     let (fence, counts, now) = loop {
         match commands.recv().await {
             Some(LoadCommand::Rows { rows, probe }) => {
-                if let Err(e) = copy_rows(&tx, biller, loaded_at, &rows).await {
+                if let Err(e) = copy_rows(&tx, biller, job_id, loaded_at, &rows).await {
                     return staged_or(e);
                 }
                 if !probe.is_empty() {
@@ -114,10 +116,11 @@ async fn run(
 async fn copy_rows(
     tx: &Transaction<'_>,
     biller: BillerId,
+    job_id: &str,
     loaded_at: OffsetDateTime,
     rows: &[crate::store::LoadRow],
 ) -> Result<(), tokio_postgres::Error> {
-    const TYPES: [Type; 11] = [
+    const TYPES: [Type; 13] = [
         Type::INT8,
         Type::TEXT,
         Type::TEXT,
@@ -129,18 +132,20 @@ async fn copy_rows(
         Type::INT8,
         Type::TIMESTAMPTZ,
         Type::TIMESTAMPTZ,
+        Type::TEXT,
+        Type::TEXT,
     ];
     let sink = tx
         .copy_in(
             "COPY contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
-                 version, created_at, updated_at) FROM STDIN BINARY",
+                 version, created_at, updated_at, crn, job_id) FROM STDIN BINARY",
         )
         .await?;
     let writer = BinaryCopyInWriter::new(sink, &TYPES);
     futures_util::pin_mut!(writer);
     let first_version = 1i64;
     for (number, r) in rows {
-        let row: [&(dyn ToSql + Sync); 11] = [
+        let row: [&(dyn ToSql + Sync); 13] = [
             &biller,
             &r.new_id,
             number,
@@ -152,6 +157,8 @@ async fn copy_rows(
             &first_version,
             &loaded_at,
             &loaded_at,
+            &r.crn,
+            &job_id,
         ];
         writer.as_mut().write(&row).await?;
     }

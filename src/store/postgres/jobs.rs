@@ -2,16 +2,18 @@
 //! leases, staging, and the one set-based merge that applies a job and
 //! completes it in one transaction.
 
-use crate::domain::JobId;
+use crate::domain::history::Origin;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::WriteMode;
+use crate::domain::{JobId, KeyId};
 use crate::store::postgres::PgStore;
+use crate::store::postgres::contacts::{crn_fixed, held};
 use crate::store::postgres::snapshots::{CopyConnection, SnapshotCopy, sweep_unlisted_copies};
 use crate::store::record_rows;
 use crate::store::{
     ApplyJob, BillerId, DirectLoad, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, JoinPass,
-    KnownFingerprints, MAX_KNOWN_FINGERPRINTS, MergePlan, NewJob, StageItem, StoreError, StoreResult, check_key_rows,
-    judge, snapshot_due, stored_count,
+    KnownFingerprints, MAX_KNOWN_FINGERPRINTS, MergePlan, NewJob, RecordFormat, StageItem, StoreError, StoreResult,
+    check_key_rows, judge, snapshot_due, stored_count,
 };
 use async_trait::async_trait;
 use futures_util::TryStreamExt;
@@ -22,7 +24,8 @@ use tokio_postgres::types::Type;
 use tokio_postgres::{Row, Transaction};
 
 const JOB_COLUMNS: &str = "seq, id, biller_id, kind, status, on_error, dry_run, confirm_removals, total, processed, \
-     created, updated, unchanged, removed, failed, error, created_at, started_at, finished_at, attempts";
+     created, updated, unchanged, removed, failed, error, created_at, started_at, finished_at, attempts, \
+     force_holds, key_id, source, format";
 
 fn to_job(r: &Row) -> StoreResult<Job> {
     let corrupt = |what: &str| StoreError::Corrupt(format!("job {what}"));
@@ -50,6 +53,12 @@ fn to_job(r: &Row) -> StoreResult<Job> {
         started_at: r.get(17),
         finished_at: r.get(18),
         attempts: r.get(19),
+        force_holds: r.get(20),
+        origin: Origin {
+            key_id: r.get::<_, Option<&str>>(21).and_then(KeyId::parse),
+            source: r.get::<_, Option<String>>(22).unwrap_or_else(|| "job".to_owned()),
+        },
+        format: RecordFormat::parse(r.get::<_, Option<&str>>(23)),
     })
 }
 
@@ -176,6 +185,7 @@ async fn merge(
     let plan = plan(tx, biller, seq, apply.mode, apply.unchanged_staged).await?;
     let counts = plan.counts(apply.counts);
     tracing::debug!(ms = t.elapsed().as_millis(), "merge: planned");
+    guard_holds_and_crns(tx, biller, apply.force_holds).await?;
     if let Some(dry) = judge(apply, counts, plan.existing)? {
         return Ok(dry);
     }
@@ -188,10 +198,25 @@ async fn merge(
     tracing::debug!(ms = t.elapsed().as_millis(), "merge: snapshot kept");
     // The counts above say which statements have work; at a million rows a
     // join with nothing to do still costs seconds.
+    // Each change's history: the contacts as they are, before it.
+    if counts.updated + counts.removed > 0 {
+        tx.execute(
+            "INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, account_number,
+                 crn, before)
+             SELECT c.biller_id, c.id, $2, $3, $4, CASE WHEN p.remove THEN 'deleted' ELSE 'updated' END,
+                 c.version + 1, c.account_number, c.crn, c.doc
+             FROM merge_plan p JOIN contacts c ON c.biller_id = $1 AND c.id = p.id",
+            &[&biller, &now, &apply.origin.key_id.as_ref().map(|k| k.as_str()), &apply.origin.source],
+        )
+        .await?;
+    }
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: history kept");
     if counts.updated > 0 {
+        // A CRN the record does not name stays.
         tx.execute(
             "UPDATE contacts c SET name_folded = p.name_folded, contact_type = p.contact_type, active = p.active,
-                 doc = p.doc, fingerprint = p.fingerprint, version = c.version + 1, updated_at = $2
+                 doc = p.doc, fingerprint = p.fingerprint, crn = COALESCE(p.crn, c.crn), version = c.version + 1,
+                 updated_at = $2
              FROM merge_plan p
              WHERE NOT p.remove AND c.biller_id = $1 AND c.id = p.id",
             &[&biller, &now],
@@ -200,6 +225,11 @@ async fn merge(
     }
     tracing::debug!(ms = t.elapsed().as_millis(), "merge: updated");
     if counts.removed > 0 {
+        tx.execute(
+            "DELETE FROM holds h USING merge_plan p WHERE p.remove AND h.biller_id = $1 AND h.contact_id = p.id",
+            &[&biller],
+        )
+        .await?;
         tx.execute(
             "DELETE FROM contacts c USING merge_plan p WHERE p.remove AND c.biller_id = $1 AND c.id = p.id",
             &[&biller],
@@ -218,13 +248,13 @@ async fn merge(
         tx.execute(
             &format!(
                 "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
-                     version, created_at, updated_at)
+                     version, created_at, updated_at, crn, job_id)
                  SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc,
-                     r.fingerprint, 1, $3, $3
+                     r.fingerprint, 1, $3, $3, r.crn, $4
                  FROM job_rows r
                  WHERE r.biller_id = $1 AND r.job_seq = $2 {only_new}"
             ),
-            &[&biller, &seq, &now],
+            &[&biller, &seq, &now, &apply.job_id.as_str()],
         )
         .await?;
     }
@@ -233,6 +263,45 @@ async fn merge(
     }
     tracing::debug!(ms = t.elapsed().as_millis(), "merge: inserted, snapshot copied");
     Ok((counts, None))
+}
+
+/// Refuses a merge that would remove (unless `force_holds`) or deactivate a
+/// contact with holds, or name another CRN for a contact that has one. Holds
+/// are few: they lead the join, so a biller without any costs one index probe.
+async fn guard_holds_and_crns(tx: &Transaction<'_>, biller: BillerId, force_holds: bool) -> StoreResult<()> {
+    let held_rows = tx
+        .query(
+            "SELECT DISTINCT p.id, p.remove FROM holds h JOIN merge_plan p ON p.id = h.contact_id
+             WHERE h.biller_id = $1 AND (p.remove OR (p.was_active AND NOT p.active))",
+            &[&biller],
+        )
+        .await?;
+    for deactivating in [false, true] {
+        if !deactivating && force_holds {
+            continue;
+        }
+        let ids: Vec<String> =
+            held_rows.iter().filter(|r| r.get::<_, bool>(1) != deactivating).map(|r| r.get(0)).collect();
+        let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+        if let Some(h) = held(tx, biller, &refs, deactivating).await? {
+            return Err(StoreError::Held(h));
+        }
+    }
+    let fixed: Vec<String> = tx
+        .query(
+            "SELECT c.account_number FROM merge_plan p JOIN contacts c ON c.biller_id = $1 AND c.id = p.id
+             WHERE NOT p.remove AND p.crn IS NOT NULL AND p.old_crn IS NOT NULL AND p.crn <> p.old_crn LIMIT 10",
+            &[&biller],
+        )
+        .await?
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    if !fixed.is_empty() {
+        let numbers: Vec<&str> = fixed.iter().map(String::as_str).collect();
+        return Err(crn_fixed(&numbers));
+    }
+    Ok(())
 }
 
 /// What a merge will do, found in one pass of its join, which also lists the
@@ -247,7 +316,8 @@ async fn plan(
 ) -> StoreResult<MergePlan> {
     tx.batch_execute(
         "CREATE TEMP TABLE merge_plan (id TEXT NOT NULL, remove BOOLEAN NOT NULL, name_folded TEXT,
-             contact_type TEXT, active BOOLEAN, doc TEXT, fingerprint BIGINT) ON COMMIT DROP",
+             contact_type TEXT, active BOOLEAN, doc TEXT, fingerprint BIGINT, crn TEXT, old_crn TEXT,
+             was_active BOOLEAN) ON COMMIT DROP",
     )
     .await?;
     // (the contact, whether a staged number matched it, whether it is
@@ -255,16 +325,19 @@ async fn plan(
     // join: the staged rows of the contacts that change (a tenth, say) are
     // fetched after it by their key, so the join's hash stays small.
     let join = match mode {
+        // Unchanged: the same document, and no CRN named or the contact's own.
         WriteMode::Add => {
-            "SELECT c.id, true AS matched, c.fingerprint = r.fingerprint AS same, r.account_number AS number,
-                 r.doc IS NULL AS key_only
+            "SELECT c.id, true AS matched,
+                 c.fingerprint = r.fingerprint AND (r.crn IS NULL OR r.crn IS NOT DISTINCT FROM c.crn) AS same,
+                 r.account_number AS number, r.doc IS NULL AS key_only, c.crn AS old_crn, c.active AS was_active
              FROM job_rows r
              LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
              WHERE r.biller_id = $1 AND r.job_seq = $2"
         }
         WriteMode::Replace => {
-            "SELECT c.id, r.account_number IS NOT NULL AS matched, c.fingerprint = r.fingerprint AS same,
-                 r.account_number AS number, r.doc IS NULL AS key_only
+            "SELECT c.id, r.account_number IS NOT NULL AS matched,
+                 c.fingerprint = r.fingerprint AND (r.crn IS NULL OR r.crn IS NOT DISTINCT FROM c.crn) AS same,
+                 r.account_number AS number, r.doc IS NULL AS key_only, c.crn AS old_crn, c.active AS was_active
              FROM contacts c
              LEFT JOIN job_rows r ON r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = c.account_number
              WHERE c.biller_id = $1"
@@ -288,9 +361,10 @@ async fn plan(
             &format!(
                 "WITH j AS MATERIALIZED ({join}),
                  listed AS (INSERT INTO merge_plan
-                            SELECT j.id, NOT j.matched, s.name_folded, s.contact_type, s.active, s.doc, s.fingerprint
+                            SELECT j.id, NOT j.matched, s.name_folded, s.contact_type, s.active, s.doc, s.fingerprint,
+                                s.crn, j.old_crn, j.was_active
                             FROM j LEFT JOIN LATERAL (
-                                SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint FROM job_rows r
+                                SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, r.crn FROM job_rows r
                                 WHERE j.matched AND r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = j.number
                                 OFFSET 0) s ON true
                             WHERE j.id IS NOT NULL AND NOT (j.matched AND j.same))
@@ -336,7 +410,7 @@ async fn copy_first_uses(
     let sink = tx
         .copy_in(
             "COPY job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded, contact_type,
-                 active, doc, fingerprint) FROM STDIN BINARY",
+                 active, doc, fingerprint, crn) FROM STDIN BINARY",
         )
         .await?;
     let types = [
@@ -351,6 +425,7 @@ async fn copy_first_uses(
         Type::BOOL,
         Type::TEXT,
         Type::INT8,
+        Type::TEXT,
     ];
     let writer = BinaryCopyInWriter::new(sink, &types);
     futures_util::pin_mut!(writer);
@@ -373,6 +448,7 @@ async fn copy_first_uses(
                 &r.map(|r| r.active),
                 &r.map(|r| r.doc.as_str()),
                 &fingerprint,
+                &r.and_then(|r| r.crn.as_deref()),
             ])
             .await?;
     }
@@ -399,18 +475,19 @@ async fn stage_checked(
     let ctype: Vec<Option<&str>> = rows.iter().map(|r| r.and_then(|r| r.contact_type.as_deref())).collect();
     let active: Vec<Option<bool>> = rows.iter().map(|r| r.map(|r| r.active)).collect();
     let doc: Vec<Option<&str>> = rows.iter().map(|r| r.map(|r| r.doc.as_str())).collect();
+    let crn: Vec<Option<&str>> = rows.iter().map(|r| r.and_then(|r| r.crn.as_deref())).collect();
     let inserted: std::collections::HashSet<i64> = tx
         .query(
             "INSERT INTO job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded, contact_type,
-                 active, doc, fingerprint)
-             SELECT $1, $2, u.acct, u.idx, u.line, u.id, u.name, u.ctype, u.active, u.doc, u.fp
+                 active, doc, fingerprint, crn)
+             SELECT $1, $2, u.acct, u.idx, u.line, u.id, u.name, u.ctype, u.active, u.doc, u.fp, u.crn
              FROM unnest($3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::bool[],
-                         $10::text[], $11::int8[])
-                  AS u(acct, idx, line, id, name, ctype, active, doc, fp)
+                         $10::text[], $11::int8[], $12::text[])
+                  AS u(acct, idx, line, id, name, ctype, active, doc, fp, crn)
              ORDER BY u.idx
              ON CONFLICT DO NOTHING
              RETURNING idx",
-            &[&biller, &seq, &acct, &idx, &line, &new_id, &folded, &ctype, &active, &doc, &fp],
+            &[&biller, &seq, &acct, &idx, &line, &new_id, &folded, &ctype, &active, &doc, &fp, &crn],
         )
         .await?
         .iter()
@@ -449,8 +526,9 @@ impl JobStore for PgStore {
         let row = c
             .query_one(
                 &format!(
-                    "INSERT INTO jobs (biller_id, id, kind, status, on_error, dry_run, confirm_removals, created_at)
-                     VALUES ($1, $2, $3, 'receiving', $4, $5, $6, $7) RETURNING {JOB_COLUMNS}"
+                    "INSERT INTO jobs (biller_id, id, kind, status, on_error, dry_run, confirm_removals, created_at,
+                         force_holds, key_id, source, format)
+                     VALUES ($1, $2, $3, 'receiving', $4, $5, $6, $7, $8, $9, $10, $11) RETURNING {JOB_COLUMNS}"
                 ),
                 &[
                     &biller,
@@ -460,6 +538,10 @@ impl JobStore for PgStore {
                     &job.dry_run,
                     &confirm_removals,
                     &now,
+                    &job.force_holds,
+                    &job.origin.key_id.as_ref().map(|k| k.as_str()),
+                    &job.origin.source,
+                    &job.format.as_str(),
                 ],
             )
             .await?;
@@ -777,9 +859,11 @@ impl JobStore for PgStore {
         &self,
         biller: BillerId,
         settings_version: i64,
+        job: &JobId,
         now: OffsetDateTime,
     ) -> StoreResult<Option<DirectLoad>> {
-        super::direct_load::begin(self.pool.clone(), &self.direct_loads, biller, settings_version, now).await
+        let job = job.as_str().to_owned();
+        super::direct_load::begin(self.pool.clone(), &self.direct_loads, biller, settings_version, job, now).await
     }
 
     async fn finish_job(

@@ -3,11 +3,13 @@
 //! may start at once.
 
 mod access;
+mod catalogue;
 mod contacts;
 mod direct_load;
 mod idempotency;
 mod jobs;
 pub use jobs::VACUUM_AFTER;
+mod single;
 mod snapshots;
 
 use crate::store::{Store, StoreError, StoreResult};
@@ -15,20 +17,67 @@ use async_trait::async_trait;
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod};
 use tokio_postgres::NoTls;
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("0001_init.sql"),
-    include_str!("0002_jobs.sql"),
-    include_str!("0003_idempotency.sql"),
-    include_str!("0004_snapshots.sql"),
-    include_str!("0005_staging_without_key_check.sql"),
-    include_str!("0006_staging_keys.sql"),
-    include_str!("0007_bulk_tables.sql"),
-    include_str!("0008_record_rows.sql"),
-    include_str!("0009_contacts_fillfactor.sql"),
-    include_str!("0010_contacts_without_biller_check.sql"),
-    include_str!("0011_snapshot_rows.sql"),
-    include_str!("0012_record_numbers_lz4.sql"),
+/// A schema change: SQL, or code for what SQL cannot do.
+enum Migration {
+    Sql(&'static str),
+    /// Contacts stored in the old form (CRN in the document, tags by text).
+    ReencodeLegacy,
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(include_str!("0001_init.sql")),
+    Migration::Sql(include_str!("0002_jobs.sql")),
+    Migration::Sql(include_str!("0003_idempotency.sql")),
+    Migration::Sql(include_str!("0004_snapshots.sql")),
+    Migration::Sql(include_str!("0005_staging_without_key_check.sql")),
+    Migration::Sql(include_str!("0006_staging_keys.sql")),
+    Migration::Sql(include_str!("0007_bulk_tables.sql")),
+    Migration::Sql(include_str!("0008_record_rows.sql")),
+    Migration::Sql(include_str!("0009_contacts_fillfactor.sql")),
+    Migration::Sql(include_str!("0010_contacts_without_biller_check.sql")),
+    Migration::Sql(include_str!("0011_snapshot_rows.sql")),
+    Migration::Sql(include_str!("0012_record_numbers_lz4.sql")),
+    Migration::Sql(include_str!("0013_single_contacts.sql")),
+    Migration::ReencodeLegacy,
 ];
+
+/// Writes every contact stored in the old form again in today's: its CRN
+/// to its column, its tags as catalogue ids (a tag made for each text), its
+/// phones with their E.164.
+async fn reencode_legacy(tx: &tokio_postgres::Transaction<'_>) -> StoreResult<()> {
+    use crate::store::legacy;
+    let rows = tx
+        .query(
+            &format!("SELECT biller_id, id, account_number, doc, crn FROM contacts WHERE {}", legacy::LEGACY_FILTER),
+            &[],
+        )
+        .await?;
+    for r in &rows {
+        let (biller, id, doc): (i64, String, String) = (r.get(0), r.get(1), r.get(3));
+        let mut data = legacy::read(r.get(2), &doc, r.get(4))?;
+        let mut ids = Vec::with_capacity(data.tags.len());
+        for name in &data.tags {
+            let fresh = crate::domain::TagId::generate(&mut rand::thread_rng()).as_str().to_owned();
+            let row = tx
+                .query_one(
+                    "WITH new AS (INSERT INTO tags (biller_id, id, name, created_at) VALUES ($1, $2, $3, now())
+                                  ON CONFLICT (biller_id, name) DO NOTHING RETURNING id)
+                     SELECT id FROM new UNION ALL SELECT id FROM tags WHERE biller_id = $1 AND name = $3 LIMIT 1",
+                    &[&biller, &fresh, name],
+                )
+                .await?;
+            ids.push(row.get::<_, String>(0));
+        }
+        data.tags = ids;
+        let row = legacy::write(&data)?;
+        tx.execute(
+            "UPDATE contacts SET doc = $3, fingerprint = $4, crn = $5 WHERE biller_id = $1 AND id = $2",
+            &[&biller, &id, &row.doc, &row.fingerprint, &data.crn],
+        )
+        .await?;
+    }
+    Ok(())
+}
 /// Arbitrary, fixed: serialises migrations across servers sharing a database.
 const MIGRATION_LOCK: i64 = 0x636f_6e74_6163_7464;
 const POOL_SIZE: usize = 16;
@@ -107,8 +156,11 @@ impl Store for PgStore {
                     MIGRATIONS.len()
                 )));
             }
-            for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-                tx.batch_execute(sql).await?;
+            for (i, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+                match migration {
+                    Migration::Sql(sql) => tx.batch_execute(sql).await?,
+                    Migration::ReencodeLegacy => reencode_legacy(&tx).await?,
+                }
                 tx.execute("INSERT INTO schema_migrations (version) VALUES ($1)", &[&((i + 1) as i32)]).await?;
             }
             tx.commit().await?;

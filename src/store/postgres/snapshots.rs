@@ -251,7 +251,8 @@ async fn copy_contacts(tx: &Transaction<'_>, biller: BillerId, seq: i64) -> Stor
                                     account_number || E'\t' || id || E'\t' || version
                                         || E'\t' || (extract(epoch FROM created_at) * 1000000)::int8
                                         || E'\t' || (extract(epoch FROM updated_at) * 1000000)::int8
-                                        || E'\t' || doc AS line
+                                        || E'\t' || doc || E'\t' || COALESCE(crn, '') || E'\t' || COALESCE(job_id, '')
+                                        AS line
                              FROM contacts WHERE biller_id = $1 AND account_number > COALESCE(p.last_number, '')
                              ORDER BY account_number LIMIT $3) page) sized
                  WHERE before < $4) n
@@ -334,20 +335,16 @@ impl SnapshotStore for PgStore {
 
     async fn append_snapshot_records(&self, biller: BillerId, job_seq: i64, snapshot_seq: i64) -> StoreResult<u64> {
         let c = self.pool.get().await?;
-        // A record is the API's contact JSON: the stored document (an object
-        // without the account number) with the number put first; line is
-        // the row of the snapshot's CSV download (after its header). Packed
+        // A record is a snapshot line, as stored (the restore job reads them
+        // so); line is the row of the snapshot's CSV download (after its header). Packed
         // as uploads are (see record_rows): a row ends at a thousand records
         // or once its text passes MAX_ROW_BYTES.
         let row = c
             .query_one(
                 r#"WITH s AS (
                      SELECT row_number() OVER (ORDER BY r.last_number, l.n) - 1 AS i,
-                            -- Text, not jsonb: the same document, and one that
-                            -- jsonb would refuse (a \u0000) comes through.
-                            '{"account_number":' || to_json(split_part(l.line, E'\t', 1))::text
-                                || CASE split_part(l.line, E'\t', 6) WHEN '{}' THEN '}'
-                                   ELSE ',' || substr(split_part(l.line, E'\t', 6), 2) END AS body
+                            -- The line as it is: a restore job reads its records as snapshot lines.
+                            l.line AS body
                      FROM snapshot_rows r, unnest(string_to_array(r.contacts, E'\n')) WITH ORDINALITY AS l (line, n)
                      WHERE r.biller_id = $1 AND r.snapshot_seq = $3),
                  b AS (SELECT i, body, octet_length(convert_to(body, 'UTF8')) AS len FROM s),

@@ -4,7 +4,9 @@ use crate::domain::{BillerSettings, KeyId};
 use crate::store::codec::{parse_scopes, scopes_text, settings_from_json, settings_json};
 use crate::store::sqlite::SqliteStore;
 use crate::store::time_conv::{from_micros, to_micros};
-use crate::store::{ApiKey, Biller, BillerId, BillerStore, KeyStore, StoreError, StoreResult, TokenRecord};
+use crate::store::{
+    ApiKey, Biller, BillerId, BillerStore, KeyStore, SettingsVersion, StoreError, StoreResult, TokenRecord,
+};
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, params};
 use time::OffsetDateTime;
@@ -68,7 +70,12 @@ impl BillerStore for SqliteStore {
                     StoreError::Conflict(_) => StoreError::Conflict(format!("biller {c_code}")),
                     other => other,
                 })?;
-                Ok(c.last_insert_rowid())
+                let id = c.last_insert_rowid();
+                c.execute(
+                    "INSERT INTO settings_versions (biller_id, version, settings, created_at) VALUES (?1, 1, ?2, ?3)",
+                    params![id, json, now],
+                )?;
+                Ok(id)
             })
             .await?;
         Ok(Biller {
@@ -124,17 +131,65 @@ impl BillerStore for SqliteStore {
         rows.into_iter().map(to_biller).collect()
     }
 
-    async fn set_biller_settings(&self, biller: BillerId, settings: &BillerSettings) -> StoreResult<()> {
+    async fn set_biller_settings(
+        &self,
+        biller: BillerId,
+        settings: &BillerSettings,
+        key_id: Option<&KeyId>,
+    ) -> StoreResult<i64> {
         let json = settings_json(settings)?;
+        let key = key_id.map(|k| k.as_str().to_owned());
+        let now = to_micros(OffsetDateTime::now_utc());
         self.writer
             .run(move |c| {
-                c.execute(
-                    "UPDATE billers SET settings = ?1, settings_version = settings_version + 1 WHERE id = ?2",
+                let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+                let version: i64 = tx.query_row(
+                    "UPDATE billers SET settings = ?1, settings_version = settings_version + 1 WHERE id = ?2
+                     RETURNING settings_version",
                     params![json, biller],
+                    |r| r.get(0),
                 )?;
-                Ok(())
+                tx.execute(
+                    "INSERT INTO settings_versions (biller_id, version, settings, created_at, key_id)
+                     VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![biller, version, json, now, key],
+                )?;
+                tx.commit()?;
+                Ok(version)
             })
             .await
+    }
+
+    async fn settings_versions(&self, biller: BillerId) -> StoreResult<Vec<SettingsVersion>> {
+        let rows = self
+            .readers
+            .run(move |c| {
+                Ok(c.prepare_cached(
+                    "SELECT b.code, v.version, v.settings, v.created_at, v.key_id FROM settings_versions v
+                     JOIN billers b ON b.id = v.biller_id WHERE v.biller_id = ?1 ORDER BY v.version DESC",
+                )?
+                .query_map([biller], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, i64>(1)?,
+                        r.get::<_, String>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, Option<String>>(4)?,
+                    ))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?)
+            })
+            .await?;
+        rows.into_iter()
+            .map(|(code, version, settings, at, key)| {
+                Ok(SettingsVersion {
+                    version,
+                    settings: settings_from_json(&code, &settings)?,
+                    created_at: from_micros(at)?,
+                    key_id: key.as_deref().and_then(KeyId::parse),
+                })
+            })
+            .collect()
     }
 }
 

@@ -1,11 +1,12 @@
-//! Contacts on SQLite: the bulk write path, single reads and writes, lists.
+//! Contacts on SQLite: the synchronous bulk write path, reads and lists.
 
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
-use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef};
+use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef, JobId};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, list_query};
 use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::history::{held, record};
 use crate::store::sqlite::snapshots::keep_snapshot;
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
@@ -17,40 +18,60 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-pub(super) fn contact_row(row: &Row) -> rusqlite::Result<(String, String, String, i64, i64, i64)> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?))
+pub(super) type ContactRow = (String, String, String, i64, i64, i64, Option<String>, Option<String>);
+
+pub(super) fn contact_row(row: &Row) -> rusqlite::Result<ContactRow> {
+    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?))
 }
 
-pub(super) fn to_contact(
-    (id, acct, doc, version, created, updated): (String, String, String, i64, i64, i64),
-) -> StoreResult<Contact> {
+pub(super) fn to_contact((id, acct, doc, version, created, updated, crn, job): ContactRow) -> StoreResult<Contact> {
     Ok(Contact {
         id: ContactId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("contact id {id}")))?,
-        data: codec::decode(acct, &doc)?,
+        data: codec::decode(acct, &doc, crn)?,
         version,
+        job_id: job.as_deref().and_then(JobId::parse),
         created_at: from_micros(created)?,
         updated_at: from_micros(updated)?,
     })
 }
 
-fn existing_row(r: &Row) -> rusqlite::Result<(String, String, i64, i64)> {
-    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+/// The contact a reference names, read inside the caller's transaction.
+pub(super) fn find(c: &rusqlite::Connection, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>> {
+    let (sql, key) = match by {
+        ContactRef::Id(id) => {
+            (format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1 AND id = ?2"), id.as_str().to_owned())
+        }
+        ContactRef::AccountNumber(a) => {
+            (format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1 AND account_number = ?2"), a.clone())
+        }
+    };
+    let row = c.prepare_cached(&sql)?.query_row(params![biller, key], contact_row).optional()?;
+    row.map(to_contact).transpose()
+}
+
+fn existing_row(r: &Row) -> rusqlite::Result<(String, String, i64, i64, Option<String>)> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
 }
 
 fn to_existing(
     map: &mut HashMap<String, Existing>,
-    (acct, id, fingerprint, version): (String, String, i64, i64),
+    (acct, id, fingerprint, version, crn): (String, String, i64, i64, Option<String>),
 ) -> StoreResult<()> {
     let id = ContactId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("contact id {id}")))?;
-    map.insert(acct, Existing { id, fingerprint, version });
+    map.insert(acct, Existing { id, fingerprint, version, crn });
     Ok(())
 }
 
 /// Refuses a write validated against settings that have since changed.
-fn check_settings_version(tx: &rusqlite::Transaction, biller: BillerId, expected: i64) -> StoreResult<()> {
+pub(super) fn check_settings_version(tx: &rusqlite::Transaction, biller: BillerId, expected: i64) -> StoreResult<()> {
     let current: i64 =
         tx.prepare_cached("SELECT settings_version FROM billers WHERE id = ?1")?.query_row([biller], |r| r.get(0))?;
     if current == expected { Ok(()) } else { Err(StoreError::SettingsChanged) }
+}
+
+/// A CRN, once a contact has one, changes only when cleared first.
+pub(super) fn crn_fixed(numbers: &[&str]) -> StoreError {
+    StoreError::CrnFixed(numbers.iter().map(|n| n.to_string()).collect())
 }
 
 fn write_batch(
@@ -66,8 +87,9 @@ fn write_batch(
     let mut existing = HashMap::new();
     let total = match batch.mode {
         WriteMode::Replace => {
-            let mut stmt = tx
-                .prepare_cached("SELECT account_number, id, fingerprint, version FROM contacts WHERE biller_id = ?1")?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT account_number, id, fingerprint, version, crn FROM contacts WHERE biller_id = ?1",
+            )?;
             for row in stmt.query_map([biller], existing_row)? {
                 to_existing(&mut existing, row?)?;
             }
@@ -75,7 +97,8 @@ fn write_batch(
         }
         WriteMode::Add => {
             let mut stmt = tx.prepare_cached(
-                "SELECT account_number, id, fingerprint, version FROM contacts WHERE biller_id = ?1 AND account_number = ?2",
+                "SELECT account_number, id, fingerprint, version, crn FROM contacts
+                 WHERE biller_id = ?1 AND account_number = ?2",
             )?;
             for r in &batch.records {
                 if let Some(row) =
@@ -88,6 +111,33 @@ fn write_batch(
         }
     };
     let prepared = prepare(&batch, rows, &existing, total)?;
+    let fixed: Vec<&str> = batch
+        .records
+        .iter()
+        .filter(|r| {
+            let stored = existing.get(r.account_number.as_str()).and_then(|e| e.crn.as_deref());
+            matches!((r.crn.as_deref(), stored), (Some(new), Some(old)) if new != old)
+        })
+        .map(|r| r.account_number.as_str())
+        .collect();
+    if !fixed.is_empty() {
+        return Err(crn_fixed(&fixed));
+    }
+    // Contacts with holds may be neither removed (unless forced) nor deactivated.
+    let removing: Vec<&ContactId> =
+        if batch.force_holds { Vec::new() } else { prepared.plan.removals.iter().map(|(id, _)| id).collect() };
+    let deactivating: Vec<&ContactId> = batch
+        .records
+        .iter()
+        .zip(&prepared.plan.actions)
+        .filter_map(|(r, a)| match a {
+            Action::Update { id, .. } if !r.active => Some(id),
+            _ => None,
+        })
+        .collect();
+    if let Some(refusal) = held(&tx, biller, &removing, false)?.or(held(&tx, biller, &deactivating, true)?) {
+        return Err(StoreError::Held(refusal));
+    }
     if batch.dry_run {
         return Ok(prepared.outcome);
     }
@@ -95,43 +145,49 @@ fn write_batch(
     if let Some(snap) = snapshot_due(batch.snapshot.as_ref(), batch.mode, c.created, c.updated, c.removed) {
         keep_snapshot(&tx, biller, snap, total, now)?;
     }
+    let origin = &batch.origin;
     {
         let mut insert = tx.prepare_cached(
-            "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9)",
+            "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
+                 version, created_at, updated_at, crn)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, ?10)",
         )?;
         let mut update = tx.prepare_cached(
             "UPDATE contacts SET name_folded = ?3, contact_type = ?4, active = ?5, doc = ?6, fingerprint = ?7,
-                 version = version + 1, updated_at = ?8
+                 version = version + 1, updated_at = ?8, crn = COALESCE(?9, crn)
              WHERE biller_id = ?1 AND id = ?2",
         )?;
         let mut ids = ContactIdRun::new(&mut rand::thread_rng());
-        for ((record, row), action) in batch.records.iter().zip(&prepared.rows).zip(&prepared.plan.actions) {
+        for ((r, row), action) in batch.records.iter().zip(&prepared.rows).zip(&prepared.plan.actions) {
             match action {
                 Action::Create => {
                     let id = ids.next_id();
                     insert.execute(params![
                         biller,
                         id.as_str(),
-                        record.account_number.as_str(),
-                        codec::fold(&record.name),
-                        record.contact_type,
-                        record.active,
+                        r.account_number.as_str(),
+                        codec::fold(&r.name),
+                        r.contact_type,
+                        r.active,
                         row.doc,
                         row.fingerprint,
-                        now
+                        now,
+                        r.crn,
                     ])?;
+                    record::created(&tx, biller, &id, r.account_number.as_str(), r.crn.as_deref(), origin, now)?;
                 }
                 Action::Update { id, .. } => {
+                    record::changed(&tx, biller, id, crate::domain::history::Action::Updated, origin, now)?;
                     update.execute(params![
                         biller,
                         id.as_str(),
-                        codec::fold(&record.name),
-                        record.contact_type,
-                        record.active,
+                        codec::fold(&r.name),
+                        r.contact_type,
+                        r.active,
                         row.doc,
                         row.fingerprint,
-                        now
+                        now,
+                        r.crn,
                     ])?;
                 }
                 Action::Unchanged => {}
@@ -139,6 +195,7 @@ fn write_batch(
         }
         let mut delete = tx.prepare_cached("DELETE FROM contacts WHERE biller_id = ?1 AND id = ?2")?;
         for (id, _) in &prepared.plan.removals {
+            record::changed(&tx, biller, id, crate::domain::history::Action::Deleted, origin, now)?;
             delete.execute(params![biller, id.as_str()])?;
         }
     }
@@ -158,57 +215,9 @@ impl ContactStore for SqliteStore {
         self.writer.run(move |c| write_batch(c, biller, batch, now)).await
     }
 
-    async fn create_contact(&self, biller: BillerId, settings_version: i64, contact: &Contact) -> StoreResult<()> {
-        let row = codec::encode(&contact.data)?;
-        let contact = contact.clone();
-        self.writer
-            .run(move |c| {
-                let d = &contact.data;
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                check_settings_version(&tx, biller, settings_version)?;
-                tx.prepare_cached(
-                    "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint, version, created_at, updated_at)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                )?
-                .execute(params![
-                    biller,
-                    contact.id.as_str(),
-                    d.account_number.as_str(),
-                    codec::fold(&d.name),
-                    d.contact_type,
-                    d.active,
-                    row.doc,
-                    row.fingerprint,
-                    contact.version,
-                    to_micros(contact.created_at),
-                    to_micros(contact.updated_at)
-                ])
-                .map_err(|e| match StoreError::from(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!("account number {}", d.account_number)),
-                    other => other,
-                })?;
-                tx.commit()?;
-                Ok(())
-            })
-            .await
-    }
-
     async fn contact(&self, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>> {
-        let (sql, key) = match by {
-            ContactRef::Id(id) => (
-                format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1 AND id = ?2"),
-                id.as_str().to_owned(),
-            ),
-            ContactRef::AccountNumber(a) => (
-                format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1 AND account_number = ?2"),
-                a.clone(),
-            ),
-        };
-        let row = self
-            .readers
-            .run(move |c| Ok(c.prepare_cached(&sql)?.query_row(params![biller, key], contact_row).optional()?))
-            .await?;
-        row.map(to_contact).transpose()
+        let by = by.clone();
+        self.readers.run(move |c| find(c, biller, &by)).await
     }
 
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage> {
@@ -233,15 +242,6 @@ impl ContactStore for SqliteStore {
             })
             .await?;
         Ok(page_of(rows.into_iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, page.limit))
-    }
-
-    async fn delete_contact(&self, biller: BillerId, id: &ContactId) -> StoreResult<bool> {
-        let id = id.as_str().to_owned();
-        self.writer
-            .run(move |c| {
-                Ok(c.execute("DELETE FROM contacts WHERE biller_id = ?1 AND id = ?2", params![biller, id])? > 0)
-            })
-            .await
     }
 
     async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64> {

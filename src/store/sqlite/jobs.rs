@@ -1,16 +1,17 @@
 //! Jobs on SQLite: uploads, atomic claims with leases, staging, and the one
 //! set-based merge that applies a job and completes it in one transaction.
 
-use crate::domain::JobId;
+use crate::domain::history::Origin;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::WriteMode;
+use crate::domain::{JobId, KeyId};
 use crate::store::record_rows;
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::snapshots::keep_snapshot;
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
     ApplyJob, BillerId, Duplicate, Fence, Heartbeat, Job, JobError, JobRecord, JobStore, JoinPass, MergePlan, NewJob,
-    StageItem, StoreError, StoreResult, check_key_rows, judge, snapshot_due, stored_count,
+    RecordFormat, StageItem, StoreError, StoreResult, check_key_rows, judge, snapshot_due, stored_count,
 };
 use async_trait::async_trait;
 use rusqlite::{Connection, OptionalExtension, Row, TransactionBehavior, params};
@@ -18,7 +19,8 @@ use std::time::Duration;
 use time::OffsetDateTime;
 
 const JOB_COLUMNS: &str = "seq, id, biller_id, kind, status, on_error, dry_run, confirm_removals, total, processed, \
-     created, updated, unchanged, removed, failed, error, created_at, started_at, finished_at, attempts";
+     created, updated, unchanged, removed, failed, error, created_at, started_at, finished_at, attempts, \
+     force_holds, key_id, source, format";
 
 fn corrupt(what: &str) -> rusqlite::Error {
     rusqlite::Error::InvalidColumnType(0, what.to_owned(), rusqlite::types::Type::Text)
@@ -52,6 +54,12 @@ fn job_row(r: &Row) -> rusqlite::Result<Job> {
         started_at: micros(17)?,
         finished_at: micros(18)?,
         attempts: r.get(19)?,
+        force_holds: r.get(20)?,
+        origin: Origin {
+            key_id: r.get::<_, Option<String>>(21)?.as_deref().and_then(KeyId::parse),
+            source: r.get::<_, Option<String>>(22)?.unwrap_or_else(|| "job".to_owned()),
+        },
+        format: RecordFormat::parse(r.get::<_, Option<String>>(23)?.as_deref()),
     })
 }
 
@@ -122,7 +130,8 @@ pub(super) const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS staging (
     contact_type   TEXT,
     active         INTEGER,
     doc            TEXT,
-    fingerprint    INTEGER
+    fingerprint    INTEGER,
+    crn            TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS temp.staging_key ON staging (biller_id, job_seq, account_number)";
 
@@ -229,6 +238,10 @@ fn merge(
     let plan = plan(tx, biller, seq, apply.mode)?;
     let counts = plan.counts(apply.counts);
     tracing::debug!(ms = t.elapsed().as_millis(), "merge: planned");
+    if let Err(e) = guard_holds_and_crns(tx, biller, apply.force_holds) {
+        tx.execute("DELETE FROM merge_plan", [])?;
+        return Err(e);
+    }
     if let Some(dry) = judge(apply, counts, plan.existing)? {
         tx.execute("DELETE FROM merge_plan", [])?;
         return Ok(dry);
@@ -241,12 +254,25 @@ fn merge(
     tracing::debug!(ms = t.elapsed().as_millis(), "merge: snapshot kept");
     // The counts above say which statements have work; at a million rows a
     // join with nothing to do still costs seconds.
-    if counts.updated > 0 {
-        // Each staged row found by its rowid, as the plan noted it.
+    // Each change's history: the contacts as they are, before it.
+    if counts.updated + counts.removed > 0 {
         tx.execute(
-            "UPDATE contacts SET (name_folded, contact_type, active, doc, fingerprint) =
-                     (SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint FROM staging r
-                      WHERE r.rowid = (SELECT staged FROM merge_plan WHERE contact = contacts.rowid)),
+            "INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, account_number,
+                 crn, before)
+             SELECT c.biller_id, c.id, ?2, ?3, ?4, CASE p.remove WHEN 1 THEN 'deleted' ELSE 'updated' END,
+                 c.version + 1, c.account_number, c.crn, c.doc
+             FROM merge_plan p JOIN contacts c ON c.rowid = p.contact",
+            params![biller, now, apply.origin.key_id.as_ref().map(|k| k.as_str()), apply.origin.source],
+        )?;
+    }
+    tracing::debug!(ms = t.elapsed().as_millis(), "merge: history kept");
+    if counts.updated > 0 {
+        // Each staged row found by its rowid, as the plan noted it; a CRN the
+        // record does not name stays.
+        tx.execute(
+            "UPDATE contacts SET (name_folded, contact_type, active, doc, fingerprint, crn) =
+                     (SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, COALESCE(r.crn, contacts.crn)
+                      FROM staging r WHERE r.rowid = (SELECT staged FROM merge_plan WHERE contact = contacts.rowid)),
                  version = version + 1, updated_at = ?2
              WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 0) AND biller_id = ?1",
             params![biller, now],
@@ -254,6 +280,11 @@ fn merge(
     }
     tracing::debug!(ms = t.elapsed().as_millis(), "merge: updated");
     if counts.removed > 0 {
+        tx.execute(
+            "DELETE FROM holds WHERE biller_id = ?1 AND contact_id IN
+                 (SELECT c.id FROM merge_plan p JOIN contacts c ON c.rowid = p.contact WHERE p.remove = 1)",
+            [biller],
+        )?;
         tx.execute(
             "DELETE FROM contacts WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 1) AND biller_id = ?1",
             [biller],
@@ -272,17 +303,61 @@ fn merge(
         tx.execute(
             &format!(
                 "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
-                     version, created_at, updated_at)
+                     version, created_at, updated_at, crn, job_id)
                  SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc,
-                     r.fingerprint, 1, ?3, ?3
+                     r.fingerprint, 1, ?3, ?3, r.crn, ?4
                  FROM staging r NOT INDEXED
                  WHERE r.biller_id = ?1 AND r.job_seq = ?2 {only_new}"
             ),
-            params![biller, seq, now],
+            params![biller, seq, now, apply.job_id.as_str()],
         )?;
     }
     tx.execute("DELETE FROM merge_plan", [])?;
     Ok((counts, None))
+}
+
+/// Refuses a merge that would remove (unless `force_holds`) or deactivate a
+/// contact with holds, or name another CRN for a contact that has one. Holds
+/// are few: they lead the join, so a merge of a biller without any costs one
+/// index probe.
+fn guard_holds_and_crns(tx: &rusqlite::Transaction, biller: BillerId, force_holds: bool) -> StoreResult<()> {
+    let held_ids: Vec<(String, bool)> = tx
+        .prepare_cached(
+            "SELECT DISTINCT c.id, p.remove FROM holds h
+             JOIN contacts c ON c.biller_id = h.biller_id AND c.id = h.contact_id
+             JOIN merge_plan p ON p.contact = c.rowid
+             LEFT JOIN staging r ON r.rowid = p.staged
+             WHERE h.biller_id = ?1 AND (p.remove = 1 OR (c.active = 1 AND r.active = 0))",
+        )?
+        .query_map([biller], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<rusqlite::Result<_>>()?;
+    for deactivating in [false, true] {
+        if !deactivating && force_holds {
+            continue;
+        }
+        let ids: Vec<crate::domain::ContactId> = held_ids
+            .iter()
+            .filter(|(_, remove)| *remove != deactivating)
+            .filter_map(|(id, _)| crate::domain::ContactId::parse(id))
+            .collect();
+        let refs: Vec<&crate::domain::ContactId> = ids.iter().collect();
+        if let Some(h) = crate::store::sqlite::history::held(tx, biller, &refs, deactivating)? {
+            return Err(StoreError::Held(h));
+        }
+    }
+    let fixed: Vec<String> = tx
+        .prepare_cached(
+            "SELECT r.account_number FROM merge_plan p JOIN contacts c ON c.rowid = p.contact
+             JOIN staging r ON r.rowid = p.staged
+             WHERE p.remove = 0 AND r.crn IS NOT NULL AND c.crn IS NOT NULL AND r.crn <> c.crn LIMIT 10",
+        )?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if !fixed.is_empty() {
+        let numbers: Vec<&str> = fixed.iter().map(String::as_str).collect();
+        return Err(crate::store::sqlite::contacts::crn_fixed(&numbers));
+    }
+    Ok(())
 }
 
 /// What a merge will do, found in one pass of its join, which also lists
@@ -293,14 +368,18 @@ fn plan(tx: &rusqlite::Transaction, biller: BillerId, seq: i64, mode: WriteMode)
     // An add reads its staging in the order written and looks up each
     // number's contact; a replace walks the biller's contacts and looks up
     // each one's staged number.
+    // A row is unchanged when its document is, and it names no CRN or the contact's own.
     let join = match mode {
         WriteMode::Add => {
-            "SELECT c.rowid, 1, c.fingerprint IS r.fingerprint, r.rowid FROM staging r NOT INDEXED
+            "SELECT c.rowid, 1, c.fingerprint IS r.fingerprint AND (r.crn IS NULL OR r.crn IS c.crn), r.rowid
+             FROM staging r NOT INDEXED
              LEFT JOIN contacts c ON c.biller_id = r.biller_id AND c.account_number = r.account_number
              WHERE r.biller_id = ?1 AND r.job_seq = ?2"
         }
         WriteMode::Replace => {
-            "SELECT c.rowid, r.account_number IS NOT NULL, c.fingerprint IS r.fingerprint, r.rowid FROM contacts c
+            "SELECT c.rowid, r.account_number IS NOT NULL,
+                 c.fingerprint IS r.fingerprint AND (r.crn IS NULL OR r.crn IS c.crn), r.rowid
+             FROM contacts c
              LEFT JOIN staging r ON r.biller_id = ?1 AND r.job_seq = ?2 AND r.account_number = c.account_number
              WHERE c.biller_id = ?1"
         }
@@ -342,8 +421,9 @@ impl JobStore for SqliteStore {
         self.writer
             .run(move |c| {
                 c.execute(
-                    "INSERT INTO jobs (biller_id, id, kind, status, on_error, dry_run, confirm_removals, created_at)
-                     VALUES (?1, ?2, ?3, 'receiving', ?4, ?5, ?6, ?7)",
+                    "INSERT INTO jobs (biller_id, id, kind, status, on_error, dry_run, confirm_removals, created_at,
+                         force_holds, key_id, source, format)
+                     VALUES (?1, ?2, ?3, 'receiving', ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
                     params![
                         biller,
                         job.id.as_str(),
@@ -351,7 +431,11 @@ impl JobStore for SqliteStore {
                         job.on_error.as_str(),
                         job.dry_run,
                         confirm_removals,
-                        now
+                        now,
+                        job.force_holds,
+                        job.origin.key_id.as_ref().map(|k| k.as_str()),
+                        job.origin.source,
+                        job.format.as_str(),
                     ],
                 )?;
                 let seq = c.last_insert_rowid();
@@ -525,8 +609,8 @@ impl JobStore for SqliteStore {
                 let state = with_fence(c, &fence, |tx| {
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO staging (biller_id, job_seq, account_number, idx, line, new_id, name_folded,
-                             contact_type, active, doc, fingerprint)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) ON CONFLICT DO NOTHING",
+                             contact_type, active, doc, fingerprint, crn)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING",
                     )?;
                     let mut first = tx.prepare_cached(
                         "SELECT idx, line FROM staging WHERE biller_id = ?1 AND job_seq = ?2 AND account_number = ?3",
@@ -544,7 +628,8 @@ impl JobStore for SqliteStore {
                             r.and_then(|r| r.contact_type.as_ref()),
                             r.map(|r| r.active),
                             r.map(|r| &r.doc),
-                            r.map(|r| r.fingerprint)
+                            r.map(|r| r.fingerprint),
+                            r.and_then(|r| r.crn.as_ref())
                         ])?;
                         if inserted == 0 {
                             let (idx, line) = first

@@ -1,30 +1,91 @@
 //! The embedded SQLite backend: the default, one file, WAL mode, one writer.
 
 mod access;
+mod catalogue;
 mod contacts;
+mod history;
 mod idempotency;
 mod jobs;
 mod pool;
+mod single;
 mod snapshots;
 
 use crate::store::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
 use pool::Conns;
-use rusqlite::TransactionBehavior;
+use rusqlite::{OptionalExtension, TransactionBehavior};
 use std::path::PathBuf;
 use std::sync::{Arc, Weak};
 use std::time::Duration;
 
-const MIGRATIONS: &[&str] = &[
-    include_str!("0001_init.sql"),
-    include_str!("0002_jobs.sql"),
-    include_str!("0003_idempotency.sql"),
-    include_str!("0004_snapshots.sql"),
-    include_str!("0005_staging_keys.sql"),
-    include_str!("0006_record_rows.sql"),
-    include_str!("0007_staging_temp.sql"),
-    include_str!("0008_snapshot_rows.sql"),
+/// A schema change: SQL, or code for what SQL cannot do.
+enum Migration {
+    Sql(&'static str),
+    Code(fn(&rusqlite::Transaction) -> StoreResult<()>),
+}
+
+const MIGRATIONS: &[Migration] = &[
+    Migration::Sql(include_str!("0001_init.sql")),
+    Migration::Sql(include_str!("0002_jobs.sql")),
+    Migration::Sql(include_str!("0003_idempotency.sql")),
+    Migration::Sql(include_str!("0004_snapshots.sql")),
+    Migration::Sql(include_str!("0005_staging_keys.sql")),
+    Migration::Sql(include_str!("0006_record_rows.sql")),
+    Migration::Sql(include_str!("0007_staging_temp.sql")),
+    Migration::Sql(include_str!("0008_snapshot_rows.sql")),
+    Migration::Sql(include_str!("0009_single_contacts.sql")),
+    // 10: contacts stored in the old form (CRN in the document, tags by text).
+    Migration::Code(reencode_legacy),
 ];
+
+/// Writes every contact stored in the old form again in today's: its CRN
+/// to its column, its tags as catalogue ids (a tag made for each text), its
+/// phones with their E.164.
+fn reencode_legacy(tx: &rusqlite::Transaction) -> StoreResult<()> {
+    use crate::store::legacy;
+    let rows = tx
+        .prepare(&format!(
+            "SELECT rowid, biller_id, account_number, doc, crn FROM contacts WHERE {}",
+            legacy::LEGACY_FILTER
+        ))?
+        .query_map([], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get(4)?))
+        })?
+        .collect::<rusqlite::Result<Vec<(i64, i64, String, String, Option<String>)>>>()?;
+    let now = crate::store::time_conv::to_micros(time::OffsetDateTime::now_utc());
+    for (rowid, biller, acct, doc, crn) in rows {
+        let mut data = legacy::read(acct, &doc, crn)?;
+        let mut ids = Vec::with_capacity(data.tags.len());
+        for name in &data.tags {
+            let id: Option<String> = tx
+                .query_row(
+                    "SELECT id FROM tags WHERE biller_id = ?1 AND name = ?2",
+                    rusqlite::params![biller, name],
+                    |r| r.get(0),
+                )
+                .optional()?;
+            let id = match id {
+                Some(id) => id,
+                None => {
+                    let id = crate::domain::TagId::generate(&mut rand::thread_rng()).as_str().to_owned();
+                    tx.execute(
+                        "INSERT INTO tags (biller_id, id, name, created_at) VALUES (?1, ?2, ?3, ?4)",
+                        rusqlite::params![biller, id, name, now],
+                    )?;
+                    id
+                }
+            };
+            ids.push(id);
+        }
+        data.tags = ids;
+        let row = legacy::write(&data)?;
+        tx.execute(
+            "UPDATE contacts SET doc = ?2, fingerprint = ?3, crn = ?4 WHERE rowid = ?1",
+            rusqlite::params![rowid, row.doc, row.fingerprint, data.crn],
+        )?;
+    }
+    Ok(())
+}
 const READERS: usize = 4;
 
 pub struct SqliteStore {
@@ -95,8 +156,11 @@ impl Store for SqliteStore {
                         MIGRATIONS.len()
                     )));
                 }
-                for (i, sql) in MIGRATIONS.iter().enumerate().skip(current) {
-                    tx.execute_batch(sql)?;
+                for (i, migration) in MIGRATIONS.iter().enumerate().skip(current) {
+                    match migration {
+                        Migration::Sql(sql) => tx.execute_batch(sql)?,
+                        Migration::Code(run) => run(&tx)?,
+                    }
                     tx.execute_batch(&format!("PRAGMA user_version = {}", i + 1))?;
                 }
                 tx.commit()?;

@@ -6,7 +6,7 @@
 use crate::domain::{JobId, SnapshotId};
 use crate::store::codec::page_of;
 use crate::store::record_rows;
-use crate::store::snapshot_lines::{Packer, fill_page, record_body};
+use crate::store::snapshot_lines::{LineColumns, Packer, fill_page};
 use crate::store::sqlite::SqliteStore;
 use crate::store::time_conv::from_micros;
 use crate::store::{BillerId, ContactPage, JobRecord, NewSnapshot, Snapshot, SnapshotStore, StoreError, StoreResult};
@@ -58,14 +58,25 @@ pub(super) fn keep_snapshot(
         insert.execute(params![biller, seq, last, lz4_flex::compress_prepend_size(text.as_bytes())]).map(drop)
     };
     let mut read = tx.prepare_cached(
-        "SELECT account_number, id, version, created_at, updated_at, doc FROM contacts
+        "SELECT account_number, id, version, created_at, updated_at, doc, crn, job_id FROM contacts
          WHERE biller_id = ?1 ORDER BY account_number",
     )?;
     let mut rows = read.query([biller])?;
     let mut packer = Packer::default();
     while let Some(r) = rows.next()? {
         let text = |i| r.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
-        if let Some(full) = packer.push(text(0)?, text(1)?, r.get(2)?, r.get(3)?, r.get(4)?, text(5)?) {
+        let maybe = |i| r.get_ref(i).and_then(|v| v.as_str_or_null().map_err(Into::into));
+        let line = LineColumns {
+            number: text(0)?,
+            id: text(1)?,
+            version: r.get(2)?,
+            created_us: r.get(3)?,
+            updated_us: r.get(4)?,
+            doc: text(5)?,
+            crn: maybe(6)?,
+            job_id: maybe(7)?,
+        };
+        if let Some(full) = packer.push(&line) {
             store(full)?;
         }
     }
@@ -166,7 +177,8 @@ impl SnapshotStore for SqliteStore {
                 while let Some((last, text)) = next_row(&tx, biller, snapshot_seq, &from)? {
                     let mut records = Vec::new();
                     for line in text.split('\n') {
-                        records.push(JobRecord { idx: n, line: n + 2, body: record_body(line)? });
+                        // The line as it is: a restore job reads its records as snapshot lines.
+                        records.push(JobRecord { idx: n, line: n + 2, body: line.to_owned() });
                         n += 1;
                     }
                     for r in record_rows::pack(records) {

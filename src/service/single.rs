@@ -1,0 +1,204 @@
+//! One contact at a time: create, partial update (merge patch), delete and
+//! CRN issue, with conditional writes (`If-Match`) and the biller's holds.
+
+use crate::domain::crn;
+use crate::domain::field_settings::CrnBase;
+use crate::domain::history::Origin;
+use crate::domain::patch::ContactPatch;
+use crate::domain::validate::Rules;
+use crate::domain::{Contact, ContactId, ContactRef, ErrorCode, FieldError, validate_batch, validate_contact};
+use crate::service::error::{HeldWrite, Resource};
+use crate::service::{ContactBatch, Principal, Service, ServiceError, ServiceResult};
+use crate::store::{Biller, Refused, Scope};
+use std::collections::HashSet;
+
+/// What an `If-Match` header asked for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Precondition {
+    /// No `If-Match`.
+    None,
+    /// `If-Match: *`: the contact must exist.
+    Any,
+    /// `If-Match: "<version>"`.
+    Version(i64),
+}
+
+impl Precondition {
+    fn expected(self) -> Option<i64> {
+        match self {
+            Self::Version(v) => Some(v),
+            Self::None | Self::Any => None,
+        }
+    }
+}
+
+/// Who writes, for the history: the key, and the route or dialect call.
+fn origin(who: &Principal, via: &str) -> Origin {
+    Origin::new(Some(who.key_id.clone()), via)
+}
+
+fn refused(e: Refused, write: HeldWrite) -> ServiceError {
+    match e {
+        Refused::NotFound => ServiceError::NotFound(Resource::Contact),
+        Refused::VersionMismatch { current } => ServiceError::PreconditionFailed { current },
+        Refused::Invalid(errors) => ServiceError::invalid_one(errors),
+        Refused::Held(holds) => ServiceError::ContactHeld { write, holds },
+    }
+}
+
+impl ServiceError {
+    /// One record's problems, as a batch of one reports them.
+    pub fn invalid_one(errors: Vec<FieldError>) -> Self {
+        let mut batch = crate::domain::BatchErrors::default();
+        for error in errors {
+            batch.push(crate::domain::RecordError { index: 0, account_number: None, error });
+        }
+        ServiceError::Invalid { errors: batch, records: 1 }
+    }
+}
+
+impl Service {
+    fn require_precondition(&self, biller: &Biller, pre: Precondition) -> ServiceResult<()> {
+        if biller.settings.require_if_match() && pre == Precondition::None {
+            return Err(ServiceError::PreconditionRequired);
+        }
+        Ok(())
+    }
+
+    /// Creates one contact from a batch of one record (so wire errors report alike).
+    #[tracing::instrument(skip_all, fields(biller = code))]
+    pub async fn create_contact(
+        &self,
+        who: &Principal,
+        code: &str,
+        via: &str,
+        batch: ContactBatch,
+    ) -> ServiceResult<Contact> {
+        let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
+        let tags = self.known_tags(biller.id, batch.drafts.iter().flat_map(|(_, d)| &d.tags)).await?;
+        let now = super::now();
+        let rules = Rules::new(&biller.settings, &tags, now.date());
+        let (valid, mut errors) = validate_batch(batch.drafts, &rules);
+        errors.merge(batch.errors);
+        let data = match (valid.into_iter().next(), errors.is_empty()) {
+            (Some((_, data)), true) => data,
+            _ => return Err(ServiceError::Invalid { errors, records: 1 }),
+        };
+        let contact = Contact {
+            id: ContactId::generate(&mut rand::thread_rng()),
+            data,
+            version: 1,
+            job_id: None,
+            created_at: now,
+            updated_at: now,
+        };
+        self.store.create_contact(biller.id, biller.settings_version, &contact, &origin(who, via)).await?;
+        Ok(contact)
+    }
+
+    /// Applies a merge patch to one contact inside the write's transaction:
+    /// only what the patch names changes, the result goes through the one
+    /// validator, and a contact with holds is not deactivated. Returns the
+    /// contact and whether anything changed (an empty patch spends no version).
+    #[tracing::instrument(skip_all, fields(biller = code))]
+    pub async fn patch_contact(
+        &self,
+        who: &Principal,
+        code: &str,
+        via: &str,
+        by: &ContactRef,
+        patch: ContactPatch,
+        pre: Precondition,
+    ) -> ServiceResult<(Contact, bool)> {
+        let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
+        self.require_precondition(&biller, pre)?;
+        let mut tags = self.known_tags(biller.id, patch.tags_named().iter()).await?;
+        let settings = biller.settings.clone();
+        let today = super::now().date();
+        let decide = Box::new(move |contact: &Contact, holds: &[crate::domain::holds::Hold]| {
+            if pre.expected().is_some_and(|v| v != contact.version) {
+                return Err(Refused::VersionMismatch { current: contact.version });
+            }
+            // The tags it carries are the catalogue's (a deleted tag is taken off).
+            tags.extend(contact.data.tags.iter().cloned());
+            let draft = patch.apply(contact.data.to_draft());
+            let data = validate_contact(draft, &Rules::new(&settings, &tags, today)).map_err(Refused::Invalid)?;
+            if let (Some(old), Some(new)) = (&contact.data.crn, &data.crn)
+                && old != new
+            {
+                return Err(Refused::Invalid(vec![FieldError::new(
+                    "crn",
+                    ErrorCode::InvalidValue,
+                    format!("the contact's CRN {old} is fixed once issued; clear it first (\"crn\": null)"),
+                )]));
+            }
+            if contact.data.active && !data.active && !holds.is_empty() {
+                return Err(Refused::Held(holds.to_vec()));
+            }
+            Ok(data)
+        });
+        let updated = self
+            .store
+            .update_contact(biller.id, by, biller.settings_version, &origin(who, via), super::now(), decide)
+            .await?
+            .map_err(|e| refused(e, HeldWrite::Deactivate))?;
+        Ok((updated.contact, updated.changed))
+    }
+
+    /// Deletes one contact without holds; its history stays readable by its id.
+    #[tracing::instrument(skip_all, fields(biller = code))]
+    pub async fn delete_contact(
+        &self,
+        who: &Principal,
+        code: &str,
+        via: &str,
+        by: &ContactRef,
+        pre: Precondition,
+    ) -> ServiceResult<()> {
+        let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
+        self.require_precondition(&biller, pre)?;
+        self.store
+            .delete_contact(biller.id, by, pre.expected(), &origin(who, via), super::now())
+            .await?
+            .map_err(|e| refused(e, HeldWrite::Delete))
+    }
+
+    /// Gives a contact without a BPAY CRN one, from the biller's base (its
+    /// account number's digits, or its sequence) and check digit rule; a
+    /// contact that has one gets it back unchanged. Returns whether one was issued.
+    #[tracing::instrument(skip_all, fields(biller = code))]
+    pub async fn issue_crn(
+        &self,
+        who: &Principal,
+        code: &str,
+        via: &str,
+        by: &ContactRef,
+    ) -> ServiceResult<(Contact, bool)> {
+        let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
+        let (algorithm, base) = (biller.settings.crn_algorithm(), biller.settings.doc().crn.base);
+        let make = Box::new(move |contact: &Contact, sequence: i64| {
+            let digits = match base {
+                CrnBase::AccountNumber => {
+                    let d: String = contact.data.account_number.as_str().chars().filter(char::is_ascii_digit).collect();
+                    if d.is_empty() {
+                        return Err("the account number has no digits to make a CRN from (the biller may use the sequence base)".to_owned());
+                    }
+                    d
+                }
+                CrnBase::Sequence => sequence.to_string(),
+            };
+            crn::generate(algorithm, &digits)
+        });
+        let issued = self
+            .store
+            .issue_crn(biller.id, by, &origin(who, via), super::now(), make)
+            .await?
+            .map_err(|e| refused(e, HeldWrite::Deactivate))?;
+        Ok((issued.contact, issued.issued))
+    }
+
+    /// The tags a contact write may use: the catalogue's, by id.
+    pub(super) async fn all_tags(&self, biller: &Biller) -> ServiceResult<HashSet<String>> {
+        Ok(self.store.tags(biller.id).await?.into_iter().map(|t| t.id.as_str().to_owned()).collect())
+    }
+}

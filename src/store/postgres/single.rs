@@ -1,0 +1,209 @@
+//! One contact at a time on PostgreSQL: create, partial update and delete,
+//! and CRN issue. Each shares its biller's lock with other single writes
+//! (and waits for a bulk write), locks the contact's row, decides and writes
+//! with its history in one transaction: concurrent updates of one contact
+//! queue on its row and never lose one another.
+
+use crate::domain::history::{Action, Origin};
+use crate::domain::{Contact, ContactRef, ErrorCode, FieldError};
+use crate::store::codec;
+use crate::store::postgres::PgStore;
+use crate::store::postgres::contacts::{check_settings_version, find, history_of, to_hold};
+use crate::store::{
+    BillerId, CrnIssued, Decide, MakeCrn, Refused, SingleContactStore, StoreError, StoreResult, Updated,
+};
+use async_trait::async_trait;
+use time::OffsetDateTime;
+use tokio_postgres::Transaction;
+
+/// A unique index refused the write: which value is taken.
+fn taken(e: tokio_postgres::Error, contact: &Contact) -> StoreError {
+    let crn = e.as_db_error().and_then(|d| d.constraint()).is_some_and(|c| c == "contacts_crn");
+    match StoreError::from(e) {
+        StoreError::Conflict(_) if crn => {
+            StoreError::Conflict(format!("CRN {}", contact.data.crn.as_deref().unwrap_or_default()))
+        }
+        StoreError::Conflict(_) => StoreError::Conflict(format!("account number {}", contact.data.account_number)),
+        other => other,
+    }
+}
+
+async fn holds(
+    tx: &Transaction<'_>,
+    biller: BillerId,
+    contact: &Contact,
+) -> StoreResult<Vec<crate::domain::holds::Hold>> {
+    tx.query(
+        "SELECT id, contact_id, kind, reference, created_at FROM holds WHERE biller_id = $1 AND contact_id = $2 ORDER BY id",
+        &[&biller, &contact.id.as_str()],
+    )
+    .await?
+    .iter()
+    .map(to_hold)
+    .collect()
+}
+
+/// Writes a contact's new data (and CRN) over its row, a version on.
+async fn rewrite(tx: &Transaction<'_>, biller: BillerId, contact: &Contact) -> StoreResult<()> {
+    let d = &contact.data;
+    let row = codec::encode(d)?;
+    tx.execute(
+        "UPDATE contacts SET account_number = $3, name_folded = $4, contact_type = $5, active = $6, doc = $7,
+             fingerprint = $8, crn = $9, version = version + 1, updated_at = $10
+         WHERE biller_id = $1 AND id = $2",
+        &[
+            &biller,
+            &contact.id.as_str(),
+            &d.account_number.as_str(),
+            &codec::fold(&d.name),
+            &d.contact_type,
+            &d.active,
+            &row.doc,
+            &row.fingerprint,
+            &d.crn,
+            &contact.updated_at,
+        ],
+    )
+    .await
+    .map_err(|e| taken(e, contact))?;
+    Ok(())
+}
+
+#[async_trait]
+impl SingleContactStore for PgStore {
+    async fn create_contact(
+        &self,
+        biller: BillerId,
+        settings_version: i64,
+        contact: &Contact,
+        origin: &Origin,
+    ) -> StoreResult<()> {
+        let row = codec::encode(&contact.data)?;
+        let d = &contact.data;
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        // Shares the biller lock with other single writes; waits for bulk writes.
+        check_settings_version(&tx, biller, settings_version, "FOR SHARE").await?;
+        tx.execute(
+            "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
+                 version, created_at, updated_at, crn)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+            &[
+                &biller,
+                &contact.id.as_str(),
+                &d.account_number.as_str(),
+                &codec::fold(&d.name),
+                &d.contact_type,
+                &d.active,
+                &row.doc,
+                &row.fingerprint,
+                &contact.version,
+                &contact.created_at,
+                &contact.updated_at,
+                &d.crn,
+            ],
+        )
+        .await
+        .map_err(|e| taken(e, contact))?;
+        tx.execute(
+            "INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, account_number, crn)
+             VALUES ($1, $2, $3, $4, $5, 'created', 1, $6, $7)",
+            &[
+                &biller,
+                &contact.id.as_str(),
+                &contact.created_at,
+                &origin.key_id.as_ref().map(|k| k.as_str()),
+                &origin.source,
+                &d.account_number.as_str(),
+                &d.crn,
+            ],
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn update_contact(
+        &self,
+        biller: BillerId,
+        by: &ContactRef,
+        settings_version: i64,
+        origin: &Origin,
+        now: OffsetDateTime,
+        decide: Decide,
+    ) -> StoreResult<Result<Updated, Refused>> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        check_settings_version(&tx, biller, settings_version, "FOR SHARE").await?;
+        let Some(contact) = find(&tx, biller, by, "FOR UPDATE").await? else { return Ok(Err(Refused::NotFound)) };
+        let held = holds(&tx, biller, &contact).await?;
+        let data = match decide(&contact, &held) {
+            Ok(data) => data,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if data == contact.data {
+            return Ok(Ok(Updated { contact, changed: false }));
+        }
+        history_of(&tx, biller, &[contact.id.to_string()], Action::Updated.as_str(), origin, now).await?;
+        let updated = Contact { data, version: contact.version + 1, updated_at: now, ..contact };
+        rewrite(&tx, biller, &updated).await?;
+        tx.commit().await?;
+        Ok(Ok(Updated { contact: updated, changed: true }))
+    }
+
+    async fn delete_contact(
+        &self,
+        biller: BillerId,
+        by: &ContactRef,
+        expected: Option<i64>,
+        origin: &Origin,
+        now: OffsetDateTime,
+    ) -> StoreResult<Result<(), Refused>> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR SHARE", &[&biller]).await?;
+        let Some(contact) = find(&tx, biller, by, "FOR UPDATE").await? else { return Ok(Err(Refused::NotFound)) };
+        if expected.is_some_and(|v| v != contact.version) {
+            return Ok(Err(Refused::VersionMismatch { current: contact.version }));
+        }
+        let held = holds(&tx, biller, &contact).await?;
+        if !held.is_empty() {
+            return Ok(Err(Refused::Held(held)));
+        }
+        history_of(&tx, biller, &[contact.id.to_string()], Action::Deleted.as_str(), origin, now).await?;
+        tx.execute("DELETE FROM contacts WHERE biller_id = $1 AND id = $2", &[&biller, &contact.id.as_str()]).await?;
+        tx.commit().await?;
+        Ok(Ok(()))
+    }
+
+    async fn issue_crn(
+        &self,
+        biller: BillerId,
+        by: &ContactRef,
+        origin: &Origin,
+        now: OffsetDateTime,
+        make: MakeCrn,
+    ) -> StoreResult<Result<CrnIssued, Refused>> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        // The biller's row holds its sequence: taken for update, CRNs of one
+        // biller are issued one at a time.
+        let sequence: i64 =
+            tx.query_one("SELECT crn_sequence FROM billers WHERE id = $1 FOR UPDATE", &[&biller]).await?.get(0);
+        let Some(contact) = find(&tx, biller, by, "FOR UPDATE").await? else { return Ok(Err(Refused::NotFound)) };
+        if contact.data.crn.is_some() {
+            return Ok(Ok(CrnIssued { contact, issued: false }));
+        }
+        let crn = match make(&contact, sequence) {
+            Ok(crn) => crn,
+            Err(why) => return Ok(Err(Refused::Invalid(vec![FieldError::new("crn", ErrorCode::InvalidValue, why)]))),
+        };
+        history_of(&tx, biller, &[contact.id.to_string()], Action::Updated.as_str(), origin, now).await?;
+        let mut updated = Contact { version: contact.version + 1, updated_at: now, ..contact };
+        updated.data.crn = Some(crn);
+        rewrite(&tx, biller, &updated).await?;
+        tx.execute("UPDATE billers SET crn_sequence = crn_sequence + 1 WHERE id = $1", &[&biller]).await?;
+        tx.commit().await?;
+        Ok(Ok(CrnIssued { contact: updated, issued: true }))
+    }
+}

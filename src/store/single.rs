@@ -1,0 +1,173 @@
+//! The store's side of one contact at a time: partial updates and deletes
+//! decided inside their transaction, CRNs, the tag catalogue, holds, and
+//! every change's history.
+
+use crate::domain::history::{Action, Origin};
+use crate::domain::holds::Hold;
+use crate::domain::{Contact, ContactData, ContactId, ContactRef, FieldError, HoldId, KeyId, TagId};
+use crate::store::{BillerId, StoreResult};
+use async_trait::async_trait;
+use std::collections::HashSet;
+use time::OffsetDateTime;
+
+/// Why a write to one contact was not made; nothing changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refused {
+    NotFound,
+    /// `If-Match` named another version than the contact's.
+    VersionMismatch {
+        current: i64,
+    },
+    /// The contact after the change would not be valid.
+    Invalid(Vec<FieldError>),
+    /// The contact's holds forbid it (deactivating, deleting).
+    Held(Vec<Hold>),
+}
+
+/// What a partial update becomes once it sees the stored contact and its
+/// holds, inside the write's transaction: new data, or the same data (nothing
+/// is written, the version stays).
+pub type Decide = Box<dyn FnOnce(&Contact, &[Hold]) -> Result<ContactData, Refused> + Send>;
+
+/// Makes a CRN for a contact that has none, from it and the biller's next
+/// sequence number; `Err` says why it cannot.
+pub type MakeCrn = Box<dyn FnOnce(&Contact, i64) -> Result<String, String> + Send>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Updated {
+    pub contact: Contact,
+    /// False when the update changed nothing (no version was spent).
+    pub changed: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CrnIssued {
+    pub contact: Contact,
+    /// False when the contact already had one (returned as it is).
+    pub issued: bool,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tag {
+    pub id: TagId,
+    pub name: String,
+    pub created_at: OffsetDateTime,
+}
+
+/// How deleting a tag ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TagDeleted {
+    NotFound,
+    /// Contacts carry it and `detach` was not asked for: how many.
+    InUse(u64),
+    /// Deleted, after taking it off this many contacts.
+    Deleted(u64),
+}
+
+/// One stored history row: the contact as it was before the change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HistoryRow {
+    pub seq: i64,
+    pub at: OffsetDateTime,
+    pub key_id: Option<KeyId>,
+    pub source: String,
+    pub action: Action,
+    pub version: i64,
+    pub before: Option<ContactData>,
+    /// A hold's (id, kind, reference), for hold rows.
+    pub hold: Option<(String, String, Option<String>)>,
+}
+
+#[async_trait]
+pub trait SingleContactStore {
+    /// Creates one contact validated against `settings_version`, with its
+    /// history; `Conflict` when the account number (or CRN) is taken.
+    async fn create_contact(
+        &self,
+        biller: BillerId,
+        settings_version: i64,
+        contact: &Contact,
+        origin: &Origin,
+    ) -> StoreResult<()>;
+    /// Reads the contact and its holds, asks `decide` what it becomes, and
+    /// writes that with its history and a new version, all in one
+    /// transaction (so concurrent updates of one contact never lose one).
+    /// `Conflict` when the new account number or CRN is another contact's.
+    async fn update_contact(
+        &self,
+        biller: BillerId,
+        by: &ContactRef,
+        settings_version: i64,
+        origin: &Origin,
+        now: OffsetDateTime,
+        decide: Decide,
+    ) -> StoreResult<Result<Updated, Refused>>;
+    /// Deletes a contact without holds, if its version is `expected` (when
+    /// given), keeping its last state in its history.
+    async fn delete_contact(
+        &self,
+        biller: BillerId,
+        by: &ContactRef,
+        expected: Option<i64>,
+        origin: &Origin,
+        now: OffsetDateTime,
+    ) -> StoreResult<Result<(), Refused>>;
+    /// Gives a contact without a CRN the one `make` makes (from the biller's
+    /// sequence, which moves on), or returns its own.
+    async fn issue_crn(
+        &self,
+        biller: BillerId,
+        by: &ContactRef,
+        origin: &Origin,
+        now: OffsetDateTime,
+        make: MakeCrn,
+    ) -> StoreResult<Result<CrnIssued, Refused>>;
+}
+
+#[async_trait]
+pub trait CatalogueStore {
+    async fn tags(&self, biller: BillerId) -> StoreResult<Vec<Tag>>;
+    /// Which of `ids` are the biller's tags.
+    async fn known_tags(&self, biller: BillerId, ids: &[String]) -> StoreResult<HashSet<String>>;
+    /// `Conflict` when the name is taken.
+    async fn create_tag(&self, biller: BillerId, tag: &Tag) -> StoreResult<()>;
+    /// Refuses while contacts carry the tag, unless `detach`: then takes it
+    /// off them (each a new version with its history) first. Moves the
+    /// biller's settings version on, so a write validated with the tag
+    /// before cannot land after.
+    async fn delete_tag(
+        &self,
+        biller: BillerId,
+        id: &TagId,
+        detach: bool,
+        origin: &Origin,
+        now: OffsetDateTime,
+    ) -> StoreResult<TagDeleted>;
+    async fn holds(&self, biller: BillerId, contact: &ContactId) -> StoreResult<Vec<Hold>>;
+    /// Places a hold on an existing contact, with its history; `false` when
+    /// there is no such contact.
+    async fn place_hold(&self, biller: BillerId, hold: &Hold, origin: &Origin) -> StoreResult<bool>;
+    /// `false` when the contact has no such hold.
+    async fn release_hold(
+        &self,
+        biller: BillerId,
+        contact: &ContactId,
+        hold: &HoldId,
+        origin: &Origin,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+}
+
+#[async_trait]
+pub trait HistoryStore {
+    /// A contact's history rows, newest first, from `up_to` (a seq, inclusive) down.
+    async fn history(
+        &self,
+        biller: BillerId,
+        contact: &ContactId,
+        up_to: Option<i64>,
+        limit: usize,
+    ) -> StoreResult<Vec<HistoryRow>>;
+    /// Removes history older than `before`; returns the rows removed.
+    async fn purge_history(&self, before: OffsetDateTime) -> StoreResult<u64>;
+}

@@ -1,0 +1,208 @@
+//! One contact at a time on SQLite: create, partial update and delete, and
+//! CRN issue, each deciding and writing (with its history) in one
+//! transaction of the one writer.
+
+use crate::domain::history::{Action, Origin};
+use crate::domain::{Contact, ContactRef, ErrorCode, FieldError};
+use crate::store::codec;
+use crate::store::sqlite::SqliteStore;
+use crate::store::sqlite::contacts::{check_settings_version, find};
+use crate::store::sqlite::history::{hold_of, record, to_hold};
+use crate::store::time_conv::{from_micros, to_micros};
+use crate::store::{
+    BillerId, CrnIssued, Decide, MakeCrn, Refused, SingleContactStore, StoreError, StoreResult, Updated,
+};
+use async_trait::async_trait;
+use rusqlite::{Connection, TransactionBehavior, params};
+use time::OffsetDateTime;
+
+/// A unique index refused the write: which value is taken.
+fn taken(e: StoreError, contact: &Contact) -> StoreError {
+    match e {
+        StoreError::Conflict(why) if why.contains("crn") => {
+            StoreError::Conflict(format!("CRN {}", contact.data.crn.as_deref().unwrap_or_default()))
+        }
+        StoreError::Conflict(_) => StoreError::Conflict(format!("account number {}", contact.data.account_number)),
+        other => other,
+    }
+}
+
+fn holds(c: &Connection, biller: BillerId, contact: &Contact) -> StoreResult<Vec<crate::domain::holds::Hold>> {
+    c.prepare_cached(
+        "SELECT id, contact_id, kind, reference, created_at FROM holds WHERE biller_id = ?1 AND contact_id = ?2 ORDER BY id",
+    )?
+    .query_map(params![biller, contact.id.as_str()], hold_of)?
+    .map(|r| to_hold(r?))
+    .collect()
+}
+
+/// Writes a contact's new data (and CRN) over its row, a version on.
+fn rewrite(c: &Connection, biller: BillerId, contact: &Contact, now: i64) -> StoreResult<()> {
+    let d = &contact.data;
+    let row = codec::encode(d)?;
+    c.prepare_cached(
+        "UPDATE contacts SET account_number = ?3, name_folded = ?4, contact_type = ?5, active = ?6, doc = ?7,
+             fingerprint = ?8, crn = ?9, version = version + 1, updated_at = ?10
+         WHERE biller_id = ?1 AND id = ?2",
+    )?
+    .execute(params![
+        biller,
+        contact.id.as_str(),
+        d.account_number.as_str(),
+        codec::fold(&d.name),
+        d.contact_type,
+        d.active,
+        row.doc,
+        row.fingerprint,
+        d.crn,
+        now
+    ])
+    .map_err(|e| taken(e.into(), contact))?;
+    Ok(())
+}
+
+#[async_trait]
+impl SingleContactStore for SqliteStore {
+    async fn create_contact(
+        &self,
+        biller: BillerId,
+        settings_version: i64,
+        contact: &Contact,
+        origin: &Origin,
+    ) -> StoreResult<()> {
+        let row = codec::encode(&contact.data)?;
+        let (contact, origin) = (contact.clone(), origin.clone());
+        self.writer
+            .run(move |c| {
+                let d = &contact.data;
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                check_settings_version(&tx, biller, settings_version)?;
+                tx.prepare_cached(
+                    "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc,
+                         fingerprint, version, created_at, updated_at, crn)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                )?
+                .execute(params![
+                    biller,
+                    contact.id.as_str(),
+                    d.account_number.as_str(),
+                    codec::fold(&d.name),
+                    d.contact_type,
+                    d.active,
+                    row.doc,
+                    row.fingerprint,
+                    contact.version,
+                    to_micros(contact.created_at),
+                    to_micros(contact.updated_at),
+                    d.crn,
+                ])
+                .map_err(|e| taken(e.into(), &contact))?;
+                let now = to_micros(contact.created_at);
+                record::created(&tx, biller, &contact.id, d.account_number.as_str(), d.crn.as_deref(), &origin, now)?;
+                tx.commit()?;
+                Ok(())
+            })
+            .await
+    }
+
+    async fn update_contact(
+        &self,
+        biller: BillerId,
+        by: &ContactRef,
+        settings_version: i64,
+        origin: &Origin,
+        now: OffsetDateTime,
+        decide: Decide,
+    ) -> StoreResult<Result<Updated, Refused>> {
+        let (by, origin) = (by.clone(), origin.clone());
+        self.writer
+            .run(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                check_settings_version(&tx, biller, settings_version)?;
+                let Some(contact) = find(&tx, biller, &by)? else { return Ok(Err(Refused::NotFound)) };
+                let held = holds(&tx, biller, &contact)?;
+                let data = match decide(&contact, &held) {
+                    Ok(data) => data,
+                    Err(refused) => return Ok(Err(refused)),
+                };
+                if data == contact.data {
+                    return Ok(Ok(Updated { contact, changed: false }));
+                }
+                let now_us = to_micros(now);
+                record::changed(&tx, biller, &contact.id, Action::Updated, &origin, now_us)?;
+                let updated =
+                    Contact { data, version: contact.version + 1, updated_at: from_micros(now_us)?, ..contact };
+                rewrite(&tx, biller, &updated, now_us)?;
+                tx.commit()?;
+                Ok(Ok(Updated { contact: updated, changed: true }))
+            })
+            .await
+    }
+
+    async fn delete_contact(
+        &self,
+        biller: BillerId,
+        by: &ContactRef,
+        expected: Option<i64>,
+        origin: &Origin,
+        now: OffsetDateTime,
+    ) -> StoreResult<Result<(), Refused>> {
+        let (by, origin) = (by.clone(), origin.clone());
+        self.writer
+            .run(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let Some(contact) = find(&tx, biller, &by)? else { return Ok(Err(Refused::NotFound)) };
+                if expected.is_some_and(|v| v != contact.version) {
+                    return Ok(Err(Refused::VersionMismatch { current: contact.version }));
+                }
+                let held = holds(&tx, biller, &contact)?;
+                if !held.is_empty() {
+                    return Ok(Err(Refused::Held(held)));
+                }
+                record::changed(&tx, biller, &contact.id, Action::Deleted, &origin, to_micros(now))?;
+                tx.execute(
+                    "DELETE FROM contacts WHERE biller_id = ?1 AND id = ?2",
+                    params![biller, contact.id.as_str()],
+                )?;
+                tx.commit()?;
+                Ok(Ok(()))
+            })
+            .await
+    }
+
+    async fn issue_crn(
+        &self,
+        biller: BillerId,
+        by: &ContactRef,
+        origin: &Origin,
+        now: OffsetDateTime,
+        make: MakeCrn,
+    ) -> StoreResult<Result<CrnIssued, Refused>> {
+        let (by, origin) = (by.clone(), origin.clone());
+        self.writer
+            .run(move |c| {
+                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let Some(contact) = find(&tx, biller, &by)? else { return Ok(Err(Refused::NotFound)) };
+                if contact.data.crn.is_some() {
+                    return Ok(Ok(CrnIssued { contact, issued: false }));
+                }
+                let sequence: i64 =
+                    tx.query_row("SELECT crn_sequence FROM billers WHERE id = ?1", [biller], |r| r.get(0))?;
+                let crn = match make(&contact, sequence) {
+                    Ok(crn) => crn,
+                    Err(why) => {
+                        return Ok(Err(Refused::Invalid(vec![FieldError::new("crn", ErrorCode::InvalidValue, why)])));
+                    }
+                };
+                let now_us = to_micros(now);
+                record::changed(&tx, biller, &contact.id, Action::Updated, &origin, now_us)?;
+                let mut updated = Contact { version: contact.version + 1, updated_at: from_micros(now_us)?, ..contact };
+                updated.data.crn = Some(crn);
+                rewrite(&tx, biller, &updated, now_us)?;
+                tx.execute("UPDATE billers SET crn_sequence = crn_sequence + 1 WHERE id = ?1", [biller])?;
+                tx.commit()?;
+                Ok(Ok(CrnIssued { contact: updated, issued: true }))
+            })
+            .await
+    }
+}
