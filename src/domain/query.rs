@@ -15,13 +15,35 @@ pub const MAX_PAGE_SIZE: usize = 1000;
 pub const DEFAULT_PAGE_SIZE: usize = 100;
 pub const MAX_QUERY_LENGTH: usize = 100;
 
+/// Which contacts a list shows: every condition given must hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ContactFilter {
     pub active: Option<bool>,
     pub contact_type: Option<String>,
-    pub updated_since: Option<OffsetDateTime>,
     /// Case-insensitive substring of the name or the account number.
     pub q: Option<String>,
+    /// Case-insensitive prefix of the name.
+    pub name: Option<String>,
+    /// The email, compared case-insensitively.
+    pub email: Option<String>,
+    /// Any of the contact's numbers, as sent or in E.164 (a query in
+    /// international form also matches by its E.164).
+    pub phone: Option<String>,
+    pub reference_id: Option<String>,
+    pub external_id: Option<String>,
+    /// A tag id the contact carries.
+    pub tag: Option<String>,
+    pub created: TimeRange,
+    pub updated: TimeRange,
+}
+
+/// A half-open window `[after, before)`: consecutive windows never overlap.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TimeRange {
+    /// At or after.
+    pub after: Option<OffsetDateTime>,
+    /// Strictly before.
+    pub before: Option<OffsetDateTime>,
 }
 
 /// Keyset pagination over account numbers: a page starts after `after`.

@@ -1,6 +1,7 @@
 //! Native bulk contact routes (add, replace) and the contact list.
 
-use crate::domain::query::{ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUERY_LENGTH, PageRequest};
+use crate::domain::TagId;
+use crate::domain::query::{ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_QUERY_LENGTH, PageRequest, TimeRange};
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, off_thread, parse_contacts};
@@ -63,11 +64,33 @@ pub struct ListQuery {
     #[serde(rename = "type")]
     #[param(rename = "type")]
     contact_type: Option<String>,
-    /// RFC 3339 timestamp: contacts changed at or after it.
-    #[param(format = DateTime)]
-    updated_since: Option<String>,
     /// Case-insensitive substring of the name or account number.
     q: Option<String>,
+    /// Case-insensitive prefix of the name.
+    name: Option<String>,
+    /// The email, case-insensitively.
+    email: Option<String>,
+    /// Any of the contact's phone numbers, as sent or in E.164.
+    phone: Option<String>,
+    reference_id: Option<String>,
+    external_id: Option<String>,
+    /// A tag id the contact carries.
+    tag: Option<String>,
+    /// RFC 3339 timestamp: contacts created at or after it.
+    #[param(format = DateTime)]
+    created_after: Option<String>,
+    /// RFC 3339 timestamp: contacts created before it.
+    #[param(format = DateTime)]
+    created_before: Option<String>,
+    /// RFC 3339 timestamp: contacts last changed at or after it.
+    #[param(format = DateTime)]
+    updated_after: Option<String>,
+    /// RFC 3339 timestamp: contacts last changed before it.
+    #[param(format = DateTime)]
+    updated_before: Option<String>,
+    /// The same as `updated_after` (its earlier name).
+    #[param(format = DateTime)]
+    updated_since: Option<String>,
 }
 
 /// Adds or updates contacts by account number.
@@ -152,24 +175,47 @@ pub async fn list(
         return Err(bad(&format!("limit must be 1 to {MAX_PAGE_SIZE}")).into());
     }
     let after = account_position(q.cursor)?;
-    let updated_since = match q.updated_since {
-        None => None,
-        Some(t) => Some(
-            OffsetDateTime::parse(&t, &Rfc3339)
-                .map_err(|_| bad("updated_since must be an RFC 3339 timestamp such as 2026-01-31T00:00:00Z"))?,
-        ),
+    let time = |name: &str, value: Option<String>| -> ApiResult<Option<OffsetDateTime>> {
+        value
+            .map(|t| {
+                OffsetDateTime::parse(&t, &Rfc3339).map_err(|_| {
+                    bad(&format!("{name} must be an RFC 3339 timestamp such as 2026-01-31T00:00:00Z")).into()
+                })
+            })
+            .transpose()
     };
-    if q.q.as_ref().is_some_and(|q| q.chars().count() > MAX_QUERY_LENGTH || !plain(q)) {
-        return Err(bad(&format!("q is at most {MAX_QUERY_LENGTH} characters, with no control characters")).into());
-    }
-    if q.contact_type.as_ref().is_some_and(|t| t.chars().count() > 40 || !plain(t)) {
+    let text = |name: &str, value: Option<String>| -> ApiResult<Option<String>> {
+        match value {
+            Some(v) if v.chars().count() > MAX_QUERY_LENGTH || !plain(&v) => {
+                Err(bad(&format!("{name} is at most {MAX_QUERY_LENGTH} characters, with no control characters")).into())
+            }
+            v => Ok(v.filter(|v| !v.is_empty())),
+        }
+    };
+    if q.contact_type.as_ref().is_some_and(|t| t.chars().count() > 40) {
         return Err(bad("type is at most 40 characters, with no control characters").into());
     }
+    let tag = text("tag", q.tag)?;
+    if tag.as_deref().is_some_and(|t| TagId::parse(t).is_none()) {
+        return Err(bad("tag is a tag id: 24 lowercase hexadecimal characters").into());
+    }
+    // Both given, both hold: the later one decides.
+    let updated_after = time("updated_after", q.updated_after)?.max(time("updated_since", q.updated_since)?);
     let filter = ContactFilter {
         active: q.active,
-        contact_type: q.contact_type.filter(|t| !t.is_empty()),
-        updated_since,
-        q: q.q.filter(|q| !q.is_empty()),
+        contact_type: text("type", q.contact_type)?,
+        q: text("q", q.q)?,
+        name: text("name", q.name)?,
+        email: text("email", q.email)?,
+        phone: text("phone", q.phone)?,
+        reference_id: text("reference_id", q.reference_id)?,
+        external_id: text("external_id", q.external_id)?,
+        tag,
+        created: TimeRange {
+            after: time("created_after", q.created_after)?,
+            before: time("created_before", q.created_before)?,
+        },
+        updated: TimeRange { after: updated_after, before: time("updated_before", q.updated_before)? },
     };
     let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit }).await?;
     Ok(Json(ContactList { data: page.contacts.into_iter().map(Into::into).collect(), next_cursor: page.next_after }))

@@ -272,7 +272,10 @@ fn query_parameter(path: &str, name: &str) -> Option<Value> {
         "cursor" if path.ends_with("/contacts") => string(plain_text(1, MAX_ACCOUNT_NUMBER_LENGTH)),
         "cursor" => string("^[0-9]{1,18}$".into()),
         "type" => string(plain_text(0, 40)),
-        "q" => string(plain_text(0, crate::domain::query::MAX_QUERY_LENGTH)),
+        "q" | "name" | "email" | "phone" | "reference_id" | "external_id" => {
+            string(plain_text(0, crate::domain::query::MAX_QUERY_LENGTH))
+        }
+        "tag" => string("^(?:[0-9a-f]{24})?$".into()),
         "confirm_removals" => json!({"type": "integer", "minimum": 0, "maximum": MAX_COUNT}),
         "Idempotency-Key" => string("^[!-~]{1,255}$".into()),
         _ => return None,

@@ -18,6 +18,46 @@ use time::macros::format_description;
 pub struct Encoded {
     pub doc: String,
     pub fingerprint: i64,
+    pub keys: SearchKeys,
+}
+
+/// What list filters look a contact up by, beside its document: worked out
+/// here, once, so no query parses documents. Email case-folded; phones and
+/// tags as `|`-separated tokens (`|0400 000 000|+61400000000|`), each number
+/// as sent and in E.164.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SearchKeys {
+    pub email: Option<String>,
+    pub reference_id: Option<String>,
+    pub external_id: Option<String>,
+    pub phones: Option<String>,
+    pub tags: Option<String>,
+}
+
+/// `|a|b|`, or none for no tokens.
+fn tokens<'a>(items: impl Iterator<Item = &'a str>) -> Option<String> {
+    let mut out = String::new();
+    for item in items {
+        if out.is_empty() {
+            out.push('|');
+        }
+        out.push_str(item);
+        out.push('|');
+    }
+    (!out.is_empty()).then_some(out)
+}
+
+impl SearchKeys {
+    pub fn of(c: &ContactData) -> Self {
+        let phones = c.phones.iter().flat_map(|p| std::iter::once(p.number.as_str()).chain(p.e164.as_deref()));
+        Self {
+            email: c.email.as_deref().map(fold),
+            reference_id: c.reference_id.clone(),
+            external_id: c.external_id.clone(),
+            phones: tokens(phones),
+            tags: tokens(c.tags.iter().map(String::as_str)),
+        }
+    }
 }
 
 const DATE: &[time::format_description::BorrowedFormatItem<'static>] = format_description!("[year]-[month]-[day]");
@@ -152,7 +192,7 @@ pub fn encode(c: &ContactData) -> StoreResult<Encoded> {
     let digest = Sha256::digest(doc.as_bytes());
     let mut first = [0u8; 8];
     first.copy_from_slice(&digest[..8]);
-    Ok(Encoded { doc, fingerprint: i64::from_le_bytes(first) })
+    Ok(Encoded { doc, fingerprint: i64::from_le_bytes(first), keys: SearchKeys::of(c) })
 }
 
 fn corrupt(what: &str) -> StoreError {

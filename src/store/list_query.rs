@@ -1,8 +1,17 @@
 //! Compiles a contact list request (filter and page) to SQL once, for both
 //! backends; each binds the arguments its own way and numbers placeholders in
 //! its own style (`?N` or `$N`).
+//!
+//! The plans, checked with EXPLAIN on both stores over a biller of 1M
+//! contacts: `email`, `reference_id` and `external_id` are lookups in their
+//! own (partial) indexes, `name` a range of the folded-name index; the rest
+//! walk the biller's contacts in account-number order and stop at a page, so
+//! a condition many contacts meet (type, active, tag, times) is cheap and a
+//! rare one (`phone`, `q`) reads up to the whole biller.
 
+use crate::domain::phone;
 use crate::domain::query::{ContactFilter, PageRequest};
+use crate::store::codec::fold;
 use time::OffsetDateTime;
 
 pub enum Arg {
@@ -18,43 +27,107 @@ pub struct ListQuery {
     pub args: Vec<Arg>,
 }
 
-/// `placeholder(n)` renders argument n; `like` is the backend's LIKE with its
-/// escape clause if it needs one. Search is case-insensitive through the
-/// folded name column, the same way on both backends.
+/// What differs between the backends' SQL.
+pub struct Dialect {
+    /// Renders argument n.
+    pub placeholder: fn(usize) -> String,
+    /// LIKE with its escape clause if the backend needs one; `?` is the pattern.
+    pub like: &'static str,
+    /// Whether `{}` (a column) holds `?` (a text) anywhere.
+    pub contains: &'static str,
+    /// Makes a text comparison bytewise, as the folded-name index orders.
+    pub bytewise: &'static str,
+}
+
+pub const SQLITE: Dialect = Dialect {
+    placeholder: |n| format!("?{n}"),
+    like: "LIKE ? ESCAPE '\\'",
+    contains: "instr({}, ?) > 0",
+    bytewise: "",
+};
+
+pub const POSTGRES: Dialect = Dialect {
+    placeholder: |n| format!("${n}"),
+    like: "LIKE ?",
+    contains: "strpos({}, ?) > 0",
+    bytewise: " COLLATE \"C\"",
+};
+
+/// Search is case-insensitive through folded columns, the same way on both
+/// backends.
 pub fn list_query(
     columns: &str,
     biller: i64,
     filter: &ContactFilter,
     page: &PageRequest,
-    placeholder: fn(usize) -> String,
-    like: &str,
+    dialect: &Dialect,
 ) -> ListQuery {
     let mut q = ListQuery {
-        sql: format!("SELECT {columns} FROM contacts WHERE biller_id = {}", placeholder(1)),
+        sql: format!("SELECT {columns} FROM contacts WHERE biller_id = {}", (dialect.placeholder)(1)),
         args: vec![Arg::Int(biller)],
     };
-    // Every `?` in a clause names the one argument it brings.
-    let mut clause = |sql: &str, arg: Arg| {
-        q.args.push(arg);
-        q.sql.push_str(&sql.replace('?', &placeholder(q.args.len())));
+    // Each `?` in a clause stands for the next of the arguments it brings.
+    let mut clause = |sql: &str, args: Vec<Arg>| {
+        let mut parts = sql.split('?');
+        q.sql.push_str(parts.next().unwrap_or_default());
+        for (part, arg) in parts.zip(args) {
+            q.args.push(arg);
+            q.sql.push_str(&(dialect.placeholder)(q.args.len()));
+            q.sql.push_str(part);
+        }
     };
+    let text = |t: &str| vec![Arg::Text(t.to_owned())];
     if let Some(after) = &page.after {
-        clause(" AND account_number > ?", Arg::Text(after.clone()));
+        clause(" AND account_number > ?", text(after));
     }
     if let Some(active) = filter.active {
-        clause(" AND active = ?", Arg::Bool(active));
+        clause(" AND active = ?", vec![Arg::Bool(active)]);
     }
     if let Some(t) = &filter.contact_type {
-        clause(" AND contact_type = ?", Arg::Text(t.clone()));
+        clause(" AND contact_type = ?", text(t));
     }
-    if let Some(since) = filter.updated_since {
-        clause(" AND updated_at >= ?", Arg::Time(since));
+    for (column, range) in [("created_at", filter.created), ("updated_at", filter.updated)] {
+        if let Some(t) = range.after {
+            clause(&format!(" AND {column} >= ?"), vec![Arg::Time(t)]);
+        }
+        if let Some(t) = range.before {
+            clause(&format!(" AND {column} < ?"), vec![Arg::Time(t)]);
+        }
     }
-    if let Some(text) = &filter.q {
-        let sql = format!(" AND (name_folded {like} OR lower(account_number) {like})");
-        clause(&sql, Arg::Text(like_pattern(&crate::store::codec::fold(text))));
+    if let Some(t) = &filter.q {
+        let sql = format!(" AND (name_folded {like} OR lower(account_number) {like})", like = dialect.like);
+        let pattern = like_pattern(&fold(t));
+        clause(&sql, vec![Arg::Text(pattern.clone()), Arg::Text(pattern)]);
     }
-    clause(" ORDER BY account_number LIMIT ?", Arg::Int(page.limit as i64 + 1));
+    if let Some(prefix) = &filter.name {
+        // A range, not LIKE: it reads only the prefix's part of the index.
+        let prefix = fold(prefix);
+        let end = format!("{prefix}{}", char::MAX);
+        let sql = format!(" AND name_folded{b} >= ? AND name_folded{b} < ?", b = dialect.bytewise);
+        clause(&sql, vec![Arg::Text(prefix), Arg::Text(end)]);
+    }
+    if let Some(email) = &filter.email {
+        clause(" AND email_key = ?", text(&fold(email)));
+    }
+    if let Some(r) = &filter.reference_id {
+        clause(" AND reference_key = ?", text(r));
+    }
+    if let Some(r) = &filter.external_id {
+        clause(" AND external_key = ?", text(r));
+    }
+    let holds = |column: &str| dialect.contains.replace("{}", column);
+    if let Some(tag) = &filter.tag {
+        clause(&format!(" AND {}", holds("tag_keys")), text(&format!("|{tag}|")));
+    }
+    if let Some(number) = &filter.phone {
+        let mut tokens = vec![format!("|{number}|")];
+        if let Some(e164) = phone::parse(number, None).ok().map(|p| p.e164).filter(|e| e != number) {
+            tokens.push(format!("|{e164}|"));
+        }
+        let any = vec![holds("phone_keys"); tokens.len()].join(" OR ");
+        clause(&format!(" AND ({any})"), tokens.into_iter().map(Arg::Text).collect());
+    }
+    clause(" ORDER BY account_number LIMIT ?", vec![Arg::Int(page.limit as i64 + 1)]);
     q
 }
 

@@ -3,6 +3,7 @@
 //! is chosen once from the database URL's scheme.
 
 mod codec;
+pub use codec::SearchKeys;
 mod direct_load;
 pub use direct_load::{DirectLoad, LoadEnd, LoadRow};
 mod history_rows;
@@ -329,6 +330,7 @@ pub struct StagedRow {
     pub fingerprint: i64,
     /// The CRN the record names (none: the contact keeps its own).
     pub crn: Option<String>,
+    pub keys: codec::SearchKeys,
 }
 
 impl StagedRow {
@@ -342,6 +344,7 @@ impl StagedRow {
             doc: encoded.doc,
             fingerprint: encoded.fingerprint,
             crn: data.crn.clone(),
+            keys: encoded.keys,
         })
     }
 }

@@ -1,10 +1,11 @@
 //! One suite, both backends: what every `Store` must do.
 
 use crate::helpers::*;
-use contactd::domain::contact::{AddressDraft, PhoneDraft, RawValue};
+use contactd::domain::contact::{AddressDraft, Phone, PhoneDraft, PhoneKind, RawValue};
 use contactd::domain::field_settings::SettingsDoc;
 use contactd::domain::history::Origin;
-use contactd::domain::query::{ContactFilter, PageRequest};
+use contactd::domain::holds::Hold;
+use contactd::domain::query::{ContactFilter, PageRequest, TimeRange};
 use contactd::domain::sync::{RemovalGuard, RemovalRefused, WriteMode};
 use contactd::domain::validate::Rules;
 use contactd::domain::{
@@ -263,10 +264,99 @@ async fn pages_and_filters(b: Backend) {
         0,
         "LIKE wildcards are literal"
     );
+    let later = TimeRange { after: Some(now + time::Duration::seconds(1)), before: None };
+    assert_eq!(count(ContactFilter { updated: later, ..Default::default() }).await, 0);
+    let window = TimeRange { after: Some(now), before: Some(now + time::Duration::seconds(1)) };
+    assert_eq!(count(ContactFilter { created: window, updated: window, ..Default::default() }).await, 25);
+    let earlier = TimeRange { after: None, before: Some(now) };
+    assert_eq!(count(ContactFilter { created: earlier, ..Default::default() }).await, 0, "before is exclusive");
+}
+
+/// Every filter finds what each write path stored: a sync add, an update
+/// through the same path, a single create and a single update.
+async fn filters_find_contacts_by_every_key(b: Backend) {
+    let (_db, store, biller) = setup(b).await;
+    let now = OffsetDateTime::now_utc();
+    let tag = "0123456789abcdef01234567".to_owned();
+    let keyed = |acct: &str, name: &str| {
+        let mut d = data(acct, name);
+        d.email = Some(format!("{name}@Example.COM"));
+        d.reference_id = Some(format!("ref-{acct}"));
+        d.external_id = Some(format!("ext-{acct}"));
+        d.phones = vec![Phone {
+            kind: PhoneKind::Mobile,
+            number: format!("0412 345 {acct}"),
+            e164: Some(format!("+61412345{acct}")),
+            country: Some("AU".into()),
+        }];
+        d
+    };
+    let mut records = vec![keyed("001", "Ann"), keyed("002", "Annabel"), keyed("003", "Bob"), data("004", "Anna")];
+    records[1].tags = vec![tag.clone()];
+    store.write_contacts(biller, batch(WriteMode::Add, records.clone()), now).await.unwrap();
+    let found = |f: ContactFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.contacts(biller, &f, &PageRequest { after: None, limit: 100 }).await.unwrap();
+            page.contacts.into_iter().map(|c| c.data.account_number.into_string()).collect::<Vec<_>>()
+        }
+    };
+    let f = ContactFilter::default;
+    assert_eq!(found(ContactFilter { name: Some("aNN".into()), ..f() }).await, ["001", "002", "004"]);
+    assert_eq!(found(ContactFilter { name: Some("Annab".into()), ..f() }).await, ["002"]);
+    assert_eq!(found(ContactFilter { name: Some("nn".into()), ..f() }).await, Vec::<String>::new(), "a prefix");
+    assert_eq!(found(ContactFilter { email: Some("bob@example.com".into()), ..f() }).await, ["003"]);
+    assert_eq!(found(ContactFilter { email: Some("bob@example".into()), ..f() }).await, Vec::<String>::new());
+    assert_eq!(found(ContactFilter { reference_id: Some("ref-002".into()), ..f() }).await, ["002"]);
+    assert_eq!(found(ContactFilter { external_id: Some("ext-003".into()), ..f() }).await, ["003"]);
+    assert_eq!(found(ContactFilter { tag: Some(tag.clone()), ..f() }).await, ["002"]);
+    assert_eq!(found(ContactFilter { phone: Some("0412 345 001".into()), ..f() }).await, ["001"], "as sent");
+    assert_eq!(found(ContactFilter { phone: Some("+61412345002".into()), ..f() }).await, ["002"], "E.164");
+    assert_eq!(found(ContactFilter { phone: Some("+61 412 345 003".into()), ..f() }).await, ["003"], "read as E.164");
+    assert_eq!(found(ContactFilter { phone: Some("345".into()), ..f() }).await, Vec::<String>::new(), "whole numbers");
     assert_eq!(
-        count(ContactFilter { updated_since: Some(now + time::Duration::seconds(1)), ..Default::default() }).await,
-        0
+        found(ContactFilter { name: Some("ann".into()), tag: Some(tag.clone()), ..f() }).await,
+        ["002"],
+        "conditions combine"
     );
+    // An update by the same path moves every key.
+    records[0].email = Some("ann.new@example.com".into());
+    records[0].tags = vec![tag.clone()];
+    store.write_contacts(biller, batch(WriteMode::Add, vec![records[0].clone()]), now).await.unwrap();
+    assert_eq!(found(ContactFilter { email: Some("ann@example.com".into()), ..f() }).await, Vec::<String>::new());
+    assert_eq!(found(ContactFilter { email: Some("ANN.new@example.com".into()), ..f() }).await, ["001"]);
+    assert_eq!(found(ContactFilter { tag: Some(tag.clone()), ..f() }).await, ["001", "002"]);
+    // One contact at a time: a create and an update.
+    let single = Contact {
+        id: ContactId::generate(&mut rand::thread_rng()),
+        data: keyed("005", "Cara"),
+        version: 1,
+        job_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    store.create_contact(biller, 1, &single, &origin()).await.unwrap();
+    assert_eq!(found(ContactFilter { reference_id: Some("ref-005".into()), ..f() }).await, ["005"]);
+    let by = ContactRef::Id(single.id.clone());
+    let renamed = store
+        .update_contact(
+            biller,
+            &by,
+            1,
+            &origin(),
+            now,
+            Box::new(|c: &Contact, _holds: &[Hold]| {
+                let mut next = c.data.clone();
+                next.reference_id = Some("ref-new".into());
+                next.phones.clear();
+                Ok(next)
+            }),
+        )
+        .await
+        .unwrap();
+    assert!(renamed.is_ok());
+    assert_eq!(found(ContactFilter { reference_id: Some("ref-new".into()), ..f() }).await, ["005"]);
+    assert_eq!(found(ContactFilter { phone: Some("+61412345005".into()), ..f() }).await, Vec::<String>::new());
 }
 
 /// Several servers may start at once on one database.
@@ -671,4 +761,5 @@ crate::both_stores!(
     tenants_are_isolated,
     single_contacts_round_trip_every_field,
     pages_and_filters,
+    filters_find_contacts_by_every_key,
 );

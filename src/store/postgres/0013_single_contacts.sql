@@ -5,6 +5,16 @@
 ALTER TABLE contacts ADD COLUMN crn TEXT COLLATE "C", ADD COLUMN job_id TEXT;
 CREATE UNIQUE INDEX contacts_crn ON contacts (biller_id, crn) WHERE crn IS NOT NULL;
 
+-- What list filters look contacts up by, worked out as they are written
+-- (email case-folded; phones, as sent and E.164, and tags as |-separated
+-- tokens). Indexes only where a value is, so bulk loads without pay nothing.
+ALTER TABLE contacts ADD COLUMN email_key TEXT COLLATE "C", ADD COLUMN reference_key TEXT COLLATE "C",
+    ADD COLUMN external_key TEXT COLLATE "C", ADD COLUMN phone_keys TEXT, ADD COLUMN tag_keys TEXT;
+CREATE INDEX contacts_email ON contacts (biller_id, email_key) WHERE email_key IS NOT NULL;
+CREATE INDEX contacts_reference ON contacts (biller_id, reference_key) WHERE reference_key IS NOT NULL;
+CREATE INDEX contacts_external ON contacts (biller_id, external_key) WHERE external_key IS NOT NULL;
+CREATE INDEX contacts_name ON contacts (biller_id, name_folded COLLATE "C");
+
 -- CRNs made from a count: the next one to issue.
 ALTER TABLE billers ADD COLUMN crn_sequence BIGINT NOT NULL DEFAULT 1;
 
@@ -70,5 +80,6 @@ INSERT INTO settings_versions (biller_id, version, settings, created_at)
 ALTER TABLE jobs ADD COLUMN key_id TEXT, ADD COLUMN source TEXT, ADD COLUMN force_holds BOOLEAN NOT NULL DEFAULT false,
     ADD COLUMN format TEXT;
 
--- Staging carries a record's CRN beside its document.
-ALTER TABLE job_rows ADD COLUMN crn TEXT;
+-- Staging carries a record's CRN and search keys beside its document.
+ALTER TABLE job_rows ADD COLUMN crn TEXT, ADD COLUMN email_key TEXT, ADD COLUMN reference_key TEXT,
+    ADD COLUMN external_key TEXT, ADD COLUMN phone_keys TEXT, ADD COLUMN tag_keys TEXT;

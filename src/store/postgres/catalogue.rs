@@ -126,9 +126,9 @@ impl CatalogueStore for PgStore {
             data.tags.retain(|t| t != id.as_str());
             let row = codec::encode(&data)?;
             tx.execute(
-                "UPDATE contacts SET doc = $3, fingerprint = $4, version = version + 1, updated_at = $5
+                "UPDATE contacts SET doc = $3, fingerprint = $4, version = version + 1, updated_at = $5, tag_keys = $6
                  WHERE biller_id = $1 AND id = $2",
-                &[&biller, &contact, &row.doc, &row.fingerprint, &now],
+                &[&biller, &contact, &row.doc, &row.fingerprint, &now, &row.keys.tags],
             )
             .await?;
         }

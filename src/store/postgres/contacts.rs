@@ -6,7 +6,7 @@ use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
 use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef, JobId};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
-use crate::store::list_query::{Arg, list_query};
+use crate::store::list_query::{Arg, POSTGRES, list_query};
 use crate::store::postgres::PgStore;
 use crate::store::postgres::snapshots::SnapshotCopy;
 use crate::store::{
@@ -177,15 +177,20 @@ impl ContactStore for PgStore {
             cols.doc.push(row.doc.clone());
             cols.fingerprint.push(row.fingerprint);
             cols.crn.push(record.crn.clone());
+            cols.email.push(row.keys.email.clone());
+            cols.reference.push(row.keys.reference_id.clone());
+            cols.external.push(row.keys.external_id.clone());
+            cols.phones.push(row.keys.phones.clone());
+            cols.tags.push(row.keys.tags.clone());
         }
         let (key, source) = (batch.origin.key_id.as_ref().map(|k| k.as_str()), batch.origin.source.as_str());
         if !new.id.is_empty() {
             tx.execute(
-                "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
-                     version, created_at, updated_at, crn)
-                 SELECT $1, u.id, u.acct, u.name, u.ctype, u.active, u.doc, u.fp, 1, $9, $9, u.crn
-                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[],
-                             $10::text[]) AS u(id, acct, name, ctype, active, doc, fp, crn)",
+                &format!("INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
+                     version, created_at, updated_at, crn, email_key, reference_key, external_key, phone_keys, tag_keys)
+                 SELECT $1, u.id, u.acct, u.name, u.ctype, u.active, u.doc, u.fp, 1, $9, $9, u.crn, u.email,
+                     u.reference, u.external, u.phones, u.tags
+                 FROM unnest({UNNEST}) AS u({UNNESTED})"),
                 &new.params(&biller, &now),
             )
             .await?;
@@ -200,11 +205,12 @@ impl ContactStore for PgStore {
         if !changed.id.is_empty() {
             history_of(&tx, biller, &changed.id, "updated", &batch.origin, now).await?;
             tx.execute(
-                "UPDATE contacts c SET name_folded = u.name, contact_type = u.ctype, active = u.active, doc = u.doc,
-                     fingerprint = u.fp, version = c.version + 1, updated_at = $9, crn = COALESCE(u.crn, c.crn)
-                 FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[],
-                             $10::text[]) AS u(id, acct, name, ctype, active, doc, fp, crn)
-                 WHERE c.biller_id = $1 AND c.id = u.id",
+                &format!("UPDATE contacts c SET name_folded = u.name, contact_type = u.ctype, active = u.active, doc = u.doc,
+                     fingerprint = u.fp, version = c.version + 1, updated_at = $9, crn = COALESCE(u.crn, c.crn),
+                     email_key = u.email, reference_key = u.reference, external_key = u.external,
+                     phone_keys = u.phones, tag_keys = u.tags
+                 FROM unnest({UNNEST}) AS u({UNNESTED})
+                 WHERE c.biller_id = $1 AND c.id = u.id"),
                 &changed.params(&biller, &now),
             )
             .await?;
@@ -236,7 +242,7 @@ impl ContactStore for PgStore {
 
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage> {
         let c = self.pool.get().await?;
-        let q = list_query(CONTACT_COLUMNS, biller, filter, page, |n| format!("${n}"), "LIKE ?");
+        let q = list_query(CONTACT_COLUMNS, biller, filter, page, &POSTGRES);
         let args: Vec<&(dyn ToSql + Sync)> = q
             .args
             .iter()
@@ -272,10 +278,20 @@ struct Columns {
     doc: Vec<String>,
     fingerprint: Vec<i64>,
     crn: Vec<Option<String>>,
+    email: Vec<Option<String>>,
+    reference: Vec<Option<String>>,
+    external: Vec<Option<String>>,
+    phones: Vec<Option<String>>,
+    tags: Vec<Option<String>>,
 }
 
+/// `Columns::params` as unnest's arguments ($1 is the biller, $9 the time).
+const UNNEST: &str = "$2::text[], $3::text[], $4::text[], $5::text[], $6::bool[], $7::text[], $8::int8[], \
+    $10::text[], $11::text[], $12::text[], $13::text[], $14::text[], $15::text[]";
+const UNNESTED: &str = "id, acct, name, ctype, active, doc, fp, crn, email, reference, external, phones, tags";
+
 impl Columns {
-    fn params<'a>(&'a self, biller: &'a BillerId, now: &'a OffsetDateTime) -> [&'a (dyn ToSql + Sync); 10] {
+    fn params<'a>(&'a self, biller: &'a BillerId, now: &'a OffsetDateTime) -> [&'a (dyn ToSql + Sync); 15] {
         [
             biller,
             &self.id,
@@ -287,6 +303,11 @@ impl Columns {
             &self.fingerprint,
             now,
             &self.crn,
+            &self.email,
+            &self.reference,
+            &self.external,
+            &self.phones,
+            &self.tags,
         ]
     }
 }

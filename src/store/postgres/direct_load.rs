@@ -120,7 +120,7 @@ async fn copy_rows(
     loaded_at: OffsetDateTime,
     rows: &[crate::store::LoadRow],
 ) -> Result<(), tokio_postgres::Error> {
-    const TYPES: [Type; 13] = [
+    const TYPES: [Type; 18] = [
         Type::INT8,
         Type::TEXT,
         Type::TEXT,
@@ -134,18 +134,24 @@ async fn copy_rows(
         Type::TIMESTAMPTZ,
         Type::TEXT,
         Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
     ];
     let sink = tx
         .copy_in(
             "COPY contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
-                 version, created_at, updated_at, crn, job_id) FROM STDIN BINARY",
+                 version, created_at, updated_at, crn, job_id, email_key, reference_key, external_key, phone_keys,
+                 tag_keys) FROM STDIN BINARY",
         )
         .await?;
     let writer = BinaryCopyInWriter::new(sink, &TYPES);
     futures_util::pin_mut!(writer);
     let first_version = 1i64;
     for (number, r) in rows {
-        let row: [&(dyn ToSql + Sync); 13] = [
+        let row: [&(dyn ToSql + Sync); 18] = [
             &biller,
             &r.new_id,
             number,
@@ -159,6 +165,11 @@ async fn copy_rows(
             &loaded_at,
             &r.crn,
             &job_id,
+            &r.keys.email,
+            &r.keys.reference_id,
+            &r.keys.external_id,
+            &r.keys.phones,
+            &r.keys.tags,
         ];
         writer.as_mut().write(&row).await?;
     }

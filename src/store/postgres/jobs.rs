@@ -216,7 +216,8 @@ async fn merge(
         tx.execute(
             "UPDATE contacts c SET name_folded = p.name_folded, contact_type = p.contact_type, active = p.active,
                  doc = p.doc, fingerprint = p.fingerprint, crn = COALESCE(p.crn, c.crn), version = c.version + 1,
-                 updated_at = $2
+                 updated_at = $2, email_key = p.email_key, reference_key = p.reference_key,
+                 external_key = p.external_key, phone_keys = p.phone_keys, tag_keys = p.tag_keys
              FROM merge_plan p
              WHERE NOT p.remove AND c.biller_id = $1 AND c.id = p.id",
             &[&biller, &now],
@@ -248,9 +249,11 @@ async fn merge(
         tx.execute(
             &format!(
                 "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
-                     version, created_at, updated_at, crn, job_id)
+                     version, created_at, updated_at, crn, job_id, email_key, reference_key, external_key, phone_keys,
+                     tag_keys)
                  SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc,
-                     r.fingerprint, 1, $3, $3, r.crn, $4
+                     r.fingerprint, 1, $3, $3, r.crn, $4, r.email_key, r.reference_key, r.external_key, r.phone_keys,
+                     r.tag_keys
                  FROM job_rows r
                  WHERE r.biller_id = $1 AND r.job_seq = $2 {only_new}"
             ),
@@ -317,7 +320,8 @@ async fn plan(
     tx.batch_execute(
         "CREATE TEMP TABLE merge_plan (id TEXT NOT NULL, remove BOOLEAN NOT NULL, name_folded TEXT,
              contact_type TEXT, active BOOLEAN, doc TEXT, fingerprint BIGINT, crn TEXT, old_crn TEXT,
-             was_active BOOLEAN) ON COMMIT DROP",
+             was_active BOOLEAN, email_key TEXT, reference_key TEXT, external_key TEXT, phone_keys TEXT,
+             tag_keys TEXT) ON COMMIT DROP",
     )
     .await?;
     // (the contact, whether a staged number matched it, whether it is
@@ -362,9 +366,12 @@ async fn plan(
                 "WITH j AS MATERIALIZED ({join}),
                  listed AS (INSERT INTO merge_plan
                             SELECT j.id, NOT j.matched, s.name_folded, s.contact_type, s.active, s.doc, s.fingerprint,
-                                s.crn, j.old_crn, j.was_active
+                                s.crn, j.old_crn, j.was_active, s.email_key, s.reference_key, s.external_key,
+                                s.phone_keys, s.tag_keys
                             FROM j LEFT JOIN LATERAL (
-                                SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, r.crn FROM job_rows r
+                                SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, r.crn,
+                                    r.email_key, r.reference_key, r.external_key, r.phone_keys, r.tag_keys
+                                FROM job_rows r
                                 WHERE j.matched AND r.biller_id = $1 AND r.job_seq = $2 AND r.account_number = j.number
                                 OFFSET 0) s ON true
                             WHERE j.id IS NOT NULL AND NOT (j.matched AND j.same))
@@ -410,7 +417,8 @@ async fn copy_first_uses(
     let sink = tx
         .copy_in(
             "COPY job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded, contact_type,
-                 active, doc, fingerprint, crn) FROM STDIN BINARY",
+                 active, doc, fingerprint, crn, email_key, reference_key, external_key, phone_keys, tag_keys)
+             FROM STDIN BINARY",
         )
         .await?;
     let types = [
@@ -425,6 +433,11 @@ async fn copy_first_uses(
         Type::BOOL,
         Type::TEXT,
         Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
         Type::TEXT,
     ];
     let writer = BinaryCopyInWriter::new(sink, &types);
@@ -449,6 +462,11 @@ async fn copy_first_uses(
                 &r.map(|r| r.doc.as_str()),
                 &fingerprint,
                 &r.and_then(|r| r.crn.as_deref()),
+                &r.and_then(|r| r.keys.email.as_deref()),
+                &r.and_then(|r| r.keys.reference_id.as_deref()),
+                &r.and_then(|r| r.keys.external_id.as_deref()),
+                &r.and_then(|r| r.keys.phones.as_deref()),
+                &r.and_then(|r| r.keys.tags.as_deref()),
             ])
             .await?;
     }
@@ -476,18 +494,32 @@ async fn stage_checked(
     let active: Vec<Option<bool>> = rows.iter().map(|r| r.map(|r| r.active)).collect();
     let doc: Vec<Option<&str>> = rows.iter().map(|r| r.map(|r| r.doc.as_str())).collect();
     let crn: Vec<Option<&str>> = rows.iter().map(|r| r.and_then(|r| r.crn.as_deref())).collect();
+    let key = |f: fn(&crate::store::SearchKeys) -> Option<&str>| -> Vec<Option<&str>> {
+        rows.iter().map(|r| r.and_then(|r| f(&r.keys))).collect()
+    };
+    let email = key(|k| k.email.as_deref());
+    let reference = key(|k| k.reference_id.as_deref());
+    let external = key(|k| k.external_id.as_deref());
+    let phones = key(|k| k.phones.as_deref());
+    let tags = key(|k| k.tags.as_deref());
     let inserted: std::collections::HashSet<i64> = tx
         .query(
             "INSERT INTO job_rows (biller_id, job_seq, account_number, idx, line, new_id, name_folded, contact_type,
-                 active, doc, fingerprint, crn)
-             SELECT $1, $2, u.acct, u.idx, u.line, u.id, u.name, u.ctype, u.active, u.doc, u.fp, u.crn
+                 active, doc, fingerprint, crn, email_key, reference_key, external_key, phone_keys, tag_keys)
+             SELECT $1, $2, u.acct, u.idx, u.line, u.id, u.name, u.ctype, u.active, u.doc, u.fp, u.crn, u.email,
+                 u.reference, u.external, u.phones, u.tags
              FROM unnest($3::text[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::bool[],
-                         $10::text[], $11::int8[], $12::text[])
-                  AS u(acct, idx, line, id, name, ctype, active, doc, fp, crn)
+                         $10::text[], $11::int8[], $12::text[], $13::text[], $14::text[], $15::text[], $16::text[],
+                         $17::text[])
+                  AS u(acct, idx, line, id, name, ctype, active, doc, fp, crn, email, reference, external, phones,
+                       tags)
              ORDER BY u.idx
              ON CONFLICT DO NOTHING
              RETURNING idx",
-            &[&biller, &seq, &acct, &idx, &line, &new_id, &folded, &ctype, &active, &doc, &fp, &crn],
+            &[
+                &biller, &seq, &acct, &idx, &line, &new_id, &folded, &ctype, &active, &doc, &fp, &crn, &email,
+                &reference, &external, &phones, &tags,
+            ],
         )
         .await?
         .iter()

@@ -71,8 +71,21 @@ async fn reencode_legacy(tx: &tokio_postgres::Transaction<'_>) -> StoreResult<()
         data.tags = ids;
         let row = legacy::write(&data)?;
         tx.execute(
-            "UPDATE contacts SET doc = $3, fingerprint = $4, crn = $5 WHERE biller_id = $1 AND id = $2",
-            &[&biller, &id, &row.doc, &row.fingerprint, &data.crn],
+            "UPDATE contacts SET doc = $3, fingerprint = $4, crn = $5, email_key = $6, reference_key = $7,
+                 external_key = $8, phone_keys = $9, tag_keys = $10
+             WHERE biller_id = $1 AND id = $2",
+            &[
+                &biller,
+                &id,
+                &row.doc,
+                &row.fingerprint,
+                &data.crn,
+                &row.keys.email,
+                &row.keys.reference_id,
+                &row.keys.external_id,
+                &row.keys.phones,
+                &row.keys.tags,
+            ],
         )
         .await?;
     }

@@ -49,7 +49,8 @@ async fn rewrite(tx: &Transaction<'_>, biller: BillerId, contact: &Contact) -> S
     let row = codec::encode(d)?;
     tx.execute(
         "UPDATE contacts SET account_number = $3, name_folded = $4, contact_type = $5, active = $6, doc = $7,
-             fingerprint = $8, crn = $9, version = version + 1, updated_at = $10
+             fingerprint = $8, crn = $9, version = version + 1, updated_at = $10, email_key = $11,
+             reference_key = $12, external_key = $13, phone_keys = $14, tag_keys = $15
          WHERE biller_id = $1 AND id = $2",
         &[
             &biller,
@@ -62,6 +63,11 @@ async fn rewrite(tx: &Transaction<'_>, biller: BillerId, contact: &Contact) -> S
             &row.fingerprint,
             &d.crn,
             &contact.updated_at,
+            &row.keys.email,
+            &row.keys.reference_id,
+            &row.keys.external_id,
+            &row.keys.phones,
+            &row.keys.tags,
         ],
     )
     .await
@@ -86,8 +92,8 @@ impl SingleContactStore for PgStore {
         check_settings_version(&tx, biller, settings_version, "FOR SHARE").await?;
         tx.execute(
             "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
-                 version, created_at, updated_at, crn)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+                 version, created_at, updated_at, crn, email_key, reference_key, external_key, phone_keys, tag_keys)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
             &[
                 &biller,
                 &contact.id.as_str(),
@@ -101,6 +107,11 @@ impl SingleContactStore for PgStore {
                 &contact.created_at,
                 &contact.updated_at,
                 &d.crn,
+                &row.keys.email,
+                &row.keys.reference_id,
+                &row.keys.external_id,
+                &row.keys.phones,
+                &row.keys.tags,
             ],
         )
         .await

@@ -6,6 +6,19 @@ ALTER TABLE contacts ADD COLUMN crn TEXT;
 ALTER TABLE contacts ADD COLUMN job_id TEXT;
 CREATE UNIQUE INDEX contacts_crn ON contacts (biller_id, crn) WHERE crn IS NOT NULL;
 
+-- What list filters look contacts up by, worked out as they are written
+-- (email case-folded; phones, as sent and E.164, and tags as |-separated
+-- tokens). Indexes only where a value is, so bulk loads without pay nothing.
+ALTER TABLE contacts ADD COLUMN email_key TEXT;
+ALTER TABLE contacts ADD COLUMN reference_key TEXT;
+ALTER TABLE contacts ADD COLUMN external_key TEXT;
+ALTER TABLE contacts ADD COLUMN phone_keys TEXT;
+ALTER TABLE contacts ADD COLUMN tag_keys TEXT;
+CREATE INDEX contacts_email ON contacts (biller_id, email_key) WHERE email_key IS NOT NULL;
+CREATE INDEX contacts_reference ON contacts (biller_id, reference_key) WHERE reference_key IS NOT NULL;
+CREATE INDEX contacts_external ON contacts (biller_id, external_key) WHERE external_key IS NOT NULL;
+CREATE INDEX contacts_name ON contacts (biller_id, name_folded);
+
 -- CRNs made from a count: the next one to issue.
 ALTER TABLE billers ADD COLUMN crn_sequence INTEGER NOT NULL DEFAULT 1;
 

@@ -111,9 +111,10 @@ impl CatalogueStore for SqliteStore {
                     let row = codec::encode(&data)?;
                     record::changed(&tx, biller, &contact, Action::Updated, &origin, now_us)?;
                     tx.execute(
-                        "UPDATE contacts SET doc = ?3, fingerprint = ?4, version = version + 1, updated_at = ?5
+                        "UPDATE contacts SET doc = ?3, fingerprint = ?4, version = version + 1, updated_at = ?5,
+                             tag_keys = ?6
                          WHERE biller_id = ?1 AND id = ?2",
-                        params![biller, contact.as_str(), row.doc, row.fingerprint, now_us],
+                        params![biller, contact.as_str(), row.doc, row.fingerprint, now_us, row.keys.tags],
                     )?;
                 }
                 tx.execute("DELETE FROM tags WHERE biller_id = ?1 AND id = ?2", params![biller, id])?;

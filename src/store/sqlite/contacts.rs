@@ -4,7 +4,7 @@ use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
 use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef, JobId};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
-use crate::store::list_query::{Arg, list_query};
+use crate::store::list_query::{Arg, SQLITE, list_query};
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::history::{held, record};
 use crate::store::sqlite::snapshots::keep_snapshot;
@@ -149,12 +149,13 @@ fn write_batch(
     {
         let mut insert = tx.prepare_cached(
             "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
-                 version, created_at, updated_at, crn)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, ?10)",
+                 version, created_at, updated_at, crn, email_key, reference_key, external_key, phone_keys, tag_keys)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, 1, ?9, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
         )?;
         let mut update = tx.prepare_cached(
             "UPDATE contacts SET name_folded = ?3, contact_type = ?4, active = ?5, doc = ?6, fingerprint = ?7,
-                 version = version + 1, updated_at = ?8, crn = COALESCE(?9, crn)
+                 version = version + 1, updated_at = ?8, crn = COALESCE(?9, crn), email_key = ?10,
+                 reference_key = ?11, external_key = ?12, phone_keys = ?13, tag_keys = ?14
              WHERE biller_id = ?1 AND id = ?2",
         )?;
         let mut ids = ContactIdRun::new(&mut rand::thread_rng());
@@ -173,6 +174,11 @@ fn write_batch(
                         row.fingerprint,
                         now,
                         r.crn,
+                        row.keys.email,
+                        row.keys.reference_id,
+                        row.keys.external_id,
+                        row.keys.phones,
+                        row.keys.tags,
                     ])?;
                     record::created(&tx, biller, &id, r.account_number.as_str(), r.crn.as_deref(), origin, now)?;
                 }
@@ -188,6 +194,11 @@ fn write_batch(
                         row.fingerprint,
                         now,
                         r.crn,
+                        row.keys.email,
+                        row.keys.reference_id,
+                        row.keys.external_id,
+                        row.keys.phones,
+                        row.keys.tags,
                     ])?;
                 }
                 Action::Unchanged => {}
@@ -221,7 +232,7 @@ impl ContactStore for SqliteStore {
     }
 
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage> {
-        let q = list_query(CONTACT_COLUMNS, biller, filter, page, |n| format!("?{n}"), "LIKE ? ESCAPE '\\'");
+        let q = list_query(CONTACT_COLUMNS, biller, filter, page, &SQLITE);
         let sql = q.sql;
         let args: Vec<rusqlite::types::Value> = q
             .args

@@ -131,7 +131,12 @@ pub(super) const STAGING: &str = "CREATE TEMP TABLE IF NOT EXISTS staging (
     active         INTEGER,
     doc            TEXT,
     fingerprint    INTEGER,
-    crn            TEXT
+    crn            TEXT,
+    email_key      TEXT,
+    reference_key  TEXT,
+    external_key   TEXT,
+    phone_keys     TEXT,
+    tag_keys       TEXT
 );
 CREATE UNIQUE INDEX IF NOT EXISTS temp.staging_key ON staging (biller_id, job_seq, account_number)";
 
@@ -270,8 +275,10 @@ fn merge(
         // Each staged row found by its rowid, as the plan noted it; a CRN the
         // record does not name stays.
         tx.execute(
-            "UPDATE contacts SET (name_folded, contact_type, active, doc, fingerprint, crn) =
-                     (SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, COALESCE(r.crn, contacts.crn)
+            "UPDATE contacts SET (name_folded, contact_type, active, doc, fingerprint, crn, email_key, reference_key,
+                         external_key, phone_keys, tag_keys) =
+                     (SELECT r.name_folded, r.contact_type, r.active, r.doc, r.fingerprint, COALESCE(r.crn, contacts.crn),
+                          r.email_key, r.reference_key, r.external_key, r.phone_keys, r.tag_keys
                       FROM staging r WHERE r.rowid = (SELECT staged FROM merge_plan WHERE contact = contacts.rowid)),
                  version = version + 1, updated_at = ?2
              WHERE rowid IN (SELECT contact FROM merge_plan WHERE remove = 0) AND biller_id = ?1",
@@ -303,9 +310,11 @@ fn merge(
         tx.execute(
             &format!(
                 "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
-                     version, created_at, updated_at, crn, job_id)
+                     version, created_at, updated_at, crn, job_id, email_key, reference_key, external_key, phone_keys,
+                     tag_keys)
                  SELECT r.biller_id, r.new_id, r.account_number, r.name_folded, r.contact_type, r.active, r.doc,
-                     r.fingerprint, 1, ?3, ?3, r.crn, ?4
+                     r.fingerprint, 1, ?3, ?3, r.crn, ?4, r.email_key, r.reference_key, r.external_key, r.phone_keys,
+                     r.tag_keys
                  FROM staging r NOT INDEXED
                  WHERE r.biller_id = ?1 AND r.job_seq = ?2 {only_new}"
             ),
@@ -609,8 +618,10 @@ impl JobStore for SqliteStore {
                 let state = with_fence(c, &fence, |tx| {
                     let mut insert = tx.prepare_cached(
                         "INSERT INTO staging (biller_id, job_seq, account_number, idx, line, new_id, name_folded,
-                             contact_type, active, doc, fingerprint, crn)
-                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT DO NOTHING",
+                             contact_type, active, doc, fingerprint, crn, email_key, reference_key, external_key,
+                             phone_keys, tag_keys)
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+                         ON CONFLICT DO NOTHING",
                     )?;
                     let mut first = tx.prepare_cached(
                         "SELECT idx, line FROM staging WHERE biller_id = ?1 AND job_seq = ?2 AND account_number = ?3",
@@ -629,7 +640,12 @@ impl JobStore for SqliteStore {
                             r.map(|r| r.active),
                             r.map(|r| &r.doc),
                             r.map(|r| r.fingerprint),
-                            r.and_then(|r| r.crn.as_ref())
+                            r.and_then(|r| r.crn.as_ref()),
+                            r.and_then(|r| r.keys.email.as_ref()),
+                            r.and_then(|r| r.keys.reference_id.as_ref()),
+                            r.and_then(|r| r.keys.external_id.as_ref()),
+                            r.and_then(|r| r.keys.phones.as_ref()),
+                            r.and_then(|r| r.keys.tags.as_ref())
                         ])?;
                         if inserted == 0 {
                             let (idx, line) = first

@@ -80,8 +80,20 @@ fn reencode_legacy(tx: &rusqlite::Transaction) -> StoreResult<()> {
         data.tags = ids;
         let row = legacy::write(&data)?;
         tx.execute(
-            "UPDATE contacts SET doc = ?2, fingerprint = ?3, crn = ?4 WHERE rowid = ?1",
-            rusqlite::params![rowid, row.doc, row.fingerprint, data.crn],
+            "UPDATE contacts SET doc = ?2, fingerprint = ?3, crn = ?4, email_key = ?5, reference_key = ?6,
+                 external_key = ?7, phone_keys = ?8, tag_keys = ?9
+             WHERE rowid = ?1",
+            rusqlite::params![
+                rowid,
+                row.doc,
+                row.fingerprint,
+                data.crn,
+                row.keys.email,
+                row.keys.reference_id,
+                row.keys.external_id,
+                row.keys.phones,
+                row.keys.tags
+            ],
         )?;
     }
     Ok(())

@@ -42,7 +42,8 @@ fn rewrite(c: &Connection, biller: BillerId, contact: &Contact, now: i64) -> Sto
     let row = codec::encode(d)?;
     c.prepare_cached(
         "UPDATE contacts SET account_number = ?3, name_folded = ?4, contact_type = ?5, active = ?6, doc = ?7,
-             fingerprint = ?8, crn = ?9, version = version + 1, updated_at = ?10
+             fingerprint = ?8, crn = ?9, version = version + 1, updated_at = ?10, email_key = ?11,
+             reference_key = ?12, external_key = ?13, phone_keys = ?14, tag_keys = ?15
          WHERE biller_id = ?1 AND id = ?2",
     )?
     .execute(params![
@@ -55,7 +56,12 @@ fn rewrite(c: &Connection, biller: BillerId, contact: &Contact, now: i64) -> Sto
         row.doc,
         row.fingerprint,
         d.crn,
-        now
+        now,
+        row.keys.email,
+        row.keys.reference_id,
+        row.keys.external_id,
+        row.keys.phones,
+        row.keys.tags,
     ])
     .map_err(|e| taken(e.into(), contact))?;
     Ok(())
@@ -79,8 +85,9 @@ impl SingleContactStore for SqliteStore {
                 check_settings_version(&tx, biller, settings_version)?;
                 tx.prepare_cached(
                     "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc,
-                         fingerprint, version, created_at, updated_at, crn)
-                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)",
+                         fingerprint, version, created_at, updated_at, crn, email_key, reference_key,
+                         external_key, phone_keys, tag_keys)
+                     VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
                 )?
                 .execute(params![
                     biller,
@@ -95,6 +102,11 @@ impl SingleContactStore for SqliteStore {
                     to_micros(contact.created_at),
                     to_micros(contact.updated_at),
                     d.crn,
+                    row.keys.email,
+                    row.keys.reference_id,
+                    row.keys.external_id,
+                    row.keys.phones,
+                    row.keys.tags,
                 ])
                 .map_err(|e| taken(e.into(), &contact))?;
                 let now = to_micros(contact.created_at);
