@@ -28,7 +28,7 @@ pub struct ReplaceOptions {
 }
 
 impl Service {
-    fn check_size(&self, batch: &ContactBatch, mode: WriteMode) -> ServiceResult<()> {
+    fn check_size(&self, code: &str, batch: &ContactBatch, mode: WriteMode) -> ServiceResult<()> {
         let max = self.config.max_sync_records;
         if batch.records > max {
             let endpoint = match mode {
@@ -36,7 +36,7 @@ impl Service {
                 WriteMode::Replace => "contacts/job/replace",
             };
             return Err(ServiceError::TooManyRecords(format!(
-                "{} records is more than the {max} a synchronous request takes; send them as a background job (POST …/{endpoint}, any size up to {}), or split them into requests of at most {max}",
+                "{} records is more than the {max} a synchronous request takes; send them as a background job (POST /v1/billers/{code}/{endpoint}, any size up to {}), or split them into requests of at most {max}",
                 batch.records,
                 crate::service::MAX_JOB_RECORDS
             )));
@@ -66,7 +66,7 @@ impl Service {
         options: ReplaceOptions,
     ) -> ServiceResult<WriteOutcome> {
         let biller = self.authorize(who, code, scope).await?;
-        self.check_size(&batch, mode)?;
+        self.check_size(code, &batch, mode)?;
         // Bulk writes of one biller queue here rather than on database connections.
         let lock = self.bulk_lock(biller.id);
         let _turn = lock.lock().await;

@@ -6,10 +6,10 @@ use crate::domain::field_settings::CrnBase;
 use crate::domain::history::Origin;
 use crate::domain::patch::ContactPatch;
 use crate::domain::validate::Rules;
-use crate::domain::{Contact, ContactId, ContactRef, ErrorCode, FieldError, validate_batch, validate_contact};
+use crate::domain::{Contact, ContactId, ContactRef, FieldError, validate_batch, validate_contact};
 use crate::service::error::{HeldWrite, Resource};
 use crate::service::{ContactBatch, Principal, Service, ServiceError, ServiceResult};
-use crate::store::{Biller, Refused, Scope};
+use crate::store::{Biller, MakeCrn, Refused, Scope};
 use std::collections::HashSet;
 
 /// What an `If-Match` header asked for.
@@ -43,6 +43,7 @@ fn refused(e: Refused, write: HeldWrite) -> ServiceError {
         Refused::VersionMismatch { current } => ServiceError::PreconditionFailed { current },
         Refused::Invalid(errors) => ServiceError::invalid_one(errors),
         Refused::Held(holds) => ServiceError::ContactHeld { write, holds },
+        Refused::CrnFixed(detail) => ServiceError::CrnFixed(detail),
     }
 }
 
@@ -126,11 +127,9 @@ impl Service {
             if let (Some(old), Some(new)) = (&contact.data.crn, &data.crn)
                 && old != new
             {
-                return Err(Refused::Invalid(vec![FieldError::new(
-                    "crn",
-                    ErrorCode::InvalidValue,
-                    format!("the contact's CRN {old} is fixed once issued; clear it first (\"crn\": null)"),
-                )]));
+                return Err(Refused::CrnFixed(format!(
+                    "the contact's CRN {old} is fixed once issued; clear it first (\"crn\": null)"
+                )));
             }
             if contact.data.active && !data.active && !holds.is_empty() {
                 return Err(Refused::Held(holds.to_vec()));
@@ -189,6 +188,7 @@ impl Service {
             };
             crn::generate(algorithm, &digits)
         });
+        let make = MakeCrn { make, from_sequence: base == CrnBase::Sequence };
         let issued = self
             .store
             .issue_crn(biller.id, by, &origin(who, via), super::now(), make)

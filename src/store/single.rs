@@ -4,7 +4,7 @@
 
 use crate::domain::history::{Action, Origin};
 use crate::domain::holds::Hold;
-use crate::domain::{Contact, ContactData, ContactId, ContactRef, FieldError, HoldId, KeyId, TagId};
+use crate::domain::{Contact, ContactData, ContactId, ContactRef, ErrorCode, FieldError, HoldId, KeyId, TagId};
 use crate::store::{BillerId, StoreResult};
 use async_trait::async_trait;
 use std::collections::HashSet;
@@ -22,6 +22,8 @@ pub enum Refused {
     Invalid(Vec<FieldError>),
     /// The contact's holds forbid it (deactivating, deleting).
     Held(Vec<Hold>),
+    /// It would change the CRN the contact was issued (what it says).
+    CrnFixed(String),
 }
 
 /// What a partial update becomes once it sees the stored contact and its
@@ -29,9 +31,38 @@ pub enum Refused {
 /// is written, the version stays).
 pub type Decide = Box<dyn FnOnce(&Contact, &[Hold]) -> Result<ContactData, Refused> + Send>;
 
-/// Makes a CRN for a contact that has none, from it and the biller's next
-/// sequence number; `Err` says why it cannot.
-pub type MakeCrn = Box<dyn FnOnce(&Contact, i64) -> Result<String, String> + Send>;
+/// Makes a CRN from a contact and a sequence number, or says why it cannot.
+pub type CrnRule = dyn Fn(&Contact, i64) -> Result<String, String> + Send + Sync;
+
+/// Makes a CRN for a contact that has none, from it and a number of the
+/// biller's sequence; `Err` says why it cannot.
+pub struct MakeCrn {
+    pub make: Box<CrnRule>,
+    /// Whether the CRN comes from the sequence: one another contact has
+    /// already is then skipped (its number is used up), where one made from
+    /// the contact itself is a conflict.
+    pub from_sequence: bool,
+}
+
+/// Sequence numbers an issue skips at most, past CRNs taken, before it gives up.
+pub const MAX_CRN_SKIPS: i64 = 1000;
+
+impl MakeCrn {
+    /// The CRNs to try in turn, each with the sequence number it uses up:
+    /// the first one free is the contact's; none free is a conflict.
+    pub fn candidates<'a>(
+        &'a self,
+        contact: &'a Contact,
+        sequence: i64,
+    ) -> impl Iterator<Item = Result<(String, i64), Refused>> + 'a {
+        let tries = if self.from_sequence { MAX_CRN_SKIPS } else { 1 };
+        (sequence..sequence + tries).map(move |n| {
+            (self.make)(contact, n)
+                .map(|crn| (crn, if self.from_sequence { n + 1 } else { sequence }))
+                .map_err(|why| Refused::Invalid(vec![FieldError::new("crn", ErrorCode::InvalidValue, why)]))
+        })
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Updated {

@@ -8,13 +8,13 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-struct Server {
+pub struct Server {
     child: Child,
-    base: String,
+    pub base: String,
 }
 
 /// Starts `contactd serve` and reads its address (and, on a first start, the demo key).
-fn start(db: &TestDb, first: bool) -> (Server, Option<(String, String)>) {
+pub fn start(db: &TestDb, first: bool) -> (Server, Option<(String, String)>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_contactd"))
         .args(["serve", "--listen", "127.0.0.1:0", "--database", &db.url, "--workers", "1", "--job-lease-secs", "2"])
         .args(if first { &[][..] } else { &["--no-demo"][..] })
@@ -61,7 +61,7 @@ impl Drop for Server {
     }
 }
 
-async fn token(c: &reqwest::Client, base: &str, key: &(String, String)) -> String {
+pub async fn token(c: &reqwest::Client, base: &str, key: &(String, String)) -> String {
     let v: Value = c
         .post(format!("{base}/v1/auth/token"))
         .basic_auth(&key.0, Some(&key.1))

@@ -4,17 +4,21 @@
 mod helpers;
 
 mod auth;
+mod catalogue;
 mod cli;
 mod contacts;
 mod crash;
 mod hardening;
+mod history;
 mod hostile;
 mod idempotency;
 mod inbox;
 mod jobs;
+mod list_append;
 mod migrations;
 mod ops;
 mod pagination;
+mod single;
 mod snapshots;
 mod store_conformance;
 mod validation;

@@ -150,7 +150,7 @@ impl CatalogueStore for PgStore {
         let c = self.pool.get().await?;
         c.query(
             "SELECT id, contact_id, kind, reference, created_at FROM holds
-             WHERE biller_id = $1 AND contact_id = $2 ORDER BY id",
+             WHERE biller_id = $1 AND contact_id = $2 ORDER BY created_at, id",
             &[&biller, &contact.as_str()],
         )
         .await?

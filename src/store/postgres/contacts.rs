@@ -351,7 +351,7 @@ pub(super) async fn held(
         .query(
             "SELECT h.id, h.contact_id, h.kind, h.reference, h.created_at, c.account_number, c.active
              FROM holds h JOIN contacts c ON c.biller_id = h.biller_id AND c.id = h.contact_id
-             WHERE h.biller_id = $1 ORDER BY h.id",
+             WHERE h.biller_id = $1 ORDER BY h.created_at, h.id",
             &[&biller],
         )
         .await?;

@@ -5,7 +5,7 @@
 //! queue on its row and never lose one another.
 
 use crate::domain::history::{Action, Origin};
-use crate::domain::{Contact, ContactRef, ErrorCode, FieldError};
+use crate::domain::{Contact, ContactRef};
 use crate::store::codec;
 use crate::store::postgres::PgStore;
 use crate::store::postgres::contacts::{check_settings_version, find, history_of, to_hold};
@@ -34,7 +34,7 @@ async fn holds(
     contact: &Contact,
 ) -> StoreResult<Vec<crate::domain::holds::Hold>> {
     tx.query(
-        "SELECT id, contact_id, kind, reference, created_at FROM holds WHERE biller_id = $1 AND contact_id = $2 ORDER BY id",
+        "SELECT id, contact_id, kind, reference, created_at FROM holds WHERE biller_id = $1 AND contact_id = $2 ORDER BY created_at, id",
         &[&biller, &contact.id.as_str()],
     )
     .await?
@@ -205,15 +205,26 @@ impl SingleContactStore for PgStore {
         if contact.data.crn.is_some() {
             return Ok(Ok(CrnIssued { contact, issued: false }));
         }
-        let crn = match make(&contact, sequence) {
-            Ok(crn) => crn,
-            Err(why) => return Ok(Err(Refused::Invalid(vec![FieldError::new("crn", ErrorCode::InvalidValue, why)]))),
-        };
+        let mut last = String::new();
+        let mut free = None;
+        for candidate in make.candidates(&contact, sequence) {
+            let (crn, next) = match candidate {
+                Ok(c) => c,
+                Err(refused) => return Ok(Err(refused)),
+            };
+            let taken = "SELECT 1 FROM contacts WHERE biller_id = $1 AND crn = $2";
+            if tx.query_opt(taken, &[&biller, &crn]).await?.is_none() {
+                free = Some((crn, next));
+                break;
+            }
+            last = crn;
+        }
+        let Some((crn, next)) = free else { return Err(StoreError::Conflict(format!("CRN {last}"))) };
         history_of(&tx, biller, &[contact.id.to_string()], Action::Updated.as_str(), origin, now).await?;
         let mut updated = Contact { version: contact.version + 1, updated_at: now, ..contact };
         updated.data.crn = Some(crn);
         rewrite(&tx, biller, &updated).await?;
-        tx.execute("UPDATE billers SET crn_sequence = crn_sequence + 1 WHERE id = $1", &[&biller]).await?;
+        tx.execute("UPDATE billers SET crn_sequence = $2 WHERE id = $1", &[&biller, &next]).await?;
         tx.commit().await?;
         Ok(Ok(CrnIssued { contact: updated, issued: true }))
     }

@@ -138,7 +138,7 @@ impl CatalogueStore for SqliteStore {
             .run(move |c| {
                 Ok(c.prepare_cached(
                     "SELECT id, contact_id, kind, reference, created_at FROM holds
-                     WHERE biller_id = ?1 AND contact_id = ?2 ORDER BY id",
+                     WHERE biller_id = ?1 AND contact_id = ?2 ORDER BY created_at, id",
                 )?
                 .query_map(params![biller, contact], hold_of)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)

@@ -129,7 +129,7 @@ pub(super) fn held(
     let mut by_contact: HashMap<String, Vec<Hold>> = HashMap::new();
     let rows = c
         .prepare_cached(
-            "SELECT id, contact_id, kind, reference, created_at FROM holds WHERE biller_id = ?1 ORDER BY id",
+            "SELECT id, contact_id, kind, reference, created_at FROM holds WHERE biller_id = ?1 ORDER BY created_at, id",
         )?
         .query_map([biller], hold_of)?
         .collect::<rusqlite::Result<Vec<_>>>()?;

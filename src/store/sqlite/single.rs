@@ -3,7 +3,7 @@
 //! transaction of the one writer.
 
 use crate::domain::history::{Action, Origin};
-use crate::domain::{Contact, ContactRef, ErrorCode, FieldError};
+use crate::domain::{Contact, ContactRef};
 use crate::store::codec;
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::contacts::{check_settings_version, find};
@@ -29,7 +29,7 @@ fn taken(e: StoreError, contact: &Contact) -> StoreError {
 
 fn holds(c: &Connection, biller: BillerId, contact: &Contact) -> StoreResult<Vec<crate::domain::holds::Hold>> {
     c.prepare_cached(
-        "SELECT id, contact_id, kind, reference, created_at FROM holds WHERE biller_id = ?1 AND contact_id = ?2 ORDER BY id",
+        "SELECT id, contact_id, kind, reference, created_at FROM holds WHERE biller_id = ?1 AND contact_id = ?2 ORDER BY created_at, id",
     )?
     .query_map(params![biller, contact.id.as_str()], hold_of)?
     .map(|r| to_hold(r?))
@@ -198,20 +198,30 @@ impl SingleContactStore for SqliteStore {
                 if contact.data.crn.is_some() {
                     return Ok(Ok(CrnIssued { contact, issued: false }));
                 }
-                let sequence: i64 =
+                let first: i64 =
                     tx.query_row("SELECT crn_sequence FROM billers WHERE id = ?1", [biller], |r| r.get(0))?;
-                let crn = match make(&contact, sequence) {
-                    Ok(crn) => crn,
-                    Err(why) => {
-                        return Ok(Err(Refused::Invalid(vec![FieldError::new("crn", ErrorCode::InvalidValue, why)])));
+                let mut taken = tx.prepare_cached("SELECT 1 FROM contacts WHERE biller_id = ?1 AND crn = ?2")?;
+                let mut last = String::new();
+                let mut free = None;
+                for candidate in make.candidates(&contact, first) {
+                    let (crn, next) = match candidate {
+                        Ok(c) => c,
+                        Err(refused) => return Ok(Err(refused)),
+                    };
+                    if !taken.exists(params![biller, crn])? {
+                        free = Some((crn, next));
+                        break;
                     }
-                };
+                    last = crn;
+                }
+                drop(taken);
+                let Some((crn, used)) = free else { return Err(StoreError::Conflict(format!("CRN {last}"))) };
                 let now_us = to_micros(now);
                 record::changed(&tx, biller, &contact.id, Action::Updated, &origin, now_us)?;
                 let mut updated = Contact { version: contact.version + 1, updated_at: from_micros(now_us)?, ..contact };
                 updated.data.crn = Some(crn);
                 rewrite(&tx, biller, &updated, now_us)?;
-                tx.execute("UPDATE billers SET crn_sequence = crn_sequence + 1 WHERE id = ?1", [biller])?;
+                tx.execute("UPDATE billers SET crn_sequence = ?2 WHERE id = ?1", params![biller, used])?;
                 tx.commit()?;
                 Ok(Ok(CrnIssued { contact: updated, issued: true }))
             })
