@@ -71,7 +71,7 @@ pub const MAX_REPORTED_ERRORS: usize = 1000;
 /// The errors of a batch, bounded: the first `MAX_REPORTED_ERRORS` by record
 /// position, the total, and how many records had any. A hostile request can
 /// make many errors; it cannot make them cost unbounded memory.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct BatchErrors {
     listed: Vec<RecordError>,
     total: usize,

@@ -181,9 +181,13 @@ pub struct Field {
     pub path: String,
 }
 
-/// Checked settings: what the validator runs on.
+/// Checked settings: what the validator runs on. Shared, not copied: every
+/// request of the biller holds them.
 #[derive(Debug, Clone)]
-pub struct BillerSettings {
+pub struct BillerSettings(std::sync::Arc<Checked>);
+
+#[derive(Debug)]
+struct Checked {
     doc: SettingsDoc,
     fields: Vec<Field>,
     crn: CrnAlgorithm,
@@ -192,7 +196,12 @@ pub struct BillerSettings {
 
 impl Default for BillerSettings {
     fn default() -> Self {
-        Self { doc: SettingsDoc::default(), fields: Vec::new(), crn: CrnAlgorithm::Mod10V01, phone_country: None }
+        Self(std::sync::Arc::new(Checked {
+            doc: SettingsDoc::default(),
+            fields: Vec::new(),
+            crn: CrnAlgorithm::Mod10V01,
+            phone_country: None,
+        }))
     }
 }
 
@@ -307,47 +316,51 @@ impl BillerSettings {
                 None
             }),
         };
-        if errors.is_empty() { Ok(Self { doc, fields, crn, phone_country }) } else { Err(errors) }
+        if errors.is_empty() {
+            Ok(Self(std::sync::Arc::new(Checked { doc, fields, crn, phone_country })))
+        } else {
+            Err(errors)
+        }
     }
 
     pub fn crn_algorithm(&self) -> CrnAlgorithm {
-        self.crn
+        self.0.crn
     }
 
     pub fn phone_country(&self) -> Option<&'static str> {
-        self.phone_country
+        self.0.phone_country
     }
 
     pub fn name_rules(&self) -> NameRules {
-        self.doc.name_rules
+        self.0.doc.name_rules
     }
 
     pub fn require_if_match(&self) -> bool {
-        self.doc.require_if_match
+        self.0.doc.require_if_match
     }
 
     pub fn doc(&self) -> &SettingsDoc {
-        &self.doc
+        &self.0.doc
     }
 
     pub fn account_number(&self) -> &AccountNumberRules {
-        &self.doc.account_number
+        &self.0.doc.account_number
     }
 
     pub fn fields(&self) -> &[Field] {
-        &self.fields
+        &self.0.fields
     }
 
     pub fn field(&self, key: &str) -> Option<&Field> {
-        self.fields.iter().find(|f| f.def.key == key)
+        self.0.fields.iter().find(|f| f.def.key == key)
     }
 
     pub fn allows_type(&self, contact_type: &str) -> bool {
-        self.doc.contact_types.iter().any(|t| t == contact_type)
+        self.0.doc.contact_types.iter().any(|t| t == contact_type)
     }
 
     pub fn max_replace_removal(&self) -> f64 {
-        self.doc.max_replace_removal
+        self.0.doc.max_replace_removal
     }
 }
 

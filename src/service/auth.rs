@@ -153,6 +153,7 @@ impl Service {
         if let Ok(mut v) = self.auth_cache.verified.lock() {
             v.remove(&id);
         }
+        self.tokens.clear();
         Ok(())
     }
 
@@ -248,8 +249,16 @@ impl Service {
         if !well_formed(token, TOKEN_PREFIX) {
             return Err(ServiceError::Unauthenticated(AuthFailure::MalformedToken));
         }
-        let record =
-            self.store.token(&sha256(token)).await?.ok_or(ServiceError::Unauthenticated(AuthFailure::UnknownToken))?;
+        let hash = sha256(token);
+        let record = match self.tokens.get(&hash) {
+            Some(record) => record,
+            None => {
+                let record =
+                    self.store.token(&hash).await?.ok_or(ServiceError::Unauthenticated(AuthFailure::UnknownToken))?;
+                self.tokens.put(hash, record.clone());
+                record
+            }
+        };
         if record.key.revoked_at.is_some() {
             return Err(ServiceError::Unauthenticated(AuthFailure::RevokedKey));
         }

@@ -75,7 +75,10 @@ impl Service {
     ) -> ServiceResult<u64> {
         let biller = self.authorize(who, code, Scope::Admin).await?;
         let id = TagId::parse(id).ok_or(ServiceError::NotFound(Resource::Tag))?;
-        match self.store.delete_tag(biller.id, &id, detach, &origin(who, via), super::now()).await? {
+        let deleted = self.store.delete_tag(biller.id, &id, detach, &origin(who, via), super::now()).await?;
+        // It moved the biller's settings version on.
+        self.biller_changed(code);
+        match deleted {
             TagDeleted::NotFound => Err(ServiceError::NotFound(Resource::Tag)),
             TagDeleted::InUse(n) => Err(ServiceError::TagInUse(n)),
             TagDeleted::Deleted(n) => Ok(n),
@@ -106,6 +109,7 @@ impl Service {
         doc.contact_types.push(name.to_owned());
         let settings = BillerSettings::parse(doc).map_err(ServiceError::InvalidSettings)?;
         self.store.set_biller_settings(biller.id, &settings, Some(&who.key_id)).await?;
+        self.biller_changed(code);
         Ok(settings.doc().contact_types.clone())
     }
 
@@ -141,6 +145,7 @@ impl Service {
             return Err(ServiceError::SettingsWouldInvalidate(impact));
         }
         self.store.set_biller_settings(biller.id, &settings, key).await?;
+        self.biller_changed(&biller.code);
         Ok((settings, impact, true))
     }
 

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 /// A parsed request body: drafts by position, and the records the wire layer
 /// could not even read (wrong JSON types), already as errors.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub struct ContactBatch {
     pub drafts: Vec<(usize, ContactDraft)>,
     pub errors: BatchErrors,

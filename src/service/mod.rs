@@ -7,6 +7,7 @@ mod catalogue;
 mod contacts;
 mod error;
 mod jobs;
+mod recent;
 mod single;
 mod snapshots;
 
@@ -21,6 +22,7 @@ pub use jobs::{JobOptions, JobUpload, MAX_JOB_RECORDS, RecordParser, Unreadable,
 pub use single::Precondition;
 
 use crate::store::{Biller, BillerId, Store};
+use recent::Recent;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
@@ -76,7 +78,17 @@ pub struct Service {
     job_queued: Arc<tokio::sync::Notify>,
     /// How many of this server's workers are on large jobs.
     lanes: Arc<jobs::Lanes>,
+    /// Billers by code and tokens by hash, as read a moment ago.
+    billers: Arc<Recent<String, Biller>>,
+    tokens: Arc<Recent<[u8; 32], crate::store::TokenRecord>>,
 }
+
+/// How long a biller or token read from the store is trusted: what a change
+/// made through another server (or the CLI) takes to reach this one.
+pub const RECENT_TTL: Duration = Duration::from_secs(2);
+
+/// Entries of each recent-reads map, at most.
+const RECENT_MAX: usize = 100_000;
 
 impl Service {
     pub fn new(store: Arc<dyn Store>, config: ServiceConfig) -> Self {
@@ -88,6 +100,8 @@ impl Service {
             bulk_locks: Arc::default(),
             job_queued: Arc::default(),
             lanes,
+            billers: Arc::new(Recent::new(RECENT_TTL, RECENT_MAX)),
+            tokens: Arc::new(Recent::new(RECENT_TTL, RECENT_MAX)),
         }
     }
 
@@ -123,7 +137,39 @@ impl Service {
         if !who.billers.iter().any(|b| b == code) {
             return Err(ServiceError::NotFound(Resource::Biller));
         }
-        self.store.biller(code).await?.ok_or(ServiceError::NotFound(Resource::Biller))
+        if let Some(biller) = self.billers.get(&code.to_owned()) {
+            return Ok(biller);
+        }
+        let biller = self.store.biller(code).await?.ok_or(ServiceError::NotFound(Resource::Biller))?;
+        self.billers.put(code.to_owned(), biller.clone());
+        Ok(biller)
+    }
+
+    /// Forgets what this server read of the biller: it changed.
+    pub(super) fn biller_changed(&self, code: &str) {
+        self.billers.forget(&code.to_owned());
+    }
+
+    /// Runs a write validated against the biller's settings; if they changed
+    /// meanwhile (here or through another server), once more against the new.
+    pub(super) async fn with_settings<T, F, Fut>(
+        &self,
+        who: &Principal,
+        code: &str,
+        scope: Scope,
+        write: F,
+    ) -> ServiceResult<T>
+    where
+        F: Fn(Biller) -> Fut,
+        Fut: std::future::Future<Output = ServiceResult<T>>,
+    {
+        match write(self.authorize(who, code, scope).await?).await {
+            Err(ServiceError::SettingsChanged) => {
+                self.biller_changed(code);
+                write(self.authorize(who, code, scope).await?).await
+            }
+            done => done,
+        }
     }
 
     /// Claims an idempotency key for a request on `code` the principal may make.

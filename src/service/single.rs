@@ -75,7 +75,17 @@ impl Service {
         via: &str,
         batch: ContactBatch,
     ) -> ServiceResult<Contact> {
-        let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
+        self.with_settings(who, code, Scope::ContactsWrite, |biller| self.create_as(biller, who, via, batch.clone()))
+            .await
+    }
+
+    async fn create_as(
+        &self,
+        biller: Biller,
+        who: &Principal,
+        via: &str,
+        batch: ContactBatch,
+    ) -> ServiceResult<Contact> {
         let tags = self.known_tags(biller.id, batch.drafts.iter().flat_map(|(_, d)| &d.tags)).await?;
         let now = super::now();
         let rules = Rules::new(&biller.settings, &tags, now.date());
@@ -111,7 +121,21 @@ impl Service {
         patch: ContactPatch,
         pre: Precondition,
     ) -> ServiceResult<(Contact, bool)> {
-        let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
+        self.with_settings(who, code, Scope::ContactsWrite, |biller| {
+            self.patch_as(biller, who, via, by, patch.clone(), pre)
+        })
+        .await
+    }
+
+    async fn patch_as(
+        &self,
+        biller: Biller,
+        who: &Principal,
+        via: &str,
+        by: &ContactRef,
+        patch: ContactPatch,
+        pre: Precondition,
+    ) -> ServiceResult<(Contact, bool)> {
         self.require_precondition(&biller, pre)?;
         let mut tags = self.known_tags(biller.id, patch.tags_named().iter()).await?;
         let settings = biller.settings.clone();

@@ -115,7 +115,11 @@ async fn postgres_a_server_out_of_connections_answers_busy() {
     let t = app.biller("1001", ALL).await;
     let (locker, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
-    locker.batch_execute("BEGIN; SELECT 1 FROM billers WHERE code = '1001' FOR UPDATE").await.unwrap();
+    // The biller's lock, as a bulk write takes it (see `BillerLock`).
+    locker
+        .batch_execute("BEGIN; SELECT pg_advisory_xact_lock(1668247156, id::int) FROM billers WHERE code = '1001'")
+        .await
+        .unwrap();
     // Single creates do not queue in the server: each holds a connection
     // while it waits for the biller's lock, sixteen of them the whole pool.
     let bodies: Vec<Value> = (0..16).map(|i| contact(&format!("{i:04}"), "Waiting")).collect();

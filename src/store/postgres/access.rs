@@ -3,6 +3,7 @@
 use crate::domain::{BillerSettings, KeyId};
 use crate::store::codec::{parse_scopes, scopes_text, settings_from_json, settings_json};
 use crate::store::postgres::PgStore;
+use crate::store::postgres::contacts::{BillerLock, lock_biller};
 use crate::store::{
     ApiKey, Biller, BillerId, BillerStore, KeyStore, SettingsVersion, StoreError, StoreResult, TokenRecord,
 };
@@ -102,8 +103,11 @@ impl BillerStore for PgStore {
         settings: &BillerSettings,
         key_id: Option<&KeyId>,
     ) -> StoreResult<i64> {
-        let c = self.pool.get().await?;
-        let row = c
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        // No write of the biller may be under way: each was validated against the old settings.
+        lock_biller(&tx, biller, BillerLock::Exclusive).await?;
+        let row = tx
             .query_one(
                 "WITH b AS (UPDATE billers SET settings = $1, settings_version = settings_version + 1 WHERE id = $2
                             RETURNING id, settings_version, settings)
@@ -112,6 +116,7 @@ impl BillerStore for PgStore {
                 &[&settings_json(settings)?, &biller, &key_id.map(|k| k.as_str())],
             )
             .await?;
+        tx.commit().await?;
         Ok(row.get(0))
     }
 

@@ -6,6 +6,7 @@ use crate::domain::holds::{Hold, MAX_HOLDS};
 use crate::domain::{ContactId, HoldId, TagId};
 use crate::store::history_rows::{self, Columns, HISTORY_COLUMNS, hold_detail};
 use crate::store::postgres::PgStore;
+use crate::store::postgres::contacts::{BillerLock, lock_biller};
 use crate::store::postgres::contacts::{history_of, to_hold};
 use crate::store::{
     BillerId, CatalogueStore, HistoryRow, HistoryStore, StoreError, StoreResult, Tag, TagDeleted, codec,
@@ -94,7 +95,7 @@ impl CatalogueStore for PgStore {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         // Every write of the biller waits: none may use the tag meanwhile.
-        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR UPDATE", &[&biller]).await?;
+        lock_biller(&tx, biller, BillerLock::Exclusive).await?;
         if tx
             .query_opt("SELECT 1 FROM tags WHERE biller_id = $1 AND id = $2", &[&biller, &id.as_str()])
             .await?
@@ -163,7 +164,7 @@ impl CatalogueStore for PgStore {
         let detail = hold_detail(hold)?;
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR SHARE", &[&biller]).await?;
+        lock_biller(&tx, biller, BillerLock::Shared).await?;
         let found = tx
             .query_opt(
                 "SELECT 1 FROM contacts WHERE biller_id = $1 AND id = $2 FOR UPDATE",

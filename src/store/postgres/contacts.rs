@@ -40,32 +40,60 @@ fn to_existing(map: &mut HashMap<String, Existing>, r: &Row) -> StoreResult<()> 
     Ok(())
 }
 
-/// The contact a reference names, read inside the caller's transaction
-/// (`lock`: `""` or `FOR UPDATE`).
-pub(super) async fn find(
-    tx: &tokio_postgres::Transaction<'_>,
-    biller: BillerId,
-    by: &ContactRef,
-    lock: &str,
-) -> StoreResult<Option<Contact>> {
-    let (column, key) = match by {
-        ContactRef::Id(id) => ("id", id.as_str()),
-        ContactRef::AccountNumber(a) => ("account_number", a.as_str()),
-    };
-    let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = $1 AND {column} = $2 {lock}");
-    tx.query_opt(&sql, &[&biller, &key]).await?.as_ref().map(to_contact).transpose()
+/// How a write holds its biller: one-contact writes share it; bulk writes,
+/// settings changes and tag deletes, which no other write of the biller may
+/// overlap, take it alone. It lives in PostgreSQL's lock manager, not on the
+/// biller's row: a row share-locked by many transactions at once gets a new
+/// multixact for each, and one-contact writes of a biller queued on them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum BillerLock {
+    Shared,
+    Exclusive,
 }
 
-/// Locks the biller row (`lock` is `FOR UPDATE` or `FOR SHARE`) and refuses a
-/// write validated against settings that have since changed.
+/// The advisory-lock class of billers' locks (the two-key form, apart from
+/// the migration lock's one key). Ids past 2^31 wrap onto smaller ones':
+/// more waiting, never less safety.
+const BILLER_LOCKS: i32 = 0x636f_6e74;
+
+/// `SELECT` of the biller's lock (numbers only: sent as a simple query, one
+/// round trip with no statement to prepare).
+fn lock_sql(biller: BillerId, lock: BillerLock) -> String {
+    let take = match lock {
+        BillerLock::Shared => "pg_advisory_xact_lock_shared",
+        BillerLock::Exclusive => "pg_advisory_xact_lock",
+    };
+    format!("SELECT {take}({BILLER_LOCKS}, {})", biller as i32)
+}
+
+/// Takes the biller's lock until the transaction ends.
+pub(super) async fn lock_biller(
+    tx: &tokio_postgres::Transaction<'_>,
+    biller: BillerId,
+    lock: BillerLock,
+) -> StoreResult<()> {
+    tx.batch_execute(&lock_sql(biller, lock)).await?;
+    Ok(())
+}
+
+/// Takes the biller's lock and refuses a write validated against settings
+/// that have since changed (one round trip for both).
 pub(super) async fn check_settings_version(
     tx: &tokio_postgres::Transaction<'_>,
     biller: BillerId,
     expected: i64,
-    lock: &str,
+    lock: BillerLock,
 ) -> StoreResult<()> {
-    let row = tx.query_one(&format!("SELECT settings_version FROM billers WHERE id = $1 {lock}"), &[&biller]).await?;
-    if row.get::<_, i64>(0) == expected { Ok(()) } else { Err(StoreError::SettingsChanged) }
+    let sql = format!("{}; SELECT settings_version FROM billers WHERE id = {biller}", lock_sql(biller, lock));
+    let current = tx.simple_query(&sql).await?.into_iter().find_map(|m| match m {
+        tokio_postgres::SimpleQueryMessage::Row(r)
+            if r.columns().first().is_some_and(|c| c.name() == "settings_version") =>
+        {
+            r.get(0).and_then(|v| v.parse::<i64>().ok())
+        }
+        _ => None,
+    });
+    if current == Some(expected) { Ok(()) } else { Err(StoreError::SettingsChanged) }
 }
 
 #[async_trait]
@@ -88,7 +116,7 @@ impl ContactStore for PgStore {
         let copy_conn = self.copy_connection(batch.snapshot.as_ref(), batch.mode, batch.dry_run).await?;
         let tx = c.transaction().await?;
         // One bulk writer per biller at a time, so the plan sees what it changes.
-        check_settings_version(&tx, biller, batch.settings_version, "FOR UPDATE").await?;
+        check_settings_version(&tx, biller, batch.settings_version, BillerLock::Exclusive).await?;
         let copy = SnapshotCopy::start(copy_conn, biller).await?;
         let mut existing = HashMap::new();
         let total = match batch.mode {

@@ -7,6 +7,7 @@
 //! settings did not change.
 
 use crate::domain::job::JobStatus;
+use crate::store::postgres::contacts::{BillerLock, lock_biller};
 use crate::store::postgres::jobs::{VACUUM_AFTER, drop_work, end_job, fenced, vacuum_contacts};
 use crate::store::{BillerId, DirectLoad, Heartbeat, LoadEnd, StoreError, StoreResult, direct_load::LoadCommand};
 use std::sync::Arc;
@@ -94,7 +95,10 @@ async fn run(
     };
     // Shared, as single writes take it: waits for a settings change or a
     // bulk write of the biller under way, and keeps the next from starting.
-    let version = tx.query_one("SELECT settings_version FROM billers WHERE id = $1 FOR SHARE", &[&biller]).await;
+    let version = match lock_biller(&tx, biller, BillerLock::Shared).await {
+        Ok(()) => tx.query_one("SELECT settings_version FROM billers WHERE id = $1", &[&biller]).await,
+        Err(e) => return Err(e),
+    };
     match version {
         Ok(row) if row.get::<_, i64>(0) != settings_version => return Ok(LoadEnd::TakeStagedPath),
         Ok(_) => {}

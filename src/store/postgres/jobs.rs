@@ -7,6 +7,7 @@ use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::WriteMode;
 use crate::domain::{JobId, KeyId};
 use crate::store::postgres::PgStore;
+use crate::store::postgres::contacts::{BillerLock, lock_biller};
 use crate::store::postgres::contacts::{crn_fixed, held};
 use crate::store::postgres::snapshots::{CopyConnection, SnapshotCopy, sweep_unlisted_copies};
 use crate::store::record_rows;
@@ -165,8 +166,8 @@ async fn merge(
     let seq = fence.seq;
     tx.batch_execute("SET LOCAL work_mem = '64MB'").await?;
     // The biller's lock orders this merge with every other bulk write of it.
-    let version: i64 =
-        tx.query_one("SELECT settings_version FROM billers WHERE id = $1 FOR UPDATE", &[&biller]).await?.get(0);
+    lock_biller(tx, biller, BillerLock::Exclusive).await?;
+    let version: i64 = tx.query_one("SELECT settings_version FROM billers WHERE id = $1", &[&biller]).await?.get(0);
     if version != apply.settings_version {
         return Err(StoreError::SettingsChanged);
     }

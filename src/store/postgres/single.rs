@@ -5,16 +5,19 @@
 //! queue on its row and never lose one another.
 
 use crate::domain::history::{Action, Origin};
+use crate::domain::holds::Hold;
 use crate::domain::{Contact, ContactRef};
 use crate::store::codec;
+use crate::store::codec::CONTACT_COLUMNS;
 use crate::store::postgres::PgStore;
-use crate::store::postgres::contacts::{check_settings_version, find, history_of, to_hold};
+use crate::store::postgres::contacts::{
+    BillerLock, check_settings_version, history_of, lock_biller, to_contact, to_hold,
+};
 use crate::store::{
     BillerId, CrnIssued, Decide, MakeCrn, Refused, SingleContactStore, StoreError, StoreResult, Updated,
 };
 use async_trait::async_trait;
 use time::OffsetDateTime;
-use tokio_postgres::Transaction;
 
 /// A unique index refused the write: which value is taken.
 fn taken(e: tokio_postgres::Error, contact: &Contact) -> StoreError {
@@ -29,7 +32,7 @@ fn taken(e: tokio_postgres::Error, contact: &Contact) -> StoreError {
 }
 
 async fn holds(
-    tx: &Transaction<'_>,
+    tx: &tokio_postgres::Transaction<'_>,
     biller: BillerId,
     contact: &Contact,
 ) -> StoreResult<Vec<crate::domain::holds::Hold>> {
@@ -43,15 +46,56 @@ async fn holds(
     .collect()
 }
 
-/// Writes a contact's new data (and CRN) over its row, a version on.
-async fn rewrite(tx: &Transaction<'_>, biller: BillerId, contact: &Contact) -> StoreResult<()> {
+/// A transaction on a pooled connection, whose statements are prepared once
+/// per connection (an unprepared one costs a second round trip).
+type Tx<'a> = deadpool_postgres::Transaction<'a>;
+
+/// The contact a reference names, locked for the write, and how many holds
+/// it has: one round trip.
+async fn find_for_write(tx: &Tx<'_>, biller: BillerId, by: &ContactRef) -> StoreResult<Option<(Contact, i64)>> {
+    let (column, key) = match by {
+        ContactRef::Id(id) => ("id", id.as_str()),
+        ContactRef::AccountNumber(a) => ("account_number", a.as_str()),
+    };
+    let stmt = tx
+        .prepare_cached(&format!(
+            "SELECT {CONTACT_COLUMNS}, (SELECT count(*) FROM holds h WHERE h.biller_id = $1 AND h.contact_id = c.id)
+             FROM contacts c WHERE c.biller_id = $1 AND c.{column} = $2 FOR UPDATE"
+        ))
+        .await?;
+    match tx.query_opt(&stmt, &[&biller, &key]).await? {
+        Some(row) => Ok(Some((to_contact(&row)?, row.get(8)))),
+        None => Ok(None),
+    }
+}
+
+/// The contact's holds, if its count says it has any.
+async fn holds_of(tx: &Tx<'_>, biller: BillerId, contact: &Contact, count: i64) -> StoreResult<Vec<Hold>> {
+    if count == 0 {
+        return Ok(Vec::new());
+    }
+    holds(tx, biller, contact).await
+}
+
+/// Writes a contact's new data (and CRN) over its row, a version on, and
+/// its history (the row as it was) in the same statement.
+async fn rewrite(tx: &Tx<'_>, biller: BillerId, contact: &Contact, action: Action, origin: &Origin) -> StoreResult<()> {
     let d = &contact.data;
     let row = codec::encode(d)?;
+    let stmt = tx
+        .prepare_cached(
+            "WITH h AS (INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version,
+                            account_number, crn, before)
+                        SELECT biller_id, id, $10, $16, $17, $18, version + 1, account_number, crn, doc FROM contacts
+                        WHERE biller_id = $1 AND id = $2)
+             UPDATE contacts SET account_number = $3, name_folded = $4, contact_type = $5, active = $6, doc = $7,
+                 fingerprint = $8, crn = $9, version = version + 1, updated_at = $10, email_key = $11,
+                 reference_key = $12, external_key = $13, phone_keys = $14, tag_keys = $15
+             WHERE biller_id = $1 AND id = $2",
+        )
+        .await?;
     tx.execute(
-        "UPDATE contacts SET account_number = $3, name_folded = $4, contact_type = $5, active = $6, doc = $7,
-             fingerprint = $8, crn = $9, version = version + 1, updated_at = $10, email_key = $11,
-             reference_key = $12, external_key = $13, phone_keys = $14, tag_keys = $15
-         WHERE biller_id = $1 AND id = $2",
+        &stmt,
         &[
             &biller,
             &contact.id.as_str(),
@@ -68,6 +112,9 @@ async fn rewrite(tx: &Transaction<'_>, biller: BillerId, contact: &Contact) -> S
             &row.keys.external_id,
             &row.keys.phones,
             &row.keys.tags,
+            &origin.key_id.as_ref().map(|k| k.as_str()),
+            &origin.source,
+            &action.as_str(),
         ],
     )
     .await
@@ -89,11 +136,22 @@ impl SingleContactStore for PgStore {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         // Shares the biller lock with other single writes; waits for bulk writes.
-        check_settings_version(&tx, biller, settings_version, "FOR SHARE").await?;
+        check_settings_version(&tx, biller, settings_version, BillerLock::Shared).await?;
+        // The contact and its history's first entry, in one statement.
+        let stmt = tx
+            .prepare_cached(
+                "WITH new AS (INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc,
+                                  fingerprint, version, created_at, updated_at, crn, email_key, reference_key,
+                                  external_key, phone_keys, tag_keys)
+                              VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)
+                              RETURNING id)
+                 INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, account_number,
+                     crn)
+                 SELECT $1, id, $10, $18, $19, 'created', 1, $3, $12 FROM new",
+            )
+            .await?;
         tx.execute(
-            "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc, fingerprint,
-                 version, created_at, updated_at, crn, email_key, reference_key, external_key, phone_keys, tag_keys)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+            &stmt,
             &[
                 &biller,
                 &contact.id.as_str(),
@@ -112,24 +170,12 @@ impl SingleContactStore for PgStore {
                 &row.keys.external_id,
                 &row.keys.phones,
                 &row.keys.tags,
+                &origin.key_id.as_ref().map(|k| k.as_str()),
+                &origin.source,
             ],
         )
         .await
         .map_err(|e| taken(e, contact))?;
-        tx.execute(
-            "INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, account_number, crn)
-             VALUES ($1, $2, $3, $4, $5, 'created', 1, $6, $7)",
-            &[
-                &biller,
-                &contact.id.as_str(),
-                &contact.created_at,
-                &origin.key_id.as_ref().map(|k| k.as_str()),
-                &origin.source,
-                &d.account_number.as_str(),
-                &d.crn,
-            ],
-        )
-        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -145,9 +191,17 @@ impl SingleContactStore for PgStore {
     ) -> StoreResult<Result<Updated, Refused>> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        check_settings_version(&tx, biller, settings_version, "FOR SHARE").await?;
-        let Some(contact) = find(&tx, biller, by, "FOR UPDATE").await? else { return Ok(Err(Refused::NotFound)) };
-        let held = holds(&tx, biller, &contact).await?;
+        // Pipelined: the server runs them in the order sent, so the contact is
+        // read under the biller's lock, and the two cost one round trip.
+        let (checked, found) = tokio::join!(
+            check_settings_version(&tx, biller, settings_version, BillerLock::Shared),
+            find_for_write(&tx, biller, by)
+        );
+        checked?;
+        let Some((contact, hold_count)) = found? else {
+            return Ok(Err(Refused::NotFound));
+        };
+        let held = holds_of(&tx, biller, &contact, hold_count).await?;
         let data = match decide(&contact, &held) {
             Ok(data) => data,
             Err(refused) => return Ok(Err(refused)),
@@ -155,9 +209,8 @@ impl SingleContactStore for PgStore {
         if data == contact.data {
             return Ok(Ok(Updated { contact, changed: false }));
         }
-        history_of(&tx, biller, &[contact.id.to_string()], Action::Updated.as_str(), origin, now).await?;
         let updated = Contact { data, version: contact.version + 1, updated_at: now, ..contact };
-        rewrite(&tx, biller, &updated).await?;
+        rewrite(&tx, biller, &updated, Action::Updated, origin).await?;
         tx.commit().await?;
         Ok(Ok(Updated { contact: updated, changed: true }))
     }
@@ -172,12 +225,14 @@ impl SingleContactStore for PgStore {
     ) -> StoreResult<Result<(), Refused>> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        tx.execute("SELECT 1 FROM billers WHERE id = $1 FOR SHARE", &[&biller]).await?;
-        let Some(contact) = find(&tx, biller, by, "FOR UPDATE").await? else { return Ok(Err(Refused::NotFound)) };
+        lock_biller(&tx, biller, BillerLock::Shared).await?;
+        let Some((contact, hold_count)) = find_for_write(&tx, biller, by).await? else {
+            return Ok(Err(Refused::NotFound));
+        };
         if expected.is_some_and(|v| v != contact.version) {
             return Ok(Err(Refused::VersionMismatch { current: contact.version }));
         }
-        let held = holds(&tx, biller, &contact).await?;
+        let held = holds_of(&tx, biller, &contact, hold_count).await?;
         if !held.is_empty() {
             return Ok(Err(Refused::Held(held)));
         }
@@ -199,9 +254,10 @@ impl SingleContactStore for PgStore {
         let tx = c.transaction().await?;
         // The biller's row holds its sequence: taken for update, CRNs of one
         // biller are issued one at a time.
+        lock_biller(&tx, biller, BillerLock::Shared).await?;
         let sequence: i64 =
             tx.query_one("SELECT crn_sequence FROM billers WHERE id = $1 FOR UPDATE", &[&biller]).await?.get(0);
-        let Some(contact) = find(&tx, biller, by, "FOR UPDATE").await? else { return Ok(Err(Refused::NotFound)) };
+        let Some((contact, _)) = find_for_write(&tx, biller, by).await? else { return Ok(Err(Refused::NotFound)) };
         if contact.data.crn.is_some() {
             return Ok(Ok(CrnIssued { contact, issued: false }));
         }
@@ -220,10 +276,9 @@ impl SingleContactStore for PgStore {
             last = crn;
         }
         let Some((crn, next)) = free else { return Err(StoreError::Conflict(format!("CRN {last}"))) };
-        history_of(&tx, biller, &[contact.id.to_string()], Action::Updated.as_str(), origin, now).await?;
         let mut updated = Contact { version: contact.version + 1, updated_at: now, ..contact };
         updated.data.crn = Some(crn);
-        rewrite(&tx, biller, &updated).await?;
+        rewrite(&tx, biller, &updated, Action::Updated, origin).await?;
         tx.execute("UPDATE billers SET crn_sequence = $2 WHERE id = $1", &[&biller, &next]).await?;
         tx.commit().await?;
         Ok(Ok(CrnIssued { contact: updated, issued: true }))

@@ -92,7 +92,7 @@ impl BillerStore for SqliteStore {
         let code = code.to_owned();
         let row = self
             .readers
-            .run(move |c| {
+            .quick(move |c| {
                 Ok(c.prepare_cached(
                     "SELECT id, code, name, settings, settings_version, created_at FROM billers WHERE code = ?1",
                 )?
@@ -265,7 +265,7 @@ impl KeyStore for SqliteStore {
     async fn token(&self, token_hash: &[u8]) -> StoreResult<Option<TokenRecord>> {
         let hash = token_hash.to_vec();
         self.readers
-            .run(move |c| {
+            .quick(move |c| {
                 // One snapshot for the token, its key and the key's grants.
                 let c = c.transaction()?;
                 let row = c

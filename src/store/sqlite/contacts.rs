@@ -63,7 +63,7 @@ fn to_existing(
 }
 
 /// Refuses a write validated against settings that have since changed.
-pub(super) fn check_settings_version(tx: &rusqlite::Transaction, biller: BillerId, expected: i64) -> StoreResult<()> {
+pub(super) fn check_settings_version(tx: &rusqlite::Connection, biller: BillerId, expected: i64) -> StoreResult<()> {
     let current: i64 =
         tx.prepare_cached("SELECT settings_version FROM billers WHERE id = ?1")?.query_row([biller], |r| r.get(0))?;
     if current == expected { Ok(()) } else { Err(StoreError::SettingsChanged) }
@@ -228,7 +228,7 @@ impl ContactStore for SqliteStore {
 
     async fn contact(&self, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>> {
         let by = by.clone();
-        self.readers.run(move |c| find(c, biller, &by)).await
+        self.readers.quick(move |c| find(c, biller, &by)).await
     }
 
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage> {

@@ -3,6 +3,7 @@
 mod access;
 mod catalogue;
 mod contacts;
+mod group;
 mod history;
 mod idempotency;
 mod jobs;
@@ -103,6 +104,8 @@ const READERS: usize = 4;
 pub struct SqliteStore {
     writer: Arc<Conns>,
     readers: Arc<Conns>,
+    /// One-contact writes, committed together (see `group`).
+    group: Arc<group::Group>,
 }
 
 /// `sqlite://relative.db`, `sqlite:///absolute.db` or `sqlite:path.db`.
@@ -128,7 +131,7 @@ impl SqliteStore {
         .await
         .map_err(|e| StoreError::Backend(e.to_string()))??;
         spawn_checkpointer(checkpointer, Arc::downgrade(&writer));
-        Ok(Self { writer, readers })
+        Ok(Self { writer, readers, group: Arc::default() })
     }
 }
 

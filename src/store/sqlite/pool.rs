@@ -73,31 +73,50 @@ impl Conns {
         let this = self.clone();
         tokio::task::spawn_blocking(move || {
             let _permit = permit;
-            let taken = this.idle.lock().map_err(|_| StoreError::Backend("connection set poisoned".into()))?.pop();
-            let mut conn = match taken {
-                Some(c) => c,
-                None => open_conn(&this.path, this.init)?,
-            };
-            // A panic in `f` (a bug) fails its call only: the connection is
-            // rolled back and kept, and with it the writer's temporary
-            // staging, which other jobs are still using.
-            let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn))).unwrap_or_else(|p| {
-                let why = p.downcast_ref::<&str>().copied().or(p.downcast_ref::<String>().map(String::as_str));
-                Err(StoreError::Backend(format!("a database task panicked: {}", why.unwrap_or("?"))))
-            });
-            if !conn.is_autocommit() {
-                conn.execute_batch("ROLLBACK").ok();
-            }
-            // One still inside a transaction is dropped (the next use opens a fresh one).
-            if conn.is_autocommit()
-                && let Ok(mut idle) = this.idle.lock()
-            {
-                idle.push(conn);
-            }
-            result
+            this.on_a_connection(f)
         })
         .await
         .map_err(|e| StoreError::Backend(format!("database task failed: {e}")))?
+    }
+
+    /// Runs a read of a few rows by key on the calling thread, where a
+    /// connection is free: handing it to a blocking thread (two thread
+    /// switches) costs more than the read itself. Else as `run`.
+    pub async fn quick<T, F>(self: &Arc<Self>, f: F) -> StoreResult<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut Connection) -> StoreResult<T> + Send + 'static,
+    {
+        match self.permits.try_acquire() {
+            Ok(_permit) => self.on_a_connection(f),
+            Err(_) => self.run(f).await,
+        }
+    }
+
+    /// `f` on an idle connection (or a new one), for the holder of a permit.
+    fn on_a_connection<T>(&self, f: impl FnOnce(&mut Connection) -> StoreResult<T>) -> StoreResult<T> {
+        let taken = self.idle.lock().map_err(|_| StoreError::Backend("connection set poisoned".into()))?.pop();
+        let mut conn = match taken {
+            Some(c) => c,
+            None => open_conn(&self.path, self.init)?,
+        };
+        // A panic in `f` (a bug) fails its call only: the connection is
+        // rolled back and kept, and with it the writer's temporary
+        // staging, which other jobs are still using.
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&mut conn))).unwrap_or_else(|p| {
+            let why = p.downcast_ref::<&str>().copied().or(p.downcast_ref::<String>().map(String::as_str));
+            Err(StoreError::Backend(format!("a database task panicked: {}", why.unwrap_or("?"))))
+        });
+        if !conn.is_autocommit() {
+            conn.execute_batch("ROLLBACK").ok();
+        }
+        // One still inside a transaction is dropped (the next use opens a fresh one).
+        if conn.is_autocommit()
+            && let Ok(mut idle) = self.idle.lock()
+        {
+            idle.push(conn);
+        }
+        result
     }
 }
 

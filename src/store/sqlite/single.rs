@@ -78,11 +78,10 @@ impl SingleContactStore for SqliteStore {
     ) -> StoreResult<()> {
         let row = codec::encode(&contact.data)?;
         let (contact, origin) = (contact.clone(), origin.clone());
-        self.writer
-            .run(move |c| {
+        self.group
+            .write(&self.writer, move |tx| {
                 let d = &contact.data;
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                check_settings_version(&tx, biller, settings_version)?;
+                check_settings_version(tx, biller, settings_version)?;
                 tx.prepare_cached(
                     "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc,
                          fingerprint, version, created_at, updated_at, crn, email_key, reference_key,
@@ -110,8 +109,7 @@ impl SingleContactStore for SqliteStore {
                 ])
                 .map_err(|e| taken(e.into(), &contact))?;
                 let now = to_micros(contact.created_at);
-                record::created(&tx, biller, &contact.id, d.account_number.as_str(), d.crn.as_deref(), &origin, now)?;
-                tx.commit()?;
+                record::created(tx, biller, &contact.id, d.account_number.as_str(), d.crn.as_deref(), &origin, now)?;
                 Ok(())
             })
             .await
@@ -127,12 +125,11 @@ impl SingleContactStore for SqliteStore {
         decide: Decide,
     ) -> StoreResult<Result<Updated, Refused>> {
         let (by, origin) = (by.clone(), origin.clone());
-        self.writer
-            .run(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                check_settings_version(&tx, biller, settings_version)?;
-                let Some(contact) = find(&tx, biller, &by)? else { return Ok(Err(Refused::NotFound)) };
-                let held = holds(&tx, biller, &contact)?;
+        self.group
+            .write(&self.writer, move |tx| {
+                check_settings_version(tx, biller, settings_version)?;
+                let Some(contact) = find(tx, biller, &by)? else { return Ok(Err(Refused::NotFound)) };
+                let held = holds(tx, biller, &contact)?;
                 let data = match decide(&contact, &held) {
                     Ok(data) => data,
                     Err(refused) => return Ok(Err(refused)),
@@ -141,11 +138,10 @@ impl SingleContactStore for SqliteStore {
                     return Ok(Ok(Updated { contact, changed: false }));
                 }
                 let now_us = to_micros(now);
-                record::changed(&tx, biller, &contact.id, Action::Updated, &origin, now_us)?;
+                record::changed(tx, biller, &contact.id, Action::Updated, &origin, now_us)?;
                 let updated =
                     Contact { data, version: contact.version + 1, updated_at: from_micros(now_us)?, ..contact };
-                rewrite(&tx, biller, &updated, now_us)?;
-                tx.commit()?;
+                rewrite(tx, biller, &updated, now_us)?;
                 Ok(Ok(Updated { contact: updated, changed: true }))
             })
             .await
@@ -160,23 +156,19 @@ impl SingleContactStore for SqliteStore {
         now: OffsetDateTime,
     ) -> StoreResult<Result<(), Refused>> {
         let (by, origin) = (by.clone(), origin.clone());
-        self.writer
-            .run(move |c| {
-                let tx = c.transaction_with_behavior(TransactionBehavior::Immediate)?;
-                let Some(contact) = find(&tx, biller, &by)? else { return Ok(Err(Refused::NotFound)) };
+        self.group
+            .write(&self.writer, move |tx| {
+                let Some(contact) = find(tx, biller, &by)? else { return Ok(Err(Refused::NotFound)) };
                 if expected.is_some_and(|v| v != contact.version) {
                     return Ok(Err(Refused::VersionMismatch { current: contact.version }));
                 }
-                let held = holds(&tx, biller, &contact)?;
+                let held = holds(tx, biller, &contact)?;
                 if !held.is_empty() {
                     return Ok(Err(Refused::Held(held)));
                 }
-                record::changed(&tx, biller, &contact.id, Action::Deleted, &origin, to_micros(now))?;
-                tx.execute(
-                    "DELETE FROM contacts WHERE biller_id = ?1 AND id = ?2",
-                    params![biller, contact.id.as_str()],
-                )?;
-                tx.commit()?;
+                record::changed(tx, biller, &contact.id, Action::Deleted, &origin, to_micros(now))?;
+                tx.prepare_cached("DELETE FROM contacts WHERE biller_id = ?1 AND id = ?2")?
+                    .execute(params![biller, contact.id.as_str()])?;
                 Ok(Ok(()))
             })
             .await
