@@ -47,8 +47,9 @@ pub struct TimeRange {
 }
 
 /// Keyset pagination over account numbers: a page starts after `after`.
-/// Account numbers never change, so a walk sees every contact that exists
-/// throughout it exactly once, whatever is written meanwhile.
+/// A walk sees every contact that exists throughout it, and keeps its
+/// account number, exactly once, whatever is written meanwhile (a contact
+/// moved to another number may be seen at both, or at neither).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     pub after: Option<String>,

@@ -13,7 +13,7 @@ use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::query::{plain, query};
 use crate::http::record;
-use crate::service::{Precondition, ServiceError};
+use crate::service::{PatchRequest, Precondition, ServiceError};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -137,10 +137,8 @@ pub async fn create(
     let q: WithQuery = query(raw)?;
     let batch = off_thread(move || parse_contact(&body)).await?;
     let via = "POST /v1/billers/{code}/contacts";
-    let mut contact = s.service.create_contact(&who, &code, via, batch).await?;
-    if let Some(WithParam::Crn) = q.with {
-        contact = s.service.issue_crn(&who, &code, via, &ContactRef::Id(contact.id.clone())).await?.0;
-    }
+    let with_crn = matches!(q.with, Some(WithParam::Crn));
+    let contact = s.service.create_contact(&who, &code, via, batch, with_crn).await?;
     let location = HeaderValue::from_str(&format!("/v1/billers/{code}/contacts/{}", contact.id));
     let mut res = with_etag(StatusCode::CREATED, contact);
     if let Ok(v) = location {
@@ -201,10 +199,9 @@ pub async fn patch(
     };
     let patch = record::patch_of(fields).map_err(ServiceError::invalid_one)?;
     let via = "PATCH /v1/billers/{code}/contacts/{id}";
-    let (mut contact, _) = s.service.patch_contact(&who, &code, via, &by, patch, pre).await?;
-    if let Some(WithParam::Crn) = q.with {
-        contact = s.service.issue_crn(&who, &code, via, &ContactRef::Id(contact.id.clone())).await?.0;
-    }
+    let with_crn = matches!(q.with, Some(WithParam::Crn));
+    let request = PatchRequest { patch, pre, with_crn };
+    let (contact, _) = s.service.patch_contact(&who, &code, via, &by, request).await?;
     Ok(with_etag(StatusCode::OK, contact))
 }
 

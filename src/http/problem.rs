@@ -56,17 +56,22 @@ pub struct Problem {
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct HeldBody {
-    pub account_number: String,
+    /// The contact's id (`cont_…`).
+    pub contact_id: String,
+    /// Where a bulk write named it (a one-contact write names it by its path).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub account_number: Option<String>,
     #[schema(value_type = Vec<Object>)]
     pub holds: Vec<serde_json::Value>,
 }
 
-fn held_body(account_number: String, holds: &[crate::domain::holds::Hold]) -> HeldBody {
+fn held_body(account_number: Option<String>, holds: &[crate::domain::holds::Hold]) -> HeldBody {
+    let contact_id = holds.first().map(|h| h.contact_id.to_string()).unwrap_or_default();
     let holds = holds
         .iter()
         .map(|h| serde_json::json!({"hold_id": h.id.as_str(), "kind": h.kind, "reference": h.reference}))
         .collect();
-    HeldBody { account_number, holds }
+    HeldBody { contact_id, account_number, holds }
 }
 
 impl Problem {
@@ -198,6 +203,7 @@ impl From<ServiceError> for Problem {
             ServiceError::BadRequest(detail) => Problem::new(S::BAD_REQUEST, "bad_request", detail),
             ServiceError::TooManyRecords(detail) => Problem::new(S::PAYLOAD_TOO_LARGE, "too_many_records", detail),
             ServiceError::Conflict(what) => Problem::new(S::CONFLICT, "conflict", format!("{what} already exists")),
+            ServiceError::LimitReached(what) => Problem::new(S::CONFLICT, "limit_reached", what),
             ServiceError::RemovalRefused(r) => {
                 let code = match r {
                     RemovalRefused::OverLimit { .. } => "removal_limit_exceeded",
@@ -247,13 +253,13 @@ impl From<ServiceError> for Problem {
                 let detail = crate::store::describe_held(&h);
                 let mut p = Problem::new(S::CONFLICT, "contacts_held", detail);
                 p.count = Some(h.total);
-                p.held = h.contacts.into_iter().map(|(acct, holds)| held_body(acct, &holds)).collect();
+                p.held = h.contacts.into_iter().map(|(acct, holds)| held_body(Some(acct), &holds)).collect();
                 p
             }
             ServiceError::ContactHeld { write, holds } => {
                 let detail = ServiceError::ContactHeld { write, holds: holds.clone() }.to_string();
                 let mut p = Problem::new(S::CONFLICT, "contact_held", detail);
-                p.held = vec![held_body(String::new(), &holds)];
+                p.held = vec![held_body(None, &holds)];
                 p
             }
             ServiceError::SettingsWouldInvalidate(impact) => {

@@ -10,7 +10,7 @@ use crate::domain::validate::Rules;
 use crate::domain::{BillerSettings, ContactId, ContactRef, HoldId, TagId, validate_contact};
 use crate::service::error::{Resource, SettingsImpact};
 use crate::service::{Principal, Service, ServiceError, ServiceResult};
-use crate::store::{Biller, Scope, SettingsVersion, Tag, TagDeleted};
+use crate::store::{Biller, HistoryFrom, Scope, SettingsVersion, Tag, TagDeleted};
 use std::collections::BTreeMap;
 
 /// The longest tag name.
@@ -57,7 +57,9 @@ impl Service {
             )));
         }
         if self.store.tags(biller.id).await?.len() >= MAX_TAGS_PER_BILLER {
-            return Err(ServiceError::Conflict(format!("{MAX_TAGS_PER_BILLER} tags (the most a biller may have)")));
+            return Err(ServiceError::LimitReached(format!(
+                "the biller has {MAX_TAGS_PER_BILLER} tags, the most it may; delete one first"
+            )));
         }
         let tag = Tag { id: TagId::generate(&mut rand::thread_rng()), name: name.to_owned(), created_at: super::now() };
         self.store.create_tag(biller.id, &tag).await?;
@@ -288,12 +290,13 @@ impl Service {
         let biller = self.authorize(who, code, Scope::ContactsRead).await?;
         let id = self.contact_id(&biller, by).await?;
         let current = self.store.contact(biller.id, &ContactRef::Id(id.clone())).await?;
-        // One row newer than the page (its `before` is the page's first `after`) and one past it.
-        let up_to = before;
-        let mut rows = self.store.history(biller.id, &id, up_to, limit + 2).await?;
+        // The page (entries older than the cursor, any position) and one past
+        // it; and the oldest row newer than the page, whose `before` is the
+        // page's first `after` (none: the contact as it is now).
+        let from = HistoryFrom::AtOrBelow(before.map_or(i64::MAX, |b| b - 1));
+        let mut rows = self.store.history(biller.id, &id, from, limit + 1).await?;
         let newer = match before {
-            Some(b) if rows.first().is_some_and(|r| r.seq == b) => Some(rows.remove(0)),
-            Some(_) => return Ok(HistoryPage { entries: Vec::new(), next: None }),
+            Some(b) => self.store.history(biller.id, &id, HistoryFrom::AtOrAbove(b), 1).await?.pop(),
             None => None,
         };
         if rows.is_empty() && newer.is_none() && current.is_none() {

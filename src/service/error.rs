@@ -66,6 +66,8 @@ pub enum ServiceError {
     TooManyRecords(String),
     #[error("{0} already exists")]
     Conflict(String),
+    #[error("{0}")]
+    LimitReached(String),
     #[error(transparent)]
     RemovalRefused(RemovalRefused),
     #[error("settings are invalid: {}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
@@ -148,6 +150,7 @@ impl ServiceError {
             | Self::BadRequest(_)
             | Self::TooManyRecords(_)
             | Self::Conflict(_)
+            | Self::LimitReached(_)
             | Self::RemovalRefused(_)
             | Self::InvalidSettings(_)
             | Self::JobFinished(_)
@@ -161,6 +164,7 @@ impl From<StoreError> for ServiceError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Conflict(what) => ServiceError::Conflict(what),
+            StoreError::LimitReached(what) => ServiceError::LimitReached(what),
             StoreError::RemovalRefused(r) => ServiceError::RemovalRefused(r),
             StoreError::SettingsChanged => ServiceError::SettingsChanged,
             StoreError::Busy => ServiceError::Unavailable,

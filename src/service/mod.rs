@@ -19,7 +19,7 @@ pub use catalogue::{HistoryPage, MAX_CONTACT_TYPE, MAX_TAG_NAME, SettingsChange}
 pub use contacts::{ContactBatch, ReplaceOptions};
 pub use error::{AuthFailure, HeldError, HeldWrite, Resource, ServiceError, ServiceResult, SettingsImpact};
 pub use jobs::{JobOptions, JobUpload, MAX_JOB_RECORDS, RecordParser, Unreadable, Worker, job_scope};
-pub use single::Precondition;
+pub use single::{PatchRequest, Precondition};
 
 use crate::store::{Biller, BillerId, Store};
 use recent::Recent;

@@ -6,7 +6,7 @@ use crate::domain::field_settings::CrnBase;
 use crate::domain::history::Origin;
 use crate::domain::patch::ContactPatch;
 use crate::domain::validate::Rules;
-use crate::domain::{Contact, ContactId, ContactRef, FieldError, validate_batch, validate_contact};
+use crate::domain::{Contact, ContactId, ContactRef, ErrorCode, FieldError, validate_batch, validate_contact};
 use crate::service::error::{HeldWrite, Resource};
 use crate::service::{ContactBatch, Principal, Service, ServiceError, ServiceResult};
 use crate::store::{Biller, MakeCrn, Refused, Scope};
@@ -58,6 +58,47 @@ impl ServiceError {
     }
 }
 
+/// A PATCH as the service takes it: the merge patch, its `If-Match`, and
+/// whether it also asks for a CRN (`?with=crn`).
+#[derive(Debug, Clone)]
+pub struct PatchRequest {
+    pub patch: ContactPatch,
+    pub pre: Precondition,
+    pub with_crn: bool,
+}
+
+/// How the biller makes a contact's CRN: from its account number's digits
+/// or the biller's sequence, with the biller's check digit.
+fn crn_rule(biller: &Biller) -> MakeCrn {
+    let (algorithm, base) = (biller.settings.crn_algorithm(), biller.settings.doc().crn.base);
+    let make = Box::new(move |contact: &Contact, sequence: i64| {
+        let digits = match base {
+            CrnBase::AccountNumber => {
+                let d: String = contact.data.account_number.as_str().chars().filter(char::is_ascii_digit).collect();
+                if d.is_empty() {
+                    return Err(
+                        "the account number has no digits to make a CRN from (the biller may use the sequence base)"
+                            .to_owned(),
+                    );
+                }
+                d
+            }
+            CrnBase::Sequence => sequence.to_string(),
+        };
+        crn::generate(algorithm, &digits)
+    });
+    MakeCrn { make, from_sequence: base == CrnBase::Sequence }
+}
+
+/// Refuses, before anything is written, a request that asks for a CRN
+/// (`?with=crn`) where none can be made for the contact it would leave.
+fn crn_possible(rule: &MakeCrn, contact: &Contact) -> Result<(), Vec<FieldError>> {
+    if contact.data.crn.is_some() {
+        return Ok(());
+    }
+    (rule.make)(contact, 1).map(drop).map_err(|why| vec![FieldError::new("crn", ErrorCode::InvalidValue, why)])
+}
+
 impl Service {
     fn require_precondition(&self, biller: &Biller, pre: Precondition) -> ServiceResult<()> {
         if biller.settings.require_if_match() && pre == Precondition::None {
@@ -66,7 +107,9 @@ impl Service {
         Ok(())
     }
 
-    /// Creates one contact from a batch of one record (so wire errors report alike).
+    /// Creates one contact from a batch of one record (so wire errors report
+    /// alike); `with_crn`: and issues it a CRN (refused before anything is
+    /// written if none can be made for it).
     #[tracing::instrument(skip_all, fields(biller = code))]
     pub async fn create_contact(
         &self,
@@ -74,9 +117,29 @@ impl Service {
         code: &str,
         via: &str,
         batch: ContactBatch,
+        with_crn: bool,
     ) -> ServiceResult<Contact> {
-        self.with_settings(who, code, Scope::ContactsWrite, |biller| self.create_as(biller, who, via, batch.clone()))
-            .await
+        let contact = self
+            .with_settings(who, code, Scope::ContactsWrite, |biller| {
+                self.create_as(biller, who, via, batch.clone(), with_crn)
+            })
+            .await?;
+        self.crn_if_asked(who, code, via, contact, with_crn).await
+    }
+
+    /// The contact, given a CRN first if the request asked for one.
+    async fn crn_if_asked(
+        &self,
+        who: &Principal,
+        code: &str,
+        via: &str,
+        contact: Contact,
+        with_crn: bool,
+    ) -> ServiceResult<Contact> {
+        if !with_crn || contact.data.crn.is_some() {
+            return Ok(contact);
+        }
+        Ok(self.issue_crn(who, code, via, &ContactRef::Id(contact.id)).await?.0)
     }
 
     async fn create_as(
@@ -85,6 +148,7 @@ impl Service {
         who: &Principal,
         via: &str,
         batch: ContactBatch,
+        with_crn: bool,
     ) -> ServiceResult<Contact> {
         let tags = self.known_tags(biller.id, batch.drafts.iter().flat_map(|(_, d)| &d.tags)).await?;
         let now = super::now();
@@ -103,6 +167,9 @@ impl Service {
             created_at: now,
             updated_at: now,
         };
+        if with_crn {
+            crn_possible(&crn_rule(&biller), &contact).map_err(ServiceError::invalid_one)?;
+        }
         self.store.create_contact(biller.id, biller.settings_version, &contact, &origin(who, via)).await?;
         Ok(contact)
     }
@@ -118,13 +185,16 @@ impl Service {
         code: &str,
         via: &str,
         by: &ContactRef,
-        patch: ContactPatch,
-        pre: Precondition,
+        request: PatchRequest,
     ) -> ServiceResult<(Contact, bool)> {
-        self.with_settings(who, code, Scope::ContactsWrite, |biller| {
-            self.patch_as(biller, who, via, by, patch.clone(), pre)
-        })
-        .await
+        let (contact, changed) = self
+            .with_settings(who, code, Scope::ContactsWrite, |biller| {
+                self.patch_as(biller, who, via, by, request.clone())
+            })
+            .await?;
+        let had = contact.version;
+        let contact = self.crn_if_asked(who, code, via, contact, request.with_crn).await?;
+        Ok((contact.clone(), changed || contact.version != had))
     }
 
     async fn patch_as(
@@ -133,10 +203,11 @@ impl Service {
         who: &Principal,
         via: &str,
         by: &ContactRef,
-        patch: ContactPatch,
-        pre: Precondition,
+        request: PatchRequest,
     ) -> ServiceResult<(Contact, bool)> {
+        let PatchRequest { patch, pre, with_crn } = request;
         self.require_precondition(&biller, pre)?;
+        let rule = with_crn.then(|| crn_rule(&biller));
         let mut tags = self.known_tags(biller.id, patch.tags_named().iter()).await?;
         let settings = biller.settings.clone();
         let today = super::now().date();
@@ -144,10 +215,19 @@ impl Service {
             if pre.expected().is_some_and(|v| v != contact.version) {
                 return Err(Refused::VersionMismatch { current: contact.version });
             }
-            // The tags it carries are the catalogue's (a deleted tag is taken off).
-            tags.extend(contact.data.tags.iter().cloned());
-            let draft = patch.apply(contact.data.to_draft());
-            let data = validate_contact(draft, &Rules::new(&settings, &tags, today)).map_err(Refused::Invalid)?;
+            // Nothing asked, nothing written (even where settings changed
+            // since would write it differently).
+            let data = if patch == ContactPatch::default() {
+                contact.data.clone()
+            } else {
+                // The tags it carries are the catalogue's (a deleted tag is taken off).
+                tags.extend(contact.data.tags.iter().cloned());
+                let draft = patch.apply(contact.data.to_draft());
+                validate_contact(draft, &Rules::new(&settings, &tags, today)).map_err(Refused::Invalid)?
+            };
+            if let Some(rule) = &rule {
+                crn_possible(rule, &Contact { data: data.clone(), ..contact.clone() }).map_err(Refused::Invalid)?;
+            }
             if let (Some(old), Some(new)) = (&contact.data.crn, &data.crn)
                 && old != new
             {
@@ -198,21 +278,7 @@ impl Service {
         by: &ContactRef,
     ) -> ServiceResult<(Contact, bool)> {
         let biller = self.authorize(who, code, Scope::ContactsWrite).await?;
-        let (algorithm, base) = (biller.settings.crn_algorithm(), biller.settings.doc().crn.base);
-        let make = Box::new(move |contact: &Contact, sequence: i64| {
-            let digits = match base {
-                CrnBase::AccountNumber => {
-                    let d: String = contact.data.account_number.as_str().chars().filter(char::is_ascii_digit).collect();
-                    if d.is_empty() {
-                        return Err("the account number has no digits to make a CRN from (the biller may use the sequence base)".to_owned());
-                    }
-                    d
-                }
-                CrnBase::Sequence => sequence.to_string(),
-            };
-            crn::generate(algorithm, &digits)
-        });
-        let make = MakeCrn { make, from_sequence: base == CrnBase::Sequence };
+        let make = crn_rule(&biller);
         let issued = self
             .store
             .issue_crn(biller.id, by, &origin(who, via), super::now(), make)

@@ -16,8 +16,8 @@ mod snapshot_lines;
 pub mod sqlite;
 mod time_conv;
 pub use single::{
-    CatalogueStore, CrnIssued, Decide, HistoryRow, HistoryStore, MakeCrn, Refused, SingleContactStore, Tag, TagDeleted,
-    Updated,
+    CatalogueStore, CrnIssued, Decide, HistoryFrom, HistoryRow, HistoryStore, MakeCrn, Refused, SingleContactStore,
+    Tag, TagDeleted, Updated,
 };
 
 use crate::domain::history::Origin;
@@ -38,6 +38,9 @@ pub type BillerId = i64;
 pub enum StoreError {
     #[error("{0} already exists")]
     Conflict(String),
+    /// Something has as many of a thing as it may (what, in words).
+    #[error("{0}")]
+    LimitReached(String),
     #[error("the biller's field settings changed while this request was being validated")]
     SettingsChanged,
     #[error("the database is busy")]
@@ -817,6 +820,17 @@ pub fn redact_url(url: &str) -> String {
             }
         }
         None => url.to_owned(),
+    }
+}
+
+/// What a unique index that refused a write keeps unique, in words (the
+/// server's own SQL never reaches a client): "… already exists".
+pub fn taken_value(constraint: &str) -> &'static str {
+    match constraint {
+        "contacts_crn" => "the CRN (another contact's)",
+        "contacts_account" => "the account number (another contact's)",
+        "tags_name" => "a tag of that name",
+        _ => "a value that must be unique",
     }
 }
 

@@ -95,7 +95,27 @@ pub enum TagDeleted {
     Deleted(u64),
 }
 
-/// One stored history row: the contact as it was before the change.
+/// Where a read of history rows starts, and which way it goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryFrom {
+    /// Newest first, from this seq (inclusive) down.
+    AtOrBelow(i64),
+    /// Oldest first, from this seq (inclusive) up.
+    AtOrAbove(i64),
+}
+
+impl HistoryFrom {
+    /// The condition on `seq` (its one argument `{}`) and the order.
+    pub fn sql(self, arg: &str) -> (String, &'static str, i64) {
+        match self {
+            Self::AtOrBelow(s) => (format!("seq <= {arg}"), "seq DESC", s),
+            Self::AtOrAbove(s) => (format!("seq >= {arg}"), "seq ASC", s),
+        }
+    }
+}
+
+/// One stored history row: the contact as it was before the change (for a
+/// hold, as it was then: a hold changes no field).
 #[derive(Debug, Clone, PartialEq)]
 pub struct HistoryRow {
     pub seq: i64,
@@ -191,12 +211,12 @@ pub trait CatalogueStore {
 
 #[async_trait]
 pub trait HistoryStore {
-    /// A contact's history rows, newest first, from `up_to` (a seq, inclusive) down.
+    /// A contact's history rows from a seq on, at most `limit`.
     async fn history(
         &self,
         biller: BillerId,
         contact: &ContactId,
-        up_to: Option<i64>,
+        from: HistoryFrom,
         limit: usize,
     ) -> StoreResult<Vec<HistoryRow>>;
     /// Removes history older than `before`; returns the rows removed.

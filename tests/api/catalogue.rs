@@ -188,6 +188,7 @@ async fn holds_keep_a_contact(b: Backend) {
     // Neither deactivated nor deleted: each hold named.
     let (s, v) = patch(&app, &t, &id, &json!({"active": false})).await;
     assert_eq!((s, &v["code"]), (409, &json!("contact_held")), "{v}");
+    assert_eq!(v["held"][0]["contact_id"], json!(id), "{v}");
     let named: Vec<&str> =
         v["held"][0]["holds"].as_array().unwrap().iter().map(|h| h["hold_id"].as_str().unwrap()).collect();
     assert_eq!(named, [hold.as_str(), second.as_str()]);
@@ -354,6 +355,27 @@ async fn crns_are_made_and_checked_by_the_billers_rule(b: Backend) {
     let c = create(&app, &t, &contact("ABCD", "Letters")).await;
     let (s, v) = body(app.post(&t, &format!("/contacts/{}/crn", c["id"].as_str().unwrap()), &json!({})).await).await;
     assert_eq!(s, 422, "{v}");
+    // Asked for with a write, a CRN that cannot be made refuses the write whole.
+    let (s, v) = body(app.post(&t, "/contacts?with=crn", &contact("WXYZ", "Letters Too")).await).await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(app.get(&t, "/contacts/acct:WXYZ").await.status(), 404, "nothing was written");
+    let res = app
+        .request(Method::PATCH, &format!("/v1/billers/1001/contacts/{}?with=crn", c["id"].as_str().unwrap()), &t.token)
+        .header("Content-Type", "application/merge-patch+json")
+        .body(json!({"name": "Renamed"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 422);
+    let after = stored(&app, &t, c["id"].as_str().unwrap()).await;
+    assert_eq!((&after["name"], &after["version"]), (&json!("Letters"), &json!(1)));
+    // A bulk write naming another contact's CRN says so, in words.
+    let (s, v) =
+        body(app.post(&t, "/contacts/add", &json!([json_merge!(contact("5009", "G"), json!({"crn": "18"}))])).await)
+            .await;
+    assert_eq!(s, 409, "{v}");
+    assert!(!v["detail"].as_str().unwrap().contains("constraint"), "{v}");
+    assert!(v["detail"].as_str().unwrap().contains("CRN"), "{v}");
 }
 
 crate::both_stores!(

@@ -46,6 +46,12 @@ async fn every_route_needs_its_scope(b: Backend) {
     let records = serde_json::to_string(&json!([contact("9999", "Job Person")])).unwrap();
     let add_job = submit(&app, &full, "add", "application/json", records.clone()).await;
     let replace_job = submit(&app, &full, "replace", "application/json", records.clone()).await;
+    let (_, held) = body(app.post(&full, "/contacts", &contact("2468", "Held Person")).await).await;
+    let held = held["id"].as_str().unwrap().to_owned();
+    let (_, hold) =
+        body(app.post(&full, &format!("/contacts/{held}/holds"), &json!({"kind": "direct_debit"})).await).await;
+    let hold = hold["hold_id"].as_str().unwrap().to_owned();
+    let old_tag = app.tag(&full, "Old").await;
 
     use Scope::*;
     let settings = serde_json::to_value(payreq_settings()).unwrap();
@@ -58,7 +64,7 @@ async fn every_route_needs_its_scope(b: Backend) {
         (
             Method::POST,
             "/contacts/replace".into(),
-            Some(json!([contact("1234", "Sam Smith"), contact("4321", "New Person")])),
+            Some(json!([contact("1234", "Sam Smith"), contact("4321", "New Person"), contact("2468", "Held Person")])),
             ContactsReplace,
         ),
         (Method::GET, format!("/contacts/{id}"), None, ContactsRead),
@@ -73,6 +79,18 @@ async fn every_route_needs_its_scope(b: Backend) {
         (Method::GET, format!("/snapshots/{snap}"), None, ContactsRead),
         (Method::GET, format!("/snapshots/{snap}/contacts"), None, ContactsRead),
         (Method::POST, format!("/snapshots/{snap}/restore?dry_run=true"), None, ContactsReplace),
+        (Method::GET, "/field-settings/versions".into(), None, Admin),
+        (Method::GET, "/contact-types".into(), None, Admin),
+        (Method::POST, "/contact-types".into(), Some(json!({"name": "partner"})), Admin),
+        (Method::GET, "/tags".into(), None, Admin),
+        (Method::POST, "/tags".into(), Some(json!({"name": "VIP"})), Admin),
+        (Method::DELETE, format!("/tags/{old_tag}"), None, Admin),
+        (Method::PATCH, format!("/contacts/{id}"), Some(json!({"email": "sam@example.com"})), ContactsWrite),
+        (Method::POST, format!("/contacts/{id}/crn"), None, ContactsWrite),
+        (Method::GET, format!("/contacts/{id}/history"), None, ContactsRead),
+        (Method::GET, format!("/contacts/{held}/holds"), None, ContactsRead),
+        (Method::POST, format!("/contacts/{held}/holds"), Some(json!({"kind": "pending_payment"})), ContactsWrite),
+        (Method::DELETE, format!("/contacts/{held}/holds/{hold}"), None, ContactsWrite),
         (Method::DELETE, format!("/contacts/{id}"), None, ContactsWrite),
     ];
     let mut only = std::collections::HashMap::new();

@@ -88,6 +88,23 @@ async fn every_kind_of_change_is_in_the_history(b: Backend) {
     let rest = rest["data"].as_array().unwrap();
     assert_eq!(rest.len(), 5);
     assert_eq!(rest[0], h[4], "the next page starts where the first ended");
+    // One entry a page, from every position: the same entries, the same changes.
+    let mut walked = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let q = cursor.as_ref().map_or("limit=1".to_owned(), |c| format!("limit=1&cursor={c}"));
+        let (_, page) = body(app.get(&t, &format!("/contacts/{id}/history?{q}")).await).await;
+        walked.extend(page["data"].as_array().unwrap().clone());
+        match page["next_cursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(walked, h, "paged one by one, as read whole");
+    // Any position is a cursor: past the newest, everything.
+    let past = h[0]["seq"].as_i64().unwrap() + 1000;
+    let (_, all) = body(app.get(&t, &format!("/contacts/{id}/history?cursor={past}")).await).await;
+    assert_eq!(all["data"].as_array().unwrap(), &h);
     for bad in ["limit=0", "limit=1001", "cursor=abc", "cursor=-1", "limit=x", "other=1"] {
         let (s, v) = body(app.get(&t, &format!("/contacts/{id}/history?{bad}")).await).await;
         assert_eq!(s, 400, "{bad}: {v}");

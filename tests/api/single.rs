@@ -103,6 +103,13 @@ async fn a_patch_merges_what_it_names(b: Backend) {
     let (s, same) = patch(&app, &t, id, &json!({})).await;
     assert_eq!((s, &same["version"]), (200, &json!(2)));
     assert_eq!(same, v);
+    // Not even after a settings change that would write it differently (a
+    // default phone country gives local numbers an E.164).
+    let mut settings = payreq_settings();
+    settings.phone_country = Some("AU".into());
+    app.service.set_field_settings("1001", settings).await.unwrap();
+    let (s, same) = patch(&app, &t, id, &json!({})).await;
+    assert_eq!((s, &same["version"]), (200, &json!(2)), "{same}");
     // Nor does one that sets what is already there.
     let (s, same) = patch(&app, &t, id, &json!({"email": "ann.lee@example.com", "notes": {"b": "two"}})).await;
     assert_eq!((s, &same["version"]), (200, &json!(2)), "{same}");

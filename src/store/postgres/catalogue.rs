@@ -9,7 +9,7 @@ use crate::store::postgres::PgStore;
 use crate::store::postgres::contacts::{BillerLock, lock_biller};
 use crate::store::postgres::contacts::{history_of, to_hold};
 use crate::store::{
-    BillerId, CatalogueStore, HistoryRow, HistoryStore, StoreError, StoreResult, Tag, TagDeleted, codec,
+    BillerId, CatalogueStore, HistoryFrom, HistoryRow, HistoryStore, StoreError, StoreResult, Tag, TagDeleted, codec,
 };
 use async_trait::async_trait;
 use std::collections::HashSet;
@@ -27,8 +27,10 @@ async fn hold_row(
     at: OffsetDateTime,
 ) -> StoreResult<()> {
     tx.execute(
-        "INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, detail)
-         SELECT biller_id, id, $3, $4, $5, $6, version, $7 FROM contacts WHERE biller_id = $1 AND id = $2",
+        "INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, detail,
+             account_number, crn, before)
+         SELECT biller_id, id, $3, $4, $5, $6, version, $7, account_number, crn, doc FROM contacts
+         WHERE biller_id = $1 AND id = $2",
         &[
             &biller,
             &contact.as_str(),
@@ -182,7 +184,9 @@ impl CatalogueStore for PgStore {
             .await?
             .get(0);
         if n as usize >= MAX_HOLDS {
-            return Err(StoreError::Conflict(format!("{MAX_HOLDS} holds on this contact (the most it may carry)")));
+            return Err(StoreError::LimitReached(format!(
+                "the contact carries {MAX_HOLDS} holds, the most it may; release one first"
+            )));
         }
         tx.execute(
             "INSERT INTO holds (biller_id, id, contact_id, kind, reference, created_at) VALUES ($1, $2, $3, $4, $5, $6)",
@@ -225,17 +229,18 @@ impl HistoryStore for PgStore {
         &self,
         biller: BillerId,
         contact: &ContactId,
-        up_to: Option<i64>,
+        from: HistoryFrom,
         limit: usize,
     ) -> StoreResult<Vec<HistoryRow>> {
         let c = self.pool.get().await?;
+        let (seq, order, at) = from.sql("$3");
         let rows = c
             .query(
                 &format!(
-                    "SELECT {HISTORY_COLUMNS} FROM contact_history WHERE biller_id = $1 AND contact_id = $2 AND seq <= $3
-                     ORDER BY seq DESC LIMIT $4"
+                    "SELECT {HISTORY_COLUMNS} FROM contact_history WHERE biller_id = $1 AND contact_id = $2 AND {seq}
+                     ORDER BY {order} LIMIT $4"
                 ),
-                &[&biller, &contact.as_str(), &up_to.unwrap_or(i64::MAX), &(limit as i64)],
+                &[&biller, &contact.as_str(), &at, &(limit as i64)],
             )
             .await?;
         rows.iter()

@@ -113,7 +113,10 @@ pub struct PgStore {
 impl From<tokio_postgres::Error> for StoreError {
     fn from(e: tokio_postgres::Error) -> Self {
         match e.code() {
-            Some(c) if *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => StoreError::Conflict(e.to_string()),
+            Some(c) if *c == tokio_postgres::error::SqlState::UNIQUE_VIOLATION => {
+                let constraint = e.as_db_error().and_then(|d| d.constraint()).unwrap_or_default();
+                StoreError::Conflict(super::taken_value(constraint).to_owned())
+            }
             _ => StoreError::Backend(match e.as_db_error() {
                 Some(db) => db.to_string(),
                 None => e.to_string(),

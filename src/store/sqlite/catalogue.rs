@@ -169,7 +169,9 @@ impl CatalogueStore for SqliteStore {
                     |r| r.get(0),
                 )?;
                 if n as usize >= MAX_HOLDS {
-                    return Err(StoreError::Conflict(format!("{MAX_HOLDS} holds on this contact (the most it may carry)")));
+                    return Err(StoreError::LimitReached(format!(
+                        "the contact carries {MAX_HOLDS} holds, the most it may; release one first"
+                    )));
                 }
                 let at = to_micros(hold.created_at);
                 tx.execute(

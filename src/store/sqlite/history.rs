@@ -6,7 +6,7 @@ use crate::domain::holds::Hold;
 use crate::store::history_rows::{self, Columns, HISTORY_COLUMNS};
 use crate::store::sqlite::SqliteStore;
 use crate::store::time_conv::{from_micros, to_micros};
-use crate::store::{BillerId, HELD_LISTED, HeldContacts, HistoryRow, HistoryStore, StoreResult};
+use crate::store::{BillerId, HELD_LISTED, HeldContacts, HistoryFrom, HistoryRow, HistoryStore, StoreResult};
 use async_trait::async_trait;
 use rusqlite::{Connection, params};
 use std::collections::HashMap;
@@ -82,8 +82,10 @@ pub(super) mod record {
         now: i64,
     ) -> StoreResult<()> {
         c.prepare_cached(
-            "INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, detail)
-             SELECT biller_id, id, ?3, ?4, ?5, ?6, version, ?7 FROM contacts WHERE biller_id = ?1 AND id = ?2",
+            "INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version, detail,
+                 account_number, crn, before)
+             SELECT biller_id, id, ?3, ?4, ?5, ?6, version, ?7, account_number, crn, doc FROM contacts
+             WHERE biller_id = ?1 AND id = ?2",
         )?
         .execute(params![
             biller,
@@ -182,18 +184,19 @@ impl HistoryStore for SqliteStore {
         &self,
         biller: BillerId,
         contact: &ContactId,
-        up_to: Option<i64>,
+        from: HistoryFrom,
         limit: usize,
     ) -> StoreResult<Vec<HistoryRow>> {
         let contact = contact.as_str().to_owned();
+        let (seq, order, at) = from.sql("?3");
         let rows = self
             .readers
             .run(move |c| {
                 Ok(c.prepare_cached(&format!(
-                    "SELECT {HISTORY_COLUMNS} FROM contact_history WHERE biller_id = ?1 AND contact_id = ?2 AND seq <= ?3
-                     ORDER BY seq DESC LIMIT ?4"
+                    "SELECT {HISTORY_COLUMNS} FROM contact_history WHERE biller_id = ?1 AND contact_id = ?2 AND {seq}
+                     ORDER BY {order} LIMIT ?4"
                 ))?
-                .query_map(params![biller, contact, up_to.unwrap_or(i64::MAX), limit as i64], columns)?
+                .query_map(params![biller, contact, at, limit as i64], columns)?
                 .collect::<rusqlite::Result<Vec<_>>>()?)
             })
             .await?;

@@ -123,8 +123,21 @@ impl Conns {
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match &e {
-            rusqlite::Error::SqliteFailure(f, _) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
-                StoreError::Conflict(e.to_string())
+            rusqlite::Error::SqliteFailure(f, Some(message)) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                // "UNIQUE constraint failed: contacts.biller_id, contacts.crn"
+                let constraint = if message.contains("contacts.crn") {
+                    "contacts_crn"
+                } else if message.contains("contacts.account_number") {
+                    "contacts_account"
+                } else if message.contains("tags.name") {
+                    "tags_name"
+                } else {
+                    message.as_str()
+                };
+                StoreError::Conflict(crate::store::taken_value(constraint).to_owned())
+            }
+            rusqlite::Error::SqliteFailure(f, None) if f.code == rusqlite::ErrorCode::ConstraintViolation => {
+                StoreError::Conflict("a value that must be unique".into())
             }
             _ => StoreError::Backend(e.to_string()),
         }

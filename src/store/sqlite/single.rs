@@ -19,7 +19,7 @@ use time::OffsetDateTime;
 /// A unique index refused the write: which value is taken.
 fn taken(e: StoreError, contact: &Contact) -> StoreError {
     match e {
-        StoreError::Conflict(why) if why.contains("crn") => {
+        StoreError::Conflict(why) if why.contains("CRN") => {
             StoreError::Conflict(format!("CRN {}", contact.data.crn.as_deref().unwrap_or_default()))
         }
         StoreError::Conflict(_) => StoreError::Conflict(format!("account number {}", contact.data.account_number)),
