@@ -42,6 +42,11 @@ pub fn country(input: &str) -> Option<&'static str> {
     Some(code.alpha2())
 }
 
+/// Every alpha-2 code `country` takes, in upper case and in order.
+pub fn alpha2_codes() -> impl Iterator<Item = &'static str> {
+    CountryCode::iter_alpha2().map(CountryCode::alpha2)
+}
+
 /// Reads `number` as a person typed it: local ("0400 000 000", read in
 /// `country`) or international ("+61 400 000 000", country optional). The
 /// error is a short reason that reads after the field's name, e.g.

@@ -253,9 +253,9 @@ pub async fn release_hold(
 pub struct FieldChange {
     /// The field as the native API names it (`email`, `address.city`, `fields.contact-id-1`, `notes.k`).
     pub field: String,
-    #[schema(value_type = Object)]
+    /// Any JSON value, as the field reads (null: it had none).
     pub before: Value,
-    #[schema(value_type = Object)]
+    /// Any JSON value, as the field reads (null: it has none).
     pub after: Value,
 }
 

@@ -81,7 +81,11 @@ pub fn if_match(headers: &HeaderMap) -> ApiResult<Precondition> {
     if text == "*" {
         return Ok(Precondition::Any);
     }
-    // A tag that can name no version (weak, or not ours) matches none: 412.
+    // No tag (RFC 9110's `#entity-tag` list may be empty), or one that can
+    // name no version (weak, or not ours), matches none: 412.
+    if text.is_empty() {
+        return Ok(Precondition::Version(-1));
+    }
     Ok(Precondition::Version(tag_version(text, false).ok_or_else(|| bad_header("If-Match"))?.unwrap_or(-1)))
 }
 

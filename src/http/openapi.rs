@@ -5,10 +5,13 @@
 //! `schemathesis` runs against the served document in CI.
 
 use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
+use crate::domain::contact::PhoneKind;
 use crate::domain::field_settings::{MAX_CONTACT_TYPES, MAX_ENUM_VALUES, MAX_FIELD_LENGTH, MAX_FIELDS};
 use crate::domain::sync::MAX_COUNT;
 use crate::domain::validate as v;
+use crate::domain::{holds, phone};
 use crate::http::{billers, catalogue, contact, contacts, dto, jobs, ops, problem, snapshots, tokens};
+use crate::service::{MAX_CONTACT_TYPE, MAX_TAG_NAME};
 use serde_json::{Value, json};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
 use utoipa::{Modify, OpenApi};
@@ -118,14 +121,57 @@ fn nullable(pattern: String) -> Value {
     json!({"type": ["string", "null"], "pattern": pattern})
 }
 
-/// An ISO 3166-1 alpha-2 code in either case, or empty (absent).
-fn country() -> Value {
-    nullable("^(?:[A-Za-z]{2})?$".into())
+/// The ISO 3166-1 alpha-2 codes `phone::country` knows, in either case,
+/// grouped by first letter: `(?:[Aa][DdEe…]|[Bb][…]|…)`.
+fn alpha2() -> String {
+    let mut by_first: std::collections::BTreeMap<char, String> = Default::default();
+    for code in phone::alpha2_codes() {
+        if let [a, b] = code.as_bytes() {
+            by_first.entry(char::from(*a)).or_default().extend([char::from(*b), char::from(b.to_ascii_lowercase())]);
+        }
+    }
+    let groups: Vec<String> =
+        by_first.iter().map(|(a, rest)| format!("[{a}{}][{rest}]", a.to_ascii_lowercase())).collect();
+    format!("(?:{})", groups.join("|"))
 }
+
+/// An ISO 3166-1 country as `phone::country` reads it: alpha-2 in either
+/// case or a numeric id (one it knows, else 422), trimmed; empty (or only
+/// white space) is absent.
+fn country() -> Value {
+    nullable(format!("^[{SPACE}]*(?:{}|[0-9]{{1,3}})?[{SPACE}]*$", alpha2()))
+}
+
+/// A contact has at most one phone of each kind; one that names none is primary.
+fn one_phone_per_kind() -> Vec<Value> {
+    let at_most_one =
+        |kind: Value| json!({"contains": {"properties": {"kind": kind}}, "minContains": 0, "maxContains": 1});
+    PhoneKind::ALL
+        .into_iter()
+        .map(|k| match k {
+            PhoneKind::Primary => at_most_one(json!({"enum": ["primary", null]})),
+            other => at_most_one(json!({"const": other.as_str()})),
+        })
+        .collect()
+}
+
+/// A name kept as sent: 1 to `max` characters, no control characters, no
+/// white space at either end.
+fn exact_name(max: usize) -> String {
+    let edge = format!("[^{CONTROL}{SPACE}]");
+    format!("^{edge}(?:[^{CONTROL}]{{0,{}}}{edge})?$", max.saturating_sub(2))
+}
+
+/// An entity tag as `tag_version` reads one: `"…"` or `W/"…"` of what
+/// `HeaderValue::to_str` takes (visible ASCII, space, tab), with no comma
+/// (what separates tags).
+const ENTITY_TAG: &str = r#"(?:W/)?"[\t\u0020-\u002B\u002D-\u007E]*""#;
 
 /// The constraints of each request schema's properties, by component.
 fn request_schemas() -> Vec<(&'static str, &'static str, Value)> {
     let text = |max| nullable(trimmed_text(max, false));
+    // A record's list or object given as `null` is absent (`record::draft_of`).
+    let or_null = |t: &str| json!([t, "null"]);
     vec![
         ("ContactInput", "account_number", string(format!("^[A-Za-z0-9_./-]{{1,{MAX_ACCOUNT_NUMBER_LENGTH}}}$"))),
         (
@@ -147,31 +193,32 @@ fn request_schemas() -> Vec<(&'static str, &'static str, Value)> {
         (
             "ContactInput",
             "date_of_birth",
-            nullable("^(?:[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))?$".into()),
+            nullable("^(?:[1-9][0-9]{3}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01]))?$".into()),
         ),
         (
             "ContactInput",
             "phones",
-            json!({"type": "array", "maxItems": v::MAX_PHONES, "items": {"$ref": "#/components/schemas/PhoneInput"}}),
+            json!({"type": or_null("array"), "maxItems": v::MAX_PHONES,
+                "items": {"$ref": "#/components/schemas/PhoneInput"}, "allOf": one_phone_per_kind()}),
         ),
         (
             "ContactInput",
             "notes",
-            json!({"type": "object", "maxProperties": v::MAX_NOTES,
+            json!({"type": or_null("object"), "maxProperties": v::MAX_NOTES,
                 "propertyNames": {"pattern": plain_text(1, v::MAX_NOTE_KEY)},
                 "additionalProperties": string(plain_text(0, v::MAX_NOTE_VALUE))}),
         ),
         (
             "ContactInput",
             "tags",
-            json!({"type": "array", "maxItems": v::MAX_TAGS, "uniqueItems": true,
+            json!({"type": or_null("array"), "maxItems": v::MAX_TAGS, "uniqueItems": true,
                 "description": "Ids from the biller's tag catalogue (GET …/tags)",
                 "items": string(format!("^[0-9a-f]{{{}}}$", crate::domain::TagId::LEN))}),
         ),
         (
             "ContactInput",
             "fields",
-            json!({"type": "object", "maxProperties": MAX_FIELDS,
+            json!({"type": or_null("object"), "maxProperties": MAX_FIELDS,
                 "description": "The biller's configured Contact Fields, by key (GET …/field-settings lists them).",
                 "additionalProperties": {"type": ["string", "integer", "boolean", "null"]}}),
         ),
@@ -180,9 +227,18 @@ fn request_schemas() -> Vec<(&'static str, &'static str, Value)> {
             "kind",
             json!({"type": ["string", "null"], "enum": ["primary", "mobile", "home", "work", null]}),
         ),
-        // Separators people type anywhere, an optional leading `+`, 4 to 20 digits.
-        ("PhoneInput", "number", string(r"^[ .()-]*(?:\+[ .()-]*)?(?:[0-9][ .()-]*){4,20}$".into())),
+        // Trimmed: separators people type anywhere, an optional leading `+`, 4 to 20 digits.
+        (
+            "PhoneInput",
+            "number",
+            string(format!(r"^[{SPACE}]*[ .()-]*(?:\+[ .()-]*)?(?:[0-9][ .()-]*){{4,20}}[{SPACE}]*$")),
+        ),
         ("PhoneInput", "country", country()),
+        (
+            "PhoneInput",
+            "e164",
+            json!({"description": "Worked out by contactd; sent back (as a read returns it), it is ignored, whatever it is."}),
+        ),
         ("AddressBody", "line1", text(v::MAX_ADDRESS_LINE)),
         ("AddressBody", "line2", text(v::MAX_ADDRESS_LINE)),
         ("AddressBody", "locality", text(v::MAX_ADDRESS_LINE)),
@@ -190,6 +246,10 @@ fn request_schemas() -> Vec<(&'static str, &'static str, Value)> {
         ("AddressBody", "state", text(64)),
         ("AddressBody", "postcode", text(16)),
         ("AddressBody", "country", country()),
+        ("NewTag", "name", string(trimmed_text(MAX_TAG_NAME, true))),
+        ("NewContactType", "name", string(exact_name(MAX_CONTACT_TYPE))),
+        ("NewHold", "kind", string(format!("^[a-z][a-z0-9_-]{{0,{}}}$", holds::MAX_KIND - 1))),
+        ("NewHold", "reference", text(holds::MAX_REFERENCE)),
     ]
 }
 
@@ -249,9 +309,48 @@ fn settings_schema() -> Value {
             },
             "contact_types": {"type": "array", "minItems": 1, "maxItems": MAX_CONTACT_TYPES, "uniqueItems": true,
                 "items": listed_name(40)},
-            "max_replace_removal": {"type": "number", "minimum": 0, "maximum": 1}
+            "max_replace_removal": {"type": "number", "minimum": 0, "maximum": 1},
+            "name_rules": {"enum": ["default", "razorpay"]},
+            "crn": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {
+                    // `CrnAlgorithm::parse`: BPAY's names in any case.
+                    "algorithm": string("^[Mm][Oo][Dd]10[Vv]0[15]$".into()),
+                    "base": {"enum": ["account_number", "sequence"]}
+                }
+            },
+            "require_if_match": {"type": "boolean"},
+            // Alpha-2 only, as sent (a numeric id is refused here).
+            "phone_country": nullable(format!("^{}$", alpha2()))
         }
     })
+}
+
+/// A merge patch of a contact (`record::patch_of`): `ContactInput`'s
+/// properties, none required, each also `null` (it clears the field), and
+/// in `notes` a key's `null` removes it.
+fn contact_patch(mut input: Value) -> Value {
+    if let Some(s) = input.as_object_mut() {
+        s.remove("required");
+        s.insert(
+            "description".into(),
+            json!("A JSON Merge Patch (RFC 7396) of a contact: only the fields sent change; null clears one"),
+        );
+    }
+    for (name, p) in input["properties"].as_object_mut().into_iter().flatten() {
+        match p.get_mut("type") {
+            Some(Value::Array(types)) if !types.contains(&json!("null")) => types.push(json!("null")),
+            Some(Value::Array(_)) => {}
+            Some(t) => *t = json!([t.take(), "null"]),
+            // `address` is already a `oneOf` with null.
+            None => {}
+        }
+        if name == "notes" {
+            p["additionalProperties"]["type"] = json!(["string", "null"]);
+        }
+    }
+    input
 }
 
 /// Path parameters, by name: what the routes take.
@@ -261,12 +360,14 @@ fn path_parameter(name: &str) -> Option<Value> {
         "id" => string(format!("^(?:cont_[0-9A-Za-z]{{14}}|acct:[^{CONTROL}]{{1,{MAX_ACCOUNT_NUMBER_LENGTH}}})$")),
         "job_id" => string("^job_[0-9A-Za-z]{14}$".into()),
         "snapshot_id" => string("^snap_[0-9A-Za-z]{14}$".into()),
+        "hold_id" => string("^hold_[0-9A-Za-z]{14}$".into()),
+        "tag_id" => string(format!("^[0-9a-f]{{{}}}$", crate::domain::TagId::LEN)),
         _ => return None,
     })
 }
 
-/// Query parameters whose rules the server checks by hand, by name (and
-/// for `cursor`, by whether the list pages by account number).
+/// Query and header parameters whose rules the server checks by hand, by
+/// name (and for `cursor`, by whether the list pages by account number).
 fn query_parameter(path: &str, name: &str) -> Option<Value> {
     Some(match name {
         "cursor" if path.ends_with("/contacts") => string(plain_text(1, MAX_ACCOUNT_NUMBER_LENGTH)),
@@ -278,31 +379,43 @@ fn query_parameter(path: &str, name: &str) -> Option<Value> {
         "tag" => string("^(?:[0-9a-f]{24})?$".into()),
         "confirm_removals" => json!({"type": "integer", "minimum": 0, "maximum": MAX_COUNT}),
         "Idempotency-Key" => string("^[!-~]{1,255}$".into()),
+        // `contact::if_match`: `*`, one tag or none; `contact::not_modified`: a list.
+        "If-Match" => string(format!(r"^[\t ]*(?:\*|{ENTITY_TAG})?[\t ]*$")),
+        "If-None-Match" => {
+            let item = format!(r"[\t ]*(?:\*|{ENTITY_TAG})?[\t ]*");
+            string(format!("^{item}(?:,{item})*$"))
+        }
         _ => return None,
     })
 }
 
-/// Where an answer leads (OpenAPI links): from an operation's response to
-/// others, with the parameters it gives them.
-fn links() -> Vec<(&'static str, &'static str, &'static str, &'static str, &'static str, &'static str)> {
-    let mut out = Vec::new();
+/// One OpenAPI link: from an operation's response to another operation,
+/// with the parameters it gives it (besides the biller's `code`).
+type Link = (&'static str, &'static str, &'static str, &'static str, Vec<(&'static str, &'static str)>);
+
+/// Where an answer leads (OpenAPI links).
+fn links() -> Vec<Link> {
+    let mut out: Vec<Link> = Vec::new();
     for from in ["submit_add_job", "submit_replace_job", "restore_snapshot"] {
         for (name, to) in [("GetJob", "get_job"), ("JobErrors", "list_job_errors"), ("CancelJob", "cancel_job")] {
-            out.push((from, "202", name, to, "job_id", "$response.body#/job_id"));
+            out.push((from, "202", name, to, vec![("job_id", "$response.body#/job_id")]));
         }
     }
     for (name, to) in [("GetContact", "get_contact"), ("DeleteContact", "delete_contact")] {
-        out.push(("create_contact", "201", name, to, "id", "$response.body#/id"));
-        out.push(("list_contacts", "200", name, to, "id", "$response.body#/data/0/id"));
+        out.push(("create_contact", "201", name, to, vec![("id", "$response.body#/id")]));
+        out.push(("list_contacts", "200", name, to, vec![("id", "$response.body#/data/0/id")]));
     }
-    out.push(("list_jobs", "200", "GetJob", "get_job", "job_id", "$response.body#/data/0/job_id"));
+    out.push(("list_jobs", "200", "GetJob", "get_job", vec![("job_id", "$response.body#/data/0/job_id")]));
     for (name, to) in [
         ("GetSnapshot", "get_snapshot"),
         ("DownloadSnapshot", "download_snapshot"),
         ("RestoreSnapshot", "restore_snapshot"),
     ] {
-        out.push(("list_snapshots", "200", name, to, "snapshot_id", "$response.body#/data/0/snapshot_id"));
+        out.push(("list_snapshots", "200", name, to, vec![("snapshot_id", "$response.body#/data/0/snapshot_id")]));
     }
+    let hold = vec![("id", "$request.path.id"), ("hold_id", "$response.body#/hold_id")];
+    out.push(("place_hold", "201", "ReleaseHold", "release_hold", hold));
+    out.push(("create_tag", "201", "DeleteTag", "delete_tag", vec![("tag_id", "$response.body#/id")]));
     out
 }
 
@@ -315,9 +428,11 @@ fn add_links(paths: &mut serde_json::Map<String, Value>) {
             }
         }
     }
-    for (from, status, name, to, parameter, value) in links() {
+    for (from, status, name, to, given) in links() {
         let Some((path, method)) = at.get(from) else { continue };
-        let link = json!({"operationId": to, "parameters": {"code": "$request.path.code", parameter: value}});
+        let mut parameters = serde_json::Map::from_iter([("code".to_owned(), json!("$request.path.code"))]);
+        parameters.extend(given.into_iter().map(|(p, v)| (p.to_owned(), json!(v))));
+        let link = json!({"operationId": to, "parameters": parameters});
         if let Some(response) = paths
             .get_mut(path)
             .and_then(|i| i.get_mut(method))
@@ -349,6 +464,15 @@ fn exact(doc: &mut Value) {
             }
         }
         schemas.insert("FieldSettings".into(), settings_schema());
+        for schema in ["SettingsResult", "SettingsVersionBody"] {
+            if let Some(p) = schemas.get_mut(schema).and_then(|s| s.get_mut("properties")) {
+                p["settings"] = json!({"$ref": "#/components/schemas/FieldSettings"});
+            }
+        }
+        if let Some(input) = schemas.get("ContactInput") {
+            let patch = contact_patch(input.clone());
+            schemas.insert("ContactPatch".into(), patch);
+        }
     }
     let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
     for (path, item) in paths.iter_mut() {
@@ -371,12 +495,21 @@ fn operation(path: &str, op: &mut Value) {
             p["schema"] = schema;
         }
     }
-    if path.ends_with("/field-settings") {
-        for at in ["/requestBody/content/application~1json/schema", "/responses/200/content/application~1json/schema"] {
-            if let Some(s) = op.pointer_mut(at) {
-                *s = json!({"$ref": "#/components/schemas/FieldSettings"});
-            }
+    // Bodies the handlers read by hand, and the settings document.
+    let (body, media): (&str, &[&str]) = match op["operationId"].as_str() {
+        Some("patch_contact") => ("ContactPatch", &["application/merge-patch+json", "application/json"]),
+        Some("put_field_settings") => ("FieldSettings", &["application/json"]),
+        _ => ("", &[]),
+    };
+    for m in media {
+        if let Some(s) = op.pointer_mut(&format!("/requestBody/content/{}/schema", m.replace('/', "~1"))) {
+            *s = json!({"$ref": format!("#/components/schemas/{body}")});
         }
+    }
+    if op["operationId"] == "get_field_settings"
+        && let Some(s) = op.pointer_mut("/responses/200/content/application~1json/schema")
+    {
+        *s = json!({"$ref": "#/components/schemas/FieldSettings"});
     }
     let secured = op.get("security").is_some();
     let has_body = op.get("requestBody").is_some();

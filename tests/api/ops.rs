@@ -1,5 +1,6 @@
 use crate::helpers::*;
-use serde_json::Value;
+use reqwest::Method;
+use serde_json::{Value, json};
 use std::time::Duration;
 
 async fn health_readiness_request_ids_and_openapi(b: Backend) {
@@ -102,9 +103,213 @@ async fn openapi_places_parameters_and_errors_exactly(b: Backend) {
         .unwrap()["schema"]
         .clone();
     assert_eq!((limit["minimum"].as_u64(), limit["maximum"].as_u64()), (Some(1), Some(1000)));
+
+    let schemas = &doc["components"]["schemas"];
+    // A history entry's before and after are any JSON value.
+    for side in ["before", "after"] {
+        assert!(schemas["FieldChange"]["properties"][side].get("type").is_none(), "{side} is any value");
+    }
+    // A record's lists and objects may be null (absent); `e164` is ignored, whatever it is.
+    for p in ["phones", "notes", "tags", "fields"] {
+        assert!(input["properties"][p]["type"].as_array().unwrap().contains(&json!("null")), "{p}");
+    }
+    assert!(schemas["PhoneInput"]["properties"]["e164"].get("type").is_none());
+    // A merge patch: ContactInput's properties, none required, each nullable, no others.
+    let patch = &schemas["ContactPatch"];
+    assert!(patch.get("required").is_none());
+    assert_eq!(patch["additionalProperties"], false);
+    let (props, input_props) = (patch["properties"].as_object().unwrap(), input["properties"].as_object().unwrap());
+    assert_eq!(props.keys().collect::<Vec<_>>(), input_props.keys().collect::<Vec<_>>());
+    for (name, p) in props {
+        let nullable = p["type"].as_array().is_some_and(|t| t.contains(&json!("null")))
+            || p["oneOf"].as_array().is_some_and(|o| o.contains(&json!({"type": "null"})));
+        assert!(nullable, "ContactPatch.{name} may be null: {p}");
+    }
+    assert_eq!(props["notes"]["additionalProperties"]["type"], json!(["string", "null"]));
+    let contact_op = &doc["paths"]["/v1/billers/{code}/contacts/{id}"];
+    for media in ["application/json", "application/merge-patch+json"] {
+        let schema = &contact_op["patch"]["requestBody"]["content"][media]["schema"];
+        assert_eq!(schema["$ref"], "#/components/schemas/ContactPatch", "{media}");
+    }
+    // The settings document, read and written: every key `SettingsDoc` has.
+    let settings = &schemas["FieldSettings"]["properties"];
+    for key in ["name_rules", "crn", "require_if_match", "phone_country"] {
+        assert!(settings.get(key).is_some(), "FieldSettings.{key}");
+    }
+    let fs = &doc["paths"]["/v1/billers/{code}/field-settings"];
+    assert_eq!(
+        fs["get"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/FieldSettings"
+    );
+    assert_eq!(
+        fs["put"]["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/FieldSettings"
+    );
+    assert_eq!(
+        fs["put"]["responses"]["200"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/SettingsResult"
+    );
+    assert_eq!(schemas["SettingsResult"]["properties"]["settings"]["$ref"], "#/components/schemas/FieldSettings");
+    // Links from what makes a hold or a tag to what removes it.
+    let holds = &doc["paths"]["/v1/billers/{code}/contacts/{id}/holds"]["post"]["responses"]["201"]["links"];
+    assert_eq!(holds["ReleaseHold"]["operationId"], "release_hold");
+    assert_eq!(holds["ReleaseHold"]["parameters"]["id"], "$request.path.id");
+    assert_eq!(holds["ReleaseHold"]["parameters"]["hold_id"], "$response.body#/hold_id");
+    let tags = &doc["paths"]["/v1/billers/{code}/tags"]["post"]["responses"]["201"]["links"];
+    assert_eq!(tags["DeleteTag"]["operationId"], "delete_tag");
+    assert_eq!(tags["DeleteTag"]["parameters"]["tag_id"], "$response.body#/id");
 }
 
-crate::both_stores!(health_readiness_request_ids_and_openapi, openapi_places_parameters_and_errors_exactly);
+/// The patterns the document gives conditional headers, catalogue names,
+/// holds and the settings take what the server takes: no more, no less.
+async fn openapi_patterns_are_what_the_server_takes(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let (_, doc) = body(app.client.get(app.url("/openapi.json")).send().await.unwrap()).await;
+    let schemas = &doc["components"]["schemas"];
+    let regex = |schema: &Value| regex::Regex::new(schema["pattern"].as_str().unwrap()).unwrap();
+    let header = |method: &str, name: &str| {
+        let params = doc["paths"]["/v1/billers/{code}/contacts/{id}"][method]["parameters"].as_array().unwrap();
+        regex(&params.iter().find(|p| p["name"] == name).unwrap()["schema"])
+    };
+    let (s, v) = body(app.post(&t, "/contacts", &contact("5001", "Ann Lee")).await).await;
+    assert_eq!(s, 201, "{v}");
+    let path = format!("/v1/billers/1001/contacts/{}", v["id"].as_str().unwrap());
+
+    // If-Match: `*`, one tag (any: it matches or is 412), or none (412).
+    let if_match = header("patch", "If-Match");
+    for value in [
+        "",
+        " ",
+        "*",
+        " * ",
+        "\"1\"",
+        "W/\"1\"",
+        "\"a\"b\"",
+        "\"\"",
+        "\t\"9\"\t",
+        "\"a b\"",
+        ",",
+        "\"1\", \"2\"",
+        "1",
+        "\"1",
+        "null",
+        "**",
+        "W/1",
+        "W/W/\"1\"",
+        "\"1\",",
+    ] {
+        let res = app
+            .request(Method::PATCH, &path, &t.token)
+            .header("If-Match", value)
+            .header("Content-Type", "application/merge-patch+json")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(res.status() != 400, if_match.is_match(value), "If-Match {value:?}: {}", res.status());
+    }
+    // If-None-Match: a list of tags (weak ones too) or `*`, empty items allowed.
+    let if_none_match = header("get", "If-None-Match");
+    for value in ["", "*", "\"1\", W/\"2\"", ",,", " \"1\" \"2\" ", "\"x\",*", "1", "\"1\",x", "W/x", "\"1"] {
+        let res = app.request(Method::GET, &path, &t.token).header("If-None-Match", value).send().await.unwrap();
+        assert_eq!(res.status() != 400, if_none_match.is_match(value), "If-None-Match {value:?}: {}", res.status());
+    }
+
+    // Names and kinds: each a distinct value, 201 exactly when the pattern matches.
+    let cases: [(&str, &str, &str, &[&str]); 4] = [
+        (
+            "NewTag",
+            "name",
+            "/tags",
+            &["x", " y ", &"z".repeat(64), &"w".repeat(65), "", "   ", "a\u{7}b", "\u{a0}q\u{3000}"],
+        ),
+        (
+            "NewContactType",
+            "name",
+            "/contact-types",
+            &["p", &"t".repeat(40), &"u".repeat(41), "", " p2", "p3 ", "a\u{1}b", "\u{3000}"],
+        ),
+        (
+            "NewHold",
+            "kind",
+            "/contacts/acct:5001/holds",
+            &["direct_debit", "a-b_1", &"k".repeat(40), &"k".repeat(41), "", "A", "1a", "a b", "é"],
+        ),
+        (
+            "NewHold",
+            "reference",
+            "/contacts/acct:5001/holds",
+            &["", "  ", &"r".repeat(100), " r ", &"r".repeat(101), "a\nb", "\u{85}"],
+        ),
+    ];
+    for (schema, field, route, values) in cases {
+        let re = regex(&schemas[schema]["properties"][field]);
+        for value in values {
+            let sent = if schema == "NewHold" && field == "reference" {
+                json!({"kind": "direct_debit", "reference": value})
+            } else {
+                json!({ field: value })
+            };
+            let (s, v) = body(app.post(&t, route, &sent).await).await;
+            assert_eq!(s == 201, re.is_match(value), "{schema}.{field} {value:?}: {s} {v}");
+        }
+    }
+
+    // A record's countries: alpha-2 in either case or a numeric id, trimmed.
+    let country = regex(&schemas["PhoneInput"]["properties"]["country"]);
+    for (value, known) in
+        [("AU", true), ("nz", true), ("036", true), (" 36 ", true), ("", true), ("XX", false), ("A1", false)]
+    {
+        assert_eq!(country.is_match(value), known, "{value:?}");
+    }
+    let number = regex(&schemas["PhoneInput"]["properties"]["number"]);
+    let phoned = json!({"account_number": "5002", "name": "Bo Lee", "fields": {"contact-id-1": "5002", "contact-id-2": "x"},
+        "phones": [{"number": "\t0412 345 678 ", "country": " 036", "e164": 7}], "tags": null, "notes": null});
+    assert!(number.is_match("\t0412 345 678 "));
+    let (s, v) = body(app.post(&t, "/contacts", &phoned).await).await;
+    assert_eq!((s, &v["phones"][0]["country"]), (201, &json!("AU")), "{v}");
+
+    // A date of birth: YYYY-MM-DD from year 1000 (a real, past date, or 422).
+    let date = regex(&schemas["ContactInput"]["properties"]["date_of_birth"]);
+    for (acct, value) in [("5003", "1999-12-31"), ("5004", ""), ("5005", "0999-12-31")] {
+        let born = json!({"account_number": acct, "name": "Cy Lee", "date_of_birth": value,
+            "fields": {"contact-id-1": acct, "contact-id-2": "x"}});
+        let (s, v) = body(app.post(&t, "/contacts", &born).await).await;
+        assert_eq!(s == 201, date.is_match(value), "date_of_birth {value:?}: {s} {v}");
+    }
+    // One phone of each kind (none named: primary).
+    let phones = &schemas["ContactInput"]["properties"]["phones"]["allOf"];
+    assert_eq!(phones[0]["contains"]["properties"]["kind"]["enum"], json!(["primary", null]));
+    assert_eq!(phones.as_array().unwrap().iter().map(|c| &c["maxContains"]).collect::<Vec<_>>(), [&json!(1); 4]);
+
+    // The settings document as the server answers it, every key in the schema.
+    let mut doc_now = body(app.get(&t, "/field-settings").await).await.1;
+    doc_now["phone_country"] = json!("au");
+    doc_now["crn"]["algorithm"] = json!("mod10v05");
+    let res = app
+        .request(Method::PUT, "/v1/billers/1001/field-settings?confirm=true", &t.token)
+        .json(&doc_now)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+    let settings = &schemas["FieldSettings"]["properties"];
+    let (_, now) = body(app.get(&t, "/field-settings").await).await;
+    for (key, value) in now.as_object().unwrap() {
+        assert!(settings.get(key).is_some(), "FieldSettings lacks {key}");
+        if let Some(p) = settings[key].get("pattern") {
+            assert!(regex(&settings[key]).is_match(value.as_str().unwrap()), "{key} {value} against {p}");
+        }
+    }
+    assert!(regex(&settings["crn"]["properties"]["algorithm"]).is_match(now["crn"]["algorithm"].as_str().unwrap()));
+}
+
+crate::both_stores!(
+    health_readiness_request_ids_and_openapi,
+    openapi_places_parameters_and_errors_exactly,
+    openapi_patterns_are_what_the_server_takes
+);
 
 /// PostgreSQL: with every pooled connection held by a write waiting on a
 /// lock, a further request waits 10 s for one, then gets `503` with

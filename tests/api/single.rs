@@ -256,9 +256,12 @@ async fn versions_make_writes_conditional(b: Backend) {
     let res =
         send(Method::PATCH, Some(("If-Match", "W/\"2\"")), Some(json!({"email": "c@example.com"}))).await.unwrap();
     assert_eq!(res.status(), 412);
+    // An empty If-Match lists no tag (RFC 9110 `#entity-tag`): it matches no version.
+    let res = send(Method::PATCH, Some(("If-Match", "")), Some(json!({"email": "c@example.com"}))).await.unwrap();
+    assert_eq!(res.status(), 412);
     let res = send(Method::PATCH, Some(("If-Match", "*")), Some(json!({"email": "c@example.com"}))).await.unwrap();
     assert_eq!(res.status(), 200);
-    for bad in ["3", "\"3\", \"4\"", "\"abc"] {
+    for bad in ["3", "\"3\", \"4\"", "\"abc", ","] {
         let res = app
             .request(Method::PATCH, &path, &t.token)
             .header("If-Match", bad)
