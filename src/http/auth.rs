@@ -2,8 +2,9 @@
 //! `Basic key_id:secret` only where a route asks for key credentials.
 
 use crate::http::AppState;
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
 use crate::service::{AuthFailure, Principal, ServiceError};
+use crate::wire::{Fault, FaultKind};
 use axum::extract::FromRequestParts;
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
@@ -39,11 +40,7 @@ impl FromRequestParts<AppState> for Auth {
 }
 
 fn malformed_basic() -> ApiError {
-    ApiError::from(Problem::new(
-        axum::http::StatusCode::UNAUTHORIZED,
-        "malformed_credentials",
-        "Authorization: Basic needs base64 of key_id:secret",
-    ))
+    ApiError::from(Fault::new(FaultKind::MalformedCredentials, "Authorization: Basic needs base64 of key_id:secret"))
 }
 
 /// Base64 with or without `=` padding: clients differ.

@@ -4,13 +4,14 @@
 use crate::domain::{BatchErrors, ContactDraft, ErrorCode, FieldError, RecordError};
 use crate::http::AppState;
 use crate::http::dto::ContactInput;
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
 use crate::http::record;
 use crate::http::server;
 use crate::service::{ContactBatch, Unreadable};
+use crate::wire::{Fault, FaultKind};
 use axum::body::{Body, Bytes};
 use axum::extract::{FromRequest, Request};
-use axum::http::{StatusCode, header};
+use axum::http::header;
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
 
@@ -26,9 +27,7 @@ pub async fn off_thread<T: Send + 'static>(
 
 /// A body that stalled (see `server::TimedBody`): 408, and the connection closes.
 pub fn stalled(e: &(dyn std::error::Error + 'static)) -> Option<ApiError> {
-    server::is_stalled(e).then(|| {
-        Problem::new(StatusCode::REQUEST_TIMEOUT, "request_timeout", format!("{e}; the request was dropped")).into()
-    })
+    server::is_stalled(e).then(|| Fault::new(FaultKind::RequestTimeout, format!("{e}; the request was dropped")).into())
 }
 
 /// Reads a body whole, up to `limit` bytes.
@@ -39,14 +38,13 @@ pub async fn read_limited(body: Body, limit: usize) -> Result<Bytes, ApiError> {
             return stalled;
         }
         if server::caused_by::<http_body_util::LengthLimitError>(e.as_ref()) {
-            return Problem::new(
-                StatusCode::PAYLOAD_TOO_LARGE,
-                "body_too_large",
+            return Fault::new(
+                FaultKind::BodyTooLarge,
                 format!("the request body is larger than the {limit} byte limit; split it into smaller requests"),
             )
             .into();
         }
-        Problem::new(StatusCode::BAD_REQUEST, "invalid_body", format!("the request body could not be read: {e}")).into()
+        Fault::new(FaultKind::InvalidBody, format!("the request body could not be read: {e}")).into()
     })
 }
 
@@ -60,12 +58,9 @@ impl FromRequest<AppState> for JsonBytes {
         let content_type = req.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
         let mime = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
         if mime != "application/json" && !mime.ends_with("+json") {
-            return Err(Problem::new(
-                StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                "unsupported_media_type",
-                "send the body as Content-Type: application/json",
-            )
-            .into());
+            return Err(
+                Fault::new(FaultKind::UnsupportedMediaType, "send the body as Content-Type: application/json").into()
+            );
         }
         Ok(Self(read_limited(req.into_body(), state.max_body_bytes).await?))
     }
@@ -74,13 +69,9 @@ impl FromRequest<AppState> for JsonBytes {
 fn syntax_error(e: &serde_json::Error) -> Option<ApiError> {
     use serde_json::error::Category;
     matches!(e.classify(), Category::Syntax | Category::Eof | Category::Io).then(|| {
-        Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_json",
-            format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()),
-        )
-        .at(e.line(), e.column())
-        .into()
+        Fault::new(FaultKind::InvalidJson, format!("invalid JSON at line {} column {}: {e}", e.line(), e.column()))
+            .at(e.line(), e.column())
+            .into()
     })
 }
 
@@ -89,17 +80,16 @@ fn syntax_error(e: &serde_json::Error) -> Option<ApiError> {
 pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     // serde's derive would also take a positional array for a struct.
     if bytes.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'[') {
-        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_body", "the body must be a JSON object").into());
+        return Err(Fault::new(FaultKind::InvalidBody, "the body must be a JSON object").into());
     }
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| match syntax_error(e.inner()) {
         Some(err) => err,
-        None => Problem::new(StatusCode::BAD_REQUEST, "invalid_body", format!("{}: {}", e.path(), e.inner())).into(),
+        None => Fault::new(FaultKind::InvalidBody, format!("{}: {}", e.path(), e.inner())).into(),
     })?;
     // Trailing characters after the document are a syntax error too.
-    de.end().map_err(|e| {
-        syntax_error(&e).unwrap_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "invalid_json", e.to_string()).into())
-    })?;
+    de.end()
+        .map_err(|e| syntax_error(&e).unwrap_or_else(|| Fault::new(FaultKind::InvalidJson, e.to_string()).into()))?;
     Ok(value)
 }
 
@@ -146,9 +136,8 @@ fn record(index: usize, raw: &RawValue, errors: &mut BatchErrors) -> Option<Cont
 /// a record error (with its index), so the caller reports them all at once.
 pub fn parse_contacts(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
     let items: Vec<&RawValue> = serde_json::from_slice(bytes).map_err(|e| {
-        syntax_error(&e).unwrap_or_else(|| {
-            Problem::new(StatusCode::BAD_REQUEST, "invalid_body", "the body must be a JSON array of contacts").into()
-        })
+        syntax_error(&e)
+            .unwrap_or_else(|| Fault::new(FaultKind::InvalidBody, "the body must be a JSON array of contacts").into())
     })?;
     let mut batch = ContactBatch { records: items.len(), ..ContactBatch::default() };
     for (index, raw) in items.into_iter().enumerate() {
@@ -161,9 +150,8 @@ pub fn parse_contacts(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
 
 /// Parses one contact object as a batch of one.
 pub fn parse_contact(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
-    let raw: &RawValue = serde_json::from_slice(bytes).map_err(|e| {
-        syntax_error(&e).unwrap_or_else(|| Problem::new(StatusCode::BAD_REQUEST, "invalid_body", e.to_string()).into())
-    })?;
+    let raw: &RawValue = serde_json::from_slice(bytes)
+        .map_err(|e| syntax_error(&e).unwrap_or_else(|| Fault::new(FaultKind::InvalidBody, e.to_string()).into()))?;
     let mut batch = ContactBatch { records: 1, ..ContactBatch::default() };
     if let Some(draft) = record(0, raw, &mut batch.errors) {
         batch.drafts.push((0, draft));

@@ -10,10 +10,11 @@ use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, off_thread, parse_contact};
 use crate::http::dto::{ContactBody, ContactInput};
 use crate::http::path::PathParams;
-use crate::http::problem::{ApiResult, Problem};
+use crate::http::problem::ApiResult;
 use crate::http::query::{plain, query};
 use crate::http::record;
 use crate::service::{PatchRequest, Precondition, ServiceError};
+use crate::wire::{Fault, FaultKind};
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -29,9 +30,8 @@ pub fn contact_ref(raw: &str) -> ApiResult<ContactRef> {
     } else if let Some(id) = ContactId::parse(raw) {
         return Ok(ContactRef::Id(id));
     }
-    Err(Problem::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_contact_id",
+    Err(Fault::new(
+        FaultKind::InvalidContactId,
         "a contact is named by its id (cont_ and 14 letters or digits) or acct:ACCOUNT_NUMBER",
     )
     .into())
@@ -50,12 +50,8 @@ pub fn with_etag(status: StatusCode, contact: Contact) -> Response {
 }
 
 fn bad_header(name: &str) -> crate::http::problem::ApiError {
-    Problem::new(
-        StatusCode::BAD_REQUEST,
-        "invalid_header",
-        format!("{name} is * or one entity tag, such as \"3\" (a contact's ETag)"),
-    )
-    .into()
+    Fault::new(FaultKind::InvalidHeader, format!("{name} is * or one entity tag, such as \"3\" (a contact's ETag)"))
+        .into()
 }
 
 /// An entity tag's version: `"3"` (strong), or with `weak` also `W/"3"`.
@@ -199,7 +195,7 @@ pub async fn patch(
     let pre = if_match(&headers)?;
     let record::Unique(value) = crate::http::body::parse(&body)?;
     let serde_json::Value::Object(fields) = value else {
-        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_body", "a patch is a JSON object").into());
+        return Err(Fault::new(FaultKind::InvalidBody, "a patch is a JSON object").into());
     };
     let patch = record::patch_of(fields).map_err(ServiceError::invalid_one)?;
     let via = "PATCH /v1/billers/{code}/contacts/{id}";

@@ -11,6 +11,7 @@ use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::query::{account_position, plain, query, removal_count};
 use crate::service::{ReplaceOptions, Scope};
+use crate::wire::{Fault, FaultKind};
 use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::HeaderMap;
@@ -169,7 +170,7 @@ pub async fn list(
     RawQuery(raw): RawQuery,
 ) -> ApiResult<Json<ContactList>> {
     let q: ListQuery = query(raw)?;
-    let bad = |detail: &str| Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail.to_owned());
+    let bad = |detail: &str| Fault::new(FaultKind::InvalidQuery, detail.to_owned());
     let limit = q.limit.unwrap_or(DEFAULT_PAGE_SIZE);
     if limit == 0 || limit > MAX_PAGE_SIZE {
         return Err(bad(&format!("limit must be 1 to {MAX_PAGE_SIZE}")).into());

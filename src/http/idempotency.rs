@@ -3,9 +3,10 @@
 //! request it is refused (422). Keys are per biller and kept 24 hours.
 
 use crate::http::AppState;
-use crate::http::problem::{ApiError, ApiResult, Problem};
+use crate::http::problem::{ApiError, ApiResult};
 use crate::service::{Principal, Scope};
 use crate::store::{BillerId, KeyClaim};
+use crate::wire::{Fault, FaultKind};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use sha2::{Digest, Sha256};
@@ -22,9 +23,8 @@ pub fn key_of(headers: &HeaderMap) -> ApiResult<Option<String>> {
         && v.as_bytes().iter().all(|b| (0x21..=0x7e).contains(b));
     match v.to_str() {
         Ok(s) if ok => Ok(Some(s.to_owned())),
-        _ => Err(Problem::new(
-            StatusCode::BAD_REQUEST,
-            "invalid_idempotency_key",
+        _ => Err(Fault::new(
+            FaultKind::InvalidIdempotencyKey,
             "Idempotency-Key is one header of 1 to 255 printable ASCII characters",
         )
         .into()),
@@ -72,15 +72,13 @@ pub async fn claim(
             res.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
             Err(res)
         }
-        KeyClaim::Mismatch => Err(ApiError::from(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "idempotency_key_reused",
+        KeyClaim::Mismatch => Err(ApiError::from(Fault::new(
+            FaultKind::IdempotencyKeyReused,
             "this Idempotency-Key was used with a different request",
         ))
         .into_response()),
-        KeyClaim::InProgress => Err(ApiError::from(Problem::new(
-            StatusCode::CONFLICT,
-            "idempotency_key_in_use",
+        KeyClaim::InProgress => Err(ApiError::from(Fault::new(
+            FaultKind::IdempotencyKeyInUse,
             "a request with this Idempotency-Key is still being served; retry shortly",
         ))
         .into_response()),

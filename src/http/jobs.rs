@@ -13,6 +13,7 @@ use crate::http::query::{numbered_position, query, removal_count};
 use crate::http::upload::{self, Format};
 use crate::service::{Job, JobOptions, RecordParser, job_scope};
 use crate::wire::csv_cell;
+use crate::wire::{Fault, FaultKind};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -168,10 +169,7 @@ fn format_of(headers: &HeaderMap, kind: JobKind) -> ApiResult<Format> {
         "application/json" => Ok(Format::JsonArray),
         "application/x-ndjson" | "application/ndjson" => Ok(Format::Ndjson),
         "text/csv" => Ok(Format::Csv { replace: kind == JobKind::Replace }),
-        _ => Err(Problem::new(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "unsupported_media_type",
-            "send a job as Content-Type: application/json (an array), application/x-ndjson (one contact per line) or text/csv (a header row of field keys)",
+        _ => Err(Fault::new(FaultKind::UnsupportedMediaType, "send a job as Content-Type: application/json (an array), application/x-ndjson (one contact per line) or text/csv (a header row of field keys)",
         )
         .into()),
     }
@@ -381,7 +379,7 @@ pub struct ErrorsQuery {
 pub(super) fn page(limit: Option<usize>, cursor: Option<&str>) -> ApiResult<(usize, Option<u64>)> {
     let limit = limit.unwrap_or(100);
     if limit == 0 || limit > 1000 {
-        return Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_query", "limit must be 1 to 1000").into());
+        return Err(Fault::new(FaultKind::InvalidQuery, "limit must be 1 to 1000").into());
     }
     Ok((limit, numbered_position(cursor)?))
 }

@@ -22,8 +22,9 @@ mod tokens;
 pub mod upload;
 
 use crate::service::Service;
+use crate::wire::{Fault, FaultKind};
 use axum::Router;
-use axum::http::{HeaderName, Request, StatusCode};
+use axum::http::{HeaderName, Request};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
 use std::future::Future;
@@ -52,7 +53,7 @@ pub struct AppState {
 pub const MAX_CONCURRENT_UPLOADS: usize = 16;
 
 async fn not_found() -> impl IntoResponse {
-    problem::Problem::new(StatusCode::NOT_FOUND, "not_found", "no such route; see GET /openapi.json")
+    ApiError::from(Fault::new(FaultKind::NoSuchRoute, "no such route; see GET /openapi.json"))
 }
 
 /// A client's request id is echoed and logged only if it is short and plain;
@@ -71,11 +72,10 @@ async fn drop_unsafe_request_id<B>(mut req: Request<B>) -> Request<B> {
 }
 
 async fn method_not_allowed() -> impl IntoResponse {
-    problem::Problem::new(
-        StatusCode::METHOD_NOT_ALLOWED,
-        "method_not_allowed",
+    ApiError::from(Fault::new(
+        FaultKind::MethodNotAllowed,
         "this route does not take that method; see GET /openapi.json",
-    )
+    ))
 }
 
 pub fn router(state: AppState) -> Router {

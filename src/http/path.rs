@@ -1,8 +1,8 @@
 //! Path parameters whose rejections (bad UTF-8, wrong shape) are problem+json too.
 
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
+use crate::wire::{Fault, FaultKind};
 use axum::extract::{FromRequestParts, Path};
-use axum::http::StatusCode;
 use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 
@@ -14,7 +14,7 @@ impl<S: Send + Sync, T: DeserializeOwned + Send> FromRequestParts<S> for PathPar
     async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
         match Path::<T>::from_request_parts(parts, state).await {
             Ok(Path(v)) => Ok(Self(v)),
-            Err(e) => Err(Problem::new(StatusCode::BAD_REQUEST, "invalid_path", e.body_text()).into()),
+            Err(e) => Err(Fault::new(FaultKind::InvalidPath, e.body_text()).into()),
         }
     }
 }

@@ -3,6 +3,7 @@
 use crate::domain::RecordError;
 use crate::domain::sync::RemovalRefused;
 use crate::service::{AuthFailure, Resource, ServiceError};
+use crate::wire::{Fault, FaultKind};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -289,37 +290,102 @@ impl From<ServiceError> for Problem {
     }
 }
 
-/// Lets handlers use `?` on service calls. Boxed: error paths stay cheap to return.
-pub struct ApiError(Box<Problem>);
+/// Why a request failed, before it is rendered: a service error, or a fault
+/// in the request as sent. Neutral: the native API renders it as a problem
+/// document here, each dialect in its own shape (each with one exhaustive
+/// `match`). Boxed: error paths stay cheap to return.
+#[derive(Debug)]
+pub struct ApiError(Box<Failure>);
+
+#[derive(Debug)]
+pub enum Failure {
+    Service(ServiceError),
+    Request(Fault),
+}
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        Self(Box::new(e.into()))
+        Self(Box::new(Failure::Service(e)))
     }
 }
 
-impl From<Problem> for ApiError {
-    fn from(p: Problem) -> Self {
-        Self(Box::new(p))
+impl From<Fault> for ApiError {
+    fn from(f: Fault) -> Self {
+        Self(Box::new(Failure::Request(f)))
     }
 }
 
 impl ApiError {
-    /// The human-readable explanation, for the CLI.
-    pub fn detail(&self) -> &str {
-        &self.0.detail
+    pub fn failure(&self) -> &Failure {
+        &self.0
     }
 
-    /// The status and JSON body this error is sent as.
+    pub fn into_failure(self) -> Failure {
+        *self.0
+    }
+
+    /// The human-readable explanation, for the CLI.
+    pub fn detail(&self) -> String {
+        match &*self.0 {
+            Failure::Service(e) => e.to_string(),
+            Failure::Request(f) => f.detail.clone(),
+        }
+    }
+
+    /// The status and JSON body the native API sends it as.
     pub fn into_parts(self) -> (StatusCode, String) {
-        let status = StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        (status, serde_json::to_string(&*self.0).unwrap_or_default())
+        let p = Problem::from(*self.0);
+        let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, serde_json::to_string(&p).unwrap_or_default())
+    }
+}
+
+impl From<Failure> for Problem {
+    fn from(f: Failure) -> Self {
+        match f {
+            Failure::Service(e) => e.into(),
+            Failure::Request(fault) => fault.into(),
+        }
+    }
+}
+
+impl From<Fault> for Problem {
+    fn from(f: Fault) -> Self {
+        use StatusCode as S;
+        let (status, code) = match f.kind {
+            FaultKind::InvalidJson => (S::BAD_REQUEST, "invalid_json"),
+            FaultKind::InvalidBody => (S::BAD_REQUEST, "invalid_body"),
+            FaultKind::InvalidUpload => (S::BAD_REQUEST, "invalid_upload"),
+            FaultKind::BodyTooLarge => (S::PAYLOAD_TOO_LARGE, "body_too_large"),
+            FaultKind::UnsupportedMediaType => (S::UNSUPPORTED_MEDIA_TYPE, "unsupported_media_type"),
+            FaultKind::RequestTimeout => (S::REQUEST_TIMEOUT, "request_timeout"),
+            FaultKind::InvalidQuery => (S::BAD_REQUEST, "invalid_query"),
+            FaultKind::InvalidPath => (S::BAD_REQUEST, "invalid_path"),
+            FaultKind::InvalidContactId => (S::BAD_REQUEST, "invalid_contact_id"),
+            FaultKind::InvalidHeader => (S::BAD_REQUEST, "invalid_header"),
+            FaultKind::MalformedCredentials => (S::UNAUTHORIZED, "malformed_credentials"),
+            FaultKind::MissingCredentials => (S::UNAUTHORIZED, "missing_credentials"),
+            FaultKind::InvalidIdempotencyKey => (S::BAD_REQUEST, "invalid_idempotency_key"),
+            FaultKind::IdempotencyKeyReused => (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),
+            FaultKind::IdempotencyKeyInUse => (S::CONFLICT, "idempotency_key_in_use"),
+            FaultKind::NoSuchRoute => (S::NOT_FOUND, "not_found"),
+            FaultKind::MethodNotAllowed => (S::METHOD_NOT_ALLOWED, "method_not_allowed"),
+            FaultKind::TooManyConnections => (S::TOO_MANY_REQUESTS, "too_many_connections"),
+        };
+        let mut p = Problem::new(status, code, f.detail);
+        if let Some((line, column)) = f.at {
+            p = p.at(line, column);
+        }
+        if matches!(f.kind, FaultKind::IdempotencyKeyInUse | FaultKind::TooManyConnections) {
+            p = p.with_retry_after(1);
+        }
+        p
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        self.0.into_response()
+        Problem::from(*self.0).into_response()
     }
 }
 

@@ -3,13 +3,13 @@
 
 use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
 use crate::domain::sync::MAX_COUNT;
-use crate::http::problem::{ApiResult, Problem};
-use axum::http::StatusCode;
+use crate::http::problem::ApiResult;
+use crate::wire::{Fault, FaultKind};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer};
 
-pub fn invalid(detail: impl Into<String>) -> Problem {
-    Problem::new(StatusCode::BAD_REQUEST, "invalid_query", detail)
+pub fn invalid(detail: impl Into<String>) -> Fault {
+    Fault::new(FaultKind::InvalidQuery, detail)
 }
 
 /// Parses a query string into `T`; no query string is `T::default()`.

@@ -5,9 +5,10 @@
 //! server. `axum::serve` offers neither, so connections are served here with
 //! hyper directly.
 
+use crate::wire::{Fault, FaultKind};
 use axum::Router;
 use axum::body::{Body, Bytes};
-use axum::http::{HeaderValue, Request, StatusCode, header};
+use axum::http::{HeaderValue, Request, header};
 use axum::response::{IntoResponse, Response};
 use http_body::{Body as HttpBody, Frame, SizeHint};
 use hyper::body::Incoming;
@@ -138,12 +139,11 @@ impl HttpBody for TimedBody {
 }
 
 fn too_many_half_open() -> Response {
-    let problem = crate::http::problem::Problem::new(
-        StatusCode::TOO_MANY_REQUESTS,
-        "too_many_connections",
+    let fault = Fault::new(
+        FaultKind::TooManyConnections,
         "this client has too many requests still being sent; finish or close some and retry",
     );
-    let mut res = problem.with_retry_after(1).into_response();
+    let mut res = crate::http::problem::ApiError::from(fault).into_response();
     res.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
     res
 }

@@ -5,10 +5,11 @@ use crate::http::auth::basic_credentials;
 use crate::http::body::{parse, read_limited};
 use crate::http::dto::{TokenRequest, TokenResponse, rfc3339};
 use crate::http::problem::{ApiResult, Problem};
+use crate::wire::{Fault, FaultKind};
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::HeaderMap;
 
 /// Issues a token from `{"key_id","key_secret"}` or HTTP Basic `key_id:secret`.
 #[utoipa::path(post, path = "/v1/auth/token", operation_id = "issue_token", tag = "auth",
@@ -20,9 +21,8 @@ pub async fn issue(State(s): State<AppState>, headers: HeaderMap, body: Body) ->
     let (key_id, secret) = match basic_credentials(&headers)? {
         Some(creds) => creds,
         None if body.is_empty() => {
-            return Err(Problem::new(
-                StatusCode::UNAUTHORIZED,
-                "missing_credentials",
+            return Err(Fault::new(
+                FaultKind::MissingCredentials,
                 "send {\"key_id\",\"key_secret\"} as JSON or HTTP Basic key_id:secret",
             )
             .into());

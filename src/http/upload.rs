@@ -3,10 +3,10 @@
 //! held whole in memory.
 
 use crate::http::csv_upload;
-use crate::http::problem::{ApiError, Problem};
+use crate::http::problem::ApiError;
 use crate::service::{JobRecord, JobUpload};
+use crate::wire::{Fault, FaultKind};
 use axum::body::Body;
-use axum::http::StatusCode;
 use serde::de::{Error as _, SeqAccess, Visitor};
 use serde_json::value::RawValue;
 use sha2::{Digest, Sha256};
@@ -134,7 +134,7 @@ impl<'de> Visitor<'de> for ArrayVisitor<'_> {
 }
 
 fn bad_upload(detail: String) -> ApiError {
-    Problem::new(StatusCode::BAD_REQUEST, "invalid_upload", detail).into()
+    Fault::new(FaultKind::InvalidUpload, detail).into()
 }
 
 /// Parses the whole body, sending records in chunks; returns how many, and
@@ -164,9 +164,8 @@ fn parse(
             let parsed = serde::Deserializer::deserialize_seq(&mut de, ArrayVisitor { sink: &mut sink, newlines })
                 .and_then(|()| de.end());
             parsed.map_err(|e| {
-                Problem::new(
-                    StatusCode::BAD_REQUEST,
-                    "invalid_json",
+                Fault::new(
+                    FaultKind::InvalidJson,
                     format!("invalid upload at line {} column {}: {e}", e.line(), e.column()),
                 )
                 .at(e.line(), e.column())
