@@ -1,10 +1,12 @@
 //! The `contactd` command line: the server and the admin commands.
 
-use crate::app::{self, StartError};
+pub mod app;
+
 use crate::config::{Overrides, Settings};
 use crate::domain::field_settings::SettingsDoc;
 use crate::service::Scope;
 use crate::service::{Demo, Service};
+use app::StartError;
 use clap::{Args, Parser, Subcommand};
 use serde_json::json;
 use std::net::SocketAddr;
@@ -395,7 +397,7 @@ async fn serve_forever(service: Service, settings: &Settings) -> Result<(), CliE
     if let Some(demo) = &demo {
         print_demo(demo, &format!("http://{addr}"));
     }
-    tracing::info!(%addr, backend = service.store().backend(), "contactd listening");
+    tracing::info!(%addr, backend = service.backend(), "contactd listening");
     app::serve(listener, app::state(service, settings), settings, shutdown_signal()).await?;
     tracing::info!("contactd stopped");
     Ok(())

@@ -3,12 +3,11 @@
 //! constant memory, as NDJSON, a JSON array, or CSV in the same columns a CSV
 //! job takes (ending with `TRAILER,N`, so an export can be replaced back whole).
 
-use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::{Contact, FieldValue};
-use crate::http::ContactBody;
 use crate::service::{Service, ServiceError, ServiceResult};
 use crate::store::{Biller, BillerId};
 use crate::wire::csv_cell;
+use crate::wire::dto::ContactBody;
 use std::io::Write;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -200,12 +199,11 @@ impl Export {
             return self.render.head().map(Some);
         }
         let after = self.after.take();
-        let store = self.service.store();
         let page = match &self.source {
-            Source::Contacts => {
-                store.contacts(self.biller, &ContactFilter::default(), &PageRequest { after, limit: PAGE }).await?
+            Source::Contacts => self.service.operator_contacts(self.biller, after, PAGE).await?,
+            Source::Snapshot(snap) => {
+                self.service.operator_snapshot_contacts(self.biller, snap.seq, after, PAGE).await?
             }
-            Source::Snapshot(snap) => store.snapshot_contacts(self.biller, snap.seq, after, PAGE).await?,
         };
         let n = page.contacts.len() as u64;
         let mut out = self.render.page(page.contacts, self.count)?;
@@ -216,7 +214,7 @@ impl Export {
                 // A snapshot pruned mid-download ends early: fail rather than
                 // end with a trailer that would make the cut look whole.
                 if let Source::Snapshot(snap) = &self.source
-                    && store.snapshot(self.biller, &snap.id).await?.is_none()
+                    && !self.service.snapshot_kept(self.biller, &snap.id).await?
                 {
                     return Err(ServiceError::Internal(format!(
                         "snapshot {} was dropped (retention) during the download, which is incomplete",

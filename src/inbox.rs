@@ -11,9 +11,9 @@
 //! instead of submitting the file twice.
 
 use crate::domain::job::JobKind;
-use crate::http::upload;
 use crate::import::JobReport;
 use crate::service::{Job, JobOptions, Service, ServiceError};
+use crate::wire::upload;
 use serde::Serialize;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -363,11 +363,14 @@ impl Inbox {
     }
 
     async fn write_errors(&self, job: &Job, out: &mut (impl AsyncWriteExt + Unpin)) -> std::io::Result<()> {
-        let store = self.service.store();
         let mut after = None;
         let mut first = true;
         loop {
-            let page = store.job_errors(job.biller_id, job.seq, after, 1000).await.map_err(std::io::Error::other)?;
+            let page = self
+                .service
+                .operator_job_errors(job.biller_id, job.seq, after, 1000)
+                .await
+                .map_err(std::io::Error::other)?;
             let Some((last, _)) = page.last() else { return Ok(()) };
             after = Some(*last);
             for (_, e) in &page {

@@ -5,12 +5,12 @@ use crate::domain::query::{ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, off_thread, parse_contacts};
-use crate::http::dto::{ContactInput, ContactList, WriteResult};
 use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::query::{account_position, plain, query, removal_count};
 use crate::service::{ReplaceOptions, Scope};
+use crate::wire::dto::{ContactInput, ContactList, WriteResult};
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
 use axum::extract::{RawQuery, State};

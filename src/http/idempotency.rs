@@ -88,20 +88,11 @@ pub async fn claim(
 impl Claimed {
     /// Records the response (a server error is not kept: the key is freed for a retry).
     pub async fn complete(self, s: &AppState, status: StatusCode, body: &str) {
-        let result = if status.is_server_error() {
-            s.service.store().release_key(self.biller, &self.key).await
-        } else {
-            s.service.store().complete_key(self.biller, &self.key, status.as_u16(), body).await
-        };
-        if let Err(e) = result {
-            tracing::warn!(error = %e, "recording an idempotency key");
-        }
+        s.service.complete_idempotency_key(self.biller, &self.key, status.as_u16(), body).await;
     }
 
     pub async fn release(self, s: &AppState) {
-        if let Err(e) = s.service.store().release_key(self.biller, &self.key).await {
-            tracing::warn!(error = %e, "releasing an idempotency key");
-        }
+        s.service.release_idempotency_key(self.biller, &self.key).await;
     }
 }
 

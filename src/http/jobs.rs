@@ -4,15 +4,14 @@
 use crate::domain::job::{JobKind, JobStatus, OnError};
 use crate::http::AppState;
 use crate::http::auth::Auth;
-use crate::http::body::read_record;
-use crate::http::dto::{ContactInput, rfc3339};
 use crate::http::idempotency::{self, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::query::{numbered_position, query, removal_count};
-use crate::http::upload::{self, Format};
-use crate::service::{Job, JobOptions, RecordParser, job_scope};
+use crate::service::{Job, JobOptions, job_scope};
 use crate::wire::csv_cell;
+use crate::wire::dto::{ContactInput, rfc3339};
+use crate::wire::upload::{self, Format};
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
 use axum::body::Body;
@@ -20,13 +19,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
-use std::sync::Arc;
 use utoipa::{IntoParams, ToSchema};
-
-/// The worker's view of a stored record: the same JSON as the sync endpoints.
-pub fn record_parser() -> RecordParser {
-    Arc::new(read_record)
-}
 
 /// What an add job does with invalid records.
 #[derive(Debug, Clone, Copy, Deserialize, ToSchema)]

@@ -6,8 +6,6 @@ mod body;
 mod catalogue;
 mod contact;
 mod contacts;
-mod csv_upload;
-mod dto;
 mod idempotency;
 mod jobs;
 mod openapi;
@@ -15,11 +13,9 @@ mod ops;
 mod path;
 mod problem;
 mod query;
-mod record;
 mod server;
 mod snapshots;
 mod tokens;
-pub mod upload;
 
 use crate::service::Service;
 use crate::wire::{Fault, FaultKind};
@@ -33,8 +29,6 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use dto::ContactBody;
-pub use jobs::record_parser;
 pub use openapi::document as openapi_document;
 pub use problem::ApiError;
 pub use server::Limits;

@@ -3,6 +3,7 @@
 use crate::domain::RecordError;
 use crate::domain::sync::RemovalRefused;
 use crate::service::{AuthFailure, Resource, ServiceError};
+pub use crate::wire::{ApiError, ApiResult, Failure};
 use crate::wire::{Fault, FaultKind};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -290,51 +291,10 @@ impl From<ServiceError> for Problem {
     }
 }
 
-/// Why a request failed, before it is rendered: a service error, or a fault
-/// in the request as sent. Neutral: the native API renders it as a problem
-/// document here, each dialect in its own shape (each with one exhaustive
-/// `match`). Boxed: error paths stay cheap to return.
-#[derive(Debug)]
-pub struct ApiError(Box<Failure>);
-
-#[derive(Debug)]
-pub enum Failure {
-    Service(ServiceError),
-    Request(Fault),
-}
-
-impl From<ServiceError> for ApiError {
-    fn from(e: ServiceError) -> Self {
-        Self(Box::new(Failure::Service(e)))
-    }
-}
-
-impl From<Fault> for ApiError {
-    fn from(f: Fault) -> Self {
-        Self(Box::new(Failure::Request(f)))
-    }
-}
-
 impl ApiError {
-    pub fn failure(&self) -> &Failure {
-        &self.0
-    }
-
-    pub fn into_failure(self) -> Failure {
-        *self.0
-    }
-
-    /// The human-readable explanation, for the CLI.
-    pub fn detail(&self) -> String {
-        match &*self.0 {
-            Failure::Service(e) => e.to_string(),
-            Failure::Request(f) => f.detail.clone(),
-        }
-    }
-
     /// The status and JSON body the native API sends it as.
     pub fn into_parts(self) -> (StatusCode, String) {
-        let p = Problem::from(*self.0);
+        let p = Problem::from(self.into_failure());
         let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         (status, serde_json::to_string(&p).unwrap_or_default())
     }
@@ -385,8 +345,6 @@ impl From<Fault> for Problem {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        Problem::from(*self.0).into_response()
+        Problem::from(self.into_failure()).into_response()
     }
 }
-
-pub type ApiResult<T> = Result<T, ApiError>;

@@ -32,27 +32,7 @@ pub struct Limits {
     pub max_half_open: usize,
 }
 
-/// A body that sent nothing for too long.
-#[derive(Debug, thiserror::Error)]
-#[error("the request body sent nothing for {} s", .0.as_secs())]
-pub struct BodyStalled(pub Duration);
-
-/// Whether an error, or one it wraps, is an `E`.
-pub fn caused_by<E: std::error::Error + 'static>(mut e: &(dyn std::error::Error + 'static)) -> bool {
-    loop {
-        if e.is::<E>() {
-            return true;
-        }
-        match e.source() {
-            Some(inner) => e = inner,
-            None => return false,
-        }
-    }
-}
-
-pub fn is_stalled(e: &(dyn std::error::Error + 'static)) -> bool {
-    caused_by::<BodyStalled>(e)
-}
+pub use crate::wire::fault::{BodyStalled, caused_by};
 
 /// Half-open connections per client address.
 #[derive(Default)]

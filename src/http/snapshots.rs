@@ -4,12 +4,12 @@
 use crate::export::{Export, ExportFormat, Source};
 use crate::http::AppState;
 use crate::http::auth::Auth;
-use crate::http::dto::rfc3339;
 use crate::http::jobs::{JobAccepted, cursor, page};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::query::{query, removal_count};
 use crate::service::{JobOptions, Snapshot};
+use crate::wire::dto::rfc3339;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{RawQuery, State};
@@ -118,7 +118,7 @@ pub struct DownloadQuery {
 #[utoipa::path(get, path = "/v1/billers/{code}/snapshots/{snapshot_id}/contacts", operation_id = "download_snapshot", tag = "snapshots",
     params(("code" = String, Path, description = "Biller code"), ("snapshot_id" = String, Path, description = "snap_..."), DownloadQuery),
     responses((status = 200, description = "A JSON array; NDJSON or CSV with ?format=",
-            content((Vec<crate::http::dto::ContactBody> = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
+            content((Vec<crate::wire::dto::ContactBody> = "application/json"), (String = "application/x-ndjson"), (String = "text/csv"))),
         (status = 400, body = Problem), (status = 404, body = Problem)),
     security(("token" = [])))]
 pub async fn download(

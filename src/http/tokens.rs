@@ -3,8 +3,8 @@
 use crate::http::AppState;
 use crate::http::auth::basic_credentials;
 use crate::http::body::{parse, read_limited};
-use crate::http::dto::{TokenRequest, TokenResponse, rfc3339};
 use crate::http::problem::{ApiResult, Problem};
+use crate::wire::dto::{TokenRequest, TokenResponse, rfc3339};
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
 use axum::body::Body;

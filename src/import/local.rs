@@ -3,9 +3,9 @@
 //! one has ended, so it finishes with or without a running server.
 
 use crate::domain::job::JobKind;
-use crate::http::upload;
 use crate::import::{ImportError, ImportOptions, JobReport, follow, format_of};
 use crate::service::{JobOptions, Service, ServiceError, Worker};
+use crate::wire::upload;
 use std::path::Path;
 use std::time::Duration;
 

@@ -10,8 +10,8 @@ pub use local::import as import_local;
 pub use remote::{Remote, import as import_remote};
 
 use crate::domain::job::OnError;
-use crate::http::upload::Format;
 use crate::service::{Job, ServiceError};
+use crate::wire::upload::Format;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::{Deserialize, Serialize};
 use std::future::Future;

@@ -10,6 +10,7 @@ mod jobs;
 mod recent;
 mod single;
 mod snapshots;
+mod upkeep;
 
 /// What callers of the service see of the store's types.
 pub use crate::store::{ContactPage, Job, JobError, JobRecord, Scope, Snapshot, WriteOutcome};
@@ -109,10 +110,6 @@ impl Service {
         &self.config
     }
 
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
     pub fn backend(&self) -> &'static str {
         self.store.backend()
     }
@@ -183,6 +180,26 @@ impl Service {
     ) -> ServiceResult<(BillerId, crate::store::KeyClaim)> {
         let biller = self.authorize(who, code, scope).await?;
         Ok((biller.id, self.store.claim_key(biller.id, key, request_hash, now()).await?))
+    }
+
+    /// Keeps a claimed key's response for replays (a server error is not
+    /// kept: the key is freed for a retry).
+    pub async fn complete_idempotency_key(&self, biller: BillerId, key: &str, status: u16, body: &str) {
+        let result = if status >= 500 {
+            self.store.release_key(biller, key).await
+        } else {
+            self.store.complete_key(biller, key, status, body).await
+        };
+        if let Err(e) = result {
+            tracing::warn!(error = %e, "recording an idempotency key");
+        }
+    }
+
+    /// Frees a claimed key: the request it was claimed for gave no response.
+    pub async fn release_idempotency_key(&self, biller: BillerId, key: &str) {
+        if let Err(e) = self.store.release_key(biller, key).await {
+            tracing::warn!(error = %e, "releasing an idempotency key");
+        }
     }
 
     pub async fn ready(&self) -> ServiceResult<()> {

@@ -112,11 +112,7 @@ async fn missing_malformed_unknown_expired_and_revoked_tokens(b: Backend) {
     let expired = format!("tok_{}", "B".repeat(43));
     let hash: [u8; 32] = Sha256::digest(expired.as_bytes()).into();
     let key_id = KeyId::parse(&t.key_id).unwrap();
-    app.service
-        .store()
-        .insert_token(&hash, &key_id, OffsetDateTime::now_utc() - time::Duration::seconds(5))
-        .await
-        .unwrap();
+    app.store.insert_token(&hash, &key_id, OffsetDateTime::now_utc() - time::Duration::seconds(5)).await.unwrap();
     assert_eq!(
         code(app.client.get(&path).header("Authorization", format!("Token {expired}")).send().await.unwrap()).await,
         "token_expired"

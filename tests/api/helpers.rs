@@ -118,6 +118,8 @@ pub struct TestApp {
     pub client: Client,
     pub service: Service,
     pub worker: contactd::service::Worker,
+    /// The database seen directly (as an operator would), beside the server's own handle.
+    pub store: Arc<dyn Store>,
     stop: Option<oneshot::Sender<()>>,
     pub db: TestDb,
 }
@@ -157,7 +159,8 @@ pub async fn spawn_app_on(db: TestDb, configure: impl FnOnce(&mut Settings)) -> 
         })
         .await
     });
-    TestApp { addr, client: Client::new(), service, worker, stop: Some(stop), db }
+    let store = open_store(&db).await;
+    TestApp { addr, client: Client::new(), service, worker, store, stop: Some(stop), db }
 }
 
 /// A biller with a key, and a token for that key.

@@ -79,7 +79,7 @@ async fn sync_writes_replay_and_refuse_a_different_body(b: Backend) {
     assert_eq!((s, v["code"].as_str()), (400, Some("invalid_idempotency_key")));
     assert!(!app.all_contacts(&t).await.contains_key("3000"));
     // After 24 hours the key is forgotten (the hourly purge; run here directly).
-    app.service.store().purge_keys(contactd::service::now() + time::Duration::seconds(1)).await.unwrap();
+    app.store.purge_keys(contactd::service::now() + time::Duration::seconds(1)).await.unwrap();
     let (s, v, replayed) = post_with_key(
         &app,
         &t,

@@ -262,7 +262,7 @@ async fn a_taken_over_job_is_finished_exactly_once(b: Backend) {
     let t = app.biller("1001", ALL).await;
     let list: Vec<Value> = (1..=3).map(|i| contact(&format!("{i:04}"), "P")).collect();
     let (_, v, _) = submit(&app, &t, "add", "", "application/json", json_list(&list)).await;
-    let store = app.service.store();
+    let store = &app.store;
     // A first worker claims it with a lease that has already run out, then "dies".
     let dead = store.claim_job("dead-worker", contactd::service::now(), Duration::ZERO, None).await.unwrap().unwrap();
     let stale = Fence { seq: dead.seq, owner: "dead-worker".into(), attempt: dead.attempts };
@@ -580,7 +580,7 @@ async fn a_first_load_lets_its_biller_be_written_meanwhile(b: Backend) {
     let app = spawn_app(b).await;
     let t = app.biller("1001", ALL).await;
     let (_, v, _) = submit(&app, &t, "add", "", "application/json", json_list(&[contact("0001", "P")])).await;
-    let store = app.service.store();
+    let store = &app.store;
     let now = contactd::service::now();
     let claimed = store.claim_job("w", now, Duration::from_secs(60), None).await.unwrap().unwrap();
     let fence = Fence { seq: claimed.seq, owner: "w".into(), attempt: claimed.attempts };

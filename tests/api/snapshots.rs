@@ -334,7 +334,7 @@ async fn postgres_snapshot_copies_no_replace_lists_are_dropped() {
     let (replacing, conn) = tokio_postgres::connect(&app.db.url, tokio_postgres::NoTls).await.unwrap();
     tokio::spawn(conn);
     replacing.batch_execute("BEGIN; SELECT 1 FROM billers WHERE code = '2002' FOR UPDATE").await.unwrap();
-    let store = app.service.store();
+    let store = &app.store;
     assert_eq!(store.purge_finished_work().await.unwrap(), 1);
     assert_eq!((rows("1001").await, rows("2002").await), ((1, 0), (2, 1)), "2002 is being replaced");
     replacing.batch_execute("ROLLBACK").await.unwrap();

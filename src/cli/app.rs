@@ -7,7 +7,6 @@ use crate::service::{Demo, Service, ServiceConfig, ServiceError, Worker};
 use crate::store::{self, StoreError};
 use std::future::Future;
 use std::time::Duration;
-use time::OffsetDateTime;
 use tokio::net::TcpListener;
 
 #[derive(Debug, thiserror::Error)]
@@ -55,7 +54,7 @@ pub async fn demo(service: &Service, settings: &Settings) -> Result<Option<Demo>
 
 /// A job worker for this service, with the HTTP layer's record format.
 pub fn worker(service: &Service) -> Worker {
-    Worker::new(service.clone(), http::record_parser())
+    Worker::new(service.clone(), crate::wire::json::record_parser())
 }
 
 /// Serves on `listener` until `shutdown`, with the settings' job workers (and
@@ -79,32 +78,13 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     };
-    let store = state.service.store().clone();
+    let service = state.service.clone();
     let history_kept = Duration::from_secs(u64::from(settings.history_retention_days) * 86_400);
     let purge = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_secs(3600));
         loop {
             tick.tick().await;
-            // Expired tokens stay a day so a late caller still hears "expired".
-            let cutoff = OffsetDateTime::now_utc() - Duration::from_secs(86_400);
-            if let Err(e) = store.purge_tokens(cutoff).await {
-                tracing::warn!(error = %e, "purging expired tokens failed");
-            }
-            // An upload still unfinished after 6 hours lost its server.
-            let stale = OffsetDateTime::now_utc() - Duration::from_secs(6 * 3600);
-            if let Err(e) = store.purge_abandoned_uploads(stale).await {
-                tracing::warn!(error = %e, "purging abandoned uploads failed");
-            }
-            if let Err(e) = store.purge_finished_work().await {
-                tracing::warn!(error = %e, "purging ended jobs' records failed");
-            }
-            // Idempotency keys are kept at least 24 hours (here: up to 25).
-            if let Err(e) = store.purge_keys(cutoff).await {
-                tracing::warn!(error = %e, "purging old idempotency keys failed");
-            }
-            if let Err(e) = store.purge_history(OffsetDateTime::now_utc() - history_kept).await {
-                tracing::warn!(error = %e, "purging old contact history failed");
-            }
+            service.purge_expired(history_kept).await;
         }
     });
     let limits = http::Limits { request_timeout: settings.request_timeout, max_half_open: settings.max_half_open };

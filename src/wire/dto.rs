@@ -164,7 +164,7 @@ impl From<ContactInput> for ContactDraft {
             active: c.active,
             notes: c.notes,
             tags: c.tags,
-            fields: c.fields.into_iter().map(|(k, v)| (k, crate::http::record::raw(v))).collect(),
+            fields: c.fields.into_iter().map(|(k, v)| (k, crate::wire::record::raw(v))).collect(),
         }
     }
 }

@@ -2,9 +2,9 @@
 //! blocking thread as it arrives and handed over in chunks, so it is never
 //! held whole in memory.
 
-use crate::http::csv_upload;
-use crate::http::problem::ApiError;
 use crate::service::{JobRecord, JobUpload};
+use crate::wire::ApiError;
+use crate::wire::csv_upload;
 use crate::wire::{Fault, FaultKind};
 use axum::body::Body;
 use serde::de::{Error as _, SeqAccess, Visitor};
@@ -255,7 +255,7 @@ pub async fn receive(
     let stream = futures_util::StreamExt::map(body.into_data_stream(), move |chunk| {
         chunk.map_err(|e| {
             let e = e.into_inner();
-            if let Some(timeout) = crate::http::body::stalled(e.as_ref())
+            if let Some(timeout) = crate::wire::fault::stalled(e.as_ref())
                 && let Ok(mut seen) = seen.lock()
             {
                 *seen = Some(timeout);
