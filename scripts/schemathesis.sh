@@ -13,34 +13,19 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
-bin=${CONTACTD_BIN:-}
-if [ -z "$bin" ]; then
-  cargo build --locked --quiet
-  bin=$root/target/debug/contactd
-fi
-
-work=$(mktemp -d -t contactd-schemathesis-XXXXXX)
-server=
-cleanup() {
-  [ -n "$server" ] && kill "$server" 2>/dev/null && wait "$server" 2>/dev/null
-  rm -rf "$work"
-}
-trap cleanup EXIT
+# The live server (scripts/live-server.sh): builds or takes CONTACTD_BIN,
+# makes the temp dir and removes it (and stops the server) on exit.
+. "$root/scripts/live-server.sh"
+live_server_setup schemathesis
+work=$live_work
 
 python3 -m venv "$work/venv"
 "$work/venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/.ci/schemathesis-requirements.txt"
 
-port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-base=http://127.0.0.1:$port
-env -u CONTACTD_DATABASE CONTACTD_LOG=warn "$bin" serve --listen "127.0.0.1:$port" \
-  --database "sqlite://$work/contactd.db" --workers 1 >"$work/serve.out" 2>"$work/serve.err" &
-server=$!
-for _ in $(seq 1 100); do
-  grep -q "key secret:" "$work/serve.out" 2>/dev/null && curl -sf "$base/healthz" >/dev/null && break
-  sleep 0.1
-done
-key_id=$(sed -nE 's/^ *key id: +(key_[A-Za-z0-9]+)$/\1/p' "$work/serve.out")
-secret=$(sed -nE 's/^ *key secret: +(sk_[A-Za-z0-9_-]+)$/\1/p' "$work/serve.out")
+live_server_start
+base=$live_base
+key_id=$live_key_id
+secret=$live_secret
 token=$(curl -sf -u "$key_id:$secret" -X POST "$base/v1/auth/token" | sed -E 's/.*"token":"([^"]+)".*/\1/')
 [ -n "$token" ] || { echo "FAIL: no token from the server" >&2; cat "$work/serve.err" >&2; exit 1; }
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests, the store conformance suite and the black-box
 # HTTP and CLI tests, each store suite on SQLite and on PostgreSQL; then
-# schemathesis against a live server (scripts/schemathesis.sh), unless
+# schemathesis against a live server (scripts/schemathesis.sh) and Razorpay's
+# Python client against another (scripts/razorpay-client.sh), unless
 # arguments were given (they go to cargo test, e.g. a test name filter).
 # PostgreSQL: CONTACTD_TEST_POSTGRES (default postgres://root@127.0.0.1:5432/test).
 # Each test uses a fresh schema and drops it afterwards.
@@ -31,4 +32,5 @@ export CONTACTD_TEST_POSTGRES="$url"
 cargo test --locked "$@"
 if [ $# -eq 0 ]; then
   scripts/schemathesis.sh
+  scripts/razorpay-client.sh
 fi

@@ -122,6 +122,10 @@ struct ServeArgs {
     /// Days a contact's history is kept (default 400).
     #[arg(long, env = "CONTACTD_HISTORY_RETENTION_DAYS")]
     history_retention_days: Option<u32>,
+    /// Provider dialects to serve beside the native API, comma-separated
+    /// (default all: payreq,razorpay; an empty value serves none).
+    #[arg(long, env = "CONTACTD_DIALECTS", value_delimiter = ',')]
+    dialects: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -260,6 +264,7 @@ impl Cli {
                 max_half_open_per_client: a.max_half_open_per_client,
                 large_job_records: a.large_job_records,
                 history_retention_days: a.history_retention_days,
+                dialects: a.dialects.clone(),
                 ..Overrides::default()
             },
             _ => Overrides::default(),

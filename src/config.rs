@@ -55,7 +55,12 @@ pub struct Settings {
     pub large_job_records: u64,
     /// How long contact history is kept.
     pub history_retention_days: u32,
+    /// The provider dialects served beside the native API (`DIALECTS`).
+    pub dialects: Vec<String>,
 }
+
+/// Every provider dialect this build speaks; all are on by default.
+pub const DIALECTS: &[&str] = &["payreq", "razorpay"];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -75,6 +80,7 @@ impl Default for Settings {
             max_half_open: 128,
             large_job_records: 100_000,
             history_retention_days: crate::domain::history::DEFAULT_RETENTION_DAYS,
+            dialects: DIALECTS.iter().map(|d| d.to_string()).collect(),
         }
     }
 }
@@ -98,6 +104,7 @@ pub struct FileSettings {
     pub max_half_open_per_client: Option<usize>,
     pub large_job_records: Option<u64>,
     pub history_retention_days: Option<u32>,
+    pub dialects: Option<Vec<String>>,
 }
 
 /// What flags and environment gave (clap merges those two).
@@ -118,6 +125,7 @@ pub struct Overrides {
     pub max_half_open_per_client: Option<usize>,
     pub large_job_records: Option<u64>,
     pub history_retention_days: Option<u32>,
+    pub dialects: Option<Vec<String>>,
 }
 
 /// Every `CONTACTD_` variable this build reads.
@@ -139,6 +147,7 @@ pub const KNOWN_ENV: &[&str] = &[
     "CONTACTD_MAX_HALF_OPEN_PER_CLIENT",
     "CONTACTD_LARGE_JOB_RECORDS",
     "CONTACTD_HISTORY_RETENTION_DAYS",
+    "CONTACTD_DIALECTS",
     "CONTACTD_SERVER",
     "CONTACTD_TOKEN",
 ];
@@ -200,7 +209,14 @@ impl Settings {
                 .history_retention_days
                 .or(f.history_retention_days)
                 .unwrap_or(d.history_retention_days),
+            dialects: over.dialects.or(f.dialects).unwrap_or(d.dialects),
         };
+        if let Some(unknown) = s.dialects.iter().find(|d| !DIALECTS.contains(&d.as_str()) && !d.is_empty()) {
+            return Err(ConfigError::Invalid(format!(
+                "unknown dialect {unknown:?}; this build speaks {}",
+                DIALECTS.join(", ")
+            )));
+        }
         if !(1..=36_500).contains(&s.history_retention_days) {
             return Err(ConfigError::Invalid("history_retention_days must be 1 to 36500".into()));
         }

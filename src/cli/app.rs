@@ -41,6 +41,7 @@ pub fn state(service: Service, settings: &Settings) -> AppState {
         service,
         max_body_bytes: settings.max_body_bytes,
         uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(http::MAX_CONCURRENT_UPLOADS)),
+        dialects: settings.dialects.iter().filter(|d| !d.is_empty()).cloned().collect(),
     }
 }
 
@@ -54,7 +55,7 @@ pub async fn demo(service: &Service, settings: &Settings) -> Result<Option<Demo>
 
 /// A job worker for this service, with the HTTP layer's record format.
 pub fn worker(service: &Service) -> Worker {
-    Worker::new(service.clone(), crate::wire::json::record_parser())
+    Worker::new(service.clone(), crate::wire::record_parser)
 }
 
 /// Serves on `listener` until `shutdown`, with the settings' job workers (and

@@ -4,7 +4,7 @@
 //! `notes`, `fields` and `address` merge key by key; `phones` and `tags`
 //! are replaced whole.
 
-use crate::domain::contact::{AddressDraft, ContactDraft, PhoneDraft, RawValue};
+use crate::domain::contact::{AddressDraft, ContactDraft, PhoneDraft, PhoneKind, RawValue};
 use std::collections::BTreeMap;
 
 /// One field of a patch.
@@ -56,6 +56,9 @@ pub struct ContactPatch {
     pub email: Change<String>,
     /// Replaced whole (`Clear`: no phones).
     pub phones: Change<Vec<PhoneDraft>>,
+    /// One phone of a kind set or cleared, the others kept (a dialect's
+    /// one-number fields, such as Razorpay's `contact`). Applied after `phones`.
+    pub phone_kinds: BTreeMap<PhoneKind, Change<PhoneDraft>>,
     pub date_of_birth: Change<String>,
     /// `Clear` removes the whole address; `Set` merges key by key.
     pub address: Change<AddressPatch>,
@@ -105,6 +108,22 @@ impl ContactPatch {
             Change::Keep => {}
             Change::Clear => d.phones.clear(),
             Change::Set(p) => d.phones = p,
+        }
+        for (kind, change) in self.phone_kinds {
+            let at = d.phones.iter().position(|p| p.kind.as_deref() == Some(kind.as_str()));
+            match (change, at) {
+                (Change::Keep, _) | (Change::Clear, None) => {}
+                (Change::Clear, Some(i)) => {
+                    d.phones.remove(i);
+                }
+                (Change::Set(phone), at) => {
+                    let phone = PhoneDraft { kind: Some(kind.as_str().to_owned()), ..phone };
+                    match at {
+                        Some(i) => d.phones[i] = phone,
+                        None => d.phones.push(phone),
+                    }
+                }
+            }
         }
         self.date_of_birth.apply(&mut d.date_of_birth);
         match self.address {
@@ -186,6 +205,28 @@ mod tests {
         assert_eq!((d.address.city.as_deref(), d.address.state.as_deref()), (Some("Launceston"), Some("TAS")));
         assert_eq!(d.tags, ["c"], "tags are replaced whole");
         assert_eq!(d.fields.len(), 1, "fields not sent stay");
+    }
+
+    #[test]
+    fn one_phone_of_a_kind_changes_alone() {
+        let phone = |kind: &str, n: &str| PhoneDraft {
+            kind: Some(kind.into()),
+            number: Some(n.into()),
+            country: Some("AU".into()),
+        };
+        let mut d = stored();
+        d.phones = vec![phone("primary", "1"), phone("mobile", "2")];
+        let mut kinds = BTreeMap::new();
+        kinds.insert(PhoneKind::Primary, Change::Set(PhoneDraft { number: Some("3".into()), ..PhoneDraft::default() }));
+        kinds.insert(PhoneKind::Home, Change::Set(phone("x", "4")));
+        let p = ContactPatch { phone_kinds: kinds, ..ContactPatch::default() }.apply(d.clone());
+        assert_eq!(p.phones[0], PhoneDraft { kind: Some("primary".into()), number: Some("3".into()), country: None });
+        assert_eq!((p.phones[1].clone(), p.phones[2].kind.as_deref()), (phone("mobile", "2"), Some("home")));
+        let mut kinds = BTreeMap::new();
+        kinds.insert(PhoneKind::Mobile, Change::Clear);
+        kinds.insert(PhoneKind::Work, Change::Clear);
+        let p = ContactPatch { phone_kinds: kinds, ..ContactPatch::default() }.apply(d);
+        assert_eq!(p.phones, [phone("primary", "1")], "only the mobile goes; no work phone is no change");
     }
 
     #[test]

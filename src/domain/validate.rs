@@ -153,7 +153,7 @@ pub fn normalize_phone(value: &str) -> Option<String> {
 /// Razorpay's name rule, as its clients expect it: 3 to 50 characters of
 /// `a-z A-Z 0-9`, space and `' - _ / ( ) , .`, not ending in a special
 /// character other than `.`. Returns which part was broken.
-fn razorpay_name(name: &str) -> Result<(), &'static str> {
+pub fn razorpay_name(name: &str) -> Result<(), &'static str> {
     let len = name.chars().count();
     if !(3..=50).contains(&len) {
         return Err("must be 3 to 50 characters");

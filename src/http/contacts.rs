@@ -5,7 +5,7 @@ use crate::domain::query::{ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, off_thread, parse_contacts};
-use crate::http::idempotency::{self, request_hash};
+use crate::http::idempotency::{self, NATIVE, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::query::{account_position, plain, query, removal_count};
@@ -31,7 +31,7 @@ use utoipa::IntoParams;
 pub struct AddQuery {
     /// Change nothing; report what would be created, updated and unchanged.
     #[serde(default)]
-    dry_run: bool,
+    pub dry_run: bool,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -40,14 +40,14 @@ pub struct AddQuery {
 pub struct ReplaceQuery {
     /// Change nothing; report what would be created, updated, unchanged and removed.
     #[serde(default)]
-    dry_run: bool,
+    pub dry_run: bool,
     /// Confirms a replace that removes more than the biller's allowed share: the exact number.
     #[serde(default, deserialize_with = "removal_count")]
     #[param(value_type = Option<i64>, minimum = 0)]
-    confirm_removals: Option<u64>,
+    pub confirm_removals: Option<u64>,
     /// Remove contacts with holds too (otherwise such a replace is refused, naming them).
     #[serde(default)]
-    force_holds: bool,
+    pub force_holds: bool,
 }
 
 #[derive(Debug, Default, Deserialize, IntoParams)]
@@ -114,7 +114,7 @@ pub async fn add(
 ) -> Response {
     let path = format!("/v1/billers/{code}/contacts/add");
     let hash = || request_hash("POST", &path, raw.as_deref(), &Sha256::digest(&body));
-    idempotency::run(&s, &who, &code, Scope::ContactsWrite, &headers, hash, async {
+    idempotency::run(&s, &who, &code, Scope::ContactsWrite, &headers, hash, NATIVE, async {
         let q: AddQuery = query(raw.clone())?;
         let bytes = body.clone();
         let batch = off_thread(move || parse_contacts(&bytes)).await?;
@@ -145,7 +145,7 @@ pub async fn replace(
 ) -> Response {
     let path = format!("/v1/billers/{code}/contacts/replace");
     let hash = || request_hash("POST", &path, raw.as_deref(), &Sha256::digest(&body));
-    idempotency::run(&s, &who, &code, Scope::ContactsReplace, &headers, hash, async {
+    idempotency::run(&s, &who, &code, Scope::ContactsReplace, &headers, hash, NATIVE, async {
         let q: ReplaceQuery = query(raw.clone())?;
         let bytes = body.clone();
         let batch = off_thread(move || parse_contacts(&bytes)).await?;

@@ -41,6 +41,22 @@ pub fn request_hash(method: &str, path: &str, query: Option<&str>, body_digest: 
     h.finalize().into()
 }
 
+/// How a route's failures are rendered (natively, or in a dialect's shape),
+/// for the responses a key keeps and the refusals it answers.
+#[derive(Clone, Copy)]
+pub struct Errors {
+    pub respond: fn(ApiError) -> Response,
+    /// The status and body, to keep for replays.
+    pub parts: fn(ApiError) -> (StatusCode, String),
+    pub content_type: &'static str,
+}
+
+pub const NATIVE: Errors = Errors {
+    respond: IntoResponse::into_response,
+    parts: ApiError::into_parts,
+    content_type: "application/problem+json",
+};
+
 /// A claimed key, to be completed with the response it got.
 pub struct Claimed {
     biller: BillerId,
@@ -56,32 +72,31 @@ pub async fn claim(
     scope: Scope,
     key: String,
     hash: &[u8],
+    errors: Errors,
 ) -> Result<Claimed, Response> {
-    let (biller, claim) = s
-        .service
-        .claim_idempotency_key(who, code, scope, &key, hash)
-        .await
-        .map_err(|e| ApiError::from(e).into_response())?;
+    let (biller, claim) =
+        s.service.claim_idempotency_key(who, code, scope, &key, hash).await.map_err(|e| (errors.respond)(e.into()))?;
     match claim {
         KeyClaim::New => Ok(Claimed { biller, key }),
         KeyClaim::Replay { status, body } => {
             let status = StatusCode::from_u16(status).unwrap_or(StatusCode::OK);
-            let kind = if status.is_success() { "application/json" } else { "application/problem+json" };
+            let kind = if status.is_success() { "application/json" } else { errors.content_type };
             let mut res = (status, body).into_response();
             res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(kind));
             res.headers_mut().insert(REPLAYED, HeaderValue::from_static("true"));
             Err(res)
         }
-        KeyClaim::Mismatch => Err(ApiError::from(Fault::new(
-            FaultKind::IdempotencyKeyReused,
-            "this Idempotency-Key was used with a different request",
-        ))
-        .into_response()),
-        KeyClaim::InProgress => Err(ApiError::from(Fault::new(
-            FaultKind::IdempotencyKeyInUse,
-            "a request with this Idempotency-Key is still being served; retry shortly",
-        ))
-        .into_response()),
+        KeyClaim::Mismatch => Err((errors.respond)(
+            Fault::new(FaultKind::IdempotencyKeyReused, "this Idempotency-Key was used with a different request")
+                .into(),
+        )),
+        KeyClaim::InProgress => Err((errors.respond)(
+            Fault::new(
+                FaultKind::IdempotencyKeyInUse,
+                "a request with this Idempotency-Key is still being served; retry shortly",
+            )
+            .into(),
+        )),
     }
 }
 
@@ -105,6 +120,7 @@ pub async fn run<F>(
     scope: Scope,
     headers: &HeaderMap,
     hash: impl FnOnce() -> [u8; 32],
+    errors: Errors,
     serve: F,
 ) -> Response
 where
@@ -112,11 +128,11 @@ where
 {
     let key = match key_of(headers) {
         Ok(k) => k,
-        Err(e) => return e.into_response(),
+        Err(e) => return (errors.respond)(e),
     };
     let claimed = match key {
         None => None,
-        Some(key) => match claim(s, who, code, scope, key, &hash()).await {
+        Some(key) => match claim(s, who, code, scope, key, &hash(), errors).await {
             Ok(c) => Some(c),
             Err(response) => return response,
         },
@@ -124,8 +140,8 @@ where
     let (status, body, kind) = match serve.await {
         Ok((status, value)) => (status, value.to_string(), "application/json"),
         Err(e) => {
-            let (status, body) = e.into_parts();
-            (status, body, "application/problem+json")
+            let (status, body) = (errors.parts)(e);
+            (status, body, errors.content_type)
         }
     };
     if let Some(c) = claimed {

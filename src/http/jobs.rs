@@ -4,11 +4,11 @@
 use crate::domain::job::{JobKind, JobStatus, OnError};
 use crate::http::AppState;
 use crate::http::auth::Auth;
-use crate::http::idempotency::{self, request_hash};
+use crate::http::idempotency::{self, Errors, NATIVE, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::query::{numbered_position, query, removal_count};
-use crate::service::{Job, JobOptions, job_scope};
+use crate::service::{Job, JobOptions, RecordFormat, job_scope};
 use crate::wire::csv_cell;
 use crate::wire::dto::{ContactInput, rfc3339};
 use crate::wire::upload::{self, Format};
@@ -97,10 +97,16 @@ impl JobAccepted {
     }
 }
 
+impl JobAccepted {
+    fn location(&self) -> String {
+        format!("/v1/billers/{}/jobs/{}", self.biller_code, self.job_id)
+    }
+}
+
 /// 202 with the job's address in `Location`.
 impl IntoResponse for JobAccepted {
     fn into_response(self) -> axum::response::Response {
-        let location = HeaderValue::from_str(&format!("/v1/billers/{}/jobs/{}", self.biller_code, self.job_id));
+        let location = HeaderValue::from_str(&self.location());
         let mut res = (StatusCode::ACCEPTED, Json(self)).into_response();
         if let Ok(v) = location {
             res.headers_mut().insert(header::LOCATION, v);
@@ -168,25 +174,57 @@ fn format_of(headers: &HeaderMap, kind: JobKind) -> ApiResult<Format> {
     }
 }
 
-async fn submit(
+/// A job submission route: what it submits and how it answers.
+pub struct JobRoute {
+    pub kind: JobKind,
+    /// The request's path (what an Idempotency-Key's request is compared by).
+    pub path: String,
+    /// The format of JSON and NDJSON records (CSV rows are read into native records).
+    pub records: RecordFormat,
+    pub errors: Errors,
+    /// The 202's body and `Location`.
+    pub accepted: fn(&str, &Job) -> (serde_json::Value, String),
+}
+
+fn native_accepted(code: &str, job: &Job) -> (serde_json::Value, String) {
+    let body = JobAccepted::new(code, job);
+    let location = body.location();
+    (serde_json::json!(body), location)
+}
+
+fn native_route(kind: JobKind, code: &str) -> JobRoute {
+    JobRoute {
+        kind,
+        path: format!("/v1/billers/{code}/contacts/job/{kind}"),
+        records: RecordFormat::Native,
+        errors: NATIVE,
+        accepted: native_accepted,
+    }
+}
+
+/// Streams a job's records into the job store and queues it. A refused
+/// request still has its body drained, so the client hears why.
+pub async fn submit(
     s: AppState,
     auth: Result<Auth, ApiError>,
     code: String,
-    kind: JobKind,
+    route: JobRoute,
     raw: Option<String>,
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
+    let kind = route.kind;
     let admitted = async {
         let Auth(who) = auth?;
         let options = kind.options(raw.clone())?;
         let format = format_of(&headers, kind)?;
+        let records = if matches!(format, Format::Csv { .. }) { RecordFormat::Native } else { route.records };
         let key = idempotency::key_of(&headers)?;
         let scope = job_scope(kind);
         let Ok(slot) = s.uploads.clone().try_acquire_owned() else {
             return Err(crate::service::ServiceError::Unavailable.into());
         };
-        let upload = s.service.begin_job(&who, &code, kind, options).await?;
+        let upload = s.service.begin_job(&who, &code, kind, options, records).await?;
         Ok::<_, ApiError>((who, format, key, scope, slot, upload))
     };
     let (who, format, key, scope, _slot, upload) = match admitted.await {
@@ -205,9 +243,8 @@ async fn submit(
                 upload.abort().await;
                 return Err(crate::service::ServiceError::Internal("an upload with a key has no digest".into()).into());
             };
-            let hash =
-                request_hash("POST", &format!("/v1/billers/{code}/contacts/job/{kind}"), raw.as_deref(), &digest);
-            match idempotency::claim(&s, &who, &code, scope, key, &hash).await {
+            let hash = request_hash("POST", &route.path, raw.as_deref(), &digest);
+            match idempotency::claim(&s, &who, &code, scope, key, &hash, route.errors).await {
                 Ok(c) => Some(c),
                 Err(response) => {
                     upload.abort().await;
@@ -225,11 +262,15 @@ async fn submit(
             return Err(e.into());
         }
     };
-    let accepted = JobAccepted::new(&code, &job);
+    let (accepted, location) = (route.accepted)(&code, &job);
     if let Some(c) = claimed {
-        c.complete(&s, StatusCode::ACCEPTED, &serde_json::to_string(&accepted).unwrap_or_default()).await;
+        c.complete(&s, StatusCode::ACCEPTED, &accepted.to_string()).await;
     }
-    Ok(accepted.into_response())
+    let mut res = (StatusCode::ACCEPTED, Json(accepted)).into_response();
+    if let Ok(v) = HeaderValue::from_str(&location) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(res)
 }
 
 /// Submits contacts to add or update as a background job.
@@ -251,7 +292,8 @@ pub async fn submit_add(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    submit(s, auth, code, JobKind::Add, raw, headers, body).await
+    let route = native_route(JobKind::Add, &code);
+    submit(s, auth, code, route, raw, headers, body).await
 }
 
 /// Submits the biller's full contact list as a background replace job.
@@ -273,7 +315,8 @@ pub async fn submit_replace(
     headers: HeaderMap,
     body: Body,
 ) -> ApiResult<Response> {
-    submit(s, auth, code, JobKind::Replace, raw, headers, body).await
+    let route = native_route(JobKind::Replace, &code);
+    submit(s, auth, code, route, raw, headers, body).await
 }
 
 /// A job's status and counts.

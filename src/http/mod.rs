@@ -4,8 +4,9 @@ mod auth;
 mod billers;
 mod body;
 mod catalogue;
+mod compat;
 mod contact;
-mod contacts;
+pub(crate) mod contacts;
 mod idempotency;
 mod jobs;
 mod openapi;
@@ -41,6 +42,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// Job uploads in progress at once (each holds a blocking thread while it streams).
     pub uploads: std::sync::Arc<tokio::sync::Semaphore>,
+    /// The provider dialects served beside the native API.
+    pub dialects: std::sync::Arc<[String]>,
 }
 
 /// Job uploads one server streams at once; more get 503 and retry.
@@ -101,6 +104,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billers/{code}/snapshots/{snapshot_id}", get(snapshots::get))
         .route("/v1/billers/{code}/snapshots/{snapshot_id}/contacts", get(snapshots::download))
         .route("/v1/billers/{code}/snapshots/{snapshot_id}/restore", post(snapshots::restore))
+        .merge(compat::routes(&state.dialects))
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)

@@ -16,9 +16,21 @@ use axum::http::HeaderMap;
     request_body(content = TokenRequest, description = "Or send HTTP Basic key_id:secret and no body"),
     responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
 pub async fn issue(State(s): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Json<TokenResponse>> {
+    let (key_id, secret) = credentials(&headers, body).await?;
+    let issued = s.service.issue_token(&key_id, &secret).await?;
+    Ok(Json(TokenResponse {
+        token: issued.token,
+        token_type: "Token",
+        expires_in: issued.expires_in,
+        expires_at: rfc3339(issued.expires_at),
+    }))
+}
+
+/// A key id and secret: HTTP Basic, or the JSON body `{"key_id","key_secret"}`.
+pub async fn credentials(headers: &HeaderMap, body: Body) -> ApiResult<(String, String)> {
     // Credentials are small: a token request never needs more than this.
     let body = read_limited(body, 16 * 1024).await?;
-    let (key_id, secret) = match basic_credentials(&headers)? {
+    Ok(match basic_credentials(headers)? {
         Some(creds) => creds,
         None if body.is_empty() => {
             return Err(Fault::new(
@@ -31,12 +43,5 @@ pub async fn issue(State(s): State<AppState>, headers: HeaderMap, body: Body) ->
             let req: TokenRequest = parse(&body)?;
             (req.key_id, req.key_secret)
         }
-    };
-    let issued = s.service.issue_token(&key_id, &secret).await?;
-    Ok(Json(TokenResponse {
-        token: issued.token,
-        token_type: "Token",
-        expires_in: issued.expires_in,
-        expires_at: rfc3339(issued.expires_at),
-    }))
+    })
 }

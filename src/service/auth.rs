@@ -154,6 +154,7 @@ impl Service {
             v.remove(&id);
         }
         self.tokens.clear();
+        self.keys.clear();
         Ok(())
     }
 
@@ -212,6 +213,22 @@ impl Service {
             v.insert(id.clone(), (digest, Instant::now()));
         }
         Ok(Principal::of(key))
+    }
+
+    /// Checks credentials sent with every request (HTTP Basic): a key id and
+    /// secret that passed a moment ago pass again without a store read (see
+    /// `RECENT_TTL`); otherwise as `verify_key` (argon2 only once a minute
+    /// per key and secret, failures throttled).
+    pub async fn authenticate_key(&self, key_id: &str, secret: &str) -> ServiceResult<Principal> {
+        let bad = || ServiceError::Unauthenticated(AuthFailure::BadCredentials);
+        let id = KeyId::parse(key_id).ok_or_else(bad)?;
+        let seen = (id, sha256(secret));
+        if let Some(principal) = self.keys.get(&seen) {
+            return Ok(principal);
+        }
+        let principal = self.verify_key(key_id, secret).await?;
+        self.keys.put(seen, principal.clone());
+        Ok(principal)
     }
 
     /// Counts an attempt against the key, or refuses it when the key has used

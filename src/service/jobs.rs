@@ -18,9 +18,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// Turns one stored record (its JSON text) into a draft. The wire format
-/// belongs to the HTTP layer, which hands the worker its parser.
+/// Turns one stored record (its JSON text) into a draft.
 pub type RecordParser = Arc<dyn Fn(&str) -> Result<ContactDraft, Unreadable> + Send + Sync>;
+
+/// The parser for a job's records, by the format they came in. Wire formats
+/// live above the service (`wire`), which hands the worker these.
+pub type RecordParsers = fn(RecordFormat) -> RecordParser;
 
 /// A record that could not be read as a contact: every problem, and its
 /// account number when that much could be read.
@@ -109,9 +112,10 @@ impl Service {
         code: &str,
         kind: JobKind,
         options: JobOptions,
+        format: RecordFormat,
     ) -> ServiceResult<JobUpload> {
         let biller = self.authorize(who, code, job_scope(kind)).await?;
-        self.create_upload(biller.id, kind, options, Some(who.key_id.clone()), RecordFormat::Native).await
+        self.create_upload(biller.id, kind, options, Some(who.key_id.clone()), format).await
     }
 
     /// Starts a job upload for an operator with database access (the CLI).
@@ -251,7 +255,7 @@ pub fn job_scope(kind: JobKind) -> Scope {
 /// any job, and a job whose worker died is taken over when its lease ends.
 pub struct Worker {
     service: Service,
-    parser: RecordParser,
+    parsers: RecordParsers,
     owner: String,
     idle_poll: Duration,
 }
@@ -295,9 +299,9 @@ struct Validated {
 }
 
 impl Worker {
-    pub fn new(service: Service, parser: RecordParser) -> Self {
+    pub fn new(service: Service, parsers: RecordParsers) -> Self {
         let owner = format!("{}-{}", std::process::id(), JobId::generate(&mut rand::thread_rng()));
-        Self { service, parser, owner, idle_poll: Duration::from_millis(250) }
+        Self { service, parsers, owner, idle_poll: Duration::from_millis(250) }
     }
 
     /// How often an idle worker looks for jobs queued by other servers
@@ -665,13 +669,7 @@ impl Worker {
                         break;
                     };
                     after = Some(last.idx);
-                    let parser = match job.format {
-                        RecordFormat::Native => self.parser.clone(),
-                        RecordFormat::Snapshot => {
-                            let read = crate::store::snapshot_record_parser();
-                            Arc::new(move |text: &str| read(text).map_err(Unreadable::from))
-                        }
-                    };
+                    let parser = (self.parsers)(job.format);
                     let (settings, tags) = (settings.clone(), tags.clone());
                     checking.push_back(tokio::task::spawn_blocking(move || {
                         let t = std::time::Instant::now();

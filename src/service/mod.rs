@@ -13,13 +13,13 @@ mod snapshots;
 mod upkeep;
 
 /// What callers of the service see of the store's types.
-pub use crate::store::{ContactPage, Job, JobError, JobRecord, Scope, Snapshot, WriteOutcome};
+pub use crate::store::{ContactPage, Job, JobError, JobRecord, RecordFormat, Scope, Snapshot, WriteOutcome};
 pub use admin::{DEMO_BILLER, Demo};
 pub use auth::{IssuedToken, NewKey, Principal};
 pub use catalogue::{HistoryPage, MAX_CONTACT_TYPE, MAX_TAG_NAME, SettingsChange};
 pub use contacts::{ContactBatch, ReplaceOptions};
 pub use error::{AuthFailure, HeldError, HeldWrite, Resource, ServiceError, ServiceResult, SettingsImpact};
-pub use jobs::{JobOptions, JobUpload, MAX_JOB_RECORDS, RecordParser, Unreadable, Worker, job_scope};
+pub use jobs::{JobOptions, JobUpload, MAX_JOB_RECORDS, RecordParser, RecordParsers, Unreadable, Worker, job_scope};
 pub use single::{PatchRequest, Precondition};
 
 use crate::store::{Biller, BillerId, Store};
@@ -82,6 +82,9 @@ pub struct Service {
     /// Billers by code and tokens by hash, as read a moment ago.
     billers: Arc<Recent<String, Biller>>,
     tokens: Arc<Recent<[u8; 32], crate::store::TokenRecord>>,
+    /// Keys checked by id and secret (HTTP Basic on every request), by the
+    /// key id and the secret's SHA-256.
+    keys: Arc<Recent<(crate::domain::KeyId, [u8; 32]), auth::Principal>>,
 }
 
 /// How long a biller or token read from the store is trusted: what a change
@@ -103,6 +106,7 @@ impl Service {
             lanes,
             billers: Arc::new(Recent::new(RECENT_TTL, RECENT_MAX)),
             tokens: Arc::new(Recent::new(RECENT_TTL, RECENT_MAX)),
+            keys: Arc::new(Recent::new(RECENT_TTL, RECENT_MAX)),
         }
     }
 

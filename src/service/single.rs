@@ -127,6 +127,28 @@ impl Service {
         self.crn_if_asked(who, code, via, contact, with_crn).await
     }
 
+    /// Creates one contact whose account number is its own id without the
+    /// `cont_` prefix: for dialects whose contacts have no account number
+    /// (Razorpay). A number the record names is replaced.
+    #[tracing::instrument(skip_all, fields(biller = code))]
+    pub async fn create_numbered_contact(
+        &self,
+        who: &Principal,
+        code: &str,
+        via: &str,
+        batch: ContactBatch,
+    ) -> ServiceResult<Contact> {
+        let id = ContactId::generate(&mut rand::thread_rng());
+        let mut batch = batch;
+        for (_, draft) in &mut batch.drafts {
+            draft.account_number = Some(id.as_str().trim_start_matches("cont_").to_owned());
+        }
+        self.with_settings(who, code, Scope::ContactsWrite, |biller| {
+            self.create_with_id(biller, who, via, batch.clone(), false, id.clone())
+        })
+        .await
+    }
+
     /// The contact, given a CRN first if the request asked for one.
     async fn crn_if_asked(
         &self,
@@ -150,6 +172,19 @@ impl Service {
         batch: ContactBatch,
         with_crn: bool,
     ) -> ServiceResult<Contact> {
+        let id = ContactId::generate(&mut rand::thread_rng());
+        self.create_with_id(biller, who, via, batch, with_crn, id).await
+    }
+
+    async fn create_with_id(
+        &self,
+        biller: Biller,
+        who: &Principal,
+        via: &str,
+        batch: ContactBatch,
+        with_crn: bool,
+        id: ContactId,
+    ) -> ServiceResult<Contact> {
         let tags = self.known_tags(biller.id, batch.drafts.iter().flat_map(|(_, d)| &d.tags)).await?;
         let now = super::now();
         let rules = Rules::new(&biller.settings, &tags, now.date());
@@ -159,14 +194,7 @@ impl Service {
             (Some((_, data)), true) => data,
             _ => return Err(ServiceError::Invalid { errors, records: 1 }),
         };
-        let contact = Contact {
-            id: ContactId::generate(&mut rand::thread_rng()),
-            data,
-            version: 1,
-            job_id: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let contact = Contact { id, data, version: 1, job_id: None, created_at: now, updated_at: now };
         if with_crn {
             crn_possible(&crn_rule(&biller), &contact).map_err(ServiceError::invalid_one)?;
         }

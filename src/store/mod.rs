@@ -282,6 +282,8 @@ pub enum RecordFormat {
     Native,
     /// Snapshot lines (a restore): stored contacts, read back as they were.
     Snapshot,
+    /// Payreq's kebab-case records (`biller-account-number`, the Contact Fields at the top level).
+    Payreq,
 }
 
 impl RecordFormat {
@@ -289,6 +291,7 @@ impl RecordFormat {
         match self {
             Self::Native => "native",
             Self::Snapshot => "snapshot",
+            Self::Payreq => "payreq",
         }
     }
 
@@ -296,6 +299,7 @@ impl RecordFormat {
     pub fn parse(s: Option<&str>) -> Self {
         match s {
             Some("snapshot") => Self::Snapshot,
+            Some("payreq") => Self::Payreq,
             _ => Self::Native,
         }
     }

@@ -3,18 +3,12 @@
 //! every problem in a record is reported at once.
 
 use crate::domain::{BatchErrors, ContactDraft, ErrorCode, FieldError, RecordError};
-use crate::service::{ContactBatch, RecordParser, Unreadable};
+use crate::service::{ContactBatch, Unreadable};
 use crate::wire::dto::ContactInput;
 use crate::wire::record;
 use crate::wire::{ApiError, Fault, FaultKind};
 use serde::de::DeserializeOwned;
 use serde_json::value::RawValue;
-use std::sync::Arc;
-
-/// The worker's view of a stored native record: the same JSON as the sync endpoints.
-pub fn record_parser() -> RecordParser {
-    Arc::new(read_record)
-}
 
 pub fn syntax_error(e: &serde_json::Error) -> Option<ApiError> {
     use serde_json::error::Category;
@@ -69,9 +63,12 @@ pub fn read_record(text: &str) -> Result<ContactDraft, Unreadable> {
     }
 }
 
+/// Reads one record's text in some wire format.
+pub type ReadRecord = fn(&str) -> Result<ContactDraft, Unreadable>;
+
 /// Reads one record of a batch; what cannot be read becomes record errors.
-fn record(index: usize, raw: &RawValue, errors: &mut BatchErrors) -> Option<ContactDraft> {
-    match read_record(raw.get()) {
+fn record(index: usize, raw: &RawValue, read: ReadRecord, errors: &mut BatchErrors) -> Option<ContactDraft> {
+    match read(raw.get()) {
         Ok(draft) => Some(draft),
         Err(Unreadable { account_number, errors: found }) => {
             for error in found {
@@ -85,13 +82,18 @@ fn record(index: usize, raw: &RawValue, errors: &mut BatchErrors) -> Option<Cont
 /// Parses a JSON array of contacts. Every record that cannot be read becomes
 /// a record error (with its index), so the caller reports them all at once.
 pub fn parse_contacts(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
+    parse_records(bytes, read_record)
+}
+
+/// Parses a JSON array of records in the format `read` reads.
+pub fn parse_records(bytes: &[u8], read: ReadRecord) -> Result<ContactBatch, ApiError> {
     let items: Vec<&RawValue> = serde_json::from_slice(bytes).map_err(|e| {
         syntax_error(&e)
             .unwrap_or_else(|| Fault::new(FaultKind::InvalidBody, "the body must be a JSON array of contacts").into())
     })?;
     let mut batch = ContactBatch { records: items.len(), ..ContactBatch::default() };
     for (index, raw) in items.into_iter().enumerate() {
-        if let Some(draft) = record(index, raw, &mut batch.errors) {
+        if let Some(draft) = record(index, raw, read, &mut batch.errors) {
             batch.drafts.push((index, draft));
         }
     }
@@ -103,7 +105,7 @@ pub fn parse_contact(bytes: &[u8]) -> Result<ContactBatch, ApiError> {
     let raw: &RawValue = serde_json::from_slice(bytes)
         .map_err(|e| syntax_error(&e).unwrap_or_else(|| Fault::new(FaultKind::InvalidBody, e.to_string()).into()))?;
     let mut batch = ContactBatch { records: 1, ..ContactBatch::default() };
-    if let Some(draft) = record(0, raw, &mut batch.errors) {
+    if let Some(draft) = record(0, raw, read_record, &mut batch.errors) {
         batch.drafts.push((0, draft));
     }
     Ok(batch)

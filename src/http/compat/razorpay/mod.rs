@@ -1,0 +1,219 @@
+//! Razorpay Contacts (seed 001): `/v1/contacts` with HTTP Basic
+//! `key_id:secret` on every request. The biller is the key's own (or the
+//! one `X-Contactd-Biller` names). A contact created here has its own id,
+//! without `cont_`, as its account number.
+
+mod entity;
+mod error;
+
+use crate::domain::query::{ContactFilter, MAX_PAGE_SIZE, PageRequest, TimeRange};
+use crate::domain::{Contact, ContactId, ContactRef};
+use crate::http::AppState;
+use crate::http::body::{JsonBytes, off_thread, parse};
+use crate::http::compat::{BasicAuth, DialectResult, In, biller_of};
+use crate::http::path::PathParams;
+use crate::http::query::query;
+use crate::service::{ContactBatch, PatchRequest, Precondition, ServiceError};
+use crate::wire::record::Unique;
+use crate::wire::{Fault, FaultKind};
+use axum::Json;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use entity::{Collection, Entity};
+pub use error::Razorpay;
+use serde::Deserialize;
+use serde_json::Value;
+use time::OffsetDateTime;
+
+type Result<T> = DialectResult<Razorpay, T>;
+type Auth = In<Razorpay, BasicAuth>;
+type Body = In<Razorpay, JsonBytes>;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/v1/contacts", get(list).post(create)).route("/v1/contacts/{id}", get(fetch).patch(update))
+}
+
+/// A contact id as Razorpay's clients send it: `cont_` and 14 letters or digits.
+fn contact_id(raw: &str) -> Result<ContactRef> {
+    ContactId::parse(raw)
+        .map(ContactRef::Id)
+        .ok_or_else(|| Fault::new(FaultKind::InvalidContactId, format!("{raw} is not a valid id.")).into())
+}
+
+/// A JSON object body.
+fn object(body: &[u8]) -> Result<serde_json::Map<String, Value>> {
+    match parse::<Unique>(body)? {
+        Unique(Value::Object(fields)) => Ok(fields),
+        _ => Err(Fault::new(FaultKind::InvalidBody, "The request body must be a JSON object").into()),
+    }
+}
+
+fn entity(status: StatusCode, contact: Contact) -> Response {
+    (status, Json(Entity::from(contact))).into_response()
+}
+
+/// Razorpay's create: a contact whose name, email, contact, type and
+/// reference_id all equal an existing one's is that one (200), not a new
+/// one (201).
+async fn create(
+    State(s): State<AppState>,
+    In(BasicAuth(who), ..): Auth,
+    headers: HeaderMap,
+    In(JsonBytes(body), ..): Body,
+) -> Result<Response> {
+    let code = biller_of(&who, &headers)?;
+    let patch = entity::read(object(&body)?, false).map_err(ServiceError::invalid_one)?;
+    let draft = patch.apply(Default::default());
+    let primary = draft.phones.first().and_then(|p| p.number.clone());
+    let filter = ContactFilter {
+        name: draft.name.clone(),
+        email: draft.email.clone(),
+        phone: primary.clone(),
+        reference_id: draft.reference_id.clone(),
+        contact_type: draft.contact_type.clone(),
+        ..ContactFilter::default()
+    };
+    let same = |c: &Contact| {
+        let d = &c.data;
+        let number = d.phones.iter().find(|p| p.kind == crate::domain::contact::PhoneKind::Primary);
+        Some(d.name.as_str()) == draft.name.as_deref().map(str::trim)
+            && d.email == draft.email
+            && number.map(|p| p.number.as_str()) == primary.as_deref().map(str::trim)
+            && d.contact_type == draft.contact_type
+            && d.reference_id == draft.reference_id
+    };
+    let mut after = None;
+    loop {
+        let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit: MAX_PAGE_SIZE }).await?;
+        if let Some(existing) = page.contacts.into_iter().find(same) {
+            return Ok(entity(StatusCode::OK, existing));
+        }
+        match page.next_after {
+            Some(next) => after = Some(next),
+            None => break,
+        }
+    }
+    let batch = ContactBatch { records: 1, drafts: vec![(0, draft)], ..ContactBatch::default() };
+    let contact = s.service.create_numbered_contact(&who, &code, "POST /v1/contacts", batch).await?;
+    Ok(entity(StatusCode::CREATED, contact))
+}
+
+async fn fetch(
+    State(s): State<AppState>,
+    In(BasicAuth(who), ..): Auth,
+    In(PathParams(id), ..): In<Razorpay, PathParams<String>>,
+    headers: HeaderMap,
+) -> Result<Response> {
+    let code = biller_of(&who, &headers)?;
+    let contact = s.service.contact(&who, &code, &contact_id(&id)?).await?;
+    Ok(entity(StatusCode::OK, contact))
+}
+
+/// Only the parameters sent change; `{"active": false}` deactivates.
+async fn update(
+    State(s): State<AppState>,
+    In(BasicAuth(who), ..): Auth,
+    In(PathParams(id), ..): In<Razorpay, PathParams<String>>,
+    headers: HeaderMap,
+    In(JsonBytes(body), ..): Body,
+) -> Result<Response> {
+    let code = biller_of(&who, &headers)?;
+    let by = contact_id(&id)?;
+    let fields = off_thread(move || object(&body).map_err(|e| e.0)).await?;
+    let patch = entity::read(fields, true).map_err(ServiceError::invalid_one)?;
+    let request = PatchRequest { patch, pre: Precondition::None, with_crn: false };
+    let (contact, _) = s.service.patch_contact(&who, &code, "PATCH /v1/contacts/{id}", &by, request).await?;
+    Ok(entity(StatusCode::OK, contact))
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ListQuery {
+    name: Option<String>,
+    email: Option<String>,
+    contact: Option<String>,
+    reference_id: Option<String>,
+    active: Option<String>,
+    #[serde(rename = "type")]
+    contact_type: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    count: Option<String>,
+    skip: Option<String>,
+}
+
+fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
+    name: &str,
+    value: Option<String>,
+    range: std::ops::RangeInclusive<T>,
+) -> Result<Option<T>> {
+    value
+        .map(|v| match v.parse::<T>() {
+            Ok(n) if range.contains(&n) => Ok(n),
+            _ => Err(Fault::new(
+                FaultKind::InvalidQuery,
+                format!("The {name} must be a number from {} to {}.", range.start(), range.end()),
+            )
+            .into()),
+        })
+        .transpose()
+}
+
+/// Seconds since the epoch, as Razorpay's `from` and `to` take them.
+fn unix(name: &str, value: Option<String>) -> Result<Option<OffsetDateTime>> {
+    number(name, value, 0..=253_402_300_799_i64)?
+        .map(|t| OffsetDateTime::from_unix_timestamp(t).map_err(|_| Fault::new(FaultKind::InvalidQuery, name).into()))
+        .transpose()
+}
+
+/// Contacts in a stable order (account number), `count` (default 10, at
+/// most 100) after skipping `skip`.
+async fn list(
+    State(s): State<AppState>,
+    In(BasicAuth(who), ..): Auth,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Collection>> {
+    let code = biller_of(&who, &headers)?;
+    let q: ListQuery = query(raw)?;
+    let active = match q.active.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None => None,
+        Some("1" | "true") => Some(true),
+        Some("0" | "false") => Some(false),
+        Some(_) => return Err(Fault::new(FaultKind::InvalidQuery, "The active must be 1 or 0.").into()),
+    };
+    let count = number("count", q.count, 1..=100_usize)?.unwrap_or(10);
+    let mut skip = number("skip", q.skip, 0..=10_000_000_usize)?.unwrap_or(0);
+    let filter = ContactFilter {
+        active,
+        contact_type: q.contact_type,
+        name: q.name,
+        email: q.email,
+        phone: q.contact,
+        reference_id: q.reference_id,
+        // `to` is inclusive in Razorpay's lists; a range here ends before its `before`.
+        created: TimeRange {
+            after: unix("from", q.from)?,
+            before: unix("to", q.to)?.map(|t| t + time::Duration::seconds(1)),
+        },
+        ..ContactFilter::default()
+    };
+    let mut items = Vec::with_capacity(count);
+    let mut after = None;
+    loop {
+        let limit = (skip + count - items.len()).min(MAX_PAGE_SIZE);
+        let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit }).await?;
+        let mut contacts = page.contacts.into_iter();
+        let skipped = contacts.by_ref().take(skip).count();
+        skip -= skipped;
+        items.extend(contacts.take(count - items.len()).map(Entity::from));
+        match page.next_after {
+            Some(next) if items.len() < count => after = Some(next),
+            _ => break,
+        }
+    }
+    Ok(Json(Collection { entity: "collection", count: items.len(), items }))
+}
