@@ -5,7 +5,7 @@ use crate::domain::query::{ContactFilter, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, MAX_
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, off_thread, parse_contacts};
-use crate::http::idempotency::{self, NATIVE, request_hash};
+use crate::http::idempotency::{self, Keyed, NATIVE, request_hash};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::query::{account_position, plain, query, removal_count};
@@ -114,7 +114,8 @@ pub async fn add(
 ) -> Response {
     let path = format!("/v1/billers/{code}/contacts/add");
     let hash = || request_hash("POST", &path, raw.as_deref(), &Sha256::digest(&body));
-    idempotency::run(&s, &who, &code, Scope::ContactsWrite, &headers, hash, NATIVE, async {
+    let keyed = Keyed { code: &code, scope: Scope::ContactsWrite, headers: &headers, errors: NATIVE };
+    idempotency::run(&s, &who, keyed, hash, async {
         let q: AddQuery = query(raw.clone())?;
         let bytes = body.clone();
         let batch = off_thread(move || parse_contacts(&bytes)).await?;
@@ -145,7 +146,8 @@ pub async fn replace(
 ) -> Response {
     let path = format!("/v1/billers/{code}/contacts/replace");
     let hash = || request_hash("POST", &path, raw.as_deref(), &Sha256::digest(&body));
-    idempotency::run(&s, &who, &code, Scope::ContactsReplace, &headers, hash, NATIVE, async {
+    let keyed = Keyed { code: &code, scope: Scope::ContactsReplace, headers: &headers, errors: NATIVE };
+    idempotency::run(&s, &who, keyed, hash, async {
         let q: ReplaceQuery = query(raw.clone())?;
         let bytes = body.clone();
         let batch = off_thread(move || parse_contacts(&bytes)).await?;

@@ -111,21 +111,28 @@ impl Claimed {
     }
 }
 
+/// A write an Idempotency-Key may guard: on which biller, under which
+/// scope, with which headers, and how its failures are rendered.
+pub struct Keyed<'a> {
+    pub code: &'a str,
+    pub scope: Scope,
+    pub headers: &'a HeaderMap,
+    pub errors: Errors,
+}
+
 /// Runs `serve` under the request's key, if it has one (`hash` is computed
 /// only then).
 pub async fn run<F>(
     s: &AppState,
     who: &Principal,
-    code: &str,
-    scope: Scope,
-    headers: &HeaderMap,
+    request: Keyed<'_>,
     hash: impl FnOnce() -> [u8; 32],
-    errors: Errors,
     serve: F,
 ) -> Response
 where
     F: Future<Output = Result<(StatusCode, serde_json::Value), ApiError>>,
 {
+    let Keyed { code, scope, headers, errors } = request;
     let key = match key_of(headers) {
         Ok(k) => k,
         Err(e) => return (errors.respond)(e),

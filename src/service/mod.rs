@@ -20,7 +20,7 @@ pub use catalogue::{HistoryPage, MAX_CONTACT_TYPE, MAX_TAG_NAME, SettingsChange}
 pub use contacts::{ContactBatch, ReplaceOptions};
 pub use error::{AuthFailure, HeldError, HeldWrite, Resource, ServiceError, ServiceResult, SettingsImpact};
 pub use jobs::{JobOptions, JobUpload, MAX_JOB_RECORDS, RecordParser, RecordParsers, Unreadable, Worker, job_scope};
-pub use single::{PatchRequest, Precondition};
+pub use single::{PatchRequest, Precondition, SameContact};
 
 use crate::store::{Biller, BillerId, Store};
 use recent::Recent;

@@ -5,8 +5,11 @@ use crate::domain::crn;
 use crate::domain::field_settings::CrnBase;
 use crate::domain::history::Origin;
 use crate::domain::patch::ContactPatch;
+use crate::domain::query::{ContactFilter, MAX_PAGE_SIZE, PageRequest};
 use crate::domain::validate::Rules;
-use crate::domain::{Contact, ContactId, ContactRef, ErrorCode, FieldError, validate_batch, validate_contact};
+use crate::domain::{
+    Contact, ContactData, ContactId, ContactRef, ErrorCode, FieldError, validate_batch, validate_contact,
+};
 use crate::service::error::{HeldWrite, Resource};
 use crate::service::{ContactBatch, Principal, Service, ServiceError, ServiceResult};
 use crate::store::{Biller, MakeCrn, Refused, Scope};
@@ -65,6 +68,13 @@ pub struct PatchRequest {
     pub patch: ContactPatch,
     pub pre: Precondition,
     pub with_crn: bool,
+}
+
+/// Which existing contact a new one is the same as: the candidates a filter
+/// finds, and the rule that compares one with the new contact.
+pub struct SameContact {
+    pub filter: ContactFilter,
+    pub equal: fn(&ContactData, &ContactData) -> bool,
 }
 
 /// How the biller makes a contact's CRN: from its account number's digits
@@ -129,7 +139,9 @@ impl Service {
 
     /// Creates one contact whose account number is its own id without the
     /// `cont_` prefix: for dialects whose contacts have no account number
-    /// (Razorpay). A number the record names is replaced.
+    /// (Razorpay). A number the record names is replaced. With `same`, a
+    /// valid contact that equals an existing one is that one (`false`: not
+    /// created), as Razorpay's create rule has it.
     #[tracing::instrument(skip_all, fields(biller = code))]
     pub async fn create_numbered_contact(
         &self,
@@ -137,14 +149,15 @@ impl Service {
         code: &str,
         via: &str,
         batch: ContactBatch,
-    ) -> ServiceResult<Contact> {
+        same: Option<SameContact>,
+    ) -> ServiceResult<(Contact, bool)> {
         let id = ContactId::generate(&mut rand::thread_rng());
         let mut batch = batch;
         for (_, draft) in &mut batch.drafts {
             draft.account_number = Some(id.as_str().trim_start_matches("cont_").to_owned());
         }
         self.with_settings(who, code, Scope::ContactsWrite, |biller| {
-            self.create_with_id(biller, who, via, batch.clone(), false, id.clone())
+            self.create_with_id(biller, who, via, batch.clone(), false, id.clone(), same.as_ref())
         })
         .await
     }
@@ -173,7 +186,7 @@ impl Service {
         with_crn: bool,
     ) -> ServiceResult<Contact> {
         let id = ContactId::generate(&mut rand::thread_rng());
-        self.create_with_id(biller, who, via, batch, with_crn, id).await
+        Ok(self.create_with_id(biller, who, via, batch, with_crn, id, None).await?.0)
     }
 
     async fn create_with_id(
@@ -184,7 +197,8 @@ impl Service {
         batch: ContactBatch,
         with_crn: bool,
         id: ContactId,
-    ) -> ServiceResult<Contact> {
+        same: Option<&SameContact>,
+    ) -> ServiceResult<(Contact, bool)> {
         let tags = self.known_tags(biller.id, batch.drafts.iter().flat_map(|(_, d)| &d.tags)).await?;
         let now = super::now();
         let rules = Rules::new(&biller.settings, &tags, now.date());
@@ -194,12 +208,38 @@ impl Service {
             (Some((_, data)), true) => data,
             _ => return Err(ServiceError::Invalid { errors, records: 1 }),
         };
+        if let Some(same) = same
+            && let Some(existing) = self.find_same(&biller, same, &data).await?
+        {
+            return Ok((existing, false));
+        }
         let contact = Contact { id, data, version: 1, job_id: None, created_at: now, updated_at: now };
         if with_crn {
             crn_possible(&crn_rule(&biller), &contact).map_err(ServiceError::invalid_one)?;
         }
         self.store.create_contact(biller.id, biller.settings_version, &contact, &origin(who, via)).await?;
-        Ok(contact)
+        Ok((contact, true))
+    }
+
+    /// The first contact `same.filter` finds that `same.equal` takes for the new one.
+    async fn find_same(
+        &self,
+        biller: &Biller,
+        same: &SameContact,
+        new: &ContactData,
+    ) -> ServiceResult<Option<Contact>> {
+        let mut after = None;
+        loop {
+            let page =
+                self.store.contacts(biller.id, &same.filter, &PageRequest { after, limit: MAX_PAGE_SIZE }).await?;
+            if let Some(found) = page.contacts.into_iter().find(|c| (same.equal)(&c.data, new)) {
+                return Ok(Some(found));
+            }
+            match page.next_after {
+                Some(next) => after = Some(next),
+                None => return Ok(None),
+            }
+        }
     }
 
     /// Applies a merge patch to one contact inside the write's transaction:

@@ -18,6 +18,8 @@ mod list_append;
 mod migrations;
 mod ops;
 mod pagination;
+mod payreq;
+mod razorpay;
 mod single;
 mod snapshots;
 mod store_conformance;

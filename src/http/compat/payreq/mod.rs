@@ -12,7 +12,7 @@ use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, off_thread};
 use crate::http::compat::{Dialect, DialectResult, In};
 use crate::http::contacts::{AddQuery, ReplaceQuery};
-use crate::http::idempotency::{self, Errors, request_hash};
+use crate::http::idempotency::{self, Errors, Keyed, request_hash};
 use crate::http::jobs::{self, JobRoute};
 use crate::http::path::PathParams;
 use crate::http::query::query;
@@ -119,7 +119,8 @@ async fn add(
 ) -> Response {
     let path = format!("/biller/{code}/contacts/add");
     let hash = || hash_of(&path, raw.as_deref(), &body);
-    idempotency::run(&s, &who, &code, Scope::ContactsWrite, &headers, hash, ERRORS, async {
+    let keyed = Keyed { code: &code, scope: Scope::ContactsWrite, headers: &headers, errors: ERRORS };
+    idempotency::run(&s, &who, keyed, hash, async {
         let q: AddQuery = query(raw.clone())?;
         let bytes = body.clone();
         let batch = off_thread(move || parse_records(&bytes, payreq::read_record)).await?;
@@ -140,7 +141,8 @@ async fn replace(
 ) -> Response {
     let path = format!("/biller/{code}/contacts/replace");
     let hash = || hash_of(&path, raw.as_deref(), &body);
-    idempotency::run(&s, &who, &code, Scope::ContactsReplace, &headers, hash, ERRORS, async {
+    let keyed = Keyed { code: &code, scope: Scope::ContactsReplace, headers: &headers, errors: ERRORS };
+    idempotency::run(&s, &who, keyed, hash, async {
         let q: ReplaceQuery = query(raw.clone())?;
         let bytes = body.clone();
         let batch = off_thread(move || parse_records(&bytes, payreq::read_record)).await?;

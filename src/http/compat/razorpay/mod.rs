@@ -6,14 +6,15 @@
 mod entity;
 mod error;
 
+use crate::domain::contact::PhoneKind;
 use crate::domain::query::{ContactFilter, MAX_PAGE_SIZE, PageRequest, TimeRange};
-use crate::domain::{Contact, ContactId, ContactRef};
+use crate::domain::{Contact, ContactData, ContactId, ContactRef};
 use crate::http::AppState;
 use crate::http::body::{JsonBytes, off_thread, parse};
-use crate::http::compat::{BasicAuth, DialectResult, In, biller_of};
+use crate::http::compat::{BasicAuth, DialectResult, In, Rejected, biller_of};
 use crate::http::path::PathParams;
 use crate::http::query::query;
-use crate::service::{ContactBatch, PatchRequest, Precondition, ServiceError};
+use crate::service::{ContactBatch, PatchRequest, Precondition, SameContact, ServiceError};
 use crate::wire::record::Unique;
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
@@ -21,7 +22,7 @@ use axum::Router;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{any, get};
 use entity::{Collection, Entity};
 pub use error::Razorpay;
 use serde::Deserialize;
@@ -33,7 +34,15 @@ type Auth = In<Razorpay, BasicAuth>;
 type Body = In<Razorpay, JsonBytes>;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/v1/contacts", get(list).post(create)).route("/v1/contacts/{id}", get(fetch).patch(update))
+    Router::new()
+        .route("/v1/contacts", get(list).post(create))
+        .route("/v1/contacts/{id}", get(fetch).patch(update))
+        .route("/v1/contacts/{id}/{*rest}", any(no_such_route))
+}
+
+/// Razorpay's 404 for what is under its paths but not a route.
+async fn no_such_route() -> Rejected<Razorpay> {
+    Fault::new(FaultKind::NoSuchRoute, "no such route").into()
 }
 
 /// A contact id as Razorpay's clients send it: `cont_` and 14 letters or digits.
@@ -55,6 +64,13 @@ fn entity(status: StatusCode, contact: Contact) -> Response {
     (status, Json(Entity::from(contact))).into_response()
 }
 
+/// Razorpay's rule for "the same contact": name, email, contact, type and reference_id all equal.
+fn same_contact(a: &ContactData, b: &ContactData) -> bool {
+    let primary = |d: &ContactData| d.phones.iter().find(|p| p.kind == PhoneKind::Primary).map(|p| p.number.clone());
+    (&a.name, &a.email, primary(a), &a.contact_type, &a.reference_id)
+        == (&b.name, &b.email, primary(b), &b.contact_type, &b.reference_id)
+}
+
 /// Razorpay's create: a contact whose name, email, contact, type and
 /// reference_id all equal an existing one's is that one (200), not a new
 /// one (201).
@@ -67,37 +83,21 @@ async fn create(
     let code = biller_of(&who, &headers)?;
     let patch = entity::read(object(&body)?, false).map_err(ServiceError::invalid_one)?;
     let draft = patch.apply(Default::default());
-    let primary = draft.phones.first().and_then(|p| p.number.clone());
     let filter = ContactFilter {
         name: draft.name.clone(),
         email: draft.email.clone(),
-        phone: primary.clone(),
+        phone: draft.phones.first().and_then(|p| p.number.clone()),
         reference_id: draft.reference_id.clone(),
         contact_type: draft.contact_type.clone(),
         ..ContactFilter::default()
     };
-    let same = |c: &Contact| {
-        let d = &c.data;
-        let number = d.phones.iter().find(|p| p.kind == crate::domain::contact::PhoneKind::Primary);
-        Some(d.name.as_str()) == draft.name.as_deref().map(str::trim)
-            && d.email == draft.email
-            && number.map(|p| p.number.as_str()) == primary.as_deref().map(str::trim)
-            && d.contact_type == draft.contact_type
-            && d.reference_id == draft.reference_id
-    };
-    let mut after = None;
-    loop {
-        let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit: MAX_PAGE_SIZE }).await?;
-        if let Some(existing) = page.contacts.into_iter().find(same) {
-            return Ok(entity(StatusCode::OK, existing));
-        }
-        match page.next_after {
-            Some(next) => after = Some(next),
-            None => break,
-        }
-    }
+    let same = SameContact { filter, equal: same_contact };
     let batch = ContactBatch { records: 1, drafts: vec![(0, draft)], ..ContactBatch::default() };
-    let contact = s.service.create_numbered_contact(&who, &code, "POST /v1/contacts", batch).await?;
+    let (contact, created) =
+        s.service.create_numbered_contact(&who, &code, "POST /v1/contacts", batch, Some(same)).await?;
+    if !created {
+        return Ok(entity(StatusCode::OK, contact));
+    }
     Ok(entity(StatusCode::CREATED, contact))
 }
 
