@@ -77,6 +77,14 @@ pub struct SameContact {
     pub equal: fn(&ContactData, &ContactData) -> bool,
 }
 
+/// A contact to create: its id, whether it gets a CRN, and what existing
+/// contact it would be the same as.
+struct NewContact<'a> {
+    id: ContactId,
+    with_crn: bool,
+    same: Option<&'a SameContact>,
+}
+
 /// How the biller makes a contact's CRN: from its account number's digits
 /// or the biller's sequence, with the biller's check digit.
 fn crn_rule(biller: &Biller) -> MakeCrn {
@@ -157,7 +165,8 @@ impl Service {
             draft.account_number = Some(id.as_str().trim_start_matches("cont_").to_owned());
         }
         self.with_settings(who, code, Scope::ContactsWrite, |biller| {
-            self.create_with_id(biller, who, via, batch.clone(), false, id.clone(), same.as_ref())
+            let new = NewContact { id: id.clone(), with_crn: false, same: same.as_ref() };
+            self.create_with_id(biller, who, via, batch.clone(), new)
         })
         .await
     }
@@ -186,7 +195,7 @@ impl Service {
         with_crn: bool,
     ) -> ServiceResult<Contact> {
         let id = ContactId::generate(&mut rand::thread_rng());
-        Ok(self.create_with_id(biller, who, via, batch, with_crn, id, None).await?.0)
+        Ok(self.create_with_id(biller, who, via, batch, NewContact { id, with_crn, same: None }).await?.0)
     }
 
     async fn create_with_id(
@@ -195,10 +204,9 @@ impl Service {
         who: &Principal,
         via: &str,
         batch: ContactBatch,
-        with_crn: bool,
-        id: ContactId,
-        same: Option<&SameContact>,
+        new: NewContact<'_>,
     ) -> ServiceResult<(Contact, bool)> {
+        let NewContact { id, with_crn, same } = new;
         let tags = self.known_tags(biller.id, batch.drafts.iter().flat_map(|(_, d)| &d.tags)).await?;
         let now = super::now();
         let rules = Rules::new(&biller.settings, &tags, now.date());
