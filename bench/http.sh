@@ -5,7 +5,9 @@
 #   - GET /healthz: the framework's ceiling, in the same run
 #   - GET of random contacts by id (authenticated, read, encoded)
 #   - PATCH of random contacts, one field each (a merge patch, a new version)
-# Prints requests/s, p50 and p99 per run, and GET as a share of /healthz.
+#   - Razorpay's PATCH /v1/contacts/:id of random contacts, HTTP Basic each time
+# Prints requests/s, p50 and p99 per run, GET as a share of /healthz and
+# Razorpay's PATCH as a share of the native PATCH.
 # Usage: bench/http.sh [N]   (STORES="sqlite" or "postgres" to run one;
 #        PostgreSQL from CONTACTD_TEST_POSTGRES; D=10s for a quick look)
 set -euo pipefail
@@ -46,6 +48,7 @@ bench() { # label database-url
   for _ in $(seq 1 100); do grep -q 'addr=' "$work/err" && break; sleep 0.1; done
   base="http://$(grep -o 'addr=[0-9.:]*' "$work/err" | head -n1 | cut -d= -f2)"
   key=$(grep 'key id:' "$work/out" | awk '{print $3}'); secret=$(grep 'key secret:' "$work/out" | awk '{print $3}')
+  export BASIC=$(printf '%s:%s' "$key" "$secret" | base64 -w0)
   export TOKEN=$(curl -sf -u "$key:$secret" -X POST "$base/v1/auth/token" | sed -E 's/.*"token":"([^"]+)".*/\1/')
   id=$(curl -sf -X POST "$base/v1/billers/DEMO/contacts/job/add" -H "Authorization: Token $TOKEN" \
         -H 'Content-Type: application/x-ndjson' --data-binary @"$work/add.ndjson" | sed -E 's/.*"job_id":"([^"]+)".*/\1/')
@@ -66,6 +69,7 @@ bench() { # label database-url
   read -r h_rps h_p50 h_p99 h_bad <<< "$(load healthz "" /healthz)"
   read -r g_rps g_p50 g_p99 g_bad <<< "$(load get bench/wrk/get.lua /)"
   read -r p_rps p_p50 p_p99 p_bad <<< "$(load patch bench/wrk/patch.lua /)"
+  read -r r_rps r_p50 r_p99 r_bad <<< "$(load razorpay bench/wrk/razorpay_patch.lua /)"
   kill "$pid"; wait "$pid" 2>/dev/null || true
   printf '%-9s %d contacts, %d connections, %s each (ids %d)\n' "$label" "$N" "$C" "$D" "$(wc -l < "$work/ids")"
   printf '  GET /healthz   %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %s\n' "$h_rps" "$h_p50" "$h_p99" "$h_bad"
@@ -73,6 +77,8 @@ bench() { # label database-url
     "$g_rps" "$g_p50" "$g_p99" "$g_bad" "$(echo "$g_rps / $h_rps" | bc -l)"
   printf '  PATCH contact  %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %s   %.2f of /healthz\n' \
     "$p_rps" "$p_p50" "$p_p99" "$p_bad" "$(echo "$p_rps / $h_rps" | bc -l)"
+  printf '  PATCH Razorpay %7.0f req/s  p50 %6.2f ms  p99 %6.2f ms  non-2xx %s   %.2f of native PATCH\n' \
+    "$r_rps" "$r_p50" "$r_p99" "$r_bad" "$(echo "$r_rps / $p_rps" | bc -l)"
 }
 
 STORES=${STORES:-sqlite postgres}

@@ -17,7 +17,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use time::OffsetDateTime;
 
@@ -65,12 +65,21 @@ pub struct AuthCache {
     failures: Mutex<HashMap<KeyId, (u32, Instant)>>,
     /// Bounds concurrent argon2 runs (each takes ~19 MiB and a core).
     hashing: tokio::sync::Semaphore,
+    /// One check of a key's secret at a time: a burst of requests with the
+    /// same Basic credentials waits for the first check, not for its own
+    /// (and never counts as a burst of attempts).
+    checking: Mutex<HashMap<KeyId, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Default for AuthCache {
     fn default() -> Self {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        Self { verified: Mutex::default(), failures: Mutex::default(), hashing: tokio::sync::Semaphore::new(cores) }
+        Self {
+            verified: Mutex::default(),
+            failures: Mutex::default(),
+            hashing: tokio::sync::Semaphore::new(cores),
+            checking: Mutex::default(),
+        }
     }
 }
 
@@ -223,6 +232,18 @@ impl Service {
         let bad = || ServiceError::Unauthenticated(AuthFailure::BadCredentials);
         let id = KeyId::parse(key_id).ok_or_else(bad)?;
         let seen = (id, sha256(secret));
+        if let Some(principal) = self.keys.get(&seen) {
+            return Ok(principal);
+        }
+        let lock = {
+            let mut checking =
+                self.auth_cache.checking.lock().map_err(|_| ServiceError::Internal("auth cache".into()))?;
+            if checking.len() >= MAX_TRACKED {
+                checking.retain(|_, l| Arc::strong_count(l) > 1);
+            }
+            checking.entry(seen.0.clone()).or_default().clone()
+        };
+        let _turn = lock.lock().await;
         if let Some(principal) = self.keys.get(&seen) {
             return Ok(principal);
         }

@@ -302,7 +302,38 @@ fn contact_payreq(acct: &str) -> Value {
     json!({"biller-account-number": acct, "name": format!("Person {acct}"), "contact-id-1": acct, "contact-id-2": "Auth"})
 }
 
+/// Each Payreq route needs its one scope (README's table): 403 without it, nothing changed.
+async fn every_route_needs_its_scope(b: Backend) {
+    use contactd::store::Scope::*;
+    let app = spawn_app(b).await;
+    let full = app.biller("1001", ALL).await;
+    let one = json!([contact_payreq("5001")]).to_string();
+    let (_, v) = payreq(&app, &full, "/biller/1001/contacts/job/add", "application/json", &one).await;
+    let job = v["job-id"].as_str().unwrap().to_owned();
+    let routes = [
+        (Method::POST, "/biller/1001/contacts/add".to_owned(), ContactsWrite),
+        (Method::POST, "/biller/1001/contacts/replace".to_owned(), ContactsReplace),
+        (Method::POST, "/biller/1001/contacts/job/add".to_owned(), ContactsWrite),
+        (Method::POST, "/biller/1001/contacts/job/replace".to_owned(), ContactsReplace),
+        (Method::GET, format!("/biller/1001/jobs/{job}"), ContactsRead),
+    ];
+    for (method, path, scope) in routes {
+        let rest: Vec<_> = ALL.iter().copied().filter(|s| *s != scope).collect();
+        let without = app.tenant_key(&["1001"], &rest).await;
+        let send = |t: &Tenant| {
+            let req = app.request(method.clone(), &path, &t.token);
+            if method == Method::POST { req.header("Content-Type", "application/json").body(one.clone()) } else { req }
+        };
+        let (s, v) = body(send(&without).send().await.unwrap()).await;
+        assert_eq!((s, v["code"].as_str()), (403, Some("insufficient_scope")), "{method} {path}");
+        let only = app.tenant_key(&["1001"], &[scope]).await;
+        let res = send(&only).send().await.unwrap();
+        assert!(res.status().is_success(), "{method} {path} with {} alone: {}", scope.as_str(), res.status());
+    }
+}
+
 both_stores!(
+    every_route_needs_its_scope,
     the_seeds_payload_is_taken_as_printed,
     every_common_validation_issue_is_named,
     a_replace_keeps_the_removal_guard,

@@ -349,7 +349,45 @@ async fn a_dialect_switched_off_is_not_there(b: Backend) {
     assert_eq!(app.all_contacts(&t).await.len(), 0);
 }
 
+/// Each Razorpay route needs its one scope (README's table): 403 in Razorpay's shape without it.
+async fn every_route_needs_its_scope(b: Backend) {
+    use contactd::store::Scope::*;
+    let app = spawn_app(b).await;
+    let full = razorpay_biller(&app, "RZP").await;
+    let (_, c, _) = rzp(&app, &full, Method::POST, "/v1/contacts", Some(SEED_BODY)).await;
+    let path = format!("/v1/contacts/{}", c["id"].as_str().unwrap());
+    let other = SEED_BODY.replace("12345", "777");
+    let routes = [
+        (Method::POST, "/v1/contacts".to_owned(), Some(other.as_str()), ContactsWrite),
+        (Method::GET, "/v1/contacts".to_owned(), None, ContactsRead),
+        (Method::GET, path.clone(), None, ContactsRead),
+        (Method::PATCH, path.clone(), Some(r#"{"email": "g@example.com"}"#), ContactsWrite),
+    ];
+    for (method, path, body, scope) in routes {
+        let rest: Vec<_> = ALL.iter().copied().filter(|s| *s != scope).collect();
+        let without = app.tenant_key(&["RZP"], &rest).await;
+        let (s, v, _) = rzp(&app, &without, method.clone(), &path, body).await;
+        assert_eq!((s, rzp_error(&v).0), (403, "BAD_REQUEST_ERROR".into()), "{method} {path}");
+        let only = app.tenant_key(&["RZP"], &[scope]).await;
+        let (s, _, text) = rzp(&app, &only, method.clone(), &path, body).await;
+        assert!((200..300).contains(&s), "{method} {path} with {} alone: {text}", scope.as_str());
+    }
+}
+
+/// Many requests at once with the same right secret, before any was checked:
+/// all pass (one argon2 check, the rest wait for it; none is throttled).
+async fn a_burst_of_basic_requests_all_pass(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = razorpay_biller(&app, "RZP").await;
+    let burst = (0..32).map(|_| app.client.get(app.url("/v1/contacts")).basic_auth(&t.key_id, Some(&t.secret)).send());
+    let statuses: Vec<u16> =
+        futures_util::future::join_all(burst).await.into_iter().map(|r| r.unwrap().status().as_u16()).collect();
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+}
+
 both_stores!(
+    a_burst_of_basic_requests_all_pass,
+    every_route_needs_its_scope,
     the_seeds_requests_get_the_seeds_answers,
     the_same_contact_twice_is_one_contact,
     every_seed_error_in_razorpays_shape,
