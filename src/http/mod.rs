@@ -104,9 +104,10 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billers/{code}/snapshots/{snapshot_id}", get(snapshots::get))
         .route("/v1/billers/{code}/snapshots/{snapshot_id}/contacts", get(snapshots::download))
         .route("/v1/billers/{code}/snapshots/{snapshot_id}/restore", post(snapshots::restore))
+        // Set on the native routes only: each dialect answers its own 405s.
+        .method_not_allowed_fallback(method_not_allowed)
         .merge(compat::routes(&state.dialects))
         .fallback(not_found)
-        .method_not_allowed_fallback(method_not_allowed)
         .with_state(state)
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(

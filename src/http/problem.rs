@@ -97,6 +97,11 @@ impl Problem {
         }
     }
 
+    /// The seconds the client is told to wait before retrying, if any.
+    pub fn retry_after(&self) -> Option<u64> {
+        self.retry_after
+    }
+
     /// Tells the client to retry after this many seconds.
     pub fn with_retry_after(mut self, secs: u64) -> Self {
         self.retry_after = Some(secs);

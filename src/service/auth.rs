@@ -25,7 +25,11 @@ const TOKEN_PREFIX: &str = "tok_";
 const SECRET_PREFIX: &str = "sk_";
 /// 32 random bytes in unpadded base64url.
 const RANDOM_CHARS: usize = 43;
-const VERIFIED_TTL: Duration = Duration::from_secs(60);
+/// A secret verified is taken again without argon2 (and without counting an
+/// attempt) for this long: as long as a token lasts by default, so a client
+/// sending Basic on every request is not locked out by others' guesses at
+/// its key id. Revocation is still read from the store on each check.
+const VERIFIED_TTL: Duration = Duration::from_secs(3600);
 const FAILURE_WINDOW: Duration = Duration::from_secs(300);
 const MAX_FAILURES: u32 = 5;
 /// Keys whose failures are remembered at once.
@@ -171,7 +175,7 @@ impl Service {
         Ok(self.store.keys().await?)
     }
 
-    /// Checks a key id and secret. A secret verified in the last minute is
+    /// Checks a key id and secret. A secret verified in the last hour is
     /// accepted from the cache; otherwise each attempt is counted before argon2
     /// runs (so parallel guesses cannot slip past the limit), argon2 runs on a
     /// blocking thread under a global limit, and unknown keys cost the same as
@@ -226,7 +230,7 @@ impl Service {
 
     /// Checks credentials sent with every request (HTTP Basic): a key id and
     /// secret that passed a moment ago pass again without a store read (see
-    /// `RECENT_TTL`); otherwise as `verify_key` (argon2 only once a minute
+    /// `RECENT_TTL`); otherwise as `verify_key` (argon2 only once an hour
     /// per key and secret, failures throttled).
     pub async fn authenticate_key(&self, key_id: &str, secret: &str) -> ServiceResult<Principal> {
         let bad = || ServiceError::Unauthenticated(AuthFailure::BadCredentials);

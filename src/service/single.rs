@@ -71,9 +71,10 @@ pub struct PatchRequest {
 }
 
 /// Which existing contact a new one is the same as: the candidates a filter
-/// finds, and the rule that compares one with the new contact.
+/// made from the new contact (validated: trimmed, normalised) finds, and the
+/// rule that compares one with it.
 pub struct SameContact {
-    pub filter: ContactFilter,
+    pub filter: fn(&ContactData) -> ContactFilter,
     pub equal: fn(&ContactData, &ContactData) -> bool,
 }
 
@@ -236,10 +237,10 @@ impl Service {
         same: &SameContact,
         new: &ContactData,
     ) -> ServiceResult<Option<Contact>> {
+        let filter = (same.filter)(new);
         let mut after = None;
         loop {
-            let page =
-                self.store.contacts(biller.id, &same.filter, &PageRequest { after, limit: MAX_PAGE_SIZE }).await?;
+            let page = self.store.contacts(biller.id, &filter, &PageRequest { after, limit: MAX_PAGE_SIZE }).await?;
             if let Some(found) = page.contacts.into_iter().find(|c| (same.equal)(&c.data, new)) {
                 return Ok(Some(found));
             }

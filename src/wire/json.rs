@@ -29,6 +29,7 @@ pub fn parse<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, ApiError> {
     let mut de = serde_json::Deserializer::from_slice(bytes);
     let value = serde_path_to_error::deserialize(&mut de).map_err(|e| match syntax_error(e.inner()) {
         Some(err) => err,
+        None if e.path().to_string() == "." => Fault::new(FaultKind::InvalidBody, e.inner().to_string()).into(),
         None => Fault::new(FaultKind::InvalidBody, format!("{}: {}", e.path(), e.inner())).into(),
     })?;
     // Trailing characters after the document are a syntax error too.

@@ -53,12 +53,12 @@ pub fn field_name(native: &str) -> String {
     native.strip_prefix("fields.").unwrap_or(native).to_owned()
 }
 
-/// A native message in Payreq's field names: messages start with the field
-/// they are about.
+/// A native message in Payreq's field names: a message starts with the
+/// field it is about (a Contact Field's by its key alone, as Payreq's).
 pub fn message(native_field: &str, message: &str) -> String {
     match message.strip_prefix(native_field) {
         Some(rest) if !native_field.is_empty() => format!("{}{rest}", field_name(native_field)),
-        _ => message.replace("account_number", ACCOUNT_NUMBER),
+        _ => message.to_owned(),
     }
 }
 
@@ -79,5 +79,8 @@ mod tests {
         let e = read_record(r#"{"biller-account-number": 5, "name": "X"}"#).unwrap_err();
         assert_eq!(field_name(&e.errors[0].field), ACCOUNT_NUMBER);
         assert_eq!(message("fields.contact-id-2", "fields.contact-id-2 is required"), "contact-id-2 is required");
+        assert_eq!(message("account_number", "account_number is required"), "biller-account-number is required");
+        let unknown = "account_number is not a configured contact field for this biller";
+        assert_eq!(message("fields.account_number", unknown), unknown, "a Contact Field named so stays as sent");
     }
 }

@@ -325,6 +325,8 @@ fn read(fields: Map<String, Value>, patch: bool) -> Result<ContactPatch, Vec<Fie
             "external_id" => p.external_id = r.text(&k, v),
             "crn" => p.crn = r.text(&k, v),
             "type" => p.contact_type = r.text(&k, v),
+            // Always true or false: a patch cannot clear it (a record leaving it out is active).
+            "active" if patch && v.is_null() => r.wrong(&k, "true or false (it cannot be cleared)", &v),
             "active" => p.active = r.flag(&k, v),
             "notes" => p.notes = r.notes(v, patch),
             "tags" => p.tags = r.tags(v),

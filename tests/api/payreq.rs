@@ -332,7 +332,50 @@ async fn every_route_needs_its_scope(b: Backend) {
     }
 }
 
+/// Found by a hostile review: each was wrong before.
+async fn what_a_hostile_client_found(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = demo(&app).await;
+    for (method, path) in [
+        (Method::GET, "/auth/token"),
+        (Method::GET, "/biller/DEMO/contacts/add"),
+        (Method::POST, "/biller/DEMO/contacts/delete"),
+        (Method::GET, "/biller/DEMO/jobs"),
+    ] {
+        let res = app.request(method.clone(), path, &t.token).send().await.unwrap();
+        assert_eq!(res.headers()["content-type"], "application/json", "{method} {path}");
+        let (s, v) = body(res).await;
+        assert!(matches!(s, 404 | 405) && v["status"] == s, "{method} {path}: {v}");
+    }
+    let (s, v) = body(app.client.post(app.url("/biller/DEMO/contacts/add")).send().await.unwrap()).await;
+    assert_eq!(s, 401);
+    assert!(v["message"].as_str().unwrap().contains("POST /auth/token"), "{v}");
+    let (_, v) = payreq(
+        &app,
+        &t,
+        "/biller/DEMO/contacts/add",
+        "application/json",
+        r#"[{"biller-account-number":"5555","name":"B","account_number":"6666"}]"#,
+    )
+    .await;
+    assert_eq!(
+        (v["errors"][0]["field"].as_str(), v["errors"][0]["message"].as_str()),
+        (Some("account_number"), Some("account_number is not a configured contact field for this biller")),
+        "{v}"
+    );
+    let (_, v) = payreq(
+        &app,
+        &t,
+        "/biller/DEMO/contacts/add",
+        "application/json",
+        r#"[{"biller-account-number":"5555","name":"B","name":"C"}]"#,
+    )
+    .await;
+    assert!(!v.to_string().contains(".:"), "{v}");
+}
+
 both_stores!(
+    what_a_hostile_client_found,
     every_route_needs_its_scope,
     the_seeds_payload_is_taken_as_printed,
     every_common_validation_issue_is_named,

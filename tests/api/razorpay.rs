@@ -239,7 +239,7 @@ async fn lists_filter_and_page(b: Backend) {
     assert_eq!(v["count"], 12);
     let (_, v, _) = rzp(&app, &t, Method::GET, &format!("/v1/contacts?to={}", now - 3600), None).await;
     assert_eq!(v["count"], 0);
-    for bad in ["count=0", "count=101", "skip=-1", "active=maybe", "from=yesterday", "colour=red"] {
+    for bad in ["count=0", "count=101", "skip=-1", "active=maybe", "from=yesterday", "colour=red", "to=253402300799"] {
         let (s, v, _) = rzp(&app, &t, Method::GET, &format!("/v1/contacts?{bad}"), None).await;
         assert_eq!((s, rzp_error(&v).0), (400, "BAD_REQUEST_ERROR".into()), "{bad}");
     }
@@ -385,7 +385,57 @@ async fn a_burst_of_basic_requests_all_pass(b: Backend) {
     assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
 }
 
+/// Found by a hostile review: each was wrong before.
+async fn what_a_hostile_client_found(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = razorpay_biller(&app, "RZP").await;
+    // The same contact sent with spaces or an empty reference is still the same contact.
+    for body in [r#"{"name":" Abc Def "}"#, r#"{"name":"Same One","email":" s@example.com ","reference_id":""}"#] {
+        let (s1, first, _) = rzp(&app, &t, Method::POST, "/v1/contacts", Some(body)).await;
+        let (s2, again, _) = rzp(&app, &t, Method::POST, "/v1/contacts", Some(body)).await;
+        assert_eq!((s1, s2, &again["id"]), (201, 200, &first["id"]), "{body}");
+    }
+    // `active` cannot be cleared.
+    let (_, c, _) = rzp(&app, &t, Method::POST, "/v1/contacts", Some(SEED_BODY)).await;
+    let path = format!("/v1/contacts/{}", c["id"].as_str().unwrap());
+    rzp(&app, &t, Method::PATCH, &path, Some(r#"{"active": false}"#)).await;
+    let (s, v, _) = rzp(&app, &t, Method::PATCH, &path, Some(r#"{"active": null}"#)).await;
+    assert_eq!((s, rzp_error(&v).2), (400, json!("active")));
+    assert_eq!(rzp(&app, &t, Method::GET, &path, None).await.1["active"], false);
+    // Methods and paths that are not routes answer in Razorpay's shape.
+    for (method, p) in [(Method::DELETE, path.as_str()), (Method::PUT, "/v1/contacts"), (Method::GET, "/v1/contacts/")]
+    {
+        let (s, v, text) = rzp(&app, &t, method.clone(), p, None).await;
+        assert!(matches!(s, 404 | 405), "{method} {p}: {s}");
+        assert_eq!(rzp_error(&v).0, "BAD_REQUEST_ERROR", "{method} {p}: {text}");
+    }
+    // A client that has been let in is not locked out by others' guesses at its key id.
+    for _ in 0..6 {
+        let res = app.client.get(app.url("/v1/contacts")).basic_auth(&t.key_id, Some("sk_guess")).send().await.unwrap();
+        assert!(matches!(res.status().as_u16(), 401 | 429));
+    }
+    let (s, _, text) = rzp(&app, &t, Method::GET, "/v1/contacts", None).await;
+    assert_eq!(s, 200, "{text}");
+    // A biller that requires If-Match gets it through Razorpay too.
+    let settings = contactd::domain::field_settings::SettingsDoc { require_if_match: true, ..Default::default() };
+    app.service.set_field_settings("RZP", settings).await.unwrap();
+    let (s, _, _) = rzp(&app, &t, Method::PATCH, &path, Some(r#"{"email": "x@example.com"}"#)).await;
+    assert_eq!(s, 400);
+    let res = app
+        .client
+        .patch(app.url(&path))
+        .basic_auth(&t.key_id, Some(&t.secret))
+        .header("If-Match", "*")
+        .header("Content-Type", "application/json")
+        .body(r#"{"email": "x@example.com"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 200);
+}
+
 both_stores!(
+    what_a_hostile_client_found,
     a_burst_of_basic_requests_all_pass,
     every_route_needs_its_scope,
     the_seeds_requests_get_the_seeds_answers,

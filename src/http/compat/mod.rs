@@ -119,6 +119,16 @@ pub fn biller_of(who: &Principal, headers: &HeaderMap) -> Result<String, ApiErro
     }
 }
 
+/// A path under a dialect's own that is no route: its 404.
+pub async fn no_such_route<D: Dialect>() -> Rejected<D> {
+    Fault::new(FaultKind::NoSuchRoute, "no such route").into()
+}
+
+/// A dialect's route asked with a method it does not take: its 405.
+pub async fn method_not_allowed<D: Dialect>() -> Rejected<D> {
+    Fault::new(FaultKind::MethodNotAllowed, "this route does not take that method").into()
+}
+
 /// The routes of every dialect in `enabled` (names as in `config::DIALECTS`).
 pub fn routes(enabled: &[String]) -> Router<AppState> {
     let on = |name: &str| enabled.iter().any(|d| d == name);

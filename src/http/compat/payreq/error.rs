@@ -55,9 +55,10 @@ struct ErrorBody {
     column: Option<usize>,
 }
 
-/// The status and JSON body of a failure.
-pub fn parts(e: ApiError) -> (StatusCode, String) {
+/// The status, JSON body and `Retry-After` of a failure.
+fn rendered(e: ApiError) -> (StatusCode, String, Option<u64>) {
     let p = Problem::from(e.into_failure());
+    let retry_after = p.retry_after();
     let status = StatusCode::from_u16(p.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     let errors = p
         .errors
@@ -67,27 +68,34 @@ pub fn parts(e: ApiError) -> (StatusCode, String) {
     let body = ErrorBody {
         status: p.status,
         code: p.code,
-        message: p.detail.replace("account_number", "biller-account-number"),
+        // The native routes a detail points to, as Payreq's.
+        message: p.detail.replace("/v1/auth/token", "/auth/token").replace("/v1/billers/", "/biller/"),
         errors,
         errors_total: p.errors_total,
         would_remove: p.would_remove,
         line: p.line,
         column: p.column,
     };
-    (status, serde_json::to_string(&body).unwrap_or_default())
+    (status, serde_json::to_string(&body).unwrap_or_default(), retry_after)
+}
+
+/// The status and JSON body of a failure, kept for replays.
+pub fn parts(e: ApiError) -> (StatusCode, String) {
+    let (status, body, _) = rendered(e);
+    (status, body)
 }
 
 impl Dialect for Payreq {
     fn render(e: ApiError) -> Response {
-        let (status, body) = parts(e);
+        let (status, body, retry_after) = rendered(e);
         let mut res = (status, body).into_response();
         let headers = res.headers_mut();
         headers.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
         if status == StatusCode::UNAUTHORIZED {
             headers.insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Token"));
         }
-        if matches!(status, StatusCode::TOO_MANY_REQUESTS | StatusCode::SERVICE_UNAVAILABLE) {
-            headers.insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        if let Some(secs) = retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
         }
         res
     }

@@ -10,7 +10,7 @@ use crate::domain::job::{JobKind, JobStatus};
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, off_thread};
-use crate::http::compat::{Dialect, DialectResult, In};
+use crate::http::compat::{Dialect, DialectResult, In, method_not_allowed, no_such_route};
 use crate::http::contacts::{AddQuery, ReplaceQuery};
 use crate::http::idempotency::{self, Errors, Keyed, request_hash};
 use crate::http::jobs::{self, JobRoute};
@@ -27,7 +27,7 @@ use axum::body::Body;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{any, get, post};
 pub use error::Payreq;
 use error::RecordProblem;
 use serde::Serialize;
@@ -50,6 +50,8 @@ pub fn routes() -> Router<AppState> {
         .route("/biller/{code}/contacts/job/add", post(job_add))
         .route("/biller/{code}/contacts/job/replace", post(job_replace))
         .route("/biller/{code}/jobs/{job_id}", get(job))
+        .route("/biller/{code}/{*rest}", any(no_such_route::<Payreq>))
+        .method_not_allowed_fallback(method_not_allowed::<Payreq>)
 }
 
 #[derive(Serialize)]
@@ -251,7 +253,7 @@ async fn job(
         unchanged: c.unchanged,
         removed: c.removed,
         failed: c.failed,
-        error: j.error.map(|e| e.replace("account_number", payreq::ACCOUNT_NUMBER)),
+        error: j.error,
         errors: errors
             .into_iter()
             .map(|(_, e)| RecordProblem::new(e.idx, e.account_number, &e.field, e.code, &e.message))

@@ -24,6 +24,7 @@ struct Body {
     code: &'static str,
     description: String,
     field: Option<String>,
+    retry_after: Option<u64>,
 }
 
 #[derive(Serialize)]
@@ -47,11 +48,15 @@ struct ErrorBody {
 struct Metadata {}
 
 fn bad(status: StatusCode, description: impl Into<String>) -> Body {
-    Body { status, code: "BAD_REQUEST_ERROR", description: description.into(), field: None }
+    Body { status, code: "BAD_REQUEST_ERROR", description: description.into(), field: None, retry_after: None }
 }
 
 fn server(status: StatusCode, description: &str) -> Body {
-    Body { status, code: "SERVER_ERROR", description: description.into(), field: None }
+    Body { status, code: "SERVER_ERROR", description: description.into(), field: None, retry_after: Some(1) }
+}
+
+fn retry(body: Body, secs: u64) -> Body {
+    Body { retry_after: Some(secs), ..body }
 }
 
 /// A native field path as Razorpay names it.
@@ -74,6 +79,13 @@ fn invalid(e: &FieldError) -> Body {
         ("reference_id", ErrorCode::InvalidLength) => "The reference id may not be greater than 40 characters.".into(),
         ("email", _) => "The email must be a valid email address.".into(),
         ("contact", _) => "The contact format is invalid.".into(),
+        // Razorpay's clients send none: the contact's id is its account number.
+        ("account_number", _) => {
+            return bad(
+                StatusCode::BAD_REQUEST,
+                format!("This biller's account-number rules refuse a Razorpay contact's id: {}", e.message),
+            );
+        }
         _ => e.message.clone(),
     };
     Body { field: Some(field), ..bad(StatusCode::BAD_REQUEST, description) }
@@ -91,7 +103,8 @@ fn of_service(e: ServiceError) -> Body {
             | AuthFailure::BadCredentials => bad(S::UNAUTHORIZED, BAD_KEY),
         },
         ServiceError::Throttled(wait) => {
-            bad(S::TOO_MANY_REQUESTS, format!("Too many requests; retry in {} s", wait.as_secs() + 1))
+            let secs = wait.as_secs() + 1;
+            retry(bad(S::TOO_MANY_REQUESTS, format!("Too many requests; retry in {secs} s")), secs)
         }
         ServiceError::Forbidden(scope) => {
             bad(S::FORBIDDEN, format!("Access Denied: this key lacks the {} scope", scope.as_str()))
@@ -152,8 +165,8 @@ impl Dialect for Razorpay {
                 FaultKind::BodyTooLarge => bad(S::PAYLOAD_TOO_LARGE, f.detail),
                 FaultKind::UnsupportedMediaType => bad(S::UNSUPPORTED_MEDIA_TYPE, f.detail),
                 FaultKind::RequestTimeout => bad(S::REQUEST_TIMEOUT, f.detail),
-                FaultKind::TooManyConnections => bad(S::TOO_MANY_REQUESTS, f.detail),
-                FaultKind::IdempotencyKeyInUse => bad(S::CONFLICT, f.detail),
+                FaultKind::TooManyConnections => retry(bad(S::TOO_MANY_REQUESTS, f.detail), 1),
+                FaultKind::IdempotencyKeyInUse => retry(bad(S::CONFLICT, f.detail), 1),
                 FaultKind::InvalidJson
                 | FaultKind::InvalidBody
                 | FaultKind::InvalidUpload
@@ -173,6 +186,10 @@ impl Dialect for Razorpay {
             metadata: Metadata {},
             field: body.field,
         };
-        (body.status, axum::Json(Envelope { error })).into_response()
+        let mut res = (body.status, axum::Json(Envelope { error })).into_response();
+        if let Some(secs) = body.retry_after {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }

@@ -11,10 +11,11 @@ use crate::domain::query::{ContactFilter, MAX_PAGE_SIZE, PageRequest, TimeRange}
 use crate::domain::{Contact, ContactData, ContactId, ContactRef};
 use crate::http::AppState;
 use crate::http::body::{JsonBytes, off_thread, parse};
-use crate::http::compat::{BasicAuth, DialectResult, In, Rejected, biller_of};
+use crate::http::compat::{BasicAuth, DialectResult, In, biller_of, method_not_allowed, no_such_route};
+use crate::http::contact::if_match;
 use crate::http::path::PathParams;
 use crate::http::query::query;
-use crate::service::{ContactBatch, PatchRequest, Precondition, SameContact, ServiceError};
+use crate::service::{ContactBatch, PatchRequest, SameContact, ServiceError};
 use crate::wire::record::Unique;
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
@@ -37,19 +38,17 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/v1/contacts", get(list).post(create))
         .route("/v1/contacts/{id}", get(fetch).patch(update))
-        .route("/v1/contacts/{id}/{*rest}", any(no_such_route))
-}
-
-/// Razorpay's 404 for what is under its paths but not a route.
-async fn no_such_route() -> Rejected<Razorpay> {
-    Fault::new(FaultKind::NoSuchRoute, "no such route").into()
+        .route("/v1/contacts/", any(no_such_route::<Razorpay>))
+        .route("/v1/contacts/{id}/{*rest}", any(no_such_route::<Razorpay>))
+        .method_not_allowed_fallback(method_not_allowed::<Razorpay>)
 }
 
 /// A contact id as Razorpay's clients send it: `cont_` and 14 letters or digits.
 fn contact_id(raw: &str) -> Result<ContactRef> {
-    ContactId::parse(raw)
-        .map(ContactRef::Id)
-        .ok_or_else(|| Fault::new(FaultKind::InvalidContactId, format!("{raw} is not a valid id.")).into())
+    ContactId::parse(raw).map(ContactRef::Id).ok_or_else(|| {
+        let shown: String = raw.chars().take(64).collect();
+        Fault::new(FaultKind::InvalidContactId, format!("{shown} is not a valid id.")).into()
+    })
 }
 
 /// A JSON object body.
@@ -64,11 +63,26 @@ fn entity(status: StatusCode, contact: Contact) -> Response {
     (status, Json(Entity::from(contact))).into_response()
 }
 
+fn primary(d: &ContactData) -> Option<String> {
+    d.phones.iter().find(|p| p.kind == PhoneKind::Primary).map(|p| p.number.clone())
+}
+
 /// Razorpay's rule for "the same contact": name, email, contact, type and reference_id all equal.
 fn same_contact(a: &ContactData, b: &ContactData) -> bool {
-    let primary = |d: &ContactData| d.phones.iter().find(|p| p.kind == PhoneKind::Primary).map(|p| p.number.clone());
     (&a.name, &a.email, primary(a), &a.contact_type, &a.reference_id)
         == (&b.name, &b.email, primary(b), &b.contact_type, &b.reference_id)
+}
+
+/// The contacts that may be the same as `d`, found by index.
+fn candidates(d: &ContactData) -> ContactFilter {
+    ContactFilter {
+        name: Some(d.name.clone()),
+        email: d.email.clone(),
+        phone: primary(d),
+        reference_id: d.reference_id.clone(),
+        contact_type: d.contact_type.clone(),
+        ..ContactFilter::default()
+    }
 }
 
 /// Razorpay's create: a contact whose name, email, contact, type and
@@ -83,15 +97,7 @@ async fn create(
     let code = biller_of(&who, &headers)?;
     let patch = entity::read(object(&body)?, false).map_err(ServiceError::invalid_one)?;
     let draft = patch.apply(Default::default());
-    let filter = ContactFilter {
-        name: draft.name.clone(),
-        email: draft.email.clone(),
-        phone: draft.phones.first().and_then(|p| p.number.clone()),
-        reference_id: draft.reference_id.clone(),
-        contact_type: draft.contact_type.clone(),
-        ..ContactFilter::default()
-    };
-    let same = SameContact { filter, equal: same_contact };
+    let same = SameContact { filter: candidates, equal: same_contact };
     let batch = ContactBatch { records: 1, drafts: vec![(0, draft)], ..ContactBatch::default() };
     let (contact, created) =
         s.service.create_numbered_contact(&who, &code, "POST /v1/contacts", batch, Some(same)).await?;
@@ -124,7 +130,8 @@ async fn update(
     let by = contact_id(&id)?;
     let fields = off_thread(move || object(&body).map_err(|e| e.0)).await?;
     let patch = entity::read(fields, true).map_err(ServiceError::invalid_one)?;
-    let request = PatchRequest { patch, pre: Precondition::None, with_crn: false };
+    // Razorpay's clients send none; a biller that requires it needs it here too.
+    let request = PatchRequest { patch, pre: if_match(&headers)?, with_crn: false };
     let (contact, _) = s.service.patch_contact(&who, &code, "PATCH /v1/contacts/{id}", &by, request).await?;
     Ok(entity(StatusCode::OK, contact))
 }
@@ -164,7 +171,8 @@ fn number<T: std::str::FromStr + PartialOrd + std::fmt::Display>(
 
 /// Seconds since the epoch, as Razorpay's `from` and `to` take them.
 fn unix(name: &str, value: Option<String>) -> Result<Option<OffsetDateTime>> {
-    number(name, value, 0..=253_402_300_799_i64)?
+    // Up to 9999-12-30: `to` is made exclusive by adding a second.
+    number(name, value, 0..=253_402_214_399_i64)?
         .map(|t| OffsetDateTime::from_unix_timestamp(t).map_err(|_| Fault::new(FaultKind::InvalidQuery, name).into()))
         .transpose()
 }
