@@ -72,6 +72,20 @@ enum Command {
         #[arg(long, value_enum, default_value = "csv")]
         format: crate::export::ExportFormat,
     },
+    /// Background jobs.
+    #[command(subcommand)]
+    Job(JobCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum JobCommand {
+    /// Write a job's record errors to stdout as CSV (index, line, account_number, field, code, message).
+    Errors {
+        #[arg(long)]
+        biller: String,
+        /// The job's id (job_...).
+        job_id: String,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -146,12 +160,19 @@ enum BillerCommand {
 
 #[derive(Debug, Subcommand)]
 enum FieldsCommand {
-    /// Replace the settings with a JSON document.
+    /// Replace the settings with a JSON document. A change that would leave
+    /// stored contacts invalid is refused, with counts, unless confirmed.
     Set {
         #[arg(long)]
         code: String,
         #[arg(long)]
         file: PathBuf,
+        /// Report what the change would do to the stored contacts; change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        /// Apply it even if it leaves stored contacts invalid.
+        #[arg(long)]
+        confirm: bool,
     },
     /// Print the settings document.
     Show {
@@ -286,12 +307,17 @@ impl Cli {
             Command::Import { file, biller, replace, dry_run, skip_invalid, confirm_removals, .. } => {
                 let options = import_options(replace, dry_run, skip_invalid, confirm_removals);
                 let job = crate::import::import_local(&service, app::worker(&service), &biller, &file, options).await?;
-                let errors_at = format!("GET /v1/billers/{biller}/jobs/{}/errors?format=csv", job.job_id);
+                let errors_at = format!("contactd job errors --biller {biller} {}", job.job_id);
                 report(&job, &errors_at, out)
             }
             Command::Export { biller, format } => {
                 let n = crate::export::export(&service, &biller, format, std::io::stdout().lock()).await?;
                 tracing::info!(contacts = n, "export finished");
+                Ok(())
+            }
+            Command::Job(JobCommand::Errors { biller, job_id }) => {
+                let n = crate::export::job_errors(&service, &biller, &job_id, std::io::stdout().lock()).await?;
+                tracing::info!(errors = n, "job errors written");
                 Ok(())
             }
         }
@@ -328,17 +354,36 @@ async fn biller(service: &Service, cmd: BillerCommand, out: Output) -> Result<()
             let doc = serde_json::to_value(b.settings.doc()).map_err(|e| CliError::Input(e.to_string()))?;
             println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
         }
-        BillerCommand::Fields(FieldsCommand::Set { code, file }) => {
+        BillerCommand::Fields(FieldsCommand::Set { code, file, dry_run, confirm }) => {
             let text = std::fs::read_to_string(&file)
                 .map_err(|e| CliError::Input(format!("reading {}: {e}", file.display())))?;
             let doc: SettingsDoc = serde_json::from_str(&text).map_err(|e| {
                 CliError::Input(format!("{}: line {} column {}: {e}", file.display(), e.line(), e.column()))
             })?;
-            let settings = service.set_field_settings(&code, doc).await?;
-            out.print(
-                json!({"code": code, "fields": settings.fields().len()}),
-                format!("set {} contact fields for biller {code}", settings.fields().len()),
-            );
+            let change = crate::service::SettingsChange { dry_run, confirm };
+            let (settings, impact, applied) = match service.change_field_settings(&code, doc, change).await {
+                Err(crate::service::ServiceError::SettingsWouldInvalidate(impact)) => {
+                    return Err(CliError::Input(format!(
+                        "refused: the new settings would make {} of biller {code}'s {} contacts invalid; \
+                         run it again with --confirm to apply it anyway (--dry-run reports only)",
+                        impact.invalid, impact.contacts
+                    )));
+                }
+                done => done?,
+            };
+            let fields = settings.fields().len();
+            let (checked, invalid) = (impact.contacts, impact.invalid);
+            let text = match applied {
+                true => format!(
+                    "set {fields} contact fields for biller {code} ({invalid} of {checked} contacts invalid under them)"
+                ),
+                false => format!(
+                    "dry run: {fields} contact fields would leave {invalid} of {checked} contacts invalid; nothing changed"
+                ),
+            };
+            let value =
+                json!({"code": code, "fields": fields, "applied": applied, "contacts": checked, "invalid": invalid});
+            out.print(value, text);
         }
     }
     Ok(())

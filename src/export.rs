@@ -244,9 +244,44 @@ pub async fn export(service: &Service, code: &str, format: ExportFormat, out: im
     let biller = service.biller(code).await?;
     let mut export = Export::new(service.clone(), &biller, Source::Contacts, format);
     let mut out = std::io::BufWriter::new(out);
+    // A reader that stops early (`| head`) closes the pipe: a normal end.
+    let closed = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
     while let Some(bytes) = export.next().await? {
-        out.write_all(&bytes).map_err(io)?;
+        match out.write_all(&bytes) {
+            Err(e) if closed(&e) => return Ok(export.count()),
+            written => written.map_err(io)?,
+        }
     }
-    out.flush().map_err(io)?;
+    match out.flush() {
+        Err(e) if closed(&e) => {}
+        flushed => flushed.map_err(io)?,
+    }
     Ok(export.count())
+}
+
+/// Writes a job's record errors to `out` as CSV (the header, then a row per
+/// problem, a page at a time); returns how many. An operator's read: no key.
+pub async fn job_errors(service: &Service, code: &str, job_id: &str, out: impl Write) -> ServiceResult<u64> {
+    let id = crate::domain::JobId::parse(job_id).ok_or(ServiceError::NotFound(crate::service::Resource::Job))?;
+    let job = service.operator_job(code, &id).await?;
+    let mut out = std::io::BufWriter::new(out);
+    let closed = |e: &std::io::Error| e.kind() == std::io::ErrorKind::BrokenPipe;
+    let (mut after, mut count) = (None, 0);
+    let mut page = crate::wire::job_errors::HEADER.as_bytes().to_vec();
+    loop {
+        match out.write_all(&page) {
+            Err(e) if closed(&e) => return Ok(count),
+            written => written.map_err(io)?,
+        }
+        let rows = service.operator_job_errors(job.biller_id, job.seq, after, PAGE).await?;
+        let Some((last, _)) = rows.last() else { break };
+        after = Some(*last);
+        count += rows.len() as u64;
+        page = crate::wire::job_errors::csv_rows(&rows).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    }
+    match out.flush() {
+        Err(e) if closed(&e) => {}
+        flushed => flushed.map_err(io)?,
+    }
+    Ok(count)
 }

@@ -13,7 +13,7 @@ async fn main() -> ExitCode {
     let filter = EnvFilter::try_from_env("CONTACTD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+        .with_writer(contactd::import::LogWriter)
         .with_ansi(std::io::stderr().is_terminal())
         .init();
     match contactd::cli::Cli::parse().run().await {

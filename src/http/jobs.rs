@@ -9,8 +9,8 @@ use crate::http::path::PathParams;
 use crate::http::problem::{ApiError, ApiResult, Problem};
 use crate::http::query::{numbered_position, query, removal_count};
 use crate::service::{Job, JobOptions, RecordFormat, job_scope};
-use crate::wire::csv_cell;
 use crate::wire::dto::{ContactInput, rfc3339};
+use crate::wire::job_errors;
 use crate::wire::upload::{self, Format};
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
@@ -513,7 +513,7 @@ async fn errors_csv(
 ) -> ApiResult<axum::response::Response> {
     // Check access (and that the job exists) before the 200 goes out.
     s.service.job(&who, &code, &id).await?;
-    let header = "index,line,account_number,field,code,message\n".to_owned();
+    let header = job_errors::HEADER.to_owned();
     let state = (s, who, code, id, None::<u64>, false);
     let pages = futures_util::stream::unfold(state, |(s, who, code, id, after, done)| async move {
         if done {
@@ -524,21 +524,10 @@ async fn errors_csv(
             Err(e) => return Some((Err(std::io::Error::other(e.to_string())), (s, who, code, id, after, true))),
         };
         let last = rows.last().map(|(ord, _)| *ord);
-        let mut w = csv::Writer::from_writer(Vec::new());
-        for (_, e) in &rows {
-            let record = [
-                e.idx.to_string(),
-                e.line.to_string(),
-                e.account_number.clone().unwrap_or_default(),
-                e.field.clone(),
-                e.code.clone(),
-                e.message.clone(),
-            ];
-            if let Err(err) = w.write_record(record.iter().map(|cell| csv_cell::escape(cell).into_owned())) {
-                return Some((Err(std::io::Error::other(err)), (s, who, code, id, after, true)));
-            }
-        }
-        let bytes = w.into_inner().unwrap_or_default();
+        let bytes = match job_errors::csv_rows(&rows) {
+            Ok(bytes) => bytes,
+            Err(err) => return Some((Err(std::io::Error::other(err)), (s, who, code, id, after, true))),
+        };
         let finished = rows.len() < 1000;
         Some((Ok(axum::body::Bytes::from(bytes)), (s, who, code, id, last.or(after), finished)))
     });

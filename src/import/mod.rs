@@ -125,10 +125,61 @@ impl JobReport {
 
 fn bar(len: u64, template: &str) -> ProgressBar {
     let bar = ProgressBar::new(len.max(1));
-    bar.set_style(
-        ProgressStyle::with_template(template).unwrap_or_else(|_| ProgressStyle::default_bar()).progress_chars("=> "),
-    );
+    let style = ProgressStyle::with_template(template)
+        .unwrap_or_else(|_| ProgressStyle::default_bar())
+        .with_key("rate", |s: &indicatif::ProgressState, w: &mut dyn std::fmt::Write| {
+            let _ = write!(w, "{:.0}/s", s.per_sec());
+        })
+        .progress_chars("=> ");
+    bar.set_style(style);
     bar
+}
+
+/// The progress bar on screen, if any: log lines are written around it.
+static SHOWN: std::sync::Mutex<Option<ProgressBar>> = std::sync::Mutex::new(None);
+
+fn show(bar: Option<&ProgressBar>) {
+    if let Ok(mut shown) = SHOWN.lock() {
+        *shown = bar.cloned();
+    }
+}
+
+/// Where log lines go: stderr, with a progress bar on screen hidden while a
+/// line is written, so lines never print over it.
+pub struct LogWriter;
+
+/// One log line, written whole when dropped.
+pub struct LogLine(Vec<u8>);
+
+impl std::io::Write for LogLine {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for LogLine {
+    fn drop(&mut self) {
+        let write = || {
+            let _ = std::io::Write::write_all(&mut std::io::stderr(), &self.0);
+        };
+        match SHOWN.lock().ok().and_then(|s| s.clone()) {
+            Some(bar) => bar.suspend(write),
+            None => write(),
+        }
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for LogWriter {
+    type Writer = LogLine;
+
+    fn make_writer(&'a self) -> LogLine {
+        LogLine(Vec::new())
+    }
 }
 
 /// Polls a job until it has ended, showing its status and records processed
@@ -138,15 +189,21 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<JobReport, ImportError>>,
 {
-    let bar = bar(total, "{spinner} {msg:>10} [{bar:40}] {pos}/{len} ({per_sec}, eta {eta})");
-    loop {
-        let now = poll().await?;
+    let bar = bar(total, "{spinner} {msg:>10} [{bar:40}] {pos}/{len} ({rate}, eta {eta})");
+    show(Some(&bar));
+    let done = loop {
+        let now = match poll().await {
+            Ok(now) => now,
+            Err(e) => break Err(e),
+        };
         bar.set_message(now.status.clone());
         bar.set_position(now.processed);
         if now.finished() {
-            bar.finish_and_clear();
-            return Ok(now);
+            break Ok(now);
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
-    }
+    };
+    show(None);
+    bar.finish_and_clear();
+    done
 }

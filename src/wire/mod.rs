@@ -6,6 +6,7 @@ pub mod csv_cell;
 pub mod csv_upload;
 pub mod dto;
 pub mod fault;
+pub mod job_errors;
 pub mod json;
 pub mod payreq;
 pub mod record;

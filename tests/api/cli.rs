@@ -259,7 +259,22 @@ async fn import_files(b: Backend) {
     assert_eq!(app.all_contacts(&t).await.len(), 3000);
     let human = contactd(&app.db, &["import", ndjson.to_str().unwrap(), "--skip-invalid", "--biller", "1001"]);
     let human = String::from_utf8(human.stdout).unwrap();
-    assert!(human.contains("3000 unchanged") && human.contains("/errors"), "{human}");
+    // The error report is a command that reads it (a local import has no server to point at).
+    let command = human.lines().find_map(|l| l.strip_prefix("errors: ")).unwrap_or_else(|| panic!("{human}"));
+    assert!(
+        human.contains("3000 unchanged") && command.starts_with("contactd job errors --biller 1001 job_"),
+        "{human}"
+    );
+    let args: Vec<&str> = command.split(' ').skip(1).collect();
+    let report = contactd(&app.db, &args);
+    assert!(report.status.success(), "{}", String::from_utf8_lossy(&report.stderr));
+    let report = String::from_utf8(report.stdout).unwrap();
+    let rows: Vec<&str> = report.lines().collect();
+    assert_eq!(rows[0], "index,line,account_number,field,code,message");
+    assert!(rows.len() == 3 && rows[1].starts_with("3000,3001,12,account_number,invalid_length,"), "{report}");
+    assert!(rows[2].starts_with("3000,3001,12,fields.contact-id-2,missing_required,"), "{report}");
+    let unknown = contactd(&app.db, &["job", "errors", "--biller", "1001", "job_00000000000000"]);
+    assert!(!unknown.status.success());
 
     let csv = dir.join("all.csv");
     std::fs::write(&csv, "account_number,name,contact-id-1,contact-id-2\n000001,One,000001,a\n").unwrap();
@@ -401,7 +416,59 @@ async fn import_waits_out_busy_answers_while_following() {
     assert!(started.elapsed() >= std::time::Duration::from_secs(3), "each was waited out, a second at least");
 }
 
+/// `export | head`: the reader closing the pipe early is a normal end.
+async fn an_export_read_in_part_ends_quietly(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let list: Vec<Value> = (0..5000).map(|i| contact(&format!("{i:06}"), &format!("Person {i}"))).collect();
+    assert_eq!(app.post(&t, "/contacts/add", &Value::Array(list)).await.status(), 200);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_contactd"))
+        .args(["export", "--biller", "1001", "--database", &app.db.url])
+        .env_remove("CONTACTD_DATABASE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut first).unwrap();
+    assert!(first.starts_with("account_number,"), "{first}");
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success() && !stderr.contains("error"), "{}: {stderr}", out.status);
+}
+
+/// `biller fields set` weighs a change against the stored contacts, as the API does.
+async fn fields_set_weighs_the_change(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    assert_eq!(app.post(&t, "/contacts/add", &serde_json::json!([contact("1234", "Sam Smith")])).await.status(), 200);
+    let file = std::env::temp_dir().join(format!("contactd-empty-fields-{}.json", rand::random::<u32>()));
+    std::fs::write(&file, "{}").unwrap();
+    let set = |extra: &[&str]| {
+        contactd(
+            &app.db,
+            &[&["biller", "fields", "set", "--code", "1001", "--file", file.to_str().unwrap()][..], extra].concat(),
+        )
+    };
+    let refused = set(&[]);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("1 of biller 1001's 1 contacts invalid"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let dry = json_out(&set(&["--dry-run", "--json"]));
+    assert_eq!((dry["applied"].as_bool(), dry["invalid"].as_u64()), (Some(false), Some(1)), "{dry}");
+    let (_, kept) = body(app.get(&t, "/field-settings").await).await;
+    assert_eq!(kept["fields"].as_array().unwrap().len(), 6, "nothing changed: {kept}");
+    let done = json_out(&set(&["--confirm", "--json"]));
+    assert_eq!(done["applied"], true, "{done}");
+    std::fs::remove_file(&file).ok();
+}
+
 crate::both_stores!(
+    fields_set_weighs_the_change,
+    an_export_read_in_part_ends_quietly,
     import_files,
     import_through_a_server,
     export_round_trips,
