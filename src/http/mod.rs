@@ -1,22 +1,16 @@
-//! The HTTP edge: routing, request ids, tracing, and the native `/v1` API.
+//! The HTTP edge: routing, request ids, tracing, the extractors and error
+//! seam every API shares; the native `/v1` API (`native`) and the provider
+//! dialects (`compat`) beside it.
 
 mod auth;
-mod billers;
 mod body;
-mod catalogue;
 mod compat;
-mod contact;
-pub(crate) mod contacts;
 mod idempotency;
-mod jobs;
-mod openapi;
-mod ops;
+mod native;
 mod path;
 mod problem;
 mod query;
 mod server;
-mod snapshots;
-mod tokens;
 
 use crate::service::Service;
 use crate::wire::{Fault, FaultKind};
@@ -24,13 +18,14 @@ use axum::Router;
 use axum::http::{HeaderName, Request};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
+use native::{billers, catalogue, contact, contacts, jobs, ops, snapshots, tokens};
 use std::future::Future;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
 
-pub use openapi::document as openapi_document;
+pub use native::openapi::document as openapi_document;
 pub use problem::ApiError;
 pub use server::Limits;
 

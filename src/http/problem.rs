@@ -51,7 +51,7 @@ pub struct Problem {
     /// What refused settings would do to the stored contacts.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
-    pub impact: Option<crate::http::billers::ImpactBody>,
+    pub impact: Option<crate::wire::dto::ImpactBody>,
     #[serde(skip)]
     retry_after: Option<u64>,
 }

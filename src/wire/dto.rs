@@ -361,3 +361,35 @@ pub struct TokenResponse {
     pub expires_in: u64,
     pub expires_at: String,
 }
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImpactProblem {
+    pub field: String,
+    pub code: String,
+    /// Contacts with this problem.
+    pub contacts: u64,
+}
+
+/// What the settings do to the biller's stored contacts.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ImpactBody {
+    /// Contacts checked: all of the biller's.
+    pub contacts: u64,
+    /// Of those, the ones the settings find invalid.
+    pub invalid: u64,
+    pub problems: Vec<ImpactProblem>,
+}
+
+impl From<crate::service::SettingsImpact> for ImpactBody {
+    fn from(i: crate::service::SettingsImpact) -> Self {
+        Self {
+            contacts: i.contacts,
+            invalid: i.invalid,
+            problems: i
+                .problems
+                .into_iter()
+                .map(|(field, code, contacts)| ImpactProblem { field, code, contacts })
+                .collect(),
+        }
+    }
+}

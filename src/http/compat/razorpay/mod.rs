@@ -12,7 +12,7 @@ use crate::domain::{Contact, ContactData, ContactId, ContactRef};
 use crate::http::AppState;
 use crate::http::body::{JsonBytes, off_thread, parse};
 use crate::http::compat::{BasicAuth, DialectResult, In, biller_of, method_not_allowed, no_such_route};
-use crate::http::contact::if_match;
+use crate::http::native::contact::if_match;
 use crate::http::path::PathParams;
 use crate::http::query::query;
 use crate::service::{ContactBatch, PatchRequest, SameContact, ServiceError};

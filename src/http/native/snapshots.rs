@@ -4,7 +4,7 @@
 use crate::export::{Export, ExportFormat, Source};
 use crate::http::AppState;
 use crate::http::auth::Auth;
-use crate::http::jobs::{JobAccepted, cursor, page};
+use crate::http::native::jobs::{JobAccepted, cursor, page};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::query::{query, removal_count};

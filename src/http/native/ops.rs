@@ -22,5 +22,5 @@ pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Value>> {
 /// This document.
 #[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "ops", responses((status = 200, body = Object)))]
 pub async fn openapi() -> Json<&'static Value> {
-    Json(crate::http::openapi::document())
+    Json(crate::http::native::openapi::document())
 }

@@ -9,7 +9,8 @@ use crate::http::body::{JsonBytes, parse};
 use crate::http::path::PathParams;
 use crate::http::problem::ApiResult;
 use crate::http::query::query;
-use crate::service::{Scope, SettingsChange, SettingsImpact};
+use crate::service::{Scope, SettingsChange};
+use crate::wire::dto::ImpactBody;
 use crate::wire::dto::rfc3339;
 use axum::Json;
 use axum::extract::{RawQuery, State};
@@ -46,38 +47,6 @@ pub struct PutQuery {
     /// Apply it even though it leaves stored contacts invalid (their next write must then fix them).
     #[serde(default)]
     confirm: bool,
-}
-
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ImpactProblem {
-    pub field: String,
-    pub code: String,
-    /// Contacts with this problem.
-    pub contacts: u64,
-}
-
-/// What the settings do to the biller's stored contacts.
-#[derive(Debug, Serialize, ToSchema)]
-pub struct ImpactBody {
-    /// Contacts checked: all of the biller's.
-    pub contacts: u64,
-    /// Of those, the ones the settings find invalid.
-    pub invalid: u64,
-    pub problems: Vec<ImpactProblem>,
-}
-
-impl From<SettingsImpact> for ImpactBody {
-    fn from(i: SettingsImpact) -> Self {
-        Self {
-            contacts: i.contacts,
-            invalid: i.invalid,
-            problems: i
-                .problems
-                .into_iter()
-                .map(|(field, code, contacts)| ImpactProblem { field, code, contacts })
-                .collect(),
-        }
-    }
 }
 
 #[derive(Debug, Serialize, ToSchema)]

@@ -10,7 +10,8 @@ use crate::domain::field_settings::{MAX_CONTACT_TYPES, MAX_ENUM_VALUES, MAX_FIEL
 use crate::domain::sync::MAX_COUNT;
 use crate::domain::validate as v;
 use crate::domain::{holds, phone};
-use crate::http::{billers, catalogue, contact, contacts, jobs, ops, problem, snapshots, tokens};
+use crate::http::native::{billers, catalogue, contact, contacts, jobs, ops, snapshots, tokens};
+use crate::http::problem;
 use crate::service::{MAX_CONTACT_TYPE, MAX_TAG_NAME};
 use crate::wire::dto;
 use serde_json::{Value, json};

@@ -1,46 +1,22 @@
-//! Background jobs: accepting an upload, and the worker that validates a job
-//! whole and applies it in one set-based merge.
+//! The worker: takes a queued job, validates it whole (parsing each record
+//! with its format's parser, checking chunks on blocking threads) and
+//! applies it in one set-based merge, or a first bulk load.
 
+use super::{RecordParser, RecordParsers};
 use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
-use crate::domain::history::Origin;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::{RemovalGuard, WriteMode};
 use crate::domain::validate::Rules;
-use crate::domain::{ContactDraft, ContactIdRun, ErrorCode, FieldError, JobId, validate_contact};
+use crate::domain::{ContactIdRun, ErrorCode, FieldError, JobId, validate_contact};
 use crate::service::error::Resource;
-use crate::service::{Principal, Service, ServiceError, ServiceResult};
+use crate::service::{Service, ServiceError, ServiceResult};
 use crate::store::{
-    ApplyJob, DirectLoad, Fence, Heartbeat, Job, JobError, JobRecord, LoadEnd, NewJob, RecordFormat, Scope, StageItem,
-    StagedRow, StoreError,
+    ApplyJob, DirectLoad, Fence, Heartbeat, Job, JobError, JobRecord, LoadEnd, StageItem, StagedRow, StoreError,
 };
 use std::collections::{HashMap, HashSet};
-use std::sync::Arc;
 use std::time::Duration;
 use tracing::Instrument;
 
-/// Turns one stored record (its JSON text) into a draft.
-pub type RecordParser = Arc<dyn Fn(&str) -> Result<ContactDraft, Unreadable> + Send + Sync>;
-
-/// The parser for a job's records, by the format they came in. Wire formats
-/// live above the service (`wire`), which hands the worker these.
-pub type RecordParsers = fn(RecordFormat) -> RecordParser;
-
-/// A record that could not be read as a contact: every problem, and its
-/// account number when that much could be read.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Unreadable {
-    pub account_number: Option<String>,
-    pub errors: Vec<FieldError>,
-}
-
-impl From<FieldError> for Unreadable {
-    fn from(e: FieldError) -> Self {
-        Self { account_number: None, errors: vec![e] }
-    }
-}
-
-/// Largest job accepted, in records.
-pub const MAX_JOB_RECORDS: u64 = 5_000_000;
 /// Records validated, staged and reported per step (bounds the worker's memory).
 const CHUNK: usize = 10_000;
 /// Chunks checked at once, each on a blocking thread. Checking a record costs
@@ -52,204 +28,6 @@ const MAX_INVALID_NUMBERS: usize = 100_000;
 /// How often a validating job's progress (and lease) is written, at most
 /// (more often under a lease shorter than four of these).
 const PROGRESS_EVERY: Duration = Duration::from_secs(1);
-
-#[derive(Debug, Clone, Copy, Default)]
-pub struct JobOptions {
-    pub on_error: OnError,
-    pub dry_run: bool,
-    pub confirm_removals: Option<u64>,
-    /// A replace may remove contacts with holds.
-    pub force_holds: bool,
-}
-
-/// An upload in progress: records are stored as they arrive; the job is
-/// queued only once all of them are.
-pub struct JobUpload {
-    service: Service,
-    job: Job,
-    received: u64,
-}
-
-impl JobUpload {
-    pub async fn append(&mut self, records: Vec<JobRecord>) -> ServiceResult<()> {
-        self.received += records.len() as u64;
-        if self.received > MAX_JOB_RECORDS {
-            return Err(ServiceError::TooManyRecords(format!("a job takes at most {MAX_JOB_RECORDS} records")));
-        }
-        Ok(self.service.store.append_job_records(self.job.biller_id, self.job.seq, records).await?)
-    }
-
-    /// Stores a snapshot's contacts as the upload's records (a restore).
-    pub(super) async fn append_snapshot(&mut self, snapshot_seq: i64) -> ServiceResult<()> {
-        let store = &self.service.store;
-        self.received += store.append_snapshot_records(self.job.biller_id, self.job.seq, snapshot_seq).await?;
-        Ok(())
-    }
-
-    /// Queues the job; from here a worker may take it.
-    pub async fn finish(self) -> ServiceResult<Job> {
-        if let Err(e) = self.service.store.queue_job(self.job.seq, self.received).await {
-            self.service.store.discard_job(self.job.seq).await.ok();
-            return Err(e.into());
-        }
-        self.service.job_queued.notify_one();
-        Ok(Job { status: JobStatus::Queued, counts: JobCounts { total: self.received, ..self.job.counts }, ..self.job })
-    }
-
-    /// Drops a failed upload and everything stored of it.
-    pub async fn abort(self) {
-        if let Err(e) = self.service.store.discard_job(self.job.seq).await {
-            tracing::warn!(error = %e, "discarding a failed upload");
-        }
-    }
-}
-
-impl Service {
-    /// Starts a job upload after checking the caller may run it.
-    pub async fn begin_job(
-        &self,
-        who: &Principal,
-        code: &str,
-        kind: JobKind,
-        options: JobOptions,
-        format: RecordFormat,
-    ) -> ServiceResult<JobUpload> {
-        let biller = self.authorize(who, code, job_scope(kind)).await?;
-        self.create_upload(biller.id, kind, options, Some(who.key_id.clone()), format).await
-    }
-
-    /// Starts a job upload for an operator with database access (the CLI).
-    pub async fn begin_operator_job(&self, code: &str, kind: JobKind, options: JobOptions) -> ServiceResult<JobUpload> {
-        let biller = self.biller(code).await?;
-        self.create_upload(biller.id, kind, options, None, RecordFormat::Native).await
-    }
-
-    /// A job's changes are recorded in each contact's history as `job job_…`.
-    pub(super) async fn create_upload(
-        &self,
-        biller: crate::store::BillerId,
-        kind: JobKind,
-        options: JobOptions,
-        key_id: Option<crate::domain::KeyId>,
-        format: RecordFormat,
-    ) -> ServiceResult<JobUpload> {
-        let id = JobId::generate(&mut rand::thread_rng());
-        let new = NewJob {
-            origin: Origin::new(key_id, format!("job {id}")),
-            id,
-            kind,
-            on_error: options.on_error,
-            dry_run: options.dry_run,
-            confirm_removals: options.confirm_removals,
-            force_holds: options.force_holds,
-            format,
-        };
-        let job = self.store.create_job(biller, &new, super::now()).await?;
-        Ok(JobUpload { service: self.clone(), job, received: 0 })
-    }
-
-    /// A job as it stands, for an operator (the CLI).
-    pub async fn operator_job(&self, code: &str, id: &JobId) -> ServiceResult<Job> {
-        let biller = self.biller(code).await?;
-        self.store.job(biller.id, id).await?.ok_or(ServiceError::NotFound(Resource::Job))
-    }
-
-    pub async fn job(&self, who: &Principal, code: &str, id: &str) -> ServiceResult<Job> {
-        let biller = self.authorize(who, code, Scope::ContactsRead).await?;
-        let id = JobId::parse(id).ok_or(ServiceError::NotFound(Resource::Job))?;
-        self.store.job(biller.id, &id).await?.ok_or(ServiceError::NotFound(Resource::Job))
-    }
-
-    pub async fn jobs(
-        &self,
-        who: &Principal,
-        code: &str,
-        status: Option<JobStatus>,
-        before: Option<i64>,
-        limit: usize,
-    ) -> ServiceResult<Vec<Job>> {
-        let biller = self.authorize(who, code, Scope::ContactsRead).await?;
-        Ok(self.store.jobs(biller.id, status, before, limit).await?)
-    }
-
-    pub async fn job_errors(
-        &self,
-        who: &Principal,
-        code: &str,
-        id: &str,
-        after: Option<u64>,
-        limit: usize,
-    ) -> ServiceResult<Vec<(u64, JobError)>> {
-        let job = self.job(who, code, id).await?;
-        Ok(self.store.job_errors(job.biller_id, job.seq, after, limit).await?)
-    }
-
-    /// Cancels a queued job at once; a running one stops at its next step,
-    /// before anything is applied. A finished job is left as it is (409).
-    /// Stopping a job takes the scope that submitting it took (reading it is
-    /// not needed): a key that may only read cannot stop another
-    /// integration's import.
-    pub async fn cancel_job(&self, who: &Principal, code: &str, id: &str) -> ServiceResult<Job> {
-        let biller = self.granted(who, code).await?;
-        let id = JobId::parse(id).ok_or(ServiceError::NotFound(Resource::Job))?;
-        let job = self.store.job(biller.id, &id).await?.ok_or(ServiceError::NotFound(Resource::Job))?;
-        super::check_scope(who, job_scope(job.kind))?;
-        if job.status.is_finished() {
-            return Err(ServiceError::JobFinished(job.status));
-        }
-        let job = self
-            .store
-            .cancel_job(job.biller_id, &job.id, super::now())
-            .await?
-            .ok_or(ServiceError::NotFound(Resource::Job))?;
-        // The worker may have completed it in the meantime.
-        match job.status {
-            JobStatus::Completed | JobStatus::Failed => Err(ServiceError::JobFinished(job.status)),
-            _ => Ok(job),
-        }
-    }
-}
-
-/// How a server's workers share its jobs: a large job (`large_job_records`
-/// or more) can run for minutes, so at most `workers - 1` of them run at
-/// once and one worker is always free for small ones. A biller's jobs still
-/// run in the order they were accepted, so a small job queued behind its own
-/// biller's large one waits for it; it never waits for another biller's.
-pub(super) struct Lanes {
-    large_running: std::sync::atomic::AtomicUsize,
-    large_slots: usize,
-}
-
-/// A worker's hold on one of the large-job slots, given back when dropped.
-struct LargeLane<'a>(&'a Lanes);
-
-impl Lanes {
-    pub(super) fn new(workers: usize) -> Self {
-        Self { large_running: Default::default(), large_slots: workers.saturating_sub(1).max(1) }
-    }
-
-    fn reserve(&self) -> Option<LargeLane<'_>> {
-        use std::sync::atomic::Ordering;
-        self.large_running
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| (n < self.large_slots).then_some(n + 1))
-            .ok()
-            .map(|_| LargeLane(self))
-    }
-}
-
-impl Drop for LargeLane<'_> {
-    fn drop(&mut self) {
-        self.0.large_running.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
-    }
-}
-
-/// The scope that submitting (or cancelling) a job of `kind` takes.
-pub fn job_scope(kind: JobKind) -> Scope {
-    match kind {
-        JobKind::Add => Scope::ContactsWrite,
-        JobKind::Replace => Scope::ContactsReplace,
-    }
-}
 
 /// Takes jobs from the database and runs them; any server's worker may take
 /// any job, and a job whose worker died is taken over when its lease ends.
@@ -345,7 +123,7 @@ impl Worker {
         let large = self.service.config.large_job_records;
         let lane = self.service.lanes.reserve();
         let max_records = lane.is_none().then(|| large.saturating_sub(1));
-        let Some(job) = store.claim_job(&self.owner, super::now(), self.lease(), max_records).await? else {
+        let Some(job) = store.claim_job(&self.owner, crate::service::now(), self.lease(), max_records).await? else {
             return Ok(false);
         };
         let _lane = lane.filter(|_| job.counts.total >= large);
@@ -367,7 +145,7 @@ impl Worker {
                 ServiceError::Internal(_) => "an internal error ended the job; see the server log".to_owned(),
                 other => other.to_string(),
             };
-            store.finish_job(&fence, JobStatus::Failed, Some(message), progress, super::now()).await?;
+            store.finish_job(&fence, JobStatus::Failed, Some(message), progress, crate::service::now()).await?;
         }
         Ok(true)
     }
@@ -389,7 +167,9 @@ impl Worker {
                 // Shown as validating from the start, not as a merge at 100%.
                 *progress = JobCounts { total: job.counts.total, ..JobCounts::default() };
                 let store = &self.service.store;
-                if store.job_heartbeat(fence, JobStatus::Validating, *progress, super::now(), self.lease()).await?
+                if store
+                    .job_heartbeat(fence, JobStatus::Validating, *progress, crate::service::now(), self.lease())
+                    .await?
                     != Heartbeat::Continue
                 {
                     return self.stopped(fence, *progress).await;
@@ -419,7 +199,7 @@ impl Worker {
         if job.kind == JobKind::Add
             && !job.dry_run
             && let Some(load) =
-                store.begin_direct_load(biller.id, biller.settings_version, &job.id, super::now()).await?
+                store.begin_direct_load(biller.id, biller.settings_version, &job.id, crate::service::now()).await?
         {
             if let Some(round) = self.load_directly(job, fence, biller, load, progress).await? {
                 return Ok(round);
@@ -454,10 +234,10 @@ impl Worker {
                 v.counts.failed, v.counts.total
             );
             tracing::info!(failed = v.counts.failed, "job failed: invalid records");
-            store.finish_job(fence, JobStatus::Failed, Some(message), v.counts, super::now()).await?;
+            store.finish_job(fence, JobStatus::Failed, Some(message), v.counts, crate::service::now()).await?;
             return Ok(Round::Ended);
         }
-        if store.job_heartbeat(fence, JobStatus::Running, v.counts, super::now(), self.lease()).await?
+        if store.job_heartbeat(fence, JobStatus::Running, v.counts, crate::service::now(), self.lease()).await?
             != Heartbeat::Continue
         {
             return self.stopped(fence, v.counts).await.map(|()| Round::Ended);
@@ -483,7 +263,7 @@ impl Worker {
             job_id: job.id.clone(),
             origin: job.origin.clone(),
         };
-        match store.apply_job(fence, biller.id, &apply, super::now()).await {
+        match store.apply_job(fence, biller.id, &apply, crate::service::now()).await {
             Ok(Some(counts)) => {
                 tracing::info!(
                     created = counts.created,
@@ -578,7 +358,9 @@ impl Worker {
                 }
                 if beat.elapsed() >= PROGRESS_EVERY.min(self.lease() / 4) {
                     beat = std::time::Instant::now();
-                    if store.job_heartbeat(fence, JobStatus::Validating, counts, super::now(), self.lease()).await?
+                    if store
+                        .job_heartbeat(fence, JobStatus::Validating, counts, crate::service::now(), self.lease())
+                        .await?
                         != Heartbeat::Continue
                     {
                         return Ok(Loaded::Stopped(counts));
@@ -592,7 +374,7 @@ impl Worker {
             Loaded::Checked(counts) => counts,
             // Finishing it says why: a repeated number, or an error.
             Loaded::EndedEarly(counts) => {
-                return match load.finish(fence.clone(), counts, super::now()).await? {
+                return match load.finish(fence.clone(), counts, crate::service::now()).await? {
                     LoadEnd::TakeStagedPath => Ok(None),
                     end => Err(ServiceError::Internal(format!("a direct load ended early as {end:?}"))),
                 };
@@ -610,7 +392,7 @@ impl Worker {
                 job.id, counts.processed, job.counts.total
             )));
         }
-        match load.finish(fence.clone(), counts, super::now()).await? {
+        match load.finish(fence.clone(), counts, crate::service::now()).await? {
             LoadEnd::Completed => {
                 tracing::info!(
                     created = counts.created,
@@ -631,10 +413,10 @@ impl Worker {
     /// taken over, write nothing more.
     async fn stopped(&self, fence: &Fence, counts: JobCounts) -> ServiceResult<()> {
         let store = &self.service.store;
-        if store.job_heartbeat(fence, JobStatus::Running, counts, super::now(), self.lease()).await?
+        if store.job_heartbeat(fence, JobStatus::Running, counts, crate::service::now(), self.lease()).await?
             == Heartbeat::CancelRequested
         {
-            store.finish_job(fence, JobStatus::Cancelled, None, counts, super::now()).await?;
+            store.finish_job(fence, JobStatus::Cancelled, None, counts, crate::service::now()).await?;
             tracing::info!("job cancelled");
         }
         Ok(())
@@ -673,7 +455,7 @@ impl Worker {
                     let (settings, tags) = (settings.clone(), tags.clone());
                     checking.push_back(tokio::task::spawn_blocking(move || {
                         let t = std::time::Instant::now();
-                        let rules = Rules::new(&settings, &tags, super::now().date());
+                        let rules = Rules::new(&settings, &tags, crate::service::now().date());
                         (check_chunk(&parser, &rules, records), t.elapsed())
                     }));
                 }
@@ -784,7 +566,9 @@ impl Worker {
                 // lease are written once a second, not once a chunk.
                 if beat.elapsed() >= PROGRESS_EVERY.min(self.lease() / 4) {
                     beat = std::time::Instant::now();
-                    if store.job_heartbeat(fence, JobStatus::Validating, counts, super::now(), self.lease()).await?
+                    if store
+                        .job_heartbeat(fence, JobStatus::Validating, counts, crate::service::now(), self.lease())
+                        .await?
                         != Heartbeat::Continue
                     {
                         return Ok(None);
