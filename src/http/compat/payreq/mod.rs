@@ -7,6 +7,7 @@
 mod error;
 
 use crate::domain::job::{JobKind, JobStatus};
+use crate::domain::sync::WriteMode;
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, off_thread};
@@ -17,7 +18,7 @@ use crate::http::native::jobs::{self, JobRoute};
 use crate::http::native::tokens::credentials;
 use crate::http::path::PathParams;
 use crate::http::query::query;
-use crate::service::{Job, RecordFormat, ReplaceOptions, Scope, WriteOutcome};
+use crate::service::{Job, Principal, RecordFormat, ReplaceOptions, Scope, WriteOutcome};
 use crate::wire::dto::rfc3339;
 use crate::wire::json::parse_records;
 use crate::wire::{ApiError, payreq};
@@ -119,18 +120,7 @@ async fn add(
     headers: HeaderMap,
     In(JsonBytes(body), ..): In<Payreq, JsonBytes>,
 ) -> Response {
-    let path = format!("/biller/{code}/contacts/add");
-    let hash = || hash_of(&path, raw.as_deref(), &body);
-    let keyed = Keyed { code: &code, scope: Scope::ContactsWrite, headers: &headers, errors: ERRORS };
-    idempotency::run(&s, &who, keyed, hash, async {
-        let q: AddQuery = query(raw.clone())?;
-        let bytes = body.clone();
-        let batch = off_thread(move || parse_records(&bytes, payreq::read_record)).await?;
-        let via = "POST /biller/{code}/contacts/add";
-        let outcome = s.service.add_contacts(&who, &code, via, batch, q.dry_run).await?;
-        Ok((StatusCode::OK, json!(Written::new(&code, outcome, false, q.dry_run))))
-    })
-    .await
+    write(WriteMode::Add, s, who, code, raw, headers, body).await
 }
 
 async fn replace(
@@ -141,18 +131,47 @@ async fn replace(
     headers: HeaderMap,
     In(JsonBytes(body), ..): In<Payreq, JsonBytes>,
 ) -> Response {
-    let path = format!("/biller/{code}/contacts/replace");
+    write(WriteMode::Replace, s, who, code, raw, headers, body).await
+}
+
+/// An add or replace of the body's records, under its Idempotency-Key.
+async fn write(
+    mode: WriteMode,
+    s: AppState,
+    who: Principal,
+    code: String,
+    raw: Option<String>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let (name, scope) = match mode {
+        WriteMode::Add => ("add", Scope::ContactsWrite),
+        WriteMode::Replace => ("replace", Scope::ContactsReplace),
+    };
+    let path = format!("/biller/{code}/contacts/{name}");
     let hash = || hash_of(&path, raw.as_deref(), &body);
-    let keyed = Keyed { code: &code, scope: Scope::ContactsReplace, headers: &headers, errors: ERRORS };
+    let keyed = Keyed { code: &code, scope, headers: &headers, errors: ERRORS };
     idempotency::run(&s, &who, keyed, hash, async {
-        let q: ReplaceQuery = query(raw.clone())?;
+        let options = match mode {
+            WriteMode::Add => ReplaceOptions { dry_run: query::<AddQuery>(raw.clone())?.dry_run, ..Default::default() },
+            WriteMode::Replace => {
+                let q: ReplaceQuery = query(raw.clone())?;
+                ReplaceOptions { dry_run: q.dry_run, confirm_removals: q.confirm_removals, force_holds: q.force_holds }
+            }
+        };
         let bytes = body.clone();
         let batch = off_thread(move || parse_records(&bytes, payreq::read_record)).await?;
-        let options =
-            ReplaceOptions { dry_run: q.dry_run, confirm_removals: q.confirm_removals, force_holds: q.force_holds };
-        let via = "POST /biller/{code}/contacts/replace";
-        let outcome = s.service.replace_contacts(&who, &code, via, batch, options).await?;
-        Ok((StatusCode::OK, json!(Written::new(&code, outcome, true, q.dry_run))))
+        let outcome = match mode {
+            WriteMode::Add => {
+                let via = "POST /biller/{code}/contacts/add";
+                s.service.add_contacts(&who, &code, via, batch, options.dry_run).await?
+            }
+            WriteMode::Replace => {
+                let via = "POST /biller/{code}/contacts/replace";
+                s.service.replace_contacts(&who, &code, via, batch, options).await?
+            }
+        };
+        Ok((StatusCode::OK, json!(Written::new(&code, outcome, mode == WriteMode::Replace, options.dry_run))))
     })
     .await
 }
