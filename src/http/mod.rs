@@ -18,7 +18,7 @@ use axum::Router;
 use axum::http::{HeaderName, Request};
 use axum::response::IntoResponse;
 use axum::routing::{delete, get, post};
-use native::{billers, catalogue, contact, contacts, jobs, ops, snapshots, tokens};
+use native::{billers, catalogue, contact, contacts, job_submit, jobs, ops, snapshots, tokens};
 use std::future::Future;
 use tokio::net::TcpListener;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
@@ -89,8 +89,8 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billers/{code}/contacts/{id}/holds", get(catalogue::holds).post(catalogue::place_hold))
         .route("/v1/billers/{code}/contacts/{id}/holds/{hold_id}", delete(catalogue::release_hold))
         .route("/v1/billers/{code}/contacts/{id}/history", get(catalogue::history))
-        .route("/v1/billers/{code}/contacts/job/add", post(jobs::submit_add))
-        .route("/v1/billers/{code}/contacts/job/replace", post(jobs::submit_replace))
+        .route("/v1/billers/{code}/contacts/job/add", post(job_submit::submit_add))
+        .route("/v1/billers/{code}/contacts/job/replace", post(job_submit::submit_replace))
         .route("/v1/billers/{code}/jobs", get(jobs::list))
         .route("/v1/billers/{code}/jobs/{job_id}", get(jobs::get))
         .route("/v1/billers/{code}/jobs/{job_id}/errors", get(jobs::errors))

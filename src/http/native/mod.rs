@@ -5,6 +5,7 @@ pub mod billers;
 pub mod catalogue;
 pub mod contact;
 pub mod contacts;
+pub mod job_submit;
 pub mod jobs;
 pub mod openapi;
 pub mod ops;

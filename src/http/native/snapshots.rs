@@ -4,7 +4,8 @@
 use crate::export::{Export, ExportFormat, Source};
 use crate::http::AppState;
 use crate::http::auth::Auth;
-use crate::http::native::jobs::{JobAccepted, cursor, page};
+use crate::http::native::job_submit::JobAccepted;
+use crate::http::native::jobs::{cursor, page};
 use crate::http::path::PathParams;
 use crate::http::problem::{ApiResult, Problem};
 use crate::http::query::{query, removal_count};

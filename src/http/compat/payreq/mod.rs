@@ -14,7 +14,7 @@ use crate::http::body::{JsonBytes, off_thread};
 use crate::http::compat::{Dialect, DialectResult, In, method_not_allowed, no_such_route};
 use crate::http::idempotency::{self, Errors, Keyed, request_hash};
 use crate::http::native::contacts::{AddQuery, ReplaceQuery};
-use crate::http::native::jobs::{self, JobRoute};
+use crate::http::native::job_submit::{self, JobRoute};
 use crate::http::native::tokens::credentials;
 use crate::http::path::PathParams;
 use crate::http::query::query;
@@ -197,7 +197,7 @@ async fn submit(
         errors: ERRORS,
         accepted,
     };
-    Ok(jobs::submit(s, auth, code, route, raw, headers, body).await?)
+    Ok(job_submit::submit(s, auth, code, route, raw, headers, body).await?)
 }
 
 async fn job_add(

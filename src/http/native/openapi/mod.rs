@@ -4,7 +4,7 @@
 //! schemas with the validator's limits, built from the same constants.
 //! `schemathesis` runs against the served document in CI.
 
-use crate::http::native::{billers, catalogue, contact, contacts, jobs, ops, snapshots, tokens};
+use crate::http::native::{billers, catalogue, contact, contacts, job_submit, jobs, ops, snapshots, tokens};
 use crate::http::problem;
 use crate::wire::dto;
 use serde_json::{Value, json};
@@ -53,8 +53,8 @@ impl Modify for TokenAuth {
         catalogue::contact_types,
         catalogue::add_contact_type,
         billers::versions,
-        jobs::submit_add,
-        jobs::submit_replace,
+        job_submit::submit_add,
+        job_submit::submit_replace,
         jobs::list,
         jobs::get,
         jobs::errors,
