@@ -137,9 +137,16 @@ struct ServeArgs {
     #[arg(long, env = "CONTACTD_HISTORY_RETENTION_DAYS")]
     history_retention_days: Option<u32>,
     /// Provider dialects to serve beside the native API, comma-separated
-    /// (default all: payreq,razorpay; an empty value serves none).
+    /// (default all: payreq,razorpay,pay_advantage,instantpay; an empty
+    /// value serves none).
     #[arg(long, env = "CONTACTD_DIALECTS", value_delimiter = ',')]
     dialects: Option<Vec<String>>,
+    /// The `environment` Instantpay responses carry (default LIVE).
+    #[arg(long, env = "CONTACTD_INSTANTPAY_ENVIRONMENT")]
+    instantpay_environment: Option<String>,
+    /// The UTC offset of Instantpay responses' `timestamp` (default +05:30, India).
+    #[arg(long, env = "CONTACTD_INSTANTPAY_UTC_OFFSET", allow_hyphen_values = true)]
+    instantpay_utc_offset: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -191,11 +198,24 @@ enum KeyCommand {
         /// Comma-separated: contacts:read,contacts:write,contacts:replace,admin
         #[arg(long, value_delimiter = ',', required = true, value_parser = parse_scope)]
         scopes: Vec<Scope>,
+        /// An address or CIDR range the key may be used from, for dialects
+        /// whose clients name their IP (Instantpay's X-Ipay-Endpoint-Ip);
+        /// repeat for several. Without one, such dialects refuse the key.
+        #[arg(long = "allow-ip", value_parser = parse_net)]
+        allow_ips: Vec<ipnet::IpNet>,
     },
     /// Revoke a key and every token issued from it.
     Revoke { key_id: String },
     /// List keys (never their secrets).
     List,
+}
+
+/// `203.0.113.7`, `203.0.113.0/24`, `2001:db8::/32`.
+fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
+    let s = s.trim();
+    s.parse::<ipnet::IpNet>()
+        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .map_err(|_| format!("{s:?} is neither an IP address nor a CIDR range (203.0.113.0/24)"))
 }
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
@@ -286,6 +306,8 @@ impl Cli {
                 large_job_records: a.large_job_records,
                 history_retention_days: a.history_retention_days,
                 dialects: a.dialects.clone(),
+                instantpay_environment: a.instantpay_environment.clone(),
+                instantpay_utc_offset: a.instantpay_utc_offset.clone(),
                 ..Overrides::default()
             },
             _ => Overrides::default(),
@@ -391,8 +413,8 @@ async fn biller(service: &Service, cmd: BillerCommand, out: Output) -> Result<()
 
 async fn key(service: &Service, cmd: KeyCommand, out: Output) -> Result<(), CliError> {
     match cmd {
-        KeyCommand::Create { billers, scopes } => {
-            let k = service.create_key(&billers, &scopes).await?;
+        KeyCommand::Create { billers, scopes, allow_ips } => {
+            let k = service.create_key(&billers, &scopes, &allow_ips).await?;
             out.print(
                 json!({"key_id": k.key_id.as_str(), "key_secret": k.secret}),
                 format!(
@@ -412,13 +434,15 @@ async fn key(service: &Service, cmd: KeyCommand, out: Output) -> Result<(), CliE
                 .iter()
                 .map(|k| {
                     let state = if k.revoked_at.is_some() { "revoked" } else { "active" };
-                    format!("{}\t{state}\t{}\t{}", k.key_id, k.billers.join(","), scopes(&k.scopes).join(","))
+                    let ips = k.allow_ips.iter().map(ToString::to_string).collect::<Vec<_>>();
+                    let ips = if ips.is_empty() { "-".to_owned() } else { ips.join(",") };
+                    format!("{}\t{state}\t{}\t{}\t{ips}", k.key_id, k.billers.join(","), scopes(&k.scopes).join(","))
                 })
                 .collect::<Vec<_>>()
                 .join("\n");
             let value = keys
                 .iter()
-                .map(|k| json!({"key_id": k.key_id.as_str(), "billers": k.billers, "scopes": scopes(&k.scopes), "revoked": k.revoked_at.is_some()}))
+                .map(|k| json!({"key_id": k.key_id.as_str(), "billers": k.billers, "scopes": scopes(&k.scopes), "allow_ips": k.allow_ips.iter().map(ToString::to_string).collect::<Vec<_>>(), "revoked": k.revoked_at.is_some()}))
                 .collect::<Vec<_>>();
             out.print(json!(value), text);
         }

@@ -57,10 +57,14 @@ pub struct Settings {
     pub history_retention_days: u32,
     /// The provider dialects served beside the native API (`DIALECTS`).
     pub dialects: Vec<String>,
+    /// Instantpay's `environment` in its responses (`LIVE`).
+    pub instantpay_environment: String,
+    /// The UTC offset of Instantpay's `timestamp` (India's, +05:30).
+    pub instantpay_utc_offset: time::UtcOffset,
 }
 
 /// Every provider dialect this build speaks; all are on by default.
-pub const DIALECTS: &[&str] = &["payreq", "razorpay"];
+pub const DIALECTS: &[&str] = &["payreq", "razorpay", "pay_advantage", "instantpay"];
 
 impl Default for Settings {
     fn default() -> Self {
@@ -81,6 +85,8 @@ impl Default for Settings {
             large_job_records: 100_000,
             history_retention_days: crate::domain::history::DEFAULT_RETENTION_DAYS,
             dialects: DIALECTS.iter().map(|d| d.to_string()).collect(),
+            instantpay_environment: "LIVE".into(),
+            instantpay_utc_offset: time::UtcOffset::from_hms(5, 30, 0).unwrap_or(time::UtcOffset::UTC),
         }
     }
 }
@@ -105,6 +111,8 @@ pub struct FileSettings {
     pub large_job_records: Option<u64>,
     pub history_retention_days: Option<u32>,
     pub dialects: Option<Vec<String>>,
+    pub instantpay_environment: Option<String>,
+    pub instantpay_utc_offset: Option<String>,
 }
 
 /// What flags and environment gave (clap merges those two).
@@ -126,6 +134,8 @@ pub struct Overrides {
     pub large_job_records: Option<u64>,
     pub history_retention_days: Option<u32>,
     pub dialects: Option<Vec<String>>,
+    pub instantpay_environment: Option<String>,
+    pub instantpay_utc_offset: Option<String>,
 }
 
 /// Every `CONTACTD_` variable this build reads.
@@ -148,9 +158,17 @@ pub const KNOWN_ENV: &[&str] = &[
     "CONTACTD_LARGE_JOB_RECORDS",
     "CONTACTD_HISTORY_RETENTION_DAYS",
     "CONTACTD_DIALECTS",
+    "CONTACTD_INSTANTPAY_ENVIRONMENT",
+    "CONTACTD_INSTANTPAY_UTC_OFFSET",
     "CONTACTD_SERVER",
     "CONTACTD_TOKEN",
 ];
+
+/// `+05:30`, `-03:00`, `+00:00`.
+fn utc_offset(text: &str) -> Option<time::UtcOffset> {
+    let format = time::macros::format_description!("[offset_hour sign:mandatory]:[offset_minute]");
+    time::UtcOffset::parse(text.trim(), format).ok()
+}
 
 /// `CONTACTD_` variables that nothing reads: most likely typos.
 pub fn unknown_env_vars() -> Vec<String> {
@@ -210,6 +228,16 @@ impl Settings {
                 .or(f.history_retention_days)
                 .unwrap_or(d.history_retention_days),
             dialects: over.dialects.or(f.dialects).unwrap_or(d.dialects),
+            instantpay_environment: over
+                .instantpay_environment
+                .or(f.instantpay_environment)
+                .unwrap_or(d.instantpay_environment),
+            instantpay_utc_offset: match over.instantpay_utc_offset.or(f.instantpay_utc_offset) {
+                None => d.instantpay_utc_offset,
+                Some(text) => utc_offset(&text).ok_or_else(|| {
+                    ConfigError::Invalid(format!("instantpay_utc_offset {text:?} is not an offset such as +05:30"))
+                })?,
+            },
         };
         if let Some(unknown) = s.dialects.iter().find(|d| !DIALECTS.contains(&d.as_str()) && !d.is_empty()) {
             return Err(ConfigError::Invalid(format!(

@@ -37,6 +37,10 @@ pub async fn service(settings: &Settings) -> Result<Service, StartError> {
 }
 
 pub fn state(service: Service, settings: &Settings) -> AppState {
+    http::configure_instantpay(http::InstantpaySettings {
+        environment: settings.instantpay_environment.clone(),
+        offset: settings.instantpay_utc_offset,
+    });
     AppState {
         service,
         max_body_bytes: settings.max_body_bytes,

@@ -2,6 +2,7 @@
 //! every store keeps, and the stored contact with its identity and version.
 
 use crate::domain::account_number::AccountNumber;
+use crate::domain::alias::Aliases;
 use crate::domain::ids::{ContactId, JobId};
 use std::collections::BTreeMap;
 use time::{Date, OffsetDateTime};
@@ -155,6 +156,9 @@ pub struct Contact {
     pub version: i64,
     /// The job that created it, if a job did.
     pub job_id: Option<JobId>,
+    /// The ids dialects know it by, as issued (not part of its data: no
+    /// write changes them, and they are no field of its history).
+    pub aliases: Aliases,
     pub created_at: OffsetDateTime,
     pub updated_at: OffsetDateTime,
 }

@@ -2,6 +2,7 @@
 //! No I/O, no async, no wire formats: every API and store builds on these types.
 
 pub mod account_number;
+pub mod alias;
 pub mod contact;
 pub mod crn;
 pub mod errors;
@@ -17,6 +18,7 @@ pub mod sync;
 pub mod validate;
 
 pub use account_number::{AccountNumber, AccountNumberRules, Charset};
+pub use alias::{AliasKind, Aliases};
 pub use contact::{Address, Contact, ContactData, ContactDraft, FieldValue, Phone, PhoneKind};
 pub use errors::{BatchErrors, ErrorCode, FieldError, MAX_REPORTED_ERRORS, RecordError};
 pub use field_settings::{BillerSettings, FieldDef, FieldKind, FieldRole, SettingsError};

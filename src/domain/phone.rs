@@ -42,6 +42,17 @@ pub fn country(input: &str) -> Option<&'static str> {
     Some(code.alpha2())
 }
 
+/// A country's ISO 3166-1 numeric id ("AU" is 36), as some providers name countries.
+pub fn numeric_id(alpha2: &str) -> Option<u32> {
+    CountryCode::for_alpha2(alpha2).ok().map(|c| c.numeric_id())
+}
+
+/// The country calling code of a number in E.164 (`+919219133921` is 91).
+pub fn calling_code(e164: &str) -> Option<u16> {
+    let parsed = panic::catch_unwind(|| phonenumber::parse(None, e164)).ok()?.ok()?;
+    Some(parsed.code().value())
+}
+
 /// Every alpha-2 code `country` takes, in upper case and in order.
 pub fn alpha2_codes() -> impl Iterator<Item = &'static str> {
     CountryCode::iter_alpha2().map(CountryCode::alpha2)

@@ -1,14 +1,17 @@
 //! How a contact is addressed and how lists are filtered: produced by every
 //! API, compiled to SQL by every store.
 
+use crate::domain::alias::AliasKind;
 use crate::domain::ids::ContactId;
 use time::OffsetDateTime;
 
-/// A contact named by its id or by its account number (`acct:NUMBER` on the wire).
+/// A contact named by its id, by its account number (`acct:NUMBER` on the
+/// wire), or by an alias a dialect's clients know it by.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ContactRef {
     Id(ContactId),
     AccountNumber(String),
+    Alias(AliasKind, String),
 }
 
 pub const MAX_PAGE_SIZE: usize = 1000;

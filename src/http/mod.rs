@@ -5,6 +5,7 @@
 mod auth;
 mod body;
 mod compat;
+pub use compat::instantpay::{Settings as InstantpaySettings, configure as configure_instantpay};
 mod idempotency;
 mod native;
 mod path;
@@ -86,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .route("/v1/billers/{code}/contacts/replace", post(contacts::replace))
         .route("/v1/billers/{code}/contacts/{id}", get(contact::get).patch(contact::patch).delete(contact::delete))
         .route("/v1/billers/{code}/contacts/{id}/crn", post(contact::issue_crn))
+        .route("/v1/billers/{code}/contacts/{id}/aliases", post(contact::add_alias))
         .route("/v1/billers/{code}/contacts/{id}/holds", get(catalogue::holds).post(catalogue::place_hold))
         .route("/v1/billers/{code}/contacts/{id}/holds/{hold_id}", delete(catalogue::release_hold))
         .route("/v1/billers/{code}/contacts/{id}/history", get(catalogue::history))

@@ -329,6 +329,7 @@ impl From<Fault> for Problem {
             FaultKind::InvalidContactId => (S::BAD_REQUEST, "invalid_contact_id"),
             FaultKind::InvalidHeader => (S::BAD_REQUEST, "invalid_header"),
             FaultKind::MalformedCredentials => (S::UNAUTHORIZED, "malformed_credentials"),
+            FaultKind::AddressNotAllowed => (S::FORBIDDEN, "address_not_allowed"),
             FaultKind::MissingCredentials => (S::UNAUTHORIZED, "missing_credentials"),
             FaultKind::InvalidIdempotencyKey => (S::BAD_REQUEST, "invalid_idempotency_key"),
             FaultKind::IdempotencyKeyReused => (S::UNPROCESSABLE_ENTITY, "idempotency_key_reused"),

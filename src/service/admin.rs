@@ -92,7 +92,7 @@ impl Service {
             Err(StoreError::Conflict(_)) => return Ok(None),
             Err(e) => return Err(e.into()),
         }
-        let key = self.create_key(&[DEMO_BILLER.to_owned()], &Scope::ALL).await?;
+        let key = self.create_key(&[DEMO_BILLER.to_owned()], &Scope::ALL, &[]).await?;
         Ok(Some(Demo { biller: DEMO_BILLER.to_owned(), key }))
     }
 }

@@ -41,11 +41,18 @@ pub struct Principal {
     pub key_id: KeyId,
     pub scopes: Vec<Scope>,
     pub billers: Vec<String>,
+    /// Where the key may be used from, for dialects whose clients name it.
+    pub allow_ips: Vec<ipnet::IpNet>,
 }
 
 impl Principal {
     fn of(key: ApiKey) -> Self {
-        Self { key_id: key.key_id, scopes: key.scopes, billers: key.billers }
+        Self { key_id: key.key_id, scopes: key.scopes, billers: key.billers, allow_ips: key.allow_ips }
+    }
+
+    /// Whether the key may be used from `ip` (never, when it names no place).
+    pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        self.allow_ips.iter().any(|net| net.contains(&ip))
     }
 }
 
@@ -121,7 +128,12 @@ pub fn hash_secret(secret: &str) -> ServiceResult<String> {
 impl Service {
     /// Creates a key; the secret is returned once and only its argon2 hash is kept.
     #[tracing::instrument(skip_all)]
-    pub async fn create_key(&self, billers: &[String], scopes: &[Scope]) -> ServiceResult<NewKey> {
+    pub async fn create_key(
+        &self,
+        billers: &[String],
+        scopes: &[Scope],
+        allow_ips: &[ipnet::IpNet],
+    ) -> ServiceResult<NewKey> {
         if billers.is_empty() {
             return Err(ServiceError::BadRequest("a key needs at least one biller".into()));
         }
@@ -152,6 +164,12 @@ impl Service {
             billers,
             created_at: OffsetDateTime::now_utc(),
             revoked_at: None,
+            allow_ips: {
+                let mut nets: Vec<ipnet::IpNet> = allow_ips.iter().map(ipnet::IpNet::trunc).collect();
+                nets.sort();
+                nets.dedup();
+                nets
+            },
         };
         self.store.create_key(&key).await?;
         Ok(NewKey { key_id, secret })
@@ -275,11 +293,16 @@ impl Service {
         Ok(())
     }
 
-    #[tracing::instrument(skip_all)]
     pub async fn issue_token(&self, key_id: &str, secret: &str) -> ServiceResult<IssuedToken> {
+        self.issue_token_lasting(key_id, secret, self.config.token_ttl).await
+    }
+
+    /// A token that lasts `ttl` (a dialect whose clients expect their
+    /// provider's lifetime), verified and throttled as every token is.
+    #[tracing::instrument(skip_all)]
+    pub async fn issue_token_lasting(&self, key_id: &str, secret: &str, ttl: Duration) -> ServiceResult<IssuedToken> {
         let principal = self.verify_key(key_id, secret).await?;
         let token = random_string(TOKEN_PREFIX);
-        let ttl = self.config.token_ttl;
         let expires_at = OffsetDateTime::now_utc() + ttl;
         self.store.insert_token(&sha256(&token), &principal.key_id, expires_at).await?;
         Ok(IssuedToken { token, expires_at, expires_in: ttl.as_secs() })

@@ -47,8 +47,10 @@ impl Service {
         Ok(self.store.tags(biller.id).await?)
     }
 
-    /// Adds a tag to the catalogue: a stable id and a name unique per biller.
-    pub async fn create_tag(&self, who: &Principal, code: &str, name: &str) -> ServiceResult<Tag> {
+    /// Adds a tag to the catalogue: a stable id (a new one, or the one given:
+    /// carried over from the provider the biller moves from) and a name
+    /// unique per biller.
+    pub async fn create_tag(&self, who: &Principal, code: &str, name: &str, id: Option<TagId>) -> ServiceResult<Tag> {
         let biller = self.authorize(who, code, Scope::Admin).await?;
         let name = name.trim();
         if name.is_empty() || name.chars().count() > MAX_TAG_NAME || name.chars().any(char::is_control) {
@@ -61,7 +63,8 @@ impl Service {
                 "the biller has {MAX_TAGS_PER_BILLER} tags, the most it may; delete one first"
             )));
         }
-        let tag = Tag { id: TagId::generate(&mut rand::thread_rng()), name: name.to_owned(), created_at: super::now() };
+        let id = id.unwrap_or_else(|| TagId::generate(&mut rand::thread_rng()));
+        let tag = Tag { id, name: name.to_owned(), created_at: super::now() };
         self.store.create_tag(biller.id, &tag).await?;
         Ok(tag)
     }
@@ -205,7 +208,7 @@ impl Service {
     async fn contact_id(&self, biller: &Biller, by: &ContactRef) -> ServiceResult<ContactId> {
         match by {
             ContactRef::Id(id) => Ok(id.clone()),
-            ContactRef::AccountNumber(_) => {
+            ContactRef::AccountNumber(_) | ContactRef::Alias(..) => {
                 Ok(self.store.contact(biller.id, by).await?.ok_or(ServiceError::NotFound(Resource::Contact))?.id)
             }
         }

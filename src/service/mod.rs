@@ -2,6 +2,7 @@
 //! and transactions' boundaries are decided here, never in handlers.
 
 mod admin;
+mod aliases;
 mod auth;
 mod catalogue;
 mod contacts;

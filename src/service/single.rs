@@ -222,7 +222,15 @@ impl Service {
         {
             return Ok((existing, false));
         }
-        let contact = Contact { id, data, version: 1, job_id: None, created_at: now, updated_at: now };
+        let contact = Contact {
+            id,
+            data,
+            version: 1,
+            job_id: None,
+            aliases: Default::default(),
+            created_at: now,
+            updated_at: now,
+        };
         if with_crn {
             crn_possible(&crn_rule(&biller), &contact).map_err(ServiceError::invalid_one)?;
         }

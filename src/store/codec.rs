@@ -4,7 +4,9 @@
 //! The CRN is a column of its own, outside the document: a write that names
 //! none keeps the one issued.
 
-use crate::domain::{AccountNumber, Address, BillerSettings, Contact, ContactData, FieldValue, Phone, PhoneKind};
+use crate::domain::{
+    AccountNumber, Address, BillerSettings, Contact, ContactData, ContactRef, FieldValue, Phone, PhoneKind,
+};
 use crate::store::{ContactPage, Scope};
 use crate::store::{StoreError, StoreResult};
 use serde::Serialize;
@@ -288,8 +290,31 @@ pub fn decode(account_number: String, doc: &str, crn: Option<String>) -> StoreRe
     })
 }
 
-/// The columns every contact read selects, in this order.
-pub const CONTACT_COLUMNS: &str = "id, account_number, doc, version, created_at, updated_at, crn, job_id";
+/// The columns every contact read selects, in this order, from `contacts`
+/// (not renamed): the row, then its aliases, each an index lookup in the
+/// same statement.
+pub const CONTACT_COLUMNS: &str = "id, account_number, doc, version, created_at, updated_at, crn, job_id, \
+     (SELECT alias FROM contact_aliases a WHERE a.biller_id = contacts.biller_id AND a.dialect = 'pay_advantage' \
+      AND a.contact_id = contacts.id), \
+     (SELECT alias FROM contact_aliases a WHERE a.biller_id = contacts.biller_id AND a.dialect = 'instantpay' \
+      AND a.contact_id = contacts.id)";
+
+/// The condition on `contacts` a reference makes, with placeholders `biller`
+/// and `key` for the biller id and the returned key.
+pub fn ref_condition<'a>(by: &'a ContactRef, biller: &str, key: &str) -> (String, &'a str) {
+    match by {
+        ContactRef::Id(id) => (format!("contacts.id = {key}"), id.as_str()),
+        ContactRef::AccountNumber(a) => (format!("contacts.account_number = {key}"), a.as_str()),
+        ContactRef::Alias(kind, alias) => (
+            format!(
+                "contacts.id = (SELECT contact_id FROM contact_aliases WHERE biller_id = {biller} \
+                 AND dialect = '{}' AND alias = {key})",
+                kind.as_str()
+            ),
+            alias.as_str(),
+        ),
+    }
+}
 
 pub fn settings_json(settings: &BillerSettings) -> StoreResult<String> {
     serde_json::to_string(settings.doc()).map_err(|e| StoreError::Backend(e.to_string()))
@@ -302,6 +327,17 @@ pub fn settings_from_json(code: &str, text: &str) -> StoreResult<BillerSettings>
 
 pub fn scopes_text(scopes: &[Scope]) -> String {
     scopes.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")
+}
+
+pub fn nets_text(nets: &[ipnet::IpNet]) -> Option<String> {
+    (!nets.is_empty()).then(|| nets.iter().map(ToString::to_string).collect::<Vec<_>>().join(" "))
+}
+
+pub fn parse_nets(text: Option<&str>) -> StoreResult<Vec<ipnet::IpNet>> {
+    text.unwrap_or_default()
+        .split_whitespace()
+        .map(|n| n.parse().map_err(|_| StoreError::Corrupt(format!("allowed IP {n}"))))
+        .collect()
 }
 
 pub fn parse_scopes(text: &str) -> Vec<Scope> {

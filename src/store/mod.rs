@@ -16,8 +16,8 @@ mod snapshot_lines;
 pub mod sqlite;
 mod time_conv;
 pub use single::{
-    CatalogueStore, CrnIssued, Decide, HistoryFrom, HistoryRow, HistoryStore, MakeCrn, Refused, SingleContactStore,
-    Tag, TagDeleted, Updated,
+    ALIAS_ROUNDS, AliasStore, CatalogueStore, CrnIssued, Decide, HistoryFrom, HistoryRow, HistoryStore, MakeCrn,
+    Refused, SingleContactStore, Tag, TagDeleted, Updated, numbered_aliases,
 };
 
 use crate::domain::history::Origin;
@@ -150,6 +150,9 @@ pub struct ApiKey {
     pub billers: Vec<String>,
     pub created_at: OffsetDateTime,
     pub revoked_at: Option<OffsetDateTime>,
+    /// Where the key may be used from, for dialects whose clients say
+    /// (Instantpay's endpoint IP); empty: nowhere named.
+    pub allow_ips: Vec<ipnet::IpNet>,
 }
 
 #[derive(Debug, Clone)]
@@ -688,6 +691,7 @@ pub trait Store:
     + ContactStore
     + SingleContactStore
     + CatalogueStore
+    + AliasStore
     + HistoryStore
     + JobStore
     + IdempotencyStore

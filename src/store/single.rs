@@ -4,10 +4,12 @@
 
 use crate::domain::history::{Action, Origin};
 use crate::domain::holds::Hold;
-use crate::domain::{Contact, ContactData, ContactId, ContactRef, ErrorCode, FieldError, HoldId, KeyId, TagId};
+use crate::domain::{
+    AliasKind, Contact, ContactData, ContactId, ContactRef, ErrorCode, FieldError, HoldId, KeyId, TagId,
+};
 use crate::store::{BillerId, StoreResult};
 use async_trait::async_trait;
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use time::OffsetDateTime;
 
 /// Why a write to one contact was not made; nothing changed.
@@ -222,3 +224,39 @@ pub trait HistoryStore {
     /// Removes history older than `before`; returns the rows removed.
     async fn purge_history(&self, before: OffsetDateTime) -> StoreResult<u64>;
 }
+
+/// The ids dialects know contacts by. Every alias issued is kept, even after
+/// its contact is deleted, so none is ever reused.
+#[async_trait]
+pub trait AliasStore {
+    /// Gives each contact of `ids` that has no alias of `kind` one, made
+    /// from the biller's count (a few statements however many), and returns
+    /// the aliases of `kind` that `ids` have (a deleted contact has none).
+    async fn issue_aliases(
+        &self,
+        biller: BillerId,
+        kind: AliasKind,
+        ids: &[ContactId],
+        now: OffsetDateTime,
+    ) -> StoreResult<HashMap<ContactId, String>>;
+    /// Gives a contact without an alias of `kind` the one given (carried over
+    /// from the provider its clients used); `false` when there is no such
+    /// contact, `Conflict` when the alias was ever issued or the contact has one.
+    async fn add_alias(
+        &self,
+        biller: BillerId,
+        kind: AliasKind,
+        id: &ContactId,
+        alias: &str,
+        now: OffsetDateTime,
+    ) -> StoreResult<bool>;
+}
+
+/// The aliases of `kind` numbered `first..` for `ids`, as `[[alias, id], ...]`.
+pub fn numbered_aliases(kind: AliasKind, first: i64, ids: &[String], now: OffsetDateTime) -> Vec<(String, String)> {
+    ids.iter().zip(first..).map(|(id, n)| (kind.make(n as u64, now), id.clone())).collect()
+}
+
+/// Times an issue goes round again for contacts whose new alias was one
+/// already taken (carried over from a provider) before it gives up.
+pub const ALIAS_ROUNDS: usize = 4;

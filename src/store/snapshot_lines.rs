@@ -85,6 +85,7 @@ pub fn from_line(line: &str) -> StoreResult<Contact> {
         data: codec::decode(f.number.to_owned(), f.doc, some(f.crn))?,
         version: f.version.parse().map_err(|_| corrupt(line))?,
         job_id: some(f.job_id).as_deref().and_then(JobId::parse),
+        aliases: Default::default(),
         created_at: micros(f.created)?,
         updated_at: micros(f.updated)?,
     })

@@ -184,6 +184,14 @@ pub fn rfc3339(t: OffsetDateTime) -> String {
     t.format(&Rfc3339).unwrap_or_default()
 }
 
+#[derive(Debug, Serialize, ToSchema)]
+pub struct AliasesBody {
+    /// Pay Advantage's customer `Code`: 6 of 0-9 A-Z.
+    pub pay_advantage: Option<String>,
+    /// Instantpay's `_id`: 24 lowercase hex characters.
+    pub instantpay: Option<String>,
+}
+
 /// A stored contact.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ContactBody {
@@ -213,6 +221,9 @@ pub struct ContactBody {
     pub fields: BTreeMap<String, Value>,
     /// The job that created it, if a job did.
     pub job_id: Option<String>,
+    /// The ids the dialects' clients know it by, once issued (on its first
+    /// use through that dialect): never changed, never reused.
+    pub aliases: AliasesBody,
     /// Rises by one on each change; the contact's `ETag`.
     pub version: i64,
     /// RFC 3339, UTC.
@@ -269,6 +280,7 @@ impl From<Contact> for ContactBody {
                 })
                 .collect(),
             job_id: c.job_id.map(|j| j.to_string()),
+            aliases: AliasesBody { pay_advantage: c.aliases.pay_advantage, instantpay: c.aliases.instantpay },
             version: c.version,
             created_at: rfc3339(c.created_at),
             updated_at: rfc3339(c.updated_at),

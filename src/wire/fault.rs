@@ -35,6 +35,8 @@ pub enum FaultKind {
     MalformedCredentials,
     /// Credentials the route needs were not sent.
     MissingCredentials,
+    /// Good credentials, from an address the key may not be used from.
+    AddressNotAllowed,
     InvalidIdempotencyKey,
     /// The Idempotency-Key came before with another request.
     IdempotencyKeyReused,

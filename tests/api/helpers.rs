@@ -206,7 +206,7 @@ impl TestApp {
 
     pub async fn tenant_key(&self, codes: &[&str], scopes: &[Scope]) -> Tenant {
         let codes: Vec<String> = codes.iter().map(|c| c.to_string()).collect();
-        let key = self.service.create_key(&codes, scopes).await.expect("key");
+        let key = self.service.create_key(&codes, scopes, &[]).await.expect("key");
         let token = self.token(key.key_id.as_str(), &key.secret).await;
         Tenant { code: codes[0].clone(), key_id: key.key_id.to_string(), secret: key.secret, token }
     }

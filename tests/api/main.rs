@@ -18,6 +18,7 @@ mod list_append;
 mod migrations;
 mod ops;
 mod pagination;
+mod pay_advantage;
 mod payreq;
 mod razorpay;
 mod single;

@@ -9,7 +9,8 @@ use contactd::domain::query::{ContactFilter, PageRequest, TimeRange};
 use contactd::domain::sync::{RemovalGuard, RemovalRefused, WriteMode};
 use contactd::domain::validate::Rules;
 use contactd::domain::{
-    BillerSettings, Contact, ContactData, ContactDraft, ContactId, ContactIdRun, ContactRef, KeyId, validate_contact,
+    AliasKind, BillerSettings, Contact, ContactData, ContactDraft, ContactId, ContactIdRun, ContactRef, KeyId,
+    validate_contact,
 };
 use contactd::store::{ApiKey, Scope, Store, StoreError, WriteBatch};
 use std::sync::Arc;
@@ -82,12 +83,13 @@ async fn keys_and_tokens(b: Backend) {
         billers: vec!["B1".into()],
         created_at: now,
         revoked_at: None,
+        allow_ips: vec!["14.142.186.142/32".parse().unwrap(), "2001:db8::/32".parse().unwrap()],
     };
     store.create_key(&key).await.unwrap();
     let got = store.key(&key_id).await.unwrap().unwrap();
     assert_eq!(
-        (got.scopes.clone(), got.billers.clone(), got.secret_hash.as_str()),
-        (key.scopes.clone(), key.billers.clone(), "$argon2id$x")
+        (got.scopes.clone(), got.billers.clone(), got.secret_hash.as_str(), got.allow_ips.clone()),
+        (key.scopes.clone(), key.billers.clone(), "$argon2id$x", key.allow_ips.clone())
     );
     // A grant on a biller that does not exist is refused whole.
     let bad = ApiKey {
@@ -218,6 +220,7 @@ async fn single_contacts_round_trip_every_field(b: Backend) {
         data,
         version: 1,
         job_id: None,
+        aliases: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -332,6 +335,7 @@ async fn filters_find_contacts_by_every_key(b: Backend) {
         data: keyed("005", "Cara"),
         version: 1,
         job_id: None,
+        aliases: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -389,6 +393,7 @@ async fn writes_against_old_settings_are_refused(b: Backend) {
         data: data("002", "B"),
         version: 1,
         job_id: None,
+        aliases: Default::default(),
         created_at: now,
         updated_at: now,
     };
@@ -745,7 +750,61 @@ async fn rows_staged_as_unchanged_are_checked_by_the_merge(b: Backend) {
     assert_eq!(names(store.clone()).await, ["001 Kept", "002 After", "003 New"]);
 }
 
+/// Aliases: issued once per contact and kind, in one go for many, read back
+/// with the contact and found by; never reused, even after a delete.
+async fn aliases_are_issued_once_and_never_reused(b: Backend) {
+    let (_db, store, biller) = setup(b).await;
+    let other = store.create_biller("B2", "Biller Two", &BillerSettings::default()).await.unwrap().id;
+    let now = OffsetDateTime::now_utc();
+    let records: Vec<ContactData> = (0..300).map(|i| data(&format!("{i:03}"), &format!("Name {i}"))).collect();
+    store.write_contacts(biller, batch(WriteMode::Add, records), now).await.unwrap();
+    let page =
+        store.contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 1000 }).await.unwrap();
+    let ids: Vec<ContactId> = page.contacts.iter().map(|c| c.id.clone()).collect();
+    assert!(page.contacts.iter().all(|c| c.aliases == Default::default()));
+    let kind = AliasKind::PayAdvantage;
+    let first = store.issue_aliases(biller, kind, &ids[..10], now).await.unwrap();
+    let all = store.issue_aliases(biller, kind, &ids, now).await.unwrap();
+    assert_eq!(all.len(), 300);
+    assert!(first.iter().all(|(id, a)| all[id] == *a), "issued once: asking again gives the same");
+    assert_eq!(all.values().collect::<std::collections::HashSet<_>>().len(), 300, "distinct");
+    assert!(all.values().all(|a| kind.is_valid(a)));
+    let (id, alias) = all.iter().next().map(|(i, a)| (i.clone(), a.clone())).unwrap();
+    let by_alias = store.contact(biller, &ContactRef::Alias(kind, alias.clone())).await.unwrap().unwrap();
+    assert_eq!((by_alias.id.clone(), by_alias.aliases.pay_advantage.clone()), (id.clone(), Some(alias.clone())));
+    assert!(store.contact(other, &ContactRef::Alias(kind, alias.clone())).await.unwrap().is_none(), "per biller");
+    assert!(store.contact(biller, &ContactRef::Alias(AliasKind::Instantpay, alias.clone())).await.unwrap().is_none());
+    // A carried-over alias: once per contact and kind, never one taken.
+    let ip = "645383ba4acec95a32089822";
+    assert!(store.add_alias(biller, AliasKind::Instantpay, &id, ip, now).await.unwrap());
+    assert!(matches!(
+        store.add_alias(biller, AliasKind::Instantpay, &id, "645383ba4acec95a32089823", now).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(matches!(
+        store.add_alias(biller, AliasKind::Instantpay, &ids[1], ip, now).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let unknown = ContactId::generate(&mut rand::thread_rng());
+    assert!(!store.add_alias(biller, AliasKind::Instantpay, &unknown, "645383ba4acec95a32089824", now).await.unwrap());
+    assert!(store.issue_aliases(biller, kind, &[unknown], now).await.unwrap().is_empty(), "no contact, no alias");
+    let both = store.contact(biller, &ContactRef::Id(id.clone())).await.unwrap().unwrap().aliases;
+    assert_eq!((both.pay_advantage.as_deref(), both.instantpay.as_deref()), (Some(alias.as_str()), Some(ip)));
+    // Deleted: the alias finds nothing, and is never given again.
+    store.delete_contact(biller, &ContactRef::Id(id.clone()), None, &origin(), now).await.unwrap().unwrap();
+    assert!(store.contact(biller, &ContactRef::Alias(kind, alias.clone())).await.unwrap().is_none());
+    store.write_contacts(biller, batch(WriteMode::Add, vec![data("999", "New")]), now).await.unwrap();
+    let new = store.contact(biller, &ContactRef::AccountNumber("999".into())).await.unwrap().unwrap();
+    let got = store.issue_aliases(biller, kind, &[new.id.clone()], now).await.unwrap();
+    assert!(!all.values().any(|a| *a == got[&new.id]));
+    assert!(matches!(
+        store.add_alias(biller, AliasKind::Instantpay, &new.id, ip, now).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
 crate::both_stores!(
+    aliases_are_issued_once_and_never_reused,
     records_read_back_from_any_point,
     rows_staged_as_unchanged_are_checked_by_the_merge,
     staging_finds_repeated_numbers,

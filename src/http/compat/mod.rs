@@ -5,6 +5,8 @@
 //! through unmapped; extractors are the native ones, their rejections
 //! re-rendered through `In`.
 
+pub mod instantpay;
+pub mod pay_advantage;
 pub mod payreq;
 pub mod razorpay;
 
@@ -138,6 +140,12 @@ pub fn routes(enabled: &[String]) -> Router<AppState> {
     }
     if on("razorpay") {
         router = router.merge(razorpay::routes());
+    }
+    if on("pay_advantage") {
+        router = router.merge(pay_advantage::routes());
+    }
+    if on("instantpay") {
+        router = router.merge(instantpay::routes());
     }
     router
 }

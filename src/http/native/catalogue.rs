@@ -3,6 +3,7 @@
 
 use crate::domain::history::{Action, Entry};
 use crate::domain::holds::Hold;
+use crate::domain::{ErrorCode, FieldError, TagId};
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, parse};
@@ -11,6 +12,7 @@ use crate::http::native::jobs::{cursor, page};
 use crate::http::path::PathParams;
 use crate::http::problem::ApiResult;
 use crate::http::query::query;
+use crate::service::ServiceError;
 use crate::store::Tag;
 use crate::wire::dto::{ContactBody, rfc3339};
 use axum::Json;
@@ -48,6 +50,9 @@ pub struct TagList {
 pub struct NewTag {
     /// 1 to 64 characters, unique per biller.
     pub name: String,
+    /// 24 lowercase hex characters: a tag id carried over from the provider
+    /// the biller moves from (Instantpay's clients keep theirs). Left out: a new one.
+    pub id: Option<String>,
 }
 
 /// The biller's tag catalogue, by name.
@@ -81,7 +86,19 @@ pub async fn create_tag(
 ) -> ApiResult<(StatusCode, Json<TagBody>)> {
     query::<NoQuery>(raw)?;
     let new: NewTag = parse(&body)?;
-    let tag = s.service.create_tag(&who, &code, &new.name).await?;
+    let id = new
+        .id
+        .map(|id| {
+            TagId::parse(&id).ok_or_else(|| {
+                ServiceError::invalid_one(vec![FieldError::new(
+                    "id",
+                    ErrorCode::InvalidFormat,
+                    "a tag id is 24 lowercase hexadecimal characters",
+                )])
+            })
+        })
+        .transpose()?;
+    let tag = s.service.create_tag(&who, &code, &new.name, id).await?;
     Ok((StatusCode::CREATED, Json(tag.into())))
 }
 
@@ -307,13 +324,14 @@ fn fields_of(c: &Option<crate::domain::ContactData>) -> Map<String, Value> {
         data: data.clone(),
         version: 0,
         job_id: None,
+        aliases: Default::default(),
         created_at: time::OffsetDateTime::UNIX_EPOCH,
         updated_at: time::OffsetDateTime::UNIX_EPOCH,
     });
     let Ok(Value::Object(fields)) = serde_json::to_value(body) else { return out };
     for (k, v) in fields {
         match (k.as_str(), v) {
-            ("id" | "version" | "created_at" | "updated_at" | "job_id", _) => {}
+            ("id" | "version" | "created_at" | "updated_at" | "job_id" | "aliases", _) => {}
             ("address" | "notes" | "fields", Value::Object(inner)) => {
                 for (ik, iv) in inner {
                     out.insert(format!("{k}.{ik}"), iv);

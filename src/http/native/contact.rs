@@ -4,7 +4,7 @@
 //! read).
 
 use crate::domain::account_number::MAX_ACCOUNT_NUMBER_LENGTH;
-use crate::domain::{Contact, ContactId, ContactRef};
+use crate::domain::{AliasKind, Contact, ContactId, ContactRef};
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, off_thread, parse_contact};
@@ -21,7 +21,8 @@ use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use utoipa::{IntoParams, ToSchema};
 
-/// `cont_...` or `acct:ACCOUNT_NUMBER`.
+/// `cont_...`, `acct:ACCOUNT_NUMBER`, or a dialect's alias
+/// (`pay_advantage:CODE`, `instantpay:ID`).
 pub fn contact_ref(raw: &str) -> ApiResult<ContactRef> {
     if let Some(acct) = raw.strip_prefix("acct:") {
         if !acct.is_empty() && acct.chars().count() <= MAX_ACCOUNT_NUMBER_LENGTH && plain(acct) {
@@ -29,10 +30,16 @@ pub fn contact_ref(raw: &str) -> ApiResult<ContactRef> {
         }
     } else if let Some(id) = ContactId::parse(raw) {
         return Ok(ContactRef::Id(id));
+    } else if let Some((kind, alias)) = raw.split_once(':')
+        && let Some(kind) = AliasKind::parse(kind)
+        && kind.is_valid(alias)
+    {
+        return Ok(ContactRef::Alias(kind, alias.to_owned()));
     }
     Err(Fault::new(
         FaultKind::InvalidContactId,
-        "a contact is named by its id (cont_ and 14 letters or digits) or acct:ACCOUNT_NUMBER",
+        "a contact is named by its id (cont_ and 14 letters or digits), acct:ACCOUNT_NUMBER, \
+         pay_advantage:CODE or instantpay:ID",
     )
     .into())
 }
@@ -246,4 +253,39 @@ pub async fn issue_crn(
     let by = contact_ref(&id)?;
     let (contact, issued) = s.service.issue_crn(&who, &code, "POST /v1/billers/{code}/contacts/{id}/crn", &by).await?;
     Ok(with_etag(if issued { StatusCode::CREATED } else { StatusCode::OK }, contact))
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct NewAlias {
+    /// `pay_advantage` or `instantpay`.
+    pub dialect: String,
+    /// The id the provider gave the contact: a Pay Advantage `Code` (6 of
+    /// 0-9 A-Z) or an Instantpay `_id` (24 lowercase hex characters).
+    pub alias: String,
+}
+
+/// Gives a contact the id its clients knew it by at the provider the biller
+/// moves from (admin), so they keep working: once per contact and dialect,
+/// and never an alias ever issued (409).
+#[utoipa::path(post, path = "/v1/billers/{code}/contacts/{id}/aliases", operation_id = "add_alias", tag = "contacts",
+    params(("code" = String, Path, description = "Biller code"), ("id" = String, Path, description = "cont_... or acct:ACCOUNT_NUMBER")),
+    request_body = NewAlias,
+    responses((status = 200, body = ContactBody), (status = 409, description = "The alias is taken, or the contact has one")),
+    security(("token" = [])))]
+pub async fn add_alias(
+    State(s): State<AppState>,
+    Auth(who): Auth,
+    PathParams((code, id)): PathParams<(String, String)>,
+    RawQuery(raw): RawQuery,
+    JsonBytes(body): JsonBytes,
+) -> ApiResult<Response> {
+    query::<NoQuery>(raw)?;
+    let by = contact_ref(&id)?;
+    let new: NewAlias = crate::http::body::parse(&body)?;
+    let kind = AliasKind::parse(&new.dialect).ok_or_else(|| {
+        ServiceError::BadRequest(format!("{:?} is no dialect with aliases: use pay_advantage or instantpay", new.dialect))
+    })?;
+    let contact = s.service.add_alias(&who, &code, &by, kind, &new.alias).await?;
+    Ok(with_etag(StatusCode::OK, contact))
 }

@@ -1,7 +1,7 @@
 //! Billers, API keys and tokens on PostgreSQL.
 
 use crate::domain::{BillerSettings, KeyId};
-use crate::store::codec::{parse_scopes, scopes_text, settings_from_json, settings_json};
+use crate::store::codec::{nets_text, parse_nets, parse_scopes, scopes_text, settings_from_json, settings_json};
 use crate::store::postgres::PgStore;
 use crate::store::postgres::contacts::{BillerLock, lock_biller};
 use crate::store::{
@@ -21,7 +21,7 @@ fn to_biller(r: &Row) -> StoreResult<Biller> {
 async fn load_key(c: &impl GenericClient, key_id: &str) -> StoreResult<Option<ApiKey>> {
     let Some(r) = c
         .query_opt(
-            "SELECT key_id, secret_hash, scopes, created_at, revoked_at FROM api_keys WHERE key_id = $1",
+            "SELECT key_id, secret_hash, scopes, created_at, revoked_at, allow_ips FROM api_keys WHERE key_id = $1",
             &[&key_id],
         )
         .await?
@@ -46,6 +46,7 @@ async fn load_key(c: &impl GenericClient, key_id: &str) -> StoreResult<Option<Ap
         billers,
         created_at: r.get(3),
         revoked_at: r.get(4),
+        allow_ips: parse_nets(r.get(5))?,
     }))
 }
 
@@ -148,8 +149,14 @@ impl KeyStore for PgStore {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         tx.execute(
-            "INSERT INTO api_keys (key_id, secret_hash, scopes, created_at) VALUES ($1, $2, $3, $4)",
-            &[&key.key_id.as_str(), &key.secret_hash, &scopes_text(&key.scopes), &key.created_at],
+            "INSERT INTO api_keys (key_id, secret_hash, scopes, created_at, allow_ips) VALUES ($1, $2, $3, $4, $5)",
+            &[
+                &key.key_id.as_str(),
+                &key.secret_hash,
+                &scopes_text(&key.scopes),
+                &key.created_at,
+                &nets_text(&key.allow_ips),
+            ],
         )
         .await?;
         for code in &key.billers {

@@ -80,7 +80,7 @@ impl CatalogueStore for PgStore {
         )
         .await
         .map_err(|e| match StoreError::from(e) {
-            StoreError::Conflict(_) => StoreError::Conflict(format!("tag {:?}", tag.name)),
+            StoreError::Conflict(_) => StoreError::Conflict(format!("tag {:?} or tag id {}", tag.name, tag.id)),
             other => other,
         })?;
         Ok(())

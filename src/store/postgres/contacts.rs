@@ -4,7 +4,7 @@ use crate::domain::history::Origin;
 use crate::domain::holds::Hold;
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
-use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef, JobId};
+use crate::domain::{Aliases, Contact, ContactId, ContactIdRun, ContactRef, JobId};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, POSTGRES, list_query};
 use crate::store::postgres::PgStore;
@@ -28,6 +28,7 @@ pub(super) fn to_contact(r: &Row) -> StoreResult<Contact> {
         data: codec::decode(r.get(1), &doc, r.get(6))?,
         version: r.get(3),
         job_id: job.as_deref().and_then(JobId::parse),
+        aliases: Aliases { pay_advantage: r.get(8), instantpay: r.get(9) },
         created_at: r.get(4),
         updated_at: r.get(5),
     })
@@ -258,12 +259,9 @@ impl ContactStore for PgStore {
 
     async fn contact(&self, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>> {
         let c = self.pool.get().await?;
-        let (sql, key) = match by {
-            ContactRef::Id(id) => ("id", id.as_str()),
-            ContactRef::AccountNumber(a) => ("account_number", a.as_str()),
-        };
+        let (condition, key) = codec::ref_condition(by, "$1", "$2");
         let stmt = c
-            .prepare_cached(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = $1 AND {sql} = $2"))
+            .prepare_cached(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = $1 AND {condition}"))
             .await?;
         c.query_opt(&stmt, &[&biller, &key]).await?.as_ref().map(to_contact).transpose()
     }

@@ -3,6 +3,7 @@
 //! may start at once.
 
 mod access;
+mod aliases;
 mod catalogue;
 mod contacts;
 mod direct_load;
@@ -39,6 +40,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(include_str!("0012_record_numbers_lz4.sql")),
     Migration::Sql(include_str!("0013_single_contacts.sql")),
     Migration::ReencodeLegacy,
+    Migration::Sql(include_str!("0015_dialects.sql")),
 ];
 
 /// Writes every contact stored in the old form again in today's: its CRN

@@ -53,18 +53,16 @@ type Tx<'a> = deadpool_postgres::Transaction<'a>;
 /// The contact a reference names, locked for the write, and how many holds
 /// it has: one round trip.
 async fn find_for_write(tx: &Tx<'_>, biller: BillerId, by: &ContactRef) -> StoreResult<Option<(Contact, i64)>> {
-    let (column, key) = match by {
-        ContactRef::Id(id) => ("id", id.as_str()),
-        ContactRef::AccountNumber(a) => ("account_number", a.as_str()),
-    };
+    let (condition, key) = codec::ref_condition(by, "$1", "$2");
     let stmt = tx
         .prepare_cached(&format!(
-            "SELECT {CONTACT_COLUMNS}, (SELECT count(*) FROM holds h WHERE h.biller_id = $1 AND h.contact_id = c.id)
-             FROM contacts c WHERE c.biller_id = $1 AND c.{column} = $2 FOR UPDATE"
+            "SELECT {CONTACT_COLUMNS},
+                    (SELECT count(*) FROM holds h WHERE h.biller_id = $1 AND h.contact_id = contacts.id)
+             FROM contacts WHERE contacts.biller_id = $1 AND {condition} FOR UPDATE OF contacts"
         ))
         .await?;
     match tx.query_opt(&stmt, &[&biller, &key]).await? {
-        Some(row) => Ok(Some((to_contact(&row)?, row.get(8)))),
+        Some(row) => Ok(Some((to_contact(&row)?, row.get(10)))),
         None => Ok(None),
     }
 }

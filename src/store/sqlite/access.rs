@@ -1,7 +1,7 @@
 //! Billers, API keys and tokens on SQLite.
 
 use crate::domain::{BillerSettings, KeyId};
-use crate::store::codec::{parse_scopes, scopes_text, settings_from_json, settings_json};
+use crate::store::codec::{nets_text, parse_nets, parse_scopes, scopes_text, settings_from_json, settings_json};
 use crate::store::sqlite::SqliteStore;
 use crate::store::time_conv::{from_micros, to_micros};
 use crate::store::{
@@ -24,18 +24,17 @@ fn to_biller((id, code, name, settings, settings_version, created): BillerRow) -
 
 fn load_key(conn: &rusqlite::Connection, key_id: &str) -> StoreResult<Option<ApiKey>> {
     let row = conn
-        .prepare_cached("SELECT key_id, secret_hash, scopes, created_at, revoked_at FROM api_keys WHERE key_id = ?1")?
+        .prepare_cached(
+            "SELECT key_id, secret_hash, scopes, created_at, revoked_at, allow_ips FROM api_keys WHERE key_id = ?1",
+        )?
         .query_row([key_id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Option<i64>>(4)?,
+                (r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?),
+                (r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, Option<String>>(5)?),
             ))
         })
         .optional()?;
-    let Some((id, secret_hash, scopes, created, revoked)) = row else {
+    let Some(((id, secret_hash, scopes), (created, revoked, allow_ips))) = row else {
         return Ok(None);
     };
     let billers = conn
@@ -51,6 +50,7 @@ fn load_key(conn: &rusqlite::Connection, key_id: &str) -> StoreResult<Option<Api
         billers,
         created_at: from_micros(created)?,
         revoked_at: revoked.map(from_micros).transpose()?,
+        allow_ips: parse_nets(allow_ips.as_deref())?,
     }))
 }
 
@@ -201,8 +201,14 @@ impl KeyStore for SqliteStore {
             .run(move |c| {
                 let tx = c.transaction()?;
                 tx.execute(
-                    "INSERT INTO api_keys (key_id, secret_hash, scopes, created_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![key.key_id.as_str(), key.secret_hash, scopes_text(&key.scopes), to_micros(key.created_at)],
+                    "INSERT INTO api_keys (key_id, secret_hash, scopes, created_at, allow_ips) VALUES (?1, ?2, ?3, ?4, ?5)",
+                    params![
+                        key.key_id.as_str(),
+                        key.secret_hash,
+                        scopes_text(&key.scopes),
+                        to_micros(key.created_at),
+                        nets_text(&key.allow_ips)
+                    ],
                 )?;
                 for code in &key.billers {
                     let n = tx.execute(

@@ -60,7 +60,7 @@ impl CatalogueStore for SqliteStore {
                     params![biller, tag.id.as_str(), tag.name, to_micros(tag.created_at)],
                 )
                 .map_err(|e| match StoreError::from(e) {
-                    StoreError::Conflict(_) => StoreError::Conflict(format!("tag {:?}", tag.name)),
+                    StoreError::Conflict(_) => StoreError::Conflict(format!("tag {:?} or tag id {}", tag.name, tag.id)),
                     other => other,
                 })?;
                 Ok(())

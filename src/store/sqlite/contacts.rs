@@ -2,7 +2,7 @@
 
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
-use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef, JobId};
+use crate::domain::{Aliases, Contact, ContactId, ContactIdRun, ContactRef, JobId};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, SQLITE, list_query};
 use crate::store::sqlite::SqliteStore;
@@ -18,18 +18,27 @@ use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
 use std::collections::HashMap;
 use time::OffsetDateTime;
 
-pub(super) type ContactRow = (String, String, String, i64, i64, i64, Option<String>, Option<String>);
-
-pub(super) fn contact_row(row: &Row) -> rusqlite::Result<ContactRow> {
-    Ok((row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?))
+/// A contact's columns, as `CONTACT_COLUMNS` selects them.
+pub(super) struct ContactRow {
+    row: (String, String, String, i64, i64, i64, Option<String>, Option<String>),
+    aliases: Aliases,
 }
 
-pub(super) fn to_contact((id, acct, doc, version, created, updated, crn, job): ContactRow) -> StoreResult<Contact> {
+pub(super) fn contact_row(row: &Row) -> rusqlite::Result<ContactRow> {
+    Ok(ContactRow {
+        row: (row.get(0)?, row.get(1)?, row.get(2)?, row.get(3)?, row.get(4)?, row.get(5)?, row.get(6)?, row.get(7)?),
+        aliases: Aliases { pay_advantage: row.get(8)?, instantpay: row.get(9)? },
+    })
+}
+
+pub(super) fn to_contact(ContactRow { row, aliases }: ContactRow) -> StoreResult<Contact> {
+    let (id, acct, doc, version, created, updated, crn, job) = row;
     Ok(Contact {
         id: ContactId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("contact id {id}")))?,
         data: codec::decode(acct, &doc, crn)?,
         version,
         job_id: job.as_deref().and_then(JobId::parse),
+        aliases,
         created_at: from_micros(created)?,
         updated_at: from_micros(updated)?,
     })
@@ -37,14 +46,8 @@ pub(super) fn to_contact((id, acct, doc, version, created, updated, crn, job): C
 
 /// The contact a reference names, read inside the caller's transaction.
 pub(super) fn find(c: &rusqlite::Connection, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>> {
-    let (sql, key) = match by {
-        ContactRef::Id(id) => {
-            (format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1 AND id = ?2"), id.as_str().to_owned())
-        }
-        ContactRef::AccountNumber(a) => {
-            (format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1 AND account_number = ?2"), a.clone())
-        }
-    };
+    let (condition, key) = codec::ref_condition(by, "?1", "?2");
+    let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1 AND {condition}");
     let row = c.prepare_cached(&sql)?.query_row(params![biller, key], contact_row).optional()?;
     row.map(to_contact).transpose()
 }

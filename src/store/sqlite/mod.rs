@@ -1,6 +1,7 @@
 //! The embedded SQLite backend: the default, one file, WAL mode, one writer.
 
 mod access;
+mod aliases;
 mod catalogue;
 mod contacts;
 mod group;
@@ -37,6 +38,7 @@ const MIGRATIONS: &[Migration] = &[
     Migration::Sql(include_str!("0009_single_contacts.sql")),
     // 10: contacts stored in the old form (CRN in the document, tags by text).
     Migration::Code(reencode_legacy),
+    Migration::Sql(include_str!("0011_dialects.sql")),
 ];
 
 /// Writes every contact stored in the old form again in today's: its CRN

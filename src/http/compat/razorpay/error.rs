@@ -161,6 +161,7 @@ impl Dialect for Razorpay {
                 FaultKind::MethodNotAllowed => bad(S::METHOD_NOT_ALLOWED, "The requested method is not allowed."),
                 FaultKind::MissingCredentials => bad(S::UNAUTHORIZED, NO_KEY),
                 FaultKind::MalformedCredentials => bad(S::UNAUTHORIZED, BAD_KEY),
+                FaultKind::AddressNotAllowed => bad(S::FORBIDDEN, f.detail),
                 FaultKind::InvalidContactId => Body { field: Some("id".into()), ..bad(S::BAD_REQUEST, f.detail) },
                 FaultKind::BodyTooLarge => bad(S::PAYLOAD_TOO_LARGE, f.detail),
                 FaultKind::UnsupportedMediaType => bad(S::UNSUPPORTED_MEDIA_TYPE, f.detail),

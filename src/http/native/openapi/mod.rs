@@ -43,6 +43,7 @@ impl Modify for TokenAuth {
         contact::patch,
         contact::delete,
         contact::issue_crn,
+        contact::add_alias,
         catalogue::holds,
         catalogue::place_hold,
         catalogue::release_hold,
@@ -69,7 +70,7 @@ impl Modify for TokenAuth {
         ops::readyz,
         ops::openapi,
     ),
-    components(schemas(dto::ContactInput, dto::ContactBody, dto::ContactList, dto::WriteResult, dto::TokenRequest, dto::TokenResponse, problem::Problem)),
+    components(schemas(dto::ContactInput, dto::ContactBody, dto::AliasesBody, dto::ContactList, dto::WriteResult, dto::TokenRequest, dto::TokenResponse, problem::Problem)),
     modifiers(&TokenAuth)
 )]
 struct ApiDoc;

@@ -282,7 +282,10 @@ pub(super) fn contact_patch(mut input: Value) -> Value {
 pub(super) fn path_parameter(name: &str) -> Option<Value> {
     Some(match name {
         "code" => json!({"type": "string", "pattern": "^[A-Za-z0-9_-]{1,32}$", "example": "DEMO"}),
-        "id" => string(format!("^(?:cont_[0-9A-Za-z]{{14}}|acct:[^{CONTROL}]{{1,{MAX_ACCOUNT_NUMBER_LENGTH}}})$")),
+        "id" => string(format!(
+            "^(?:cont_[0-9A-Za-z]{{14}}|acct:[^{CONTROL}]{{1,{MAX_ACCOUNT_NUMBER_LENGTH}}}\
+             |pay_advantage:[0-9A-Z]{{6}}|instantpay:[0-9a-f]{{24}})$"
+        )),
         "job_id" => string("^job_[0-9A-Za-z]{14}$".into()),
         "snapshot_id" => string("^snap_[0-9A-Za-z]{14}$".into()),
         "hold_id" => string("^hold_[0-9A-Za-z]{14}$".into()),
