@@ -19,7 +19,7 @@ pub enum ExportFormat {
 
 const PAGE: usize = 1000;
 
-const CSV_COLUMNS: [&str; 25] = [
+const CSV_COLUMNS: [&str; 27] = [
     "account_number",
     "name",
     "first_name",
@@ -27,6 +27,8 @@ const CSV_COLUMNS: [&str; 25] = [
     "business_name",
     "is_consumer",
     "email",
+    "email_on_failure",
+    "email_receipts",
     "phone",
     "mobile",
     "home_phone",
@@ -61,6 +63,8 @@ fn csv_row(c: &Contact, fields: &[String]) -> Vec<String> {
         text(&d.business_name),
         d.is_consumer.map(|b| b.to_string()).unwrap_or_default(),
         text(&d.email),
+        d.email_on_failure.map(|b| b.to_string()).unwrap_or_default(),
+        d.email_receipts.map(|b| b.to_string()).unwrap_or_default(),
         phone("primary"),
         phone("mobile"),
         phone("home"),

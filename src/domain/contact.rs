@@ -30,6 +30,8 @@ pub struct ContactDraft {
     pub business_name: Option<String>,
     pub is_consumer: Option<bool>,
     pub email: Option<String>,
+    pub email_on_failure: Option<bool>,
+    pub email_receipts: Option<bool>,
     pub phones: Vec<PhoneDraft>,
     pub date_of_birth: Option<String>,
     pub address: AddressDraft,
@@ -134,6 +136,11 @@ pub struct ContactData {
     pub business_name: Option<String>,
     pub is_consumer: Option<bool>,
     pub email: Option<String>,
+    /// Whether the biller's payment provider emails the contact when a
+    /// direct debit fails, and with receipts; `None` follows the biller's
+    /// `notification_defaults` (Pay Advantage's two flags).
+    pub email_on_failure: Option<bool>,
+    pub email_receipts: Option<bool>,
     pub phones: Vec<Phone>,
     pub date_of_birth: Option<Date>,
     pub address: Address,
@@ -176,6 +183,8 @@ impl ContactData {
             business_name: self.business_name.clone(),
             is_consumer: self.is_consumer,
             email: self.email.clone(),
+            email_on_failure: self.email_on_failure,
+            email_receipts: self.email_receipts,
             phones: self
                 .phones
                 .iter()

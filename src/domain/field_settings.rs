@@ -144,6 +144,23 @@ pub struct SettingsDoc {
     /// kept as sent, unchecked beyond its digits.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub phone_country: Option<String>,
+    /// What a contact's `email_on_failure` and `email_receipts` are when it
+    /// sets none (Pay Advantage's portal defaults).
+    pub notification_defaults: NotificationDefaults,
+}
+
+/// Whether contacts that say nothing are emailed on direct-debit failures and with receipts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NotificationDefaults {
+    pub email_on_failure: bool,
+    pub email_receipts: bool,
+}
+
+impl Default for NotificationDefaults {
+    fn default() -> Self {
+        Self { email_on_failure: true, email_receipts: true }
+    }
 }
 
 impl Default for SettingsDoc {
@@ -157,6 +174,7 @@ impl Default for SettingsDoc {
             crn: CrnSettings::default(),
             require_if_match: false,
             phone_country: None,
+            notification_defaults: NotificationDefaults::default(),
         }
     }
 }

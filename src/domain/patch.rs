@@ -54,6 +54,8 @@ pub struct ContactPatch {
     pub business_name: Change<String>,
     pub is_consumer: Change<bool>,
     pub email: Change<String>,
+    pub email_on_failure: Change<bool>,
+    pub email_receipts: Change<bool>,
     /// Replaced whole (`Clear`: no phones).
     pub phones: Change<Vec<PhoneDraft>>,
     /// One phone of a kind set or cleared, the others kept (a dialect's
@@ -104,6 +106,8 @@ impl ContactPatch {
         self.business_name.apply(&mut d.business_name);
         self.is_consumer.apply(&mut d.is_consumer);
         self.email.apply(&mut d.email);
+        self.email_on_failure.apply(&mut d.email_on_failure);
+        self.email_receipts.apply(&mut d.email_receipts);
         match self.phones {
             Change::Keep => {}
             Change::Clear => d.phones.clear(),

@@ -255,6 +255,8 @@ pub fn validate_contact(draft: ContactDraft, rules: &Rules) -> Result<ContactDat
             business_name,
             is_consumer: draft.is_consumer,
             email,
+            email_on_failure: draft.email_on_failure,
+            email_receipts: draft.email_receipts,
             phones,
             date_of_birth,
             address,

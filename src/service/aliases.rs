@@ -31,7 +31,13 @@ impl Service {
     }
 
     /// One contact with its alias of `kind`, issued if it lacks one.
-    pub async fn aliased_one(&self, who: &Principal, code: &str, kind: AliasKind, c: Contact) -> ServiceResult<Contact> {
+    pub async fn aliased_one(
+        &self,
+        who: &Principal,
+        code: &str,
+        kind: AliasKind,
+        c: Contact,
+    ) -> ServiceResult<Contact> {
         let mut one = self.aliased(who, code, kind, vec![c]).await?;
         one.pop().ok_or(ServiceError::NotFound(Resource::Contact))
     }

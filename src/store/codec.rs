@@ -80,6 +80,10 @@ struct Doc<'a> {
     #[serde(skip_serializing_if = "Option::is_none")]
     email: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
+    email_on_failure: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email_receipts: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
     external_id: Option<&'a str>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty", serialize_with = "field_values")]
     fields: &'a BTreeMap<String, FieldValue>,
@@ -169,6 +173,8 @@ pub fn encode(c: &ContactData) -> StoreResult<Encoded> {
             .transpose()
             .map_err(|e| StoreError::Corrupt(e.to_string()))?,
         email: c.email.as_deref(),
+        email_on_failure: c.email_on_failure,
+        email_receipts: c.email_receipts,
         external_id: c.external_id.as_deref(),
         fields: &c.fields,
         first_name: c.first_name.as_deref(),
@@ -272,6 +278,8 @@ pub fn decode(account_number: String, doc: &str, crn: Option<String>) -> StoreRe
         business_name: text(m, "business_name"),
         is_consumer: m.get("is_consumer").and_then(Value::as_bool),
         email: text(m, "email"),
+        email_on_failure: m.get("email_on_failure").and_then(Value::as_bool),
+        email_receipts: m.get("email_receipts").and_then(Value::as_bool),
         phones,
         date_of_birth,
         address,
@@ -375,6 +383,8 @@ mod tests {
             business_name: None,
             is_consumer: None,
             email: None,
+            email_on_failure: None,
+            email_receipts: None,
             phones: Vec::new(),
             date_of_birth: None,
             address: Address::default(),
@@ -439,6 +449,11 @@ mod tests {
             assert_eq!(e.fingerprint, fingerprint);
             assert_eq!(decode("0001".into(), &e.doc, c.crn.clone()).unwrap(), c);
         }
+        // The email flags, when set, sort into their place.
+        let flagged = ContactData { email_on_failure: Some(false), email_receipts: Some(true), ..full() };
+        let e = encode(&flagged).unwrap();
+        assert!(e.doc.contains(r#""email":"ada@example.com","email_on_failure":false,"email_receipts":true,"external_id""#));
+        assert_eq!(decode("0001".into(), &e.doc, flagged.crn.clone()).unwrap(), flagged);
     }
 
     const PINNED_FULL: &str = r#"{"active":false,"address":{"line1":"1 Main St","postcode":"3000"},"business_name":"Engines & Co","date_of_birth":"1815-12-10","email":"ada@example.com","external_id":"X\\1","fields":{"contact-id-1":"0001","paperless":true,"postal-code":3000},"first_name":"Ada","is_consumer":false,"last_name":"Lovelace","name":"Ada \"Quote\" Lovelaceé","notes":{"a":"one\nline","b":"two"},"phones":[{"country":"AU","e164":"+61400000000","kind":"mobile","number":"+61 400 000 000"},{"country":null,"kind":"home","number":"0390000000"}],"reference_id":"REF-1","tags":["z","a"],"type":"customer"}"#;

@@ -50,6 +50,8 @@ fn column(name: &str) -> Column {
     }
     match name {
         "is_consumer" => return Column::Bool("is_consumer"),
+        "email_on_failure" => return Column::Bool("email_on_failure"),
+        "email_receipts" => return Column::Bool("email_receipts"),
         "active" => return Column::Bool("active"),
         "phone" => return Column::Phone("primary"),
         "mobile" => return Column::Phone("mobile"),

@@ -53,6 +53,11 @@ pub struct ContactInput {
     pub business_name: Option<String>,
     pub is_consumer: Option<bool>,
     pub email: Option<String>,
+    /// Whether the contact is emailed when a direct debit fails (unset: the
+    /// biller's `notification_defaults`).
+    pub email_on_failure: Option<bool>,
+    /// Whether the contact is emailed receipts (unset: the biller's default).
+    pub email_receipts: Option<bool>,
     #[serde(default)]
     #[schema(value_type = Vec<PhoneInput>)]
     pub phones: Vec<Obj<PhoneInput>>,
@@ -142,6 +147,8 @@ impl From<ContactInput> for ContactDraft {
             business_name: c.business_name,
             is_consumer: c.is_consumer,
             email: c.email,
+            email_on_failure: c.email_on_failure,
+            email_receipts: c.email_receipts,
             phones: c
                 .phones
                 .into_iter()
@@ -204,6 +211,9 @@ pub struct ContactBody {
     pub business_name: Option<String>,
     pub is_consumer: Option<bool>,
     pub email: Option<String>,
+    /// Unset: the biller's `notification_defaults` apply.
+    pub email_on_failure: Option<bool>,
+    pub email_receipts: Option<bool>,
     pub phones: Vec<PhoneBody>,
     pub date_of_birth: Option<String>,
     pub address: Option<AddressBody>,
@@ -253,6 +263,8 @@ impl From<Contact> for ContactBody {
             business_name: d.business_name,
             is_consumer: d.is_consumer,
             email: d.email,
+            email_on_failure: d.email_on_failure,
+            email_receipts: d.email_receipts,
             phones: d
                 .phones
                 .into_iter()

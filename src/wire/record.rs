@@ -318,6 +318,8 @@ fn read(fields: Map<String, Value>, patch: bool) -> Result<ContactPatch, Vec<Fie
             "business_name" => p.business_name = r.text(&k, v),
             "is_consumer" => p.is_consumer = r.flag(&k, v),
             "email" => p.email = r.text(&k, v),
+            "email_on_failure" => p.email_on_failure = r.flag(&k, v),
+            "email_receipts" => p.email_receipts = r.flag(&k, v),
             "phones" => p.phones = r.phones(v),
             "date_of_birth" => p.date_of_birth = r.text(&k, v),
             "address" => p.address = r.address(v),

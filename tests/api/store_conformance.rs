@@ -795,7 +795,7 @@ async fn aliases_are_issued_once_and_never_reused(b: Backend) {
     assert!(store.contact(biller, &ContactRef::Alias(kind, alias.clone())).await.unwrap().is_none());
     store.write_contacts(biller, batch(WriteMode::Add, vec![data("999", "New")]), now).await.unwrap();
     let new = store.contact(biller, &ContactRef::AccountNumber("999".into())).await.unwrap().unwrap();
-    let got = store.issue_aliases(biller, kind, &[new.id.clone()], now).await.unwrap();
+    let got = store.issue_aliases(biller, kind, std::slice::from_ref(&new.id), now).await.unwrap();
     assert!(!all.values().any(|a| *a == got[&new.id]));
     assert!(matches!(
         store.add_alias(biller, AliasKind::Instantpay, &new.id, ip, now).await,

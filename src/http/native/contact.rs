@@ -284,7 +284,10 @@ pub async fn add_alias(
     let by = contact_ref(&id)?;
     let new: NewAlias = crate::http::body::parse(&body)?;
     let kind = AliasKind::parse(&new.dialect).ok_or_else(|| {
-        ServiceError::BadRequest(format!("{:?} is no dialect with aliases: use pay_advantage or instantpay", new.dialect))
+        ServiceError::BadRequest(format!(
+            "{:?} is no dialect with aliases: use pay_advantage or instantpay",
+            new.dialect
+        ))
     })?;
     let contact = s.service.add_alias(&who, &code, &by, kind, &new.alias).await?;
     Ok(with_etag(StatusCode::OK, contact))

@@ -73,9 +73,8 @@ fn ipay_uuid() -> String {
 pub fn respond<T: Serialize>(http: StatusCode, code: &'static str, status: String, data: Option<T>) -> Response {
     let s = settings();
     let now = OffsetDateTime::now_utc().to_offset(s.offset);
-    let timestamp = now
-        .format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]"))
-        .unwrap_or_default();
+    let timestamp =
+        now.format(format_description!("[year]-[month]-[day] [hour]:[minute]:[second]")).unwrap_or_default();
     let uuid = ipay_uuid();
     tracing::info!(ipay_uuid = %uuid, statuscode = code, "instantpay response");
     let body = Envelope {

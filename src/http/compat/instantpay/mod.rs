@@ -62,7 +62,9 @@ impl FromRequestParts<AppState> for HeaderAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> std::result::Result<Self, Self::Rejection> {
         let h = &parts.headers;
         let (Some(id), Some(secret)) = (header(h, "x-ipay-client-id"), header(h, "x-ipay-client-secret")) else {
-            return Err(Fault::new(FaultKind::MissingCredentials, "send X-Ipay-Client-Id and X-Ipay-Client-Secret").into());
+            return Err(
+                Fault::new(FaultKind::MissingCredentials, "send X-Ipay-Client-Id and X-Ipay-Client-Secret").into()
+            );
         };
         if header(h, "x-ipay-auth-code") != Some("1") {
             return Err(Fault::new(FaultKind::MalformedCredentials, "X-Ipay-Auth-Code must be 1").into());
@@ -72,7 +74,8 @@ impl FromRequestParts<AppState> for HeaderAuth {
         if who.allow_ips.is_empty() {
             return Err(denied("access denied: this key has no IP allow-list (contactd key create --allow-ip)".into()));
         }
-        let raw = header(h, "x-ipay-endpoint-ip").ok_or_else(|| denied("access denied: send X-Ipay-Endpoint-Ip".into()))?;
+        let raw =
+            header(h, "x-ipay-endpoint-ip").ok_or_else(|| denied("access denied: send X-Ipay-Endpoint-Ip".into()))?;
         match raw.parse::<std::net::IpAddr>() {
             Ok(ip) if who.allows(ip) => Ok(Self(who)),
             Ok(ip) => Err(denied(format!("access denied: endpoint IP {ip} is not on this key's allow-list"))),
@@ -136,7 +139,10 @@ fn missing(key: &str) -> FieldError {
 
 /// The body's fields as a native patch; `required` must all be there.
 /// Every problem is reported at once, in Instantpay's names.
-fn read(body: Map<String, Value>, required: &[&str]) -> std::result::Result<(ContactPatch, Option<String>), Vec<FieldError>> {
+fn read(
+    body: Map<String, Value>,
+    required: &[&str],
+) -> std::result::Result<(ContactPatch, Option<String>), Vec<FieldError>> {
     let mut errors: Vec<FieldError> = required.iter().filter(|k| !body.contains_key(**k)).map(|k| missing(k)).collect();
     let mut p = ContactPatch::default();
     let mut contact_id = None;
@@ -155,7 +161,11 @@ fn read(body: Map<String, Value>, required: &[&str]) -> std::result::Result<(Con
         match key.as_str() {
             "contactId" => match text(&key, value, &mut errors) {
                 Some(id) if ALIAS.is_valid(&id) => contact_id = Some(id),
-                Some(_) => errors.push(FieldError::new(&key, ErrorCode::InvalidFormat, "contactId is 24 lowercase hexadecimal characters")),
+                Some(_) => errors.push(FieldError::new(
+                    &key,
+                    ErrorCode::InvalidFormat,
+                    "contactId is 24 lowercase hexadecimal characters",
+                )),
                 None => {}
             },
             "name" => p.name = text(&key, value, &mut errors).map(Change::Set).unwrap_or_default(),
@@ -176,7 +186,11 @@ fn read(body: Map<String, Value>, required: &[&str]) -> std::result::Result<(Con
                         };
                         p.phone_kinds.insert(PhoneKind::Mobile, Change::Set(draft));
                     } else {
-                        errors.push(FieldError::new(&key, ErrorCode::InvalidFormat, "mobile is the local number's digits, such as 9219133921"));
+                        errors.push(FieldError::new(
+                            &key,
+                            ErrorCode::InvalidFormat,
+                            "mobile is the local number's digits, such as 9219133921",
+                        ));
                     }
                 }
             }
@@ -187,7 +201,7 @@ fn read(body: Map<String, Value>, required: &[&str]) -> std::result::Result<(Con
                         match item.get("tagId") {
                             Some(Value::String(t)) => tags.push(t.clone()),
                             _ => errors.push(FieldError::new(
-                                &format!("tagDetails[{i}].tagId"),
+                                format!("tagDetails[{i}].tagId"),
                                 ErrorCode::MissingRequired,
                                 format!("tagDetails[{i}].tagId is mandatory"),
                             )),
@@ -197,7 +211,11 @@ fn read(body: Map<String, Value>, required: &[&str]) -> std::result::Result<(Con
                 }
                 _ => errors.push(FieldError::new(&key, ErrorCode::WrongType, "tagDetails is a list of {\"tagId\"}")),
             },
-            _ => errors.push(FieldError::new(&key, ErrorCode::UnknownField, format!("{key} is not a parameter of this call"))),
+            _ => errors.push(FieldError::new(
+                &key,
+                ErrorCode::UnknownField,
+                format!("{key} is not a parameter of this call"),
+            )),
         }
     }
     if errors.is_empty() { Ok((p, contact_id)) } else { Err(errors) }
@@ -225,16 +243,27 @@ fn ok<T: Serialize>(status: &str, data: Option<T>) -> Response {
 }
 
 /// Adds a contact: name, email and mobile, with companyName and tagDetails optional.
-async fn add(State(s): State<AppState>, In(HeaderAuth(who), ..): Auth, headers: HeaderMap, In(JsonBytes(body), ..): Body) -> Result<Response> {
+async fn add(
+    State(s): State<AppState>,
+    In(HeaderAuth(who), ..): Auth,
+    headers: HeaderMap,
+    In(JsonBytes(body), ..): Body,
+) -> Result<Response> {
     let code = biller_of(&who, &headers)?;
     let (patch, _) = read(object(&body)?, &["name", "email", "mobile"]).map_err(ServiceError::invalid_one)?;
-    let batch = ContactBatch { records: 1, drafts: vec![(0, patch.apply(Default::default()))], ..ContactBatch::default() };
+    let batch =
+        ContactBatch { records: 1, drafts: vec![(0, patch.apply(Default::default()))], ..ContactBatch::default() };
     let (contact, _) = s.service.create_numbered_contact(&who, &code, "POST /contacts/profile", batch, None).await?;
     Ok(ok("Contact Added Successfully", Some(profile(&s, &who, &code, contact).await?)))
 }
 
 /// Updates a contact: every parameter of the seed's table is mandatory.
-async fn update(State(s): State<AppState>, In(HeaderAuth(who), ..): Auth, headers: HeaderMap, In(JsonBytes(body), ..): Body) -> Result<Response> {
+async fn update(
+    State(s): State<AppState>,
+    In(HeaderAuth(who), ..): Auth,
+    headers: HeaderMap,
+    In(JsonBytes(body), ..): Body,
+) -> Result<Response> {
     let code = biller_of(&who, &headers)?;
     let required = ["contactId", "name", "email", "mobile", "tagDetails"];
     let (patch, id) = read(object(&body)?, &required).map_err(ServiceError::invalid_one)?;
@@ -245,7 +274,12 @@ async fn update(State(s): State<AppState>, In(HeaderAuth(who), ..): Auth, header
 }
 
 /// Deletes a contact by `contactId`; `data` is null.
-async fn remove(State(s): State<AppState>, In(HeaderAuth(who), ..): Auth, headers: HeaderMap, In(JsonBytes(body), ..): Body) -> Result<Response> {
+async fn remove(
+    State(s): State<AppState>,
+    In(HeaderAuth(who), ..): Auth,
+    headers: HeaderMap,
+    In(JsonBytes(body), ..): Body,
+) -> Result<Response> {
     let code = biller_of(&who, &headers)?;
     let (patch, id) = read(object(&body)?, &["contactId"]).map_err(ServiceError::invalid_one)?;
     if patch != ContactPatch::default() {
@@ -268,7 +302,12 @@ struct ListQuery {
 
 /// The biller's contacts, `limit` (default 100, at most 1000) a page from
 /// `page` 1, in account-number order.
-async fn list(State(s): State<AppState>, In(HeaderAuth(who), ..): Auth, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Response> {
+async fn list(
+    State(s): State<AppState>,
+    In(HeaderAuth(who), ..): Auth,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Response> {
     let code = biller_of(&who, &headers)?;
     let q: ListQuery = query(raw)?;
     let limit = q.limit.unwrap_or(100);
@@ -280,7 +319,10 @@ async fn list(State(s): State<AppState>, In(HeaderAuth(who), ..): Auth, headers:
     let mut kept = Vec::with_capacity(limit);
     let mut after = None;
     loop {
-        let found = s.service.contacts(&who, &code, &ContactFilter::default(), &PageRequest { after, limit: MAX_PAGE_SIZE }).await?;
+        let found = s
+            .service
+            .contacts(&who, &code, &ContactFilter::default(), &PageRequest { after, limit: MAX_PAGE_SIZE })
+            .await?;
         let mut contacts = found.contacts.into_iter();
         skip -= contacts.by_ref().take(skip).count();
         kept.extend(contacts.take(limit - kept.len()));

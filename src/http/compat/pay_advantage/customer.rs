@@ -3,6 +3,7 @@
 //! mapped onto the native contact.
 
 use crate::domain::contact::{PhoneDraft, PhoneKind, RawValue};
+use crate::domain::field_settings::NotificationDefaults;
 use crate::domain::patch::{AddressPatch, Change, ContactPatch};
 use crate::domain::{Contact, ErrorCode, FieldError, FieldValue, phone};
 use crate::wire::dto::rfc3339;
@@ -75,6 +76,10 @@ pub struct Customer {
     country_id: Option<u32>,
     #[serde(rename = "Postcode")]
     postcode: Option<String>,
+    #[serde(rename = "FailureEmails")]
+    failure_emails: bool,
+    #[serde(rename = "ReceiptEmails")]
+    receipt_emails: bool,
     #[serde(rename = "BillerCode")]
     biller_code: Option<String>,
     #[serde(rename = "BPAYRef")]
@@ -99,8 +104,9 @@ fn stamp(t: time::OffsetDateTime) -> String {
     }
 }
 
-impl From<Contact> for Customer {
-    fn from(c: Contact) -> Self {
+impl Customer {
+    /// The customer a contact is; its unset email flags are the biller's defaults.
+    pub fn of(c: Contact, defaults: NotificationDefaults) -> Self {
         let d = c.data;
         let phone = |kind: PhoneKind| d.phones.iter().find(|p| p.kind == kind);
         let number = |kind| phone(kind).map(|p| p.number.clone());
@@ -131,6 +137,8 @@ impl From<Contact> for Customer {
             state: a.state,
             country_id: a.country.as_deref().and_then(phone::numeric_id),
             postcode: a.postcode,
+            failure_emails: d.email_on_failure.unwrap_or(defaults.email_on_failure),
+            receipt_emails: d.email_receipts.unwrap_or(defaults.email_receipts),
             biller_code: None,
             bpay_ref: d.crn.clone(),
             date_updated: stamp(c.updated_at),
@@ -167,6 +175,8 @@ pub fn field_name(path: &str) -> String {
         ("external_id", _) => "ExternalID",
         ("crn", _) => "BPAYRef",
         ("active", _) => "IsActive",
+        ("email_on_failure", _) => "FailureEmails",
+        ("email_receipts", _) => "ReceiptEmails",
         ("phones", _) => "Phone",
         ("address", "line1") => "Street",
         ("address", "line2") => "Street2",
@@ -225,7 +235,11 @@ impl Reader {
             Value::Number(n) => match n.as_u64().and_then(|id| phone::country(&id.to_string())) {
                 Some(alpha2) => Change::Set(alpha2.to_owned()),
                 None => {
-                    self.errors.push(problem(key, ErrorCode::InvalidValue, format!("{key} {n} is not a known Country ID")));
+                    self.errors.push(problem(
+                        key,
+                        ErrorCode::InvalidValue,
+                        format!("{key} {n} is not a known Country ID"),
+                    ));
                     Change::Keep
                 }
             },
@@ -267,7 +281,11 @@ impl Reader {
                     self.errors.push(problem(key, ErrorCode::InvalidFormat, format!("{key} {why}")));
                     return;
                 }
-                Change::Set(PhoneDraft { kind: Some(kind.as_str().to_owned()), number: Some(n), country: Some(country) })
+                Change::Set(PhoneDraft {
+                    kind: Some(kind.as_str().to_owned()),
+                    number: Some(n),
+                    country: Some(country),
+                })
             }
             _ => {
                 self.errors.push(problem(key, ErrorCode::WrongType, format!("{key} must be a string or null")));
@@ -312,7 +330,9 @@ impl Reader {
                 Value::Null => None,
                 Value::Bool(b) => Some(RawValue::Bool(b)),
                 Value::String(s) => Some(RawValue::Text(s)),
-                Value::Number(n) => Some(n.as_i64().map(RawValue::Integer).unwrap_or(RawValue::Float(n.as_f64().unwrap_or(f64::NAN)))),
+                Value::Number(n) => {
+                    Some(n.as_i64().map(RawValue::Integer).unwrap_or(RawValue::Float(n.as_f64().unwrap_or(f64::NAN))))
+                }
                 Value::Array(_) => Some(RawValue::Other("array")),
                 Value::Object(_) => Some(RawValue::Other("object")),
             };
@@ -347,6 +367,8 @@ pub fn read(body: Map<String, Value>, create: bool) -> Result<ContactPatch, Vec<
                 }
             }
             "IsActive" => r.patch.active = r.flag(&key, value),
+            "FailureEmails" => r.patch.email_on_failure = r.flag(&key, value),
+            "ReceiptEmails" => r.patch.email_receipts = r.flag(&key, value),
             "Street" => r.address.line1 = r.text(&key, value),
             "Street2" => r.address.line2 = r.text(&key, value),
             "Locality" => r.address.locality = r.text(&key, value),
@@ -364,7 +386,9 @@ pub fn read(body: Map<String, Value>, create: bool) -> Result<ContactPatch, Vec<
                         entry.0 = Some(value);
                     }
                 }
-                None => r.errors.push(problem(&key, ErrorCode::UnknownField, format!("{key} is not a customer parameter"))),
+                None => {
+                    r.errors.push(problem(&key, ErrorCode::UnknownField, format!("{key} is not a customer parameter")))
+                }
             },
         }
     }
@@ -372,7 +396,9 @@ pub fn read(body: Map<String, Value>, create: bool) -> Result<ContactPatch, Vec<
         // A Country ID sent alone re-reads the number it goes with: send both.
         match value {
             Some(value) => r.phone(number, value, country),
-            None => r.errors.push(problem(number, ErrorCode::MissingRequired, format!("send {number} with its Country ID"))),
+            None => {
+                r.errors.push(problem(number, ErrorCode::MissingRequired, format!("send {number} with its Country ID")))
+            }
         }
     }
     if r.address != AddressPatch::default() {

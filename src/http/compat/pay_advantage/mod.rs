@@ -7,6 +7,7 @@ mod customer;
 mod error;
 
 use crate::domain::contact::PhoneKind;
+use crate::domain::field_settings::NotificationDefaults;
 use crate::domain::patch::Change;
 use crate::domain::query::{ContactFilter, MAX_PAGE_SIZE, PageRequest};
 use crate::domain::{AliasKind, Contact, ContactRef};
@@ -17,7 +18,7 @@ use crate::http::compat::{DialectResult, In, biller_of, method_not_allowed, no_s
 use crate::http::native::contact::if_match;
 use crate::http::path::PathParams;
 use crate::http::query::query;
-use crate::service::{ContactBatch, PatchRequest, Principal, ServiceError};
+use crate::service::{ContactBatch, PatchRequest, Principal, Scope, ServiceError};
 use crate::wire::record::Unique;
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
@@ -90,8 +91,9 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Res
         return Err(Fault::new(FaultKind::InvalidBody, "grant_type must be password").into());
     }
     let (Some(username), Some(password)) = (req.username, req.password) else {
-        return Err(Fault::new(FaultKind::MissingCredentials, "send username (the key id) and password (its secret)")
-            .into());
+        return Err(
+            Fault::new(FaultKind::MissingCredentials, "send username (the key id) and password (its secret)").into()
+        );
     };
     let issued = s.service.issue_token_lasting(&username, &password, TOKEN_TTL).await?;
     Ok(Json(TokenResponse { access_token: issued.token, token_type: "bearer", expires_in: issued.expires_in }))
@@ -124,15 +126,28 @@ fn with_bpay_ref(raw: Option<String>) -> Result<bool> {
     match query::<WithQuery>(raw)?.with.as_deref() {
         None => Ok(false),
         Some("bpayref") => Ok(true),
-        Some(other) => Err(Fault::new(FaultKind::InvalidQuery, format!("with={other} is not supported: use with=bpayref")).into()),
+        Some(other) => {
+            Err(Fault::new(FaultKind::InvalidQuery, format!("with={other} is not supported: use with=bpayref")).into())
+        }
     }
 }
 
-async fn customer(s: &AppState, who: &Principal, code: &str, contact: Contact) -> Result<Customer> {
-    Ok(Customer::from(s.service.aliased_one(who, code, ALIAS, contact).await?))
+/// The biller's defaults for the email flags a customer leaves unset.
+async fn defaults(s: &AppState, who: &Principal, code: &str) -> Result<NotificationDefaults> {
+    Ok(s.service.authorize(who, code, Scope::ContactsRead).await?.settings.doc().notification_defaults)
 }
 
-async fn fetch(State(s): State<AppState>, In(Auth(who), ..): Bearer, In(PathParams(id), ..): Code, headers: HeaderMap) -> Result<Json<Customer>> {
+async fn customer(s: &AppState, who: &Principal, code: &str, contact: Contact) -> Result<Customer> {
+    let contact = s.service.aliased_one(who, code, ALIAS, contact).await?;
+    Ok(Customer::of(contact, defaults(s, who, code).await?))
+}
+
+async fn fetch(
+    State(s): State<AppState>,
+    In(Auth(who), ..): Bearer,
+    In(PathParams(id), ..): Code,
+    headers: HeaderMap,
+) -> Result<Json<Customer>> {
     let biller = biller_of(&who, &headers)?;
     let contact = s.service.contact(&who, &biller, &code_ref(&id)?).await?;
     Ok(Json(customer(&s, &who, &biller, contact).await?))
@@ -149,7 +164,8 @@ async fn create(
     let biller = biller_of(&who, &headers)?;
     let with_crn = with_bpay_ref(raw)?;
     let patch = customer::read(object(&body)?, true).map_err(ServiceError::invalid_one)?;
-    let batch = ContactBatch { records: 1, drafts: vec![(0, patch.apply(Default::default()))], ..ContactBatch::default() };
+    let batch =
+        ContactBatch { records: 1, drafts: vec![(0, patch.apply(Default::default()))], ..ContactBatch::default() };
     let (mut contact, _) = s.service.create_numbered_contact(&who, &biller, "POST /v3/customers", batch, None).await?;
     if with_crn {
         contact = s.service.issue_crn(&who, &biller, "POST /v3/customers", &ContactRef::Id(contact.id)).await?.0;
@@ -232,7 +248,8 @@ struct SortKey {
     descending: bool,
 }
 
-const SORTABLE: [&str; 8] = ["name", "firstname", "lastname", "email", "dob", "customref", "datecreated", "dateupdated"];
+const SORTABLE: [&str; 8] =
+    ["name", "firstname", "lastname", "email", "dob", "customref", "datecreated", "dateupdated"];
 
 fn sort_keys(sort: &str) -> Result<Vec<SortKey>> {
     sort.split(',')
@@ -243,8 +260,11 @@ fn sort_keys(sort: &str) -> Result<Vec<SortKey>> {
                 None => (false, k.trim_start_matches('+').to_owned()),
             };
             SORTABLE.iter().find(|s| **s == name).map(|field| SortKey { field, descending }).ok_or_else(|| {
-                Fault::new(FaultKind::InvalidQuery, format!("sort by {name} is not supported: use {}", SORTABLE.join(", ")))
-                    .into()
+                Fault::new(
+                    FaultKind::InvalidQuery,
+                    format!("sort by {name} is not supported: use {}", SORTABLE.join(", ")),
+                )
+                .into()
             })
         })
         .collect()
@@ -280,7 +300,12 @@ fn holds(text: &Option<String>, part: &Option<String>) -> bool {
 /// Customers page by page (zero-based `page`, `per_page` default 100 up to
 /// 1000), filtered and, with `sort`, sorted (at most `MAX_SORTED` matching
 /// customers); without `sort`, in account-number order.
-async fn list(State(s): State<AppState>, In(Auth(who), ..): Bearer, headers: HeaderMap, RawQuery(raw): RawQuery) -> Result<Json<Records>> {
+async fn list(
+    State(s): State<AppState>,
+    In(Auth(who), ..): Bearer,
+    headers: HeaderMap,
+    RawQuery(raw): RawQuery,
+) -> Result<Json<Records>> {
     let biller = biller_of(&who, &headers)?;
     let q: ListQuery = query(raw)?;
     let per_page = q.per_page.unwrap_or(100);
@@ -289,10 +314,19 @@ async fn list(State(s): State<AppState>, In(Auth(who), ..): Bearer, headers: Hea
     }
     let page = q.page.unwrap_or(0);
     let keys = q.sort.as_deref().map(sort_keys).transpose()?;
-    let filter = ContactFilter { active: q.isactive, email: q.email.clone(), phone: q.mobile.clone(), ..ContactFilter::default() };
+    let filter = ContactFilter {
+        active: q.isactive,
+        email: q.email.clone(),
+        phone: q.mobile.clone(),
+        ..ContactFilter::default()
+    };
     let mobile = |c: &Contact| match &q.mobile {
         None => true,
-        Some(m) => c.data.phones.iter().any(|p| p.kind == PhoneKind::Mobile && (p.number == *m || p.e164.as_deref() == Some(m))),
+        Some(m) => c
+            .data
+            .phones
+            .iter()
+            .any(|p| p.kind == PhoneKind::Mobile && (p.number == *m || p.e164.as_deref() == Some(m))),
     };
     let wanted = |c: &Contact| {
         holds(&c.data.first_name, &q.firstname)
@@ -326,6 +360,8 @@ async fn list(State(s): State<AppState>, In(Auth(who), ..): Bearer, headers: Hea
         kept.sort_by(|a, b| keys.iter().map(|k| compare(a, b, *k)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal));
         kept = kept.into_iter().skip(first).take(per_page).collect();
     }
-    let records = s.service.aliased(&who, &biller, ALIAS, kept).await?.into_iter().map(Customer::from).collect();
+    let flags = defaults(&s, &who, &biller).await?;
+    let records =
+        s.service.aliased(&who, &biller, ALIAS, kept).await?.into_iter().map(|c| Customer::of(c, flags)).collect();
     Ok(Json(Records { records, meta: Meta { page, recs_per_page: per_page, total_recs: total } }))
 }

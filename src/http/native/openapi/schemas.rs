@@ -246,6 +246,11 @@ pub(super) fn settings_schema() -> Value {
                 }
             },
             "require_if_match": {"type": "boolean"},
+            "notification_defaults": {
+                "type": "object",
+                "additionalProperties": false,
+                "properties": {"email_on_failure": {"type": "boolean"}, "email_receipts": {"type": "boolean"}}
+            },
             // Alpha-2 only, as sent (a numeric id is refused here).
             "phone_country": nullable(format!("^{}$", alpha2()))
         }
