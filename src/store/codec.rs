@@ -452,7 +452,9 @@ mod tests {
         // The email flags, when set, sort into their place.
         let flagged = ContactData { email_on_failure: Some(false), email_receipts: Some(true), ..full() };
         let e = encode(&flagged).unwrap();
-        assert!(e.doc.contains(r#""email":"ada@example.com","email_on_failure":false,"email_receipts":true,"external_id""#));
+        assert!(
+            e.doc.contains(r#""email":"ada@example.com","email_on_failure":false,"email_receipts":true,"external_id""#)
+        );
         assert_eq!(decode("0001".into(), &e.doc, flagged.crn.clone()).unwrap(), flagged);
     }
 
