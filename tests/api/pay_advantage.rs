@@ -10,7 +10,9 @@ use serde_json::{Value, json};
 /// A biller whose contacts carry two Contact Fields, and a key for it.
 async fn pa_biller(app: &TestApp, code: &str) -> Tenant {
     app.service.create_biller(code, "Pay Advantage Biller").await.unwrap();
-    let settings = serde_json::from_value(json!({"fields": [
+    // Customers created here are numbered by their ids, which may hold no
+    // digit: their CRNs come from the biller's sequence.
+    let settings = serde_json::from_value(json!({"crn": {"base": "sequence"}, "fields": [
         {"key": "member-no", "label": "Member number", "kind": "text"},
         {"key": "paperless", "label": "Paperless", "kind": "boolean"}
     ]}))
