@@ -1,9 +1,9 @@
 //! A biller's catalogues over the native API (tags and contact types,
 //! scope `admin`), a contact's holds, and its history.
 
+use crate::domain::TagId;
 use crate::domain::history::{Action, Entry};
 use crate::domain::holds::Hold;
-use crate::domain::{ErrorCode, FieldError, TagId};
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, parse};
@@ -89,13 +89,8 @@ pub async fn create_tag(
     let id = new
         .id
         .map(|id| {
-            TagId::parse(&id).ok_or_else(|| {
-                ServiceError::invalid_one(vec![FieldError::new(
-                    "id",
-                    ErrorCode::InvalidFormat,
-                    "a tag id is 24 lowercase hexadecimal characters",
-                )])
-            })
+            TagId::parse(&id)
+                .ok_or_else(|| ServiceError::BadRequest("a tag id is 24 lowercase hexadecimal characters".into()))
         })
         .transpose()?;
     let tag = s.service.create_tag(&who, &code, &new.name, id).await?;

@@ -13,7 +13,7 @@ use utoipa::{Modify, OpenApi};
 
 mod schemas;
 
-use schemas::{contact_patch, path_parameter, query_parameter, request_schemas, settings_schema};
+use schemas::{alias_schema, contact_patch, path_parameter, query_parameter, request_schemas, settings_schema};
 
 struct TokenAuth;
 
@@ -160,6 +160,7 @@ fn exact(doc: &mut Value) {
             }
         }
         schemas.insert("FieldSettings".into(), settings_schema());
+        schemas.insert("NewAlias".into(), alias_schema());
         for schema in ["SettingsResult", "SettingsVersionBody"] {
             if let Some(p) = schemas.get_mut(schema).and_then(|s| s.get_mut("properties")) {
                 p["settings"] = json!({"$ref": "#/components/schemas/FieldSettings"});

@@ -6,7 +6,7 @@ use crate::domain::contact::PhoneKind;
 use crate::domain::field_settings::{MAX_CONTACT_TYPES, MAX_ENUM_VALUES, MAX_FIELD_LENGTH, MAX_FIELDS};
 use crate::domain::sync::MAX_COUNT;
 use crate::domain::validate as v;
-use crate::domain::{holds, phone};
+use crate::domain::{AliasKind, holds, phone};
 use crate::service::{MAX_CONTACT_TYPE, MAX_TAG_NAME};
 use serde_json::{Value, json};
 
@@ -172,10 +172,26 @@ pub(super) fn request_schemas() -> Vec<(&'static str, &'static str, Value)> {
         ("AddressBody", "postcode", text(16)),
         ("AddressBody", "country", country()),
         ("NewTag", "name", string(trimmed_text(MAX_TAG_NAME, true))),
+        ("NewTag", "id", nullable(format!("^[0-9a-f]{{{}}}$", crate::domain::TagId::LEN))),
         ("NewContactType", "name", string(exact_name(MAX_CONTACT_TYPE))),
         ("NewHold", "kind", string(format!("^[a-z][a-z0-9_-]{{0,{}}}$", holds::MAX_KIND - 1))),
         ("NewHold", "reference", text(holds::MAX_REFERENCE)),
     ]
+}
+
+/// A carried-over alias: each dialect's own form.
+pub(super) fn alias_schema() -> Value {
+    let one = |kind: AliasKind, pattern: &str| json!({"properties": {"dialect": {"const": kind.as_str()}, "alias": {"type": "string", "pattern": pattern}}});
+    json!({
+        "type": "object",
+        "additionalProperties": false,
+        "required": ["dialect", "alias"],
+        "properties": {
+            "dialect": {"enum": AliasKind::ALL.map(AliasKind::as_str)},
+            "alias": {"type": "string"}
+        },
+        "oneOf": [one(AliasKind::PayAdvantage, "^[0-9A-Z]{6}$"), one(AliasKind::Instantpay, "^[0-9a-f]{24}$")]
+    })
 }
 
 /// A biller's settings document, with the limits `BillerSettings::parse` checks.
