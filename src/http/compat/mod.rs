@@ -121,6 +121,14 @@ pub fn biller_of(who: &Principal, headers: &HeaderMap) -> Result<String, ApiErro
     }
 }
 
+/// A request body that must be one JSON object (a key given twice refused).
+pub fn object(body: &[u8]) -> Result<serde_json::Map<String, serde_json::Value>, ApiError> {
+    match crate::wire::json::parse::<crate::wire::record::Unique>(body)? {
+        crate::wire::record::Unique(serde_json::Value::Object(fields)) => Ok(fields),
+        _ => Err(Fault::new(FaultKind::InvalidBody, "The request body must be a JSON object").into()),
+    }
+}
+
 /// A path under a dialect's own that is no route: its 404.
 pub async fn no_such_route<D: Dialect>() -> Rejected<D> {
     Fault::new(FaultKind::NoSuchRoute, "no such route").into()

@@ -12,12 +12,11 @@ use crate::domain::patch::{Change, ContactPatch};
 use crate::domain::query::{ContactFilter, MAX_PAGE_SIZE, PageRequest};
 use crate::domain::{AliasKind, Contact, ContactRef, ErrorCode, FieldError, phone};
 use crate::http::AppState;
-use crate::http::body::{JsonBytes, parse};
-use crate::http::compat::{DialectResult, In, biller_of, method_not_allowed, no_such_route};
+use crate::http::body::JsonBytes;
+use crate::http::compat::{DialectResult, In, biller_of, method_not_allowed, no_such_route, object};
 use crate::http::query::query;
 use crate::service::{ContactBatch, PatchRequest, Precondition, Principal, Scope, ServiceError};
 use crate::wire::dto::rfc3339;
-use crate::wire::record::Unique;
 use crate::wire::{ApiError, Fault, FaultKind};
 use axum::Router;
 use axum::extract::{FromRequestParts, RawQuery, State};
@@ -219,13 +218,6 @@ fn read(
         }
     }
     if errors.is_empty() { Ok((p, contact_id)) } else { Err(errors) }
-}
-
-fn object(body: &[u8]) -> Result<Map<String, Value>> {
-    match parse::<Unique>(body)? {
-        Unique(Value::Object(fields)) => Ok(fields),
-        _ => Err(Fault::new(FaultKind::InvalidBody, "The request body must be a JSON object").into()),
-    }
 }
 
 /// The biller's numeric id: Instantpay's `userId`.

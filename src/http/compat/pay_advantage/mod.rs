@@ -14,12 +14,11 @@ use crate::domain::{AliasKind, Contact, ContactRef};
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::body::{JsonBytes, parse, read_limited};
-use crate::http::compat::{DialectResult, In, biller_of, method_not_allowed, no_such_route};
+use crate::http::compat::{DialectResult, In, biller_of, method_not_allowed, no_such_route, object};
 use crate::http::native::contact::if_match;
 use crate::http::path::PathParams;
 use crate::http::query::query;
 use crate::service::{ContactBatch, PatchRequest, Principal, Scope, ServiceError};
-use crate::wire::record::Unique;
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
 use axum::Router;
@@ -31,7 +30,6 @@ use axum::routing::{any, get, post};
 use customer::Customer;
 pub use error::PayAdvantage;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 use std::cmp::Ordering;
 use std::time::Duration;
 
@@ -105,13 +103,6 @@ fn code_ref(raw: &str) -> Result<ContactRef> {
         Ok(ContactRef::Alias(ALIAS, raw.to_owned()))
     } else {
         Err(ServiceError::NotFound(crate::service::Resource::Contact).into())
-    }
-}
-
-fn object(body: &[u8]) -> Result<serde_json::Map<String, Value>> {
-    match parse::<Unique>(body)? {
-        Unique(Value::Object(fields)) => Ok(fields),
-        _ => Err(Fault::new(FaultKind::InvalidBody, "The request body must be a JSON object").into()),
     }
 }
 

@@ -10,13 +10,12 @@ use crate::domain::contact::PhoneKind;
 use crate::domain::query::{ContactFilter, MAX_PAGE_SIZE, PageRequest, TimeRange};
 use crate::domain::{Contact, ContactData, ContactId, ContactRef};
 use crate::http::AppState;
-use crate::http::body::{JsonBytes, parse};
-use crate::http::compat::{BasicAuth, DialectResult, In, biller_of, method_not_allowed, no_such_route};
+use crate::http::body::JsonBytes;
+use crate::http::compat::{BasicAuth, DialectResult, In, biller_of, method_not_allowed, no_such_route, object};
 use crate::http::native::contact::if_match;
 use crate::http::path::PathParams;
 use crate::http::query::query;
 use crate::service::{ContactBatch, PatchRequest, SameContact, ServiceError};
-use crate::wire::record::Unique;
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
 use axum::Router;
@@ -27,7 +26,6 @@ use axum::routing::{any, get};
 use entity::{Collection, Entity};
 pub use error::Razorpay;
 use serde::Deserialize;
-use serde_json::Value;
 use time::OffsetDateTime;
 
 type Result<T> = DialectResult<Razorpay, T>;
@@ -49,14 +47,6 @@ fn contact_id(raw: &str) -> Result<ContactRef> {
         let shown: String = raw.chars().take(64).collect();
         Fault::new(FaultKind::InvalidContactId, format!("{shown} is not a valid id.")).into()
     })
-}
-
-/// A JSON object body.
-fn object(body: &[u8]) -> Result<serde_json::Map<String, Value>> {
-    match parse::<Unique>(body)? {
-        Unique(Value::Object(fields)) => Ok(fields),
-        _ => Err(Fault::new(FaultKind::InvalidBody, "The request body must be a JSON object").into()),
-    }
 }
 
 fn entity(status: StatusCode, contact: Contact) -> Response {
