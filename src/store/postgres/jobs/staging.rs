@@ -1,14 +1,26 @@
-//! Staging a job's checked records: by COPY where no earlier record used
-//! the number, checked one by one where one may have.
+//! A worker's writes under its lease: staged rows (by COPY where no earlier
+//! record used the number, checked one by one where one may have), errors,
+//! and the merge.
 
-use crate::store::{BillerId, Duplicate, StageItem, StoreResult};
+use super::merge::merge;
+use super::{VACUUM_AFTER, drop_work, end_job, fenced, vacuum_contacts};
+use crate::domain::JobId;
+use crate::domain::job::{JobCounts, JobStatus};
+use crate::store::postgres::{PgStore, direct_load};
+use crate::store::{
+    ApplyJob, BillerId, DirectLoad, Duplicate, Fence, Heartbeat, JobError, JobStaging, KnownFingerprints,
+    MAX_KNOWN_FINGERPRINTS, StageItem, StoreResult,
+};
+use async_trait::async_trait;
+use futures_util::TryStreamExt;
+use time::OffsetDateTime;
 use tokio_postgres::Transaction;
-use tokio_postgres::binary_copy::BinaryCopyInWriter;
+use tokio_postgres::binary_copy::{BinaryCopyInWriter, BinaryCopyOutStream};
 use tokio_postgres::types::Type;
 
 /// Stages items no earlier item of the job used the number of: no conflict
 /// is possible, so no conflict check (COPY fails whole if one slips through).
-pub(super) async fn copy_first_uses(
+async fn copy_first_uses(
     tx: &Transaction<'_>,
     biller: BillerId,
     seq: i64,
@@ -76,7 +88,7 @@ pub(super) async fn copy_first_uses(
 
 /// Stages items whose number may have been used before, in job order, and
 /// returns those it was (`Duplicate::item` is the position beside each).
-pub(super) async fn stage_checked(
+async fn stage_checked(
     tx: &Transaction<'_>,
     biller: BillerId,
     seq: i64,
@@ -148,4 +160,125 @@ pub(super) async fn stage_checked(
             Duplicate { item: *pos, first_idx: idx as u64, first_line: line as u64 }
         })
         .collect())
+}
+
+#[async_trait]
+impl JobStaging for PgStore {
+    async fn known_fingerprints(&self, biller: BillerId) -> StoreResult<Option<KnownFingerprints>> {
+        let c = self.pool.get().await?;
+        // COPY takes no parameters; the biller's id and the limit are numbers.
+        let out = c
+            .copy_out(&format!(
+                "COPY (SELECT account_number, fingerprint FROM contacts WHERE biller_id = {biller} LIMIT {})
+                 TO STDOUT BINARY",
+                MAX_KNOWN_FINGERPRINTS + 1
+            ))
+            .await?;
+        let rows = BinaryCopyOutStream::new(out, &[Type::TEXT, Type::INT8]);
+        futures_util::pin_mut!(rows);
+        let mut known = KnownFingerprints::new();
+        while let Some(row) = rows.try_next().await? {
+            if known.len() == MAX_KNOWN_FINGERPRINTS {
+                return Ok(None);
+            }
+            known.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        Ok(Some(known).filter(|k| !k.is_empty()))
+    }
+
+    async fn stage_job_rows(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        items: Vec<StageItem>,
+    ) -> StoreResult<(Heartbeat, Vec<Duplicate>)> {
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let state = fenced(&tx, fence).await?;
+        let mut duplicates = Vec::new();
+        if state == Heartbeat::Continue {
+            // Staged rows are redone from the records by any re-run (the
+            // table is unlogged); the merge checks they are all there.
+            tx.batch_execute("SET LOCAL synchronous_commit = off").await?;
+            // First uses (nearly all) by binary COPY; the rest after them, in
+            // job order, so of two uses of a number the first is kept.
+            let (maybe, first): (Vec<(usize, &StageItem)>, Vec<_>) =
+                items.iter().enumerate().partition(|(_, i)| i.maybe_repeated);
+            copy_first_uses(&tx, biller, fence.seq, first.iter().map(|(_, i)| *i)).await?;
+            if !maybe.is_empty() {
+                duplicates = stage_checked(&tx, biller, fence.seq, &maybe).await?;
+            }
+            tx.commit().await?;
+        }
+        Ok((state, duplicates))
+    }
+
+    async fn add_job_errors(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        first_ord: u64,
+        errors: Vec<JobError>,
+    ) -> StoreResult<Heartbeat> {
+        let ord: Vec<i64> = (0..errors.len()).map(|i| (first_ord + i as u64) as i64).collect();
+        let idx: Vec<i64> = errors.iter().map(|e| e.idx as i64).collect();
+        let line: Vec<i64> = errors.iter().map(|e| e.line as i64).collect();
+        let acct: Vec<Option<&str>> = errors.iter().map(|e| e.account_number.as_deref()).collect();
+        let field: Vec<&str> = errors.iter().map(|e| e.field.as_str()).collect();
+        let code: Vec<&str> = errors.iter().map(|e| e.code.as_str()).collect();
+        let message: Vec<&str> = errors.iter().map(|e| e.message.as_str()).collect();
+        let mut c = self.pool.get().await?;
+        let tx = c.transaction().await?;
+        let state = fenced(&tx, fence).await?;
+        if state == Heartbeat::Continue {
+            tx.execute(
+                "INSERT INTO job_errors (biller_id, job_seq, ord, idx, line, account_number, field, code, message)
+                 SELECT $1, $2, u.* FROM unnest($3::int8[], $4::int8[], $5::int8[], $6::text[], $7::text[], $8::text[], $9::text[])
+                      AS u(ord, idx, line, acct, field, code, message)",
+                &[&biller, &fence.seq, &ord, &idx, &line, &acct, &field, &code, &message],
+            )
+            .await?;
+            tx.commit().await?;
+        }
+        Ok(state)
+    }
+
+    async fn apply_job(
+        &self,
+        fence: &Fence,
+        biller: BillerId,
+        apply: &ApplyJob,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<JobCounts>> {
+        let mut c = self.pool.get().await?;
+        let copy_conn = self.copy_connection(apply.snapshot.as_ref(), apply.mode, apply.dry_run).await?;
+        let tx = c.transaction().await?;
+        if fenced(&tx, fence).await? != Heartbeat::Continue {
+            return Ok(None);
+        }
+        let t = std::time::Instant::now();
+        let (counts, note) = merge(&tx, fence, biller, apply, copy_conn, now).await?;
+        end_job(&tx, fence.seq, JobStatus::Completed, note.as_deref(), &counts, now).await?;
+        tracing::debug!(ms = t.elapsed().as_millis(), "merge: written");
+        tx.commit().await?;
+        tracing::debug!(ms = t.elapsed().as_millis(), "merge: committed");
+        let t = std::time::Instant::now();
+        drop_work(&mut c, biller, fence.seq).await;
+        tracing::debug!(ms = t.elapsed().as_millis(), "job's work dropped");
+        if !apply.dry_run && counts.created + counts.updated + counts.removed >= VACUUM_AFTER {
+            vacuum_contacts(self.pool.clone());
+        }
+        Ok(Some(counts))
+    }
+
+    async fn begin_direct_load(
+        &self,
+        biller: BillerId,
+        settings_version: i64,
+        job: &JobId,
+        now: OffsetDateTime,
+    ) -> StoreResult<Option<DirectLoad>> {
+        let job = job.as_str().to_owned();
+        direct_load::begin(self.pool.clone(), &self.direct_loads, biller, settings_version, job, now).await
+    }
 }

@@ -3,17 +3,22 @@
 //! `ContactData` here, against the biller's settings, its tag catalogue and
 //! today's date (`Rules`).
 
+mod checker;
+mod contact_fields;
+mod parts;
+
+use checker::{Checker, trimmed};
+pub use checker::{normalize_phone, razorpay_name, valid_email};
+use contact_fields::fields;
+use parts::{address, notes, phones, tags};
+
 use crate::domain::account_number::AccountNumber;
-use crate::domain::contact::{
-    Address, AddressDraft, ContactData, ContactDraft, FieldValue, Phone, PhoneDraft, PhoneKind, RawValue,
-};
+use crate::domain::contact::{ContactData, ContactDraft};
+use crate::domain::crn;
 use crate::domain::errors::{BatchErrors, ErrorCode, FieldError, RecordError, short_list};
-use crate::domain::field_settings::{BillerSettings, Field, FieldKind, FieldRole, MAX_FIELDS, NameRules};
-use crate::domain::ids::TagId;
-use crate::domain::{crn, phone};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use crate::domain::field_settings::{BillerSettings, NameRules};
+use std::collections::{HashMap, HashSet};
 use time::Date;
-use time::macros::format_description;
 
 /// What a contact is checked against, besides itself.
 #[derive(Clone, Copy)]
@@ -44,128 +49,6 @@ pub const MAX_NOTE_KEY: usize = 64;
 pub const MAX_NOTE_VALUE: usize = 256;
 pub const MAX_TAGS: usize = 32;
 pub const MAX_TAG: usize = 64;
-
-/// Collects every problem with one record instead of stopping at the first.
-struct Checker {
-    errors: Vec<FieldError>,
-}
-
-impl Checker {
-    fn fail(&mut self, field: impl Into<String>, code: ErrorCode, message: impl Into<String>) {
-        self.errors.push(FieldError::new(field, code, message));
-    }
-
-    /// Optional free text: empty means absent; control characters and overlong values are errors.
-    /// Optional free text: surrounding whitespace is trimmed, and what is left
-    /// empty counts as absent (one rule for every standard text field).
-    fn text(&mut self, field: &str, value: Option<String>, max: usize) -> Option<String> {
-        let value = trimmed(value)?;
-        self.check_text(field, &value, 0, max).then_some(value)
-    }
-
-    fn check_text(&mut self, field: &str, value: &str, min: usize, max: usize) -> bool {
-        let len = value.chars().count();
-        if len < min || len > max {
-            self.fail(field, ErrorCode::InvalidLength, format!("{field} must be {min} to {max} characters, got {len}"));
-            return false;
-        }
-        if value.chars().any(char::is_control) {
-            self.fail(field, ErrorCode::InvalidCharacters, format!("{field} must not contain control characters"));
-            return false;
-        }
-        true
-    }
-
-    fn email(&mut self, field: &str, value: &str) -> bool {
-        if !valid_email(value) {
-            self.fail(field, ErrorCode::InvalidFormat, format!("{field} is not a valid email address"));
-            return false;
-        }
-        true
-    }
-
-    fn phone_number(&mut self, field: &str, value: &str) -> Option<String> {
-        let number = normalize_phone(value);
-        if number.is_none() {
-            self.fail(
-                field,
-                ErrorCode::InvalidFormat,
-                format!("{field} must be 4 to 20 digits, optionally with a leading +"),
-            );
-        }
-        number
-    }
-
-    /// An ISO 3166-1 country, given as alpha-2 (any case) or as its numeric id.
-    fn country(&mut self, field: &str, value: Option<String>) -> Option<String> {
-        let value = value.filter(|v| !v.trim().is_empty())?;
-        match phone::country(&value) {
-            Some(code) => Some(code.to_owned()),
-            None => {
-                self.fail(
-                    field,
-                    ErrorCode::InvalidFormat,
-                    format!("{field} must be an ISO 3166-1 country: alpha-2 such as AU, or its numeric id such as 036"),
-                );
-                None
-            }
-        }
-    }
-
-    fn date(&mut self, field: &str, value: &str) -> Option<Date> {
-        // Exactly YYYY-MM-DD: the parser alone would also take "+2020-01-01".
-        let shape = value.len() == 10
-            && value.bytes().enumerate().all(|(i, b)| if i == 4 || i == 7 { b == b'-' } else { b.is_ascii_digit() });
-        let parsed = shape
-            .then(|| Date::parse(value, format_description!("[year]-[month]-[day]")).ok())
-            .flatten()
-            .filter(|d| d.year() >= 1000);
-        if parsed.is_none() {
-            self.fail(field, ErrorCode::InvalidFormat, format!("{field} must be a date as YYYY-MM-DD"));
-        }
-        parsed
-    }
-}
-
-fn trimmed(value: Option<String>) -> Option<String> {
-    value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty())
-}
-
-/// An email address: RFC 5322 syntax (the `email_address` crate), at most
-/// 254 characters, and a domain with a dot in it (`a@localhost` reaches no one).
-pub fn valid_email(value: &str) -> bool {
-    value.len() <= MAX_EMAIL
-        && email_address::EmailAddress::is_valid(value)
-        && value.rsplit_once('@').is_some_and(|(_, domain)| {
-            let domain = domain.trim_end_matches('.');
-            domain.contains('.') && !domain.starts_with('.') && !domain.starts_with('[')
-        })
-}
-
-/// Strips the separators people type (spaces, dashes, dots, brackets) and
-/// checks what is left is `+`? and 4 to 20 digits.
-pub fn normalize_phone(value: &str) -> Option<String> {
-    let cleaned: String = value.chars().filter(|c| !matches!(c, ' ' | '-' | '.' | '(' | ')')).collect();
-    let digits = cleaned.strip_prefix('+').unwrap_or(&cleaned);
-    (digits.len() >= 4 && digits.len() <= 20 && digits.bytes().all(|b| b.is_ascii_digit())).then_some(cleaned)
-}
-
-/// Razorpay's name rule, as its clients expect it: 3 to 50 characters of
-/// `a-z A-Z 0-9`, space and `' - _ / ( ) , .`, not ending in a special
-/// character other than `.`. Returns which part was broken.
-pub fn razorpay_name(name: &str) -> Result<(), &'static str> {
-    let len = name.chars().count();
-    if !(3..=50).contains(&len) {
-        return Err("must be 3 to 50 characters");
-    }
-    if !name.chars().all(|c| c.is_ascii_alphanumeric() || " '-_/(),.".contains(c)) {
-        return Err("may contain only a-z A-Z 0-9, space and ' - _ / ( ) , .");
-    }
-    if !name.chars().last().is_some_and(|c| c.is_ascii_alphanumeric() || c == '.') {
-        return Err("must end in a letter, a digit or .");
-    }
-    Ok(())
-}
 
 /// Validates one contact. Every problem is reported, not just the first.
 pub fn validate_contact(draft: ContactDraft, rules: &Rules) -> Result<ContactData, Vec<FieldError>> {
@@ -273,225 +156,6 @@ pub fn validate_contact(draft: ContactDraft, rules: &Rules) -> Result<ContactDat
     }
 }
 
-fn phones(c: &mut Checker, drafts: Vec<PhoneDraft>, default_country: Option<&str>) -> Vec<Phone> {
-    if drafts.len() > MAX_PHONES {
-        c.fail("phones", ErrorCode::TooMany, format!("at most {MAX_PHONES} phones"));
-        return Vec::new();
-    }
-    let mut out: Vec<Phone> = Vec::with_capacity(drafts.len());
-    for (i, p) in drafts.into_iter().enumerate() {
-        let path = format!("phones[{i}]");
-        let kind = match p.kind.as_deref() {
-            None => Some(PhoneKind::Primary),
-            Some(k) => PhoneKind::parse(k).or_else(|| {
-                c.fail(format!("{path}.kind"), ErrorCode::InvalidValue, "kind must be primary, mobile, home or work");
-                None
-            }),
-        };
-        if let Some(kind) = kind.filter(|k| out.iter().any(|o| o.kind == *k)) {
-            c.fail(format!("{path}.kind"), ErrorCode::InvalidValue, format!("only one {} phone", kind.as_str()));
-        }
-        let country = c.country(&format!("{path}.country"), p.country);
-        let number = match p.number.as_deref().map(str::trim) {
-            None | Some("") => {
-                c.fail(format!("{path}.number"), ErrorCode::MissingRequired, "a phone needs a number");
-                None
-            }
-            Some(n) => phone_number(c, &format!("{path}.number"), n, country.as_deref().or(default_country)),
-        };
-        if let (Some(kind), Some((number, e164))) = (kind, number) {
-            out.push(Phone { kind, number, e164, country });
-        }
-    }
-    out
-}
-
-/// A phone number as sent, and its E.164 form: read in its country (or the
-/// biller's) with the `phonenumber` crate, or, in international form, on its
-/// own; with no country to read a local number in, kept as sent once it is
-/// 4 to 20 digits (its E.164 unknown).
-fn phone_number(c: &mut Checker, field: &str, number: &str, country: Option<&str>) -> Option<(String, Option<String>)> {
-    if country.is_none() && !number.starts_with('+') {
-        return c.phone_number(field, number).map(|_| (number.to_owned(), None));
-    }
-    match phone::parse(number, country) {
-        Ok(parsed) => Some((number.to_owned(), Some(parsed.e164))),
-        Err(why) => {
-            c.fail(field, ErrorCode::InvalidFormat, format!("{field} {why}"));
-            None
-        }
-    }
-}
-
-fn address(c: &mut Checker, a: AddressDraft) -> Address {
-    Address {
-        line1: c.text("address.line1", a.line1, MAX_ADDRESS_LINE),
-        line2: c.text("address.line2", a.line2, MAX_ADDRESS_LINE),
-        locality: c.text("address.locality", a.locality, MAX_ADDRESS_LINE),
-        city: c.text("address.city", a.city, MAX_ADDRESS_LINE),
-        state: c.text("address.state", a.state, 64),
-        postcode: c.text("address.postcode", a.postcode, 16),
-        country: c.country("address.country", a.country),
-    }
-}
-
-// Every list in a record stops at its limit: past it, the one error is
-// `too_many` and no item is looked at, so a hostile record of 100,000 items
-// costs what one of 33 does.
-
-fn notes(c: &mut Checker, notes: &BTreeMap<String, String>) {
-    if notes.len() > MAX_NOTES {
-        c.fail("notes", ErrorCode::TooMany, format!("at most {MAX_NOTES} notes, got {}", notes.len()));
-        return;
-    }
-    for (k, v) in notes {
-        let path = format!("notes.{k}");
-        if c.check_text(&path, k, 1, MAX_NOTE_KEY) {
-            c.check_text(&path, v, 0, MAX_NOTE_VALUE);
-        }
-    }
-}
-
-/// Tags are ids from the biller's catalogue (`GET …/tags`), each once.
-fn tags(c: &mut Checker, tags: &[String], known: &HashSet<String>) {
-    if tags.len() > MAX_TAGS {
-        c.fail("tags", ErrorCode::TooMany, format!("at most {MAX_TAGS} tags, got {}", tags.len()));
-        return;
-    }
-    let mut seen = HashSet::with_capacity(tags.len());
-    for (i, t) in tags.iter().enumerate() {
-        let path = format!("tags[{i}]");
-        if TagId::parse(t).is_none() {
-            c.fail(path, ErrorCode::InvalidFormat, format!("tag {t:?} is not a tag id (24 lowercase hex characters)"));
-        } else if !known.contains(t) {
-            c.fail(path, ErrorCode::InvalidValue, format!("tag {t} is not in the biller's tag catalogue"));
-        } else if !seen.insert(t.as_str()) {
-            c.fail(path, ErrorCode::InvalidValue, format!("tag {t} is listed twice"));
-        }
-    }
-}
-
-fn fields(
-    c: &mut Checker,
-    mut raw: BTreeMap<String, RawValue>,
-    settings: &BillerSettings,
-    account_number: Option<&str>,
-) -> BTreeMap<String, FieldValue> {
-    if raw.len() > MAX_FIELDS {
-        c.fail("fields", ErrorCode::TooMany, format!("at most {MAX_FIELDS} fields, got {}", raw.len()));
-        return BTreeMap::new();
-    }
-    for key in raw.keys().filter(|k| settings.field(k).is_none()) {
-        c.fail(
-            format!("fields.{key}"),
-            ErrorCode::UnknownField,
-            format!("{key} is not a configured contact field for this biller"),
-        );
-    }
-    let mut out = BTreeMap::new();
-    for field in settings.fields() {
-        let (key, path) = (&field.def.key, &field.path);
-        match raw.remove(key) {
-            None | Some(RawValue::Null) => {
-                if field.def.required {
-                    c.fail(path, ErrorCode::MissingRequired, format!("{key} is required"));
-                }
-            }
-            Some(RawValue::Text(s)) if s.is_empty() => {
-                if field.def.required {
-                    c.fail(path, ErrorCode::MissingRequired, format!("{key} is required"));
-                }
-            }
-            Some(value) => {
-                if let Some(v) = field_value(c, path, field, value, account_number) {
-                    out.insert(key.clone(), v);
-                }
-            }
-        }
-    }
-    out
-}
-
-fn field_value(
-    c: &mut Checker,
-    path: &str,
-    field: &Field,
-    value: RawValue,
-    account_number: Option<&str>,
-) -> Option<FieldValue> {
-    let def = &field.def;
-    let got = match value {
-        RawValue::Null => "null",
-        RawValue::Bool(_) => "boolean",
-        RawValue::Integer(_) | RawValue::Float(_) => "number",
-        RawValue::Text(_) => "string",
-        RawValue::Other(kind) => kind,
-    };
-    let wrong_type = |c: &mut Checker, want: &str| {
-        c.fail(path, ErrorCode::WrongType, format!("{} must be {want}, got {got}", def.key));
-        None
-    };
-    let value = match (&def.kind, value) {
-        (FieldKind::Boolean, RawValue::Bool(b)) => FieldValue::Bool(b),
-        (FieldKind::Boolean, RawValue::Text(s)) if s == "true" || s == "false" => FieldValue::Bool(s == "true"),
-        (FieldKind::Boolean, _) => return wrong_type(c, "true or false"),
-        (FieldKind::Integer, RawValue::Integer(i)) => FieldValue::Integer(i),
-        // Only the plain form: "+5" or "007" would not read back as sent.
-        (FieldKind::Integer, RawValue::Text(s)) => match s.parse::<i64>() {
-            Ok(i) if i.to_string() == s => FieldValue::Integer(i),
-            _ => return wrong_type(c, "an integer written plainly (no sign or leading zeroes)"),
-        },
-        (FieldKind::Integer, _) => return wrong_type(c, "an integer"),
-        (_, RawValue::Text(s)) => FieldValue::Text(s),
-        (_, _) => return wrong_type(c, "a string"),
-    };
-    let mut normalized = None;
-    if let FieldValue::Text(s) = &value {
-        let before = c.errors.len();
-        let ok = c.check_text(
-            path,
-            s,
-            def.min_length.unwrap_or(0),
-            def.max_length.unwrap_or(crate::domain::field_settings::MAX_FIELD_LENGTH),
-        );
-        if ok {
-            match def.kind {
-                FieldKind::Email => {
-                    c.email(path, s);
-                }
-                FieldKind::Phone => {
-                    normalized = c.phone_number(path, s);
-                }
-                FieldKind::Date => {
-                    c.date(path, s);
-                }
-                FieldKind::Enum if !def.values.contains(s) => {
-                    c.fail(
-                        path,
-                        ErrorCode::InvalidValue,
-                        format!("{} must be one of: {}", def.key, short_list(&def.values, 10)),
-                    );
-                }
-                _ => {}
-            }
-            if field.pattern.as_ref().is_some_and(|re| !re.is_match(s)) {
-                c.fail(path, ErrorCode::InvalidFormat, format!("{} does not match the configured pattern", def.key));
-            }
-            if def.role == FieldRole::Id && account_number.is_some_and(|a| a != s) {
-                c.fail(
-                    path,
-                    ErrorCode::IdMismatch,
-                    format!("{} has the id role and must equal the account number", def.key),
-                );
-            }
-        }
-        if c.errors.len() != before {
-            return None;
-        }
-    }
-    Some(normalized.map(FieldValue::Text).unwrap_or(value))
-}
-
 /// Validates a whole batch: every record, then duplicate account numbers
 /// across the batch (each position named). Returns the valid records with
 /// their positions and the errors found (bounded, with their total).
@@ -540,7 +204,8 @@ pub fn validate_batch(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::field_settings::{FieldDef, SettingsDoc};
+    use crate::domain::contact::{FieldValue, PhoneDraft, RawValue};
+    use crate::domain::field_settings::{FieldDef, FieldKind, FieldRole, SettingsDoc};
     use proptest::prelude::*;
 
     fn payreq_settings() -> BillerSettings {
