@@ -31,7 +31,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// Run the HTTP service (migrates the database first).
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
     /// Apply database migrations and exit.
     Migrate,
     /// Manage billers and their field settings.
@@ -147,6 +147,10 @@ struct ServeArgs {
     /// The UTC offset of Instantpay responses' `timestamp` (default +05:30, India).
     #[arg(long, env = "CONTACTD_INSTANTPAY_UTC_OFFSET", allow_hyphen_values = true)]
     instantpay_utc_offset: Option<String>,
+    /// A reverse proxy (address or CIDR) whose X-Forwarded-For names the
+    /// client, for keys' IP allow-lists; repeat or comma-separate (default none).
+    #[arg(long = "trusted-proxy", env = "CONTACTD_TRUSTED_PROXIES", value_delimiter = ',')]
+    trusted_proxies: Option<Vec<String>>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -198,9 +202,10 @@ enum KeyCommand {
         /// Comma-separated: contacts:read,contacts:write,contacts:replace,admin
         #[arg(long, value_delimiter = ',', required = true, value_parser = parse_scope)]
         scopes: Vec<Scope>,
-        /// An address or CIDR range the key may be used from, for dialects
-        /// whose clients name their IP (Instantpay's X-Ipay-Endpoint-Ip);
-        /// repeat for several. Without one, such dialects refuse the key.
+        /// An address or CIDR range the key may be used from (every API
+        /// checks the client's address against it; Instantpay also its
+        /// X-Ipay-Endpoint-Ip); repeat for several. Without one the key works
+        /// from anywhere, except through Instantpay, which refuses it.
         #[arg(long = "allow-ip", value_parser = parse_net)]
         allow_ips: Vec<ipnet::IpNet>,
     },
@@ -210,12 +215,8 @@ enum KeyCommand {
     List,
 }
 
-/// `203.0.113.7`, `203.0.113.0/24`, `2001:db8::/32`.
 fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
-    let s = s.trim();
-    s.parse::<ipnet::IpNet>()
-        .or_else(|_| s.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .map_err(|_| format!("{s:?} is neither an IP address nor a CIDR range (203.0.113.0/24)"))
+    crate::config::ip_net(s).ok_or_else(|| format!("{s:?} is neither an IP address nor a CIDR range (203.0.113.0/24)"))
 }
 
 fn parse_scope(s: &str) -> Result<Scope, String> {
@@ -308,6 +309,7 @@ impl Cli {
                 dialects: a.dialects.clone(),
                 instantpay_environment: a.instantpay_environment.clone(),
                 instantpay_utc_offset: a.instantpay_utc_offset.clone(),
+                trusted_proxies: a.trusted_proxies.clone(),
                 ..Overrides::default()
             },
             _ => Overrides::default(),

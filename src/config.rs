@@ -61,6 +61,9 @@ pub struct Settings {
     pub instantpay_environment: String,
     /// The UTC offset of Instantpay's `timestamp` (India's, +05:30).
     pub instantpay_utc_offset: time::UtcOffset,
+    /// Reverse proxies whose `X-Forwarded-For` names the client (a key's IP
+    /// allow-list is checked against that address, not the proxy's).
+    pub trusted_proxies: Vec<ipnet::IpNet>,
 }
 
 /// Every provider dialect this build speaks; all are on by default.
@@ -87,6 +90,7 @@ impl Default for Settings {
             dialects: DIALECTS.iter().map(|d| d.to_string()).collect(),
             instantpay_environment: "LIVE".into(),
             instantpay_utc_offset: time::UtcOffset::from_hms(5, 30, 0).unwrap_or(time::UtcOffset::UTC),
+            trusted_proxies: Vec::new(),
         }
     }
 }
@@ -113,6 +117,7 @@ pub struct FileSettings {
     pub dialects: Option<Vec<String>>,
     pub instantpay_environment: Option<String>,
     pub instantpay_utc_offset: Option<String>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// What flags and environment gave (clap merges those two).
@@ -136,6 +141,7 @@ pub struct Overrides {
     pub dialects: Option<Vec<String>>,
     pub instantpay_environment: Option<String>,
     pub instantpay_utc_offset: Option<String>,
+    pub trusted_proxies: Option<Vec<String>>,
 }
 
 /// Every `CONTACTD_` variable this build reads.
@@ -160,9 +166,19 @@ pub const KNOWN_ENV: &[&str] = &[
     "CONTACTD_DIALECTS",
     "CONTACTD_INSTANTPAY_ENVIRONMENT",
     "CONTACTD_INSTANTPAY_UTC_OFFSET",
+    "CONTACTD_TRUSTED_PROXIES",
     "CONTACTD_SERVER",
     "CONTACTD_TOKEN",
 ];
+
+/// `203.0.113.7`, `203.0.113.0/24`, `2001:db8::/32` (host bits dropped).
+pub fn ip_net(text: &str) -> Option<ipnet::IpNet> {
+    let text = text.trim();
+    text.parse::<ipnet::IpNet>()
+        .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+        .ok()
+        .map(|n| n.trunc())
+}
 
 /// `+05:30`, `-03:00`, `+00:00`.
 fn utc_offset(text: &str) -> Option<time::UtcOffset> {
@@ -238,6 +254,20 @@ impl Settings {
                     ConfigError::Invalid(format!("instantpay_utc_offset {text:?} is not an offset such as +05:30"))
                 })?,
             },
+            trusted_proxies: over
+                .trusted_proxies
+                .or(f.trusted_proxies)
+                .unwrap_or_default()
+                .iter()
+                .filter(|t| !t.trim().is_empty())
+                .map(|t| {
+                    ip_net(t).ok_or_else(|| {
+                        ConfigError::Invalid(format!(
+                            "trusted_proxies: {t:?} is neither an IP address nor a CIDR range"
+                        ))
+                    })
+                })
+                .collect::<Result<_, _>>()?,
         };
         if let Some(unknown) = s.dialects.iter().find(|d| !DIALECTS.contains(&d.as_str()) && !d.is_empty()) {
             return Err(ConfigError::Invalid(format!(

@@ -46,6 +46,7 @@ pub fn state(service: Service, settings: &Settings) -> AppState {
         max_body_bytes: settings.max_body_bytes,
         uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(http::MAX_CONCURRENT_UPLOADS)),
         dialects: settings.dialects.iter().filter(|d| !d.is_empty()).cloned().collect(),
+        trusted_proxies: settings.trusted_proxies.iter().copied().collect(),
     }
 }
 

@@ -53,8 +53,13 @@ pub struct TimeRange {
 /// A walk sees every contact that exists throughout it, and keeps its
 /// account number, exactly once, whatever is written meanwhile (a contact
 /// moved to another number may be seen at both, or at neither).
+///
+/// `skip` passes over that many contacts first, for dialects whose clients
+/// ask for page N: the database walks the index to it (no contact is read
+/// into the server), so a deep page costs more than a keyset one.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PageRequest {
     pub after: Option<String>,
     pub limit: usize,
+    pub skip: u64,
 }

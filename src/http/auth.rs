@@ -1,5 +1,7 @@
 //! The `Authorization` header: `Token <t>` or `Bearer <t>` on every API route;
-//! `Basic key_id:secret` only where a route asks for key credentials.
+//! `Basic key_id:secret` only where a route asks for key credentials. And
+//! where a request comes from: a key with an IP allow-list works only from
+//! there, whatever the scheme.
 
 use crate::http::AppState;
 use crate::http::problem::ApiError;
@@ -10,9 +12,61 @@ use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
 use base64::Engine;
 use base64::engine::{DecodePaddingMode, GeneralPurpose, GeneralPurposeConfig};
+use std::net::IpAddr;
 
 /// The authenticated caller of a request.
 pub struct Auth(pub Principal);
+
+/// The connection's peer address, put on every request by `server::serve`.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub IpAddr);
+
+/// Where a request comes from: its connection's peer or, when that is a
+/// trusted proxy, the nearest address in `X-Forwarded-For` that is not one
+/// (read from the right: only the proxies' own entries are believed).
+/// `None` when the request came in some other way.
+pub fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
+    let peer = parts.extensions.get::<Peer>()?.0;
+    let trusted_ip = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
+    if !trusted_ip(&peer) {
+        return Some(peer);
+    }
+    let mut chain = parts.headers.get_all("x-forwarded-for").iter().rev().flat_map(|v| {
+        v.to_str().unwrap_or("").rsplit(',').map(|hop| hop.trim().parse::<IpAddr>().ok()).collect::<Vec<_>>()
+    });
+    let mut last = peer;
+    for hop in chain.by_ref() {
+        // An entry that is not an address ends what can be believed.
+        let Some(ip) = hop else { return Some(last) };
+        if !trusted_ip(&ip) {
+            return Some(ip);
+        }
+        last = ip;
+    }
+    Some(last)
+}
+
+/// Refuses a key with an IP allow-list used from anywhere else.
+pub fn placed(who: Principal, parts: &Parts, state: &AppState) -> Result<Principal, ApiError> {
+    if who.allow_ips.is_empty() {
+        return Ok(who);
+    }
+    match client_ip(parts, &state.trusted_proxies) {
+        Some(ip) if who.allows(ip) => Ok(who),
+        Some(ip) => Err(Fault::new(
+            FaultKind::AddressNotAllowed,
+            format!("access denied: this key may not be used from {ip} (its IP allow-list)"),
+        )
+        .into()),
+        None => Err(Fault::new(FaultKind::AddressNotAllowed, "access denied: the client's address is unknown").into()),
+    }
+}
+
+/// The caller's key id and secret checked, then where the call comes from:
+/// what every key-credential route (token issue, Basic) does first.
+pub async fn verified_key(parts: &Parts, state: &AppState, id: &str, secret: &str) -> Result<Principal, ApiError> {
+    placed(state.service.authenticate_key(id, secret).await?, parts, state)
+}
 
 fn scheme<'a>(value: &'a str, name: &str) -> Option<&'a str> {
     let (s, rest) = value.split_once(' ')?;
@@ -35,7 +89,7 @@ impl FromRequestParts<AppState> for Auth {
         let token = scheme(value, "Token")
             .or_else(|| scheme(value, "Bearer"))
             .ok_or(ServiceError::Unauthenticated(AuthFailure::MalformedToken))?;
-        Ok(Auth(state.service.authenticate(token).await?))
+        Ok(Auth(placed(state.service.authenticate(token).await?, parts, state)?))
     }
 }
 

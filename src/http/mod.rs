@@ -22,6 +22,7 @@ use axum::routing::{delete, get, post};
 use native::{billers, catalogue, contact, contacts, job_submit, jobs, ops, snapshots, tokens};
 use std::future::Future;
 use tokio::net::TcpListener;
+use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, RequestId, SetRequestIdLayer};
 use tower_http::trace::{DefaultOnResponse, TraceLayer};
 use tracing::Level;
@@ -40,6 +41,8 @@ pub struct AppState {
     pub uploads: std::sync::Arc<tokio::sync::Semaphore>,
     /// The provider dialects served beside the native API.
     pub dialects: std::sync::Arc<[String]>,
+    /// Proxies whose `X-Forwarded-For` is believed (`auth::client_ip`).
+    pub trusted_proxies: std::sync::Arc<[ipnet::IpNet]>,
 }
 
 /// Job uploads one server streams at once; more get 503 and retry.
@@ -106,6 +109,7 @@ pub fn router(state: AppState) -> Router {
         .merge(compat::routes(&state.dialects))
         .fallback(not_found)
         .with_state(state)
+        .layer(CatchPanicLayer::custom(panicked))
         .layer(PropagateRequestIdLayer::new(REQUEST_ID))
         .layer(
             TraceLayer::new_for_http()
@@ -122,6 +126,14 @@ pub fn router(state: AppState) -> Router {
         )
         .layer(SetRequestIdLayer::new(REQUEST_ID, MakeRequestUuid))
         .layer(axum::middleware::map_request(drop_unsafe_request_id))
+}
+
+/// A bug costs its request a 500 (logged with the panic's message), never
+/// the connection.
+fn panicked(panic: Box<dyn std::any::Any + Send>) -> axum::response::Response {
+    let why = panic.downcast_ref::<&str>().copied().or(panic.downcast_ref::<String>().map(String::as_str));
+    tracing::error!(panic = why.unwrap_or("?"), "a request handler panicked");
+    ApiError::from(crate::service::ServiceError::Internal("the server failed on this request".into())).into_response()
 }
 
 /// Serves on a bound listener until `shutdown` resolves, then drains in-flight requests.

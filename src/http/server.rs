@@ -173,7 +173,7 @@ pub async fn serve(
             };
             let router = router.clone();
             async move {
-                let req = match slot {
+                let mut req = match slot {
                     Err(()) => return Ok(too_many_half_open()),
                     Ok(None) => req.map(Body::new),
                     Ok(slot) => req.map(|inner| {
@@ -181,6 +181,7 @@ pub async fn serve(
                         Body::new(TimedBody { inner, idle: limits.request_timeout, deadline, slot })
                     }),
                 };
+                req.extensions_mut().insert(crate::http::auth::Peer(client));
                 router.oneshot(req).await
             }
         });

@@ -293,18 +293,18 @@ impl Service {
         Ok(())
     }
 
-    pub async fn issue_token(&self, key_id: &str, secret: &str) -> ServiceResult<IssuedToken> {
-        self.issue_token_lasting(key_id, secret, self.config.token_ttl).await
+    /// A token for a caller whose key was checked (`authenticate_key`).
+    pub async fn issue_token(&self, who: &Principal) -> ServiceResult<IssuedToken> {
+        self.issue_token_lasting(who, self.config.token_ttl).await
     }
 
     /// A token that lasts `ttl` (a dialect whose clients expect their
-    /// provider's lifetime), verified and throttled as every token is.
+    /// provider's lifetime).
     #[tracing::instrument(skip_all)]
-    pub async fn issue_token_lasting(&self, key_id: &str, secret: &str, ttl: Duration) -> ServiceResult<IssuedToken> {
-        let principal = self.verify_key(key_id, secret).await?;
+    pub async fn issue_token_lasting(&self, who: &Principal, ttl: Duration) -> ServiceResult<IssuedToken> {
         let token = random_string(TOKEN_PREFIX);
         let expires_at = OffsetDateTime::now_utc() + ttl;
-        self.store.insert_token(&sha256(&token), &principal.key_id, expires_at).await?;
+        self.store.insert_token(&sha256(&token), &who.key_id, expires_at).await?;
         Ok(IssuedToken { token, expires_at, expires_in: ttl.as_secs() })
     }
 

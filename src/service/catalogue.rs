@@ -164,7 +164,11 @@ impl Service {
         loop {
             let page = self
                 .store
-                .contacts(biller.id, &ContactFilter::default(), &PageRequest { after: after.take(), limit: 1000 })
+                .contacts(
+                    biller.id,
+                    &ContactFilter::default(),
+                    &PageRequest { after: after.take(), limit: 1000, skip: 0 },
+                )
                 .await?;
             let (settings, tags, today) = (settings.clone(), tags.clone(), super::now().date());
             let contacts = page.contacts;

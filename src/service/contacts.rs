@@ -147,4 +147,10 @@ impl Service {
         let biller = self.authorize(who, code, Scope::ContactsRead).await?;
         Ok(self.store.contacts(biller.id, filter, page).await?)
     }
+
+    /// How many of the biller's contacts match (counted by the database).
+    pub async fn count_contacts(&self, who: &Principal, code: &str, filter: &ContactFilter) -> ServiceResult<u64> {
+        let biller = self.authorize(who, code, Scope::ContactsRead).await?;
+        Ok(self.store.count_contacts(biller.id, filter).await?)
+    }
 }

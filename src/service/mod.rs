@@ -134,8 +134,9 @@ impl Service {
         Ok(biller)
     }
 
-    /// The biller, if the principal has a grant on it (any scope).
-    pub(super) async fn granted(&self, who: &Principal, code: &str) -> ServiceResult<Biller> {
+    /// The biller, if the principal has a grant on it (any scope): what a
+    /// dialect renders beside contacts a scoped call already returned.
+    pub async fn granted(&self, who: &Principal, code: &str) -> ServiceResult<Biller> {
         if !who.billers.iter().any(|b| b == code) {
             return Err(ServiceError::NotFound(Resource::Biller));
         }

@@ -138,19 +138,18 @@ impl Service {
         batch: ContactBatch,
         with_crn: bool,
     ) -> ServiceResult<Contact> {
-        let contact = self
-            .with_settings(who, code, Scope::ContactsWrite, |biller| {
-                self.create_as(biller, who, via, batch.clone(), with_crn)
-            })
-            .await?;
-        self.crn_if_asked(who, code, via, contact, with_crn).await
+        self.with_settings(who, code, Scope::ContactsWrite, |biller| {
+            self.create_as(biller, who, via, batch.clone(), with_crn)
+        })
+        .await
     }
 
     /// Creates one contact whose account number is its own id without the
     /// `cont_` prefix: for dialects whose contacts have no account number
     /// (Razorpay). A number the record names is replaced. With `same`, a
     /// valid contact that equals an existing one is that one (`false`: not
-    /// created), as Razorpay's create rule has it.
+    /// created), as Razorpay's create rule has it. `with_crn` as for
+    /// `create_contact`.
     #[tracing::instrument(skip_all, fields(biller = code))]
     pub async fn create_numbered_contact(
         &self,
@@ -159,6 +158,7 @@ impl Service {
         via: &str,
         batch: ContactBatch,
         same: Option<SameContact>,
+        with_crn: bool,
     ) -> ServiceResult<(Contact, bool)> {
         let id = ContactId::generate(&mut rand::thread_rng());
         let mut batch = batch;
@@ -166,25 +166,10 @@ impl Service {
             draft.account_number = Some(id.as_str().trim_start_matches("cont_").to_owned());
         }
         self.with_settings(who, code, Scope::ContactsWrite, |biller| {
-            let new = NewContact { id: id.clone(), with_crn: false, same: same.as_ref() };
+            let new = NewContact { id: id.clone(), with_crn, same: same.as_ref() };
             self.create_with_id(biller, who, via, batch.clone(), new)
         })
         .await
-    }
-
-    /// The contact, given a CRN first if the request asked for one.
-    async fn crn_if_asked(
-        &self,
-        who: &Principal,
-        code: &str,
-        via: &str,
-        contact: Contact,
-        with_crn: bool,
-    ) -> ServiceResult<Contact> {
-        if !with_crn || contact.data.crn.is_some() {
-            return Ok(contact);
-        }
-        Ok(self.issue_crn(who, code, via, &ContactRef::Id(contact.id)).await?.0)
     }
 
     async fn create_as(
@@ -234,7 +219,12 @@ impl Service {
         if with_crn {
             crn_possible(&crn_rule(&biller), &contact).map_err(ServiceError::invalid_one)?;
         }
-        self.store.create_contact(biller.id, biller.settings_version, &contact, &origin(who, via)).await?;
+        let crn = with_crn.then(|| crn_rule(&biller));
+        let contact = self
+            .store
+            .create_contact(biller.id, biller.settings_version, &contact, &origin(who, via), crn)
+            .await?
+            .map_err(|e| refused(e, HeldWrite::Deactivate))?;
         Ok((contact, true))
     }
 
@@ -248,7 +238,8 @@ impl Service {
         let filter = (same.filter)(new);
         let mut after = None;
         loop {
-            let page = self.store.contacts(biller.id, &filter, &PageRequest { after, limit: MAX_PAGE_SIZE }).await?;
+            let page =
+                self.store.contacts(biller.id, &filter, &PageRequest { after, limit: MAX_PAGE_SIZE, skip: 0 }).await?;
             if let Some(found) = page.contacts.into_iter().find(|c| (same.equal)(&c.data, new)) {
                 return Ok(Some(found));
             }
@@ -272,14 +263,10 @@ impl Service {
         by: &ContactRef,
         request: PatchRequest,
     ) -> ServiceResult<(Contact, bool)> {
-        let (contact, changed) = self
-            .with_settings(who, code, Scope::ContactsWrite, |biller| {
-                self.patch_as(biller, who, via, by, request.clone())
-            })
-            .await?;
-        let had = contact.version;
-        let contact = self.crn_if_asked(who, code, via, contact, request.with_crn).await?;
-        Ok((contact.clone(), changed || contact.version != had))
+        self.with_settings(who, code, Scope::ContactsWrite, |biller| {
+            self.patch_as(biller, who, via, by, request.clone())
+        })
+        .await
     }
 
     async fn patch_as(
@@ -327,7 +314,15 @@ impl Service {
         });
         let updated = self
             .store
-            .update_contact(biller.id, by, biller.settings_version, &origin(who, via), super::now(), decide)
+            .update_contact(
+                biller.id,
+                by,
+                biller.settings_version,
+                &origin(who, via),
+                super::now(),
+                decide,
+                with_crn.then(|| crn_rule(&biller)),
+            )
             .await?
             .map_err(|e| refused(e, HeldWrite::Deactivate))?;
         Ok((updated.contact, updated.changed))

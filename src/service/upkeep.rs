@@ -40,7 +40,7 @@ impl Service {
         after: Option<String>,
         limit: usize,
     ) -> ServiceResult<ContactPage> {
-        Ok(self.store.contacts(biller, &ContactFilter::default(), &PageRequest { after, limit }).await?)
+        Ok(self.store.contacts(biller, &ContactFilter::default(), &PageRequest { after, limit, skip: 0 }).await?)
     }
 
     /// A page of a snapshot's contacts (export).

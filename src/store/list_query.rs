@@ -53,8 +53,8 @@ pub const POSTGRES: Dialect = Dialect {
     bytewise: " COLLATE \"C\"",
 };
 
-/// Search is case-insensitive through folded columns, the same way on both
-/// backends.
+/// A page of the biller's contacts that match, in account-number order
+/// (one more than the page, to tell whether another follows).
 pub fn list_query(
     columns: &str,
     biller: i64,
@@ -62,6 +62,27 @@ pub fn list_query(
     page: &PageRequest,
     dialect: &Dialect,
 ) -> ListQuery {
+    let mut q = matching(columns, biller, filter, page.after.as_deref(), dialect);
+    let mut arg = |sql: &str, value: i64| {
+        q.args.push(Arg::Int(value));
+        q.sql.push_str(sql);
+        q.sql.push_str(&(dialect.placeholder)(q.args.len()));
+    };
+    arg(" ORDER BY account_number LIMIT ", page.limit as i64 + 1);
+    if page.skip > 0 {
+        arg(" OFFSET ", i64::try_from(page.skip).unwrap_or(i64::MAX));
+    }
+    q
+}
+
+/// How many of the biller's contacts match.
+pub fn count_query(biller: i64, filter: &ContactFilter, dialect: &Dialect) -> ListQuery {
+    matching("COUNT(*)", biller, filter, None, dialect)
+}
+
+/// `columns` of the contacts that match, after `after`. Search is
+/// case-insensitive through folded columns, the same way on both backends.
+fn matching(columns: &str, biller: i64, filter: &ContactFilter, after: Option<&str>, dialect: &Dialect) -> ListQuery {
     let mut q = ListQuery {
         sql: format!("SELECT {columns} FROM contacts WHERE biller_id = {}", (dialect.placeholder)(1)),
         args: vec![Arg::Int(biller)],
@@ -77,7 +98,7 @@ pub fn list_query(
         }
     };
     let text = |t: &str| vec![Arg::Text(t.to_owned())];
-    if let Some(after) = &page.after {
+    if let Some(after) = after {
         clause(" AND account_number > ?", text(after));
     }
     if let Some(active) = filter.active {
@@ -127,7 +148,6 @@ pub fn list_query(
         let any = vec![holds("phone_keys"); tokens.len()].join(" OR ");
         clause(&format!(" AND ({any})"), tokens.into_iter().map(Arg::Text).collect());
     }
-    clause(" ORDER BY account_number LIMIT ?", vec![Arg::Int(page.limit as i64 + 1)]);
     q
 }
 

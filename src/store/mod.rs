@@ -259,7 +259,8 @@ pub trait ContactStore {
     ) -> StoreResult<WriteOutcome>;
     async fn contact(&self, biller: BillerId, by: &crate::domain::ContactRef) -> StoreResult<Option<Contact>>;
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage>;
-    async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64>;
+    /// How many of the biller's contacts match.
+    async fn count_contacts(&self, biller: BillerId, filter: &ContactFilter) -> StoreResult<u64>;
 }
 
 /// What an idempotency key says about a request.

@@ -135,17 +135,24 @@ pub struct HistoryRow {
 pub trait SingleContactStore {
     /// Creates one contact validated against `settings_version`, with its
     /// history; `Conflict` when the account number (or CRN) is taken.
+    /// With `crn`, a contact without one is given one in the same
+    /// transaction (as `issue_crn` would): a refused CRN creates nothing.
+    /// Returns the contact as stored.
     async fn create_contact(
         &self,
         biller: BillerId,
         settings_version: i64,
         contact: &Contact,
         origin: &Origin,
-    ) -> StoreResult<()>;
+        crn: Option<MakeCrn>,
+    ) -> StoreResult<Result<Contact, Refused>>;
     /// Reads the contact and its holds, asks `decide` what it becomes, and
     /// writes that with its history and a new version, all in one
     /// transaction (so concurrent updates of one contact never lose one).
     /// `Conflict` when the new account number or CRN is another contact's.
+    /// With `crn`, a contact left without one is given one in the same
+    /// transaction: a refused CRN changes nothing.
+    #[allow(clippy::too_many_arguments)]
     async fn update_contact(
         &self,
         biller: BillerId,
@@ -154,6 +161,7 @@ pub trait SingleContactStore {
         origin: &Origin,
         now: OffsetDateTime,
         decide: Decide,
+        crn: Option<MakeCrn>,
     ) -> StoreResult<Result<Updated, Refused>>;
     /// Deletes a contact without holds, if its version is `expected` (when
     /// given), keeping its last state in its history.

@@ -251,7 +251,69 @@ async fn servers_on_one_database_share_tokens_and_data(b: Backend) {
     }
 }
 
+/// A key with an IP allow-list works only from there, in every API and
+/// scheme; the address is the connection's, or a trusted proxy's
+/// `X-Forwarded-For` entry, never a header the client picks.
+async fn an_ip_allow_list_holds_in_every_api(b: Backend) {
+    let app = spawn_app(b).await;
+    app.service.create_biller("IPS", "Allow-listed").await.unwrap();
+    let elsewhere = ["10.1.0.0/16".parse().unwrap()];
+    let far = app.service.create_key(&["IPS".to_owned()], ALL, &elsewhere).await.unwrap();
+    let (id, secret) = (far.key_id.as_str(), far.secret.as_str());
+    let refused = |res: reqwest::Response| async move {
+        let status = res.status().as_u16();
+        (status, res.text().await.unwrap())
+    };
+    let attempts = [
+        app.client.post(app.url("/v1/auth/token")).basic_auth(id, Some(secret)),
+        app.client.post(app.url("/auth/token")).basic_auth(id, Some(secret)),
+        app.client
+            .post(app.url("/v3/token"))
+            .json(&json!({"grant_type": "password", "username": id, "password": secret})),
+        app.client.get(app.url("/v1/contacts")).basic_auth(id, Some(secret)),
+        // A header naming an allowed address changes nothing without a trusted proxy.
+        app.client.get(app.url("/v1/contacts")).basic_auth(id, Some(secret)).header("X-Forwarded-For", "10.1.2.3"),
+        app.client
+            .get(app.url("/contacts/profile"))
+            .header("X-Ipay-Client-Id", id)
+            .header("X-Ipay-Client-Secret", secret)
+            .header("X-Ipay-Endpoint-Ip", "10.1.2.3")
+            .header("X-Ipay-Auth-Code", "1"),
+    ];
+    for req in attempts {
+        let (status, text) = refused(req.send().await.unwrap()).await;
+        assert_eq!(status, 403, "{text}");
+        assert!(!text.contains("tok_"), "no token for a refused place: {text}");
+    }
+    // The same from a listed place works.
+    let near = app.service.create_key(&["IPS".to_owned()], ALL, &["127.0.0.1/32".parse().unwrap()]).await.unwrap();
+    let token = app.token(near.key_id.as_str(), &near.secret).await;
+    let res = app.client.get(app.url("/v1/billers/IPS/contacts")).header("Authorization", format!("Token {token}"));
+    assert_eq!(res.send().await.unwrap().status(), 200, "from a listed place");
+
+    // Behind a trusted proxy the client is the nearest untrusted hop.
+    let proxied = spawn_app_with(b, |s| s.trusted_proxies = vec!["127.0.0.1/32".parse().unwrap()]).await;
+    proxied.service.create_biller("IPS", "Allow-listed").await.unwrap();
+    let k = proxied.service.create_key(&["IPS".to_owned()], ALL, &elsewhere).await.unwrap();
+    for (forwarded, want) in [
+        (Some("10.1.2.3"), 200),
+        (Some("203.0.113.9, 10.1.2.3"), 200),
+        (Some("10.1.2.3, 203.0.113.9"), 403),
+        (Some("10.1.2.3, 127.0.0.1"), 200),
+        (Some("junk, 203.0.113.9"), 403),
+        (None, 403),
+    ] {
+        let mut req = proxied.client.get(proxied.url("/v1/contacts")).basic_auth(k.key_id.as_str(), Some(&k.secret));
+        if let Some(f) = forwarded {
+            req = req.header("X-Forwarded-For", f);
+        }
+        let (status, text) = refused(req.send().await.unwrap()).await;
+        assert_eq!(status, want, "{forwarded:?}: {text}");
+    }
+}
+
 crate::both_stores!(
+    an_ip_allow_list_holds_in_every_api,
     servers_on_one_database_share_tokens_and_data,
     token_by_json_and_basic,
     bad_credentials_are_refused_and_throttled,

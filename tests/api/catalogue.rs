@@ -333,6 +333,25 @@ async fn crns_are_made_and_checked_by_the_billers_rule(b: Backend) {
     let (s, v) = body(app.post(&t, &format!("/contacts/{}/crn", c["id"].as_str().unwrap()), &json!({})).await).await;
     assert_eq!(s, 409, "{v}");
     assert!(v["detail"].as_str().unwrap().contains("60010"), "{v}");
+    // Asked for with a write, such a CRN refuses the write whole: the patch
+    // is not kept, and the contact to create is not made.
+    let id = c["id"].as_str().unwrap();
+    let res = app
+        .request(Method::PATCH, &format!("/v1/billers/1001/contacts/{id}?with=crn"), &t.token)
+        .header("Content-Type", "application/merge-patch+json")
+        .body(json!({"name": "Renamed"}).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 409);
+    let after = stored(&app, &t, id).await;
+    assert_eq!((&after["name"], &after["version"], &after["crn"]), (&json!("Collides"), &json!(1), &Value::Null));
+    create(&app, &t, &json_merge!(contact("5006", "H"), json!({"crn": "60024"}))).await;
+    let (s, v) = body(app.post(&t, "/contacts?with=crn", &contact("6002", "Collides Too")).await).await;
+    assert_eq!(s, 409, "{v}");
+    assert_eq!(app.get(&t, "/contacts/acct:6002").await.status(), 404, "nothing was written");
+    let (s, v) = body(app.get(&t, &format!("/contacts/{id}/history")).await).await;
+    assert_eq!((s, v["data"].as_array().map(Vec::len)), (200, Some(1)), "only its creation: {v}");
 
     // From a sequence (a biller of its own): 1 -> 18 (Luhn); a number whose
     // CRN a contact already has is skipped (2 -> 26 is issued), and the next

@@ -34,10 +34,11 @@ struct Ipay {
     tenant: Tenant,
 }
 
-/// A biller and a key that may be used from the seed's endpoint IP (and 10.1.0.0/16).
+/// A biller and a key that may be used from the seed's endpoint IP (and 10.1.0.0/16, and this machine).
 async fn ipay_biller(app: &TestApp, code: &str) -> Ipay {
     app.service.create_biller(code, "Instantpay Biller").await.unwrap();
-    let nets = ["14.142.186.142/32".parse().unwrap(), "10.1.0.0/16".parse().unwrap()];
+    // The test client connects from 127.0.0.1: a key is used from its listed places only.
+    let nets = ["14.142.186.142/32".parse().unwrap(), "10.1.0.0/16".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
     let key = app.service.create_key(&[code.to_owned()], ALL, &nets).await.unwrap();
     let token = app.token(key.key_id.as_str(), &key.secret).await;
     let tenant = Tenant { code: code.into(), key_id: key.key_id.to_string(), secret: key.secret.clone(), token };
@@ -166,6 +167,32 @@ async fn contacts_are_added_listed_and_deleted(b: Backend) {
     // The alias is stable: listed again, the same.
     let (_, again, _) = ipay(&app, &k, Method::GET, None).await;
     assert_eq!(again["data"][0]["_id"], json!(id));
+    // Pages by number, `limit` a page, as the whole list has them.
+    let other = r#"{"name": "Other One", "email": "other@example.com", "mobile": "9219133922"}"#;
+    let (_, v, text) = ipay(&app, &k, Method::POST, Some(other)).await;
+    let other_id = v["data"]["_id"].as_str().unwrap_or_else(|| panic!("{text}")).to_owned();
+    let (_, all, _) = ipay(&app, &k, Method::GET, None).await;
+    let listed: Vec<&Value> = all["data"].as_array().unwrap().iter().map(|p| &p["_id"]).collect();
+    let mut paged = Vec::new();
+    for page in ["page=1&limit=1", "page=2&limit=1", "page=3&limit=1", "page=99999999999&limit=1"] {
+        let res = app
+            .client
+            .get(app.url(&format!("/contacts/profile?{page}")))
+            .header("X-Ipay-Client-Id", &k.id)
+            .header("X-Ipay-Client-Secret", &k.secret)
+            .header("X-Ipay-Endpoint-Ip", SEED_IP)
+            .header("X-Ipay-Auth-Code", "1")
+            .send()
+            .await
+            .unwrap();
+        let (s, v) = body(res).await;
+        assert_eq!(s, 200, "{page}: {v}");
+        paged.extend(v["data"].as_array().unwrap().iter().map(|p| p["_id"].clone()));
+    }
+    assert_eq!(paged.iter().collect::<Vec<_>>(), listed);
+    assert_eq!(listed.len(), 2);
+    let (s, _, text) = ipay(&app, &k, Method::DELETE, Some(&json!({"contactId": other_id}).to_string())).await;
+    assert_eq!(s, 200, "{text}");
     let (s, v, text) = ipay(&app, &k, Method::DELETE, Some(&json!({"contactId": id}).to_string())).await;
     assert_eq!((s, envelope(&text, &v), v["data"].clone()), (200, "TXN".into(), Value::Null), "{text}");
     assert!(app.all_contacts(&k.tenant).await.is_empty());
@@ -199,6 +226,7 @@ async fn every_seed_error_in_instantpays_envelope(b: Backend) {
         (SEED_BODY.replace("645381c92c8e9e093406ccb2", "645381c92c8e9e093406ccb3"), "tagDetails"),
         (SEED_BODY.replace("645383ba4acec95a32089822", "nope"), "contactId"),
         ("[1, 2]".to_owned(), "object"),
+        (SEED_BODY.replace("\"name\": \"Karan\"", "\"nam\": \"Karan\""), "nam"),
         ("{\"name\":".to_owned(), "JSON"),
     ] {
         let (s, v, text) = ipay(&app, &k, Method::PATCH, Some(&bad)).await;
@@ -239,9 +267,33 @@ async fn every_seed_error_in_instantpays_envelope(b: Backend) {
     let (s, v, text) = ipay(&app, &k2, Method::GET, None).await;
     assert_eq!((s, envelope(&text, &v)), (403, "UAD".into()), "{text}");
     assert!(v["status"].as_str().unwrap().contains("allow-list"), "{text}");
+    // An add names no contactId: the contact is given one.
+    let (s, v, text) = ipay(&app, &k, Method::POST, Some(SEED_BODY)).await;
+    assert_eq!((s, envelope(&text, &v)), (400, "RPI".into()), "{text}");
+    assert!(v["status"].as_str().unwrap().contains("contactId"), "{text}");
     let (s, v, text) = ipay(&app, &k, Method::PUT, Some(SEED_BODY)).await;
     assert_eq!((s, envelope(&text, &v)), (405, "ERR".into()), "{text}");
     assert_eq!(app.all_contacts(&k.tenant).await, before, "a refused request changes nothing");
+    // Guessing at a key's secret is throttled, with when to retry.
+    let throttled = loop {
+        let res = app
+            .client
+            .get(app.url("/contacts/profile"))
+            .header("X-Ipay-Client-Id", &k.id)
+            .header("X-Ipay-Client-Secret", "sk_guess")
+            .header("X-Ipay-Endpoint-Ip", SEED_IP)
+            .header("X-Ipay-Auth-Code", "1")
+            .send()
+            .await
+            .unwrap();
+        if res.status() != 401 {
+            break res;
+        }
+    };
+    assert_eq!(throttled.status(), 429);
+    assert!(throttled.headers().get("retry-after").is_some(), "{:?}", throttled.headers());
+    let text = throttled.text().await.unwrap();
+    assert_eq!(envelope(&text, &serde_json::from_str(&text).unwrap()), "ERR", "{text}");
     assert_eq!(k.code, "IPAY");
 }
 
@@ -264,7 +316,34 @@ async fn another_billers_contacts_are_out_of_reach(b: Backend) {
     assert_eq!(app.all_contacts(&other.tenant).await, before);
 }
 
+/// A key that may only write gets the profile it added or changed back, and
+/// still may not list.
+async fn a_write_only_key_gets_what_it_wrote(b: Backend) {
+    let app = spawn_app(b).await;
+    let admin = ipay_biller(&app, "IP_WO").await;
+    let nets = ["14.142.186.142/32".parse().unwrap(), "127.0.0.1/32".parse().unwrap()];
+    let key =
+        app.service.create_key(&["IP_WO".to_owned()], &[contactd::store::Scope::ContactsWrite], &nets).await.unwrap();
+    let k = Ipay { id: key.key_id.to_string(), secret: key.secret.clone(), ..admin };
+    let add = r#"{"name": "Write Only", "email": "wo@example.com", "mobile": "9219133921"}"#;
+    let (s, v, text) = ipay(&app, &k, Method::POST, Some(add)).await;
+    assert_eq!((s, envelope(&text, &v)), (200, "TXN".into()), "{text}");
+    let id = v["data"]["_id"].as_str().unwrap().to_owned();
+    let change = format!(
+        r#"{{"contactId": "{id}", "name": "Written", "email": "wo@example.com", "mobile": "9219133921", "tagDetails": []}}"#
+    );
+    let (s, v, text) = ipay(&app, &k, Method::PATCH, Some(&change)).await;
+    assert_eq!((s, v["data"]["name"].as_str()), (200, Some("Written")), "{text}");
+    let (s, v, text) = ipay(&app, &k, Method::GET, None).await;
+    assert_eq!((s, envelope(&text, &v)), (403, "UAD".into()), "listing needs contacts:read: {text}");
+    let stored = app.all_contacts(&k.tenant).await;
+    assert_eq!(stored.len(), 1);
+    let c = stored.values().next().unwrap();
+    assert_eq!((c["aliases"]["instantpay"].as_str(), c["name"].as_str()), (Some(id.as_str()), Some("Written")));
+}
+
 both_stores!(
+    a_write_only_key_gets_what_it_wrote,
     the_seeds_request_gets_the_seeds_answer,
     contacts_are_added_listed_and_deleted,
     every_seed_error_in_instantpays_envelope,

@@ -114,7 +114,8 @@ async fn tokens_are_issued_for_the_password_grant(b: Backend) {
     assert!(pa_error(&v).1[0].contains("grant_type"), "{v}");
     let (s, v) = body_of(app.client.get(app.url("/v3/customers")).send().await.unwrap()).await;
     assert_eq!(s, 401, "{v}");
-    pa_error(&v);
+    let (_, messages) = pa_error(&v);
+    assert!(messages[0].contains("POST /v3/token") && !messages[0].contains("/v1/"), "its own token route: {v}");
     let (s, v) = pa(&app, "tok_nonsense", Method::GET, "/v3/customers", None).await;
     assert_eq!(s, 401, "{v}");
     pa_error(&v);
@@ -174,6 +175,13 @@ async fn customers_are_created_read_and_listed(b: Backend) {
     assert_eq!(v["Meta"]["total_recs"], 1);
     let (_, v) = pa(&app, &token, Method::GET, "/v3/customers?isactive=false", None).await;
     assert_eq!(v["Meta"]["total_recs"], 0);
+    // Unsorted pages come from the database, in account-number order, with the whole count.
+    let (_, all) = pa(&app, &token, Method::GET, "/v3/customers", None).await;
+    let codes: Vec<&Value> = all["Records"].as_array().unwrap().iter().map(|r| &r["Code"]).collect();
+    let (s, v) = pa(&app, &token, Method::GET, "/v3/customers?per_page=1&page=2&isactive=true", None).await;
+    assert_eq!((s, &v["Meta"]["total_recs"], &v["Records"][0]["Code"]), (200, &json!(4), codes[2]), "{v}");
+    let (s, v) = pa(&app, &token, Method::GET, "/v3/customers?page=184467440737095516", None).await;
+    assert_eq!((s, &v["Records"], &v["Meta"]["total_recs"]), (200, &json!([]), &json!(4)), "far past the end: {v}");
     for bad in ["per_page=0", "per_page=1001", "sort=shoesize", "page=x", "colour=red"] {
         let (s, v) = pa(&app, &token, Method::GET, &format!("/v3/customers?{bad}"), None).await;
         assert_eq!(s, 400, "{bad}: {v}");
@@ -291,12 +299,21 @@ async fn every_seed_error_in_pay_advantages_shape(b: Backend) {
         (Method::PUT, Some(json!({"IsActive": "no"}))),
         (Method::PUT, Some(json!([1]))),
         (Method::POST, Some(json!({}))),
+        // A custom field named twice, or carrying what would go unread.
+        (
+            Method::PUT,
+            Some(json!({"CustomFields": [{"Name": "member-no", "Value": "A"}, {"Name": "member-no", "Value": "B"}]})),
+        ),
+        (Method::PUT, Some(json!({"CustomFields": [{"Name": "member-no", "Value": "A", "Junk": 1}]}))),
     ] {
         let p = if method == Method::POST { "/v3/customers".to_owned() } else { path.clone() };
         let (s, v) = pa(&app, &token, method, &p, body).await;
         assert_eq!(s, 400, "{v}");
         pa_error(&v);
     }
+    let (s, v) = pa(&app, &token, Method::POST, &format!("{path}/createbpayref?with=x"), None).await;
+    assert_eq!(s, 400, "a query it does not take: {v}");
+    pa_error(&v);
     // Unknown codes, malformed ones: 404.
     for code in ["ZZZZZZ", "abc", "ab%2Fcd", "AAAAAAA"] {
         let (s, v) = pa(&app, &token, Method::GET, &format!("/v3/customers/{code}"), None).await;
@@ -331,7 +348,32 @@ async fn another_billers_customers_are_out_of_reach(b: Backend) {
     assert_eq!(app.all_contacts(&other).await, before);
 }
 
+/// A key that may only write gets what it wrote back (the seed's create and
+/// update answer with the customer), and still may not read.
+async fn a_write_only_key_gets_what_it_wrote(b: Backend) {
+    let app = spawn_app(b).await;
+    let admin = pa_biller(&app, "PA_WO").await;
+    let writer = app.tenant_key(&["PA_WO"], &[contactd::store::Scope::ContactsWrite]).await;
+    let token = pa_token(&app, &writer).await;
+    let (s, v) = pa(&app, &token, Method::POST, "/v3/customers", Some(new_customer())).await;
+    assert_eq!(s, 201, "{v}");
+    let code = v["Code"].as_str().unwrap().to_owned();
+    let (s, v) =
+        pa(&app, &token, Method::PUT, &format!("/v3/customers/{code}"), Some(json!({"Email": "new@email.com"}))).await;
+    assert_eq!((s, v["Email"].as_str()), (200, Some("new@email.com")), "{v}");
+    let (s, v) = pa(&app, &token, Method::GET, &format!("/v3/customers/{code}"), None).await;
+    assert_eq!(s, 403, "reading needs contacts:read: {v}");
+    let stored = app.all_contacts(&admin).await;
+    assert_eq!(stored.len(), 1);
+    let c = stored.values().next().unwrap();
+    assert_eq!(
+        (c["aliases"]["pay_advantage"].as_str(), c["email"].as_str()),
+        (Some(code.as_str()), Some("new@email.com"))
+    );
+}
+
 both_stores!(
+    a_write_only_key_gets_what_it_wrote,
     tokens_are_issued_for_the_password_grant,
     customers_are_created_read_and_listed,
     updates_change_only_what_is_sent,

@@ -138,7 +138,7 @@ async fn upsert_replace_dry_run_and_guard(b: Backend) {
     let out = store.write_contacts(biller, dry, now).await.unwrap();
     assert_eq!((out.counts.created, out.counts.unchanged, out.counts.removed), (1, 1, 3));
     assert_eq!(out.removed, ["002", "003", "004"]);
-    assert_eq!(store.count_contacts(biller).await.unwrap(), 4);
+    assert_eq!(store.count_contacts(biller, &ContactFilter::default()).await.unwrap(), 4);
 
     // The guard refuses and leaves everything; confirmation lets it through.
     let mut guarded = batch(WriteMode::Replace, vec![data("001", "A"), data("005", "E")]);
@@ -149,12 +149,14 @@ async fn upsert_replace_dry_run_and_guard(b: Backend) {
         }
         other => panic!("expected a refusal, got {other:?}"),
     }
-    assert_eq!(store.count_contacts(biller).await.unwrap(), 4);
+    assert_eq!(store.count_contacts(biller, &ContactFilter::default()).await.unwrap(), 4);
     guarded.guard = Some(RemovalGuard { max_share: 0.25, confirm_removals: Some(3) });
     let out = store.write_contacts(biller, guarded, now).await.unwrap();
     assert_eq!((out.counts.created, out.counts.removed), (1, 3));
-    let page =
-        store.contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 10 }).await.unwrap();
+    let page = store
+        .contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 10, skip: 0 })
+        .await
+        .unwrap();
     let accts: Vec<&str> = page.contacts.iter().map(|c| c.data.account_number.as_str()).collect();
     assert_eq!(accts, ["001", "005"]);
 }
@@ -172,7 +174,7 @@ async fn tenants_are_isolated(b: Backend) {
     assert!(store.contact(b2, &ContactRef::Id(one.id.clone())).await.unwrap().is_none());
     let gone = store.delete_contact(b2, &ContactRef::Id(one.id.clone()), None, &origin(), now).await.unwrap();
     assert_eq!(gone, Err(contactd::store::Refused::NotFound));
-    assert_eq!(store.count_contacts(b1).await.unwrap(), 1);
+    assert_eq!(store.count_contacts(b1, &ContactFilter::default()).await.unwrap(), 1);
 }
 
 async fn single_contacts_round_trip_every_field(b: Backend) {
@@ -224,11 +226,11 @@ async fn single_contacts_round_trip_every_field(b: Backend) {
         created_at: now,
         updated_at: now,
     };
-    store.create_contact(biller, 1, &c, &origin()).await.unwrap();
+    store.create_contact(biller, 1, &c, &origin(), None).await.unwrap().unwrap();
     let got = store.contact(biller, &ContactRef::Id(c.id.clone())).await.unwrap().unwrap();
     assert_eq!(got, c, "every field survives the store");
     let dup = Contact { id: ContactId::generate(&mut rand::thread_rng()), ..c.clone() };
-    assert!(matches!(store.create_contact(biller, 1, &dup, &origin()).await, Err(StoreError::Conflict(_))));
+    assert!(matches!(store.create_contact(biller, 1, &dup, &origin(), None).await, Err(StoreError::Conflict(_))));
     let deleted = store.delete_contact(biller, &ContactRef::Id(c.id.clone()), None, &origin(), now).await.unwrap();
     assert_eq!(deleted, Ok(()));
     assert!(store.contact(biller, &ContactRef::AccountNumber("000123".into())).await.unwrap().is_none());
@@ -245,7 +247,7 @@ async fn pages_and_filters(b: Backend) {
     let mut all = Vec::new();
     loop {
         let page = store
-            .contacts(biller, &ContactFilter::default(), &PageRequest { after: after.clone(), limit: 10 })
+            .contacts(biller, &ContactFilter::default(), &PageRequest { after: after.clone(), limit: 10, skip: 0 })
             .await
             .unwrap();
         all.extend(page.contacts.into_iter().map(|c| c.data.account_number.into_string()));
@@ -255,9 +257,26 @@ async fn pages_and_filters(b: Backend) {
         }
     }
     assert_eq!(all, (0..25).map(|i| format!("{i:03}")).collect::<Vec<_>>());
+    // Page N by skipping, and counts by the database, filtered alike.
+    let skipped = |skip: u64, f: ContactFilter| {
+        let store = store.clone();
+        async move {
+            let page = store.contacts(biller, &f, &PageRequest { after: None, limit: 3, skip }).await.unwrap();
+            page.contacts.into_iter().map(|c| c.data.account_number.into_string()).collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(skipped(21, ContactFilter::default()).await, ["021", "022", "023"]);
+    assert_eq!(skipped(24, ContactFilter::default()).await, ["024"]);
+    assert!(skipped(u64::MAX, ContactFilter::default()).await.is_empty());
+    let active = || ContactFilter { active: Some(true), ..Default::default() };
+    assert_eq!(skipped(2, active()).await, ["002", "004", "005"], "003 is inactive");
+    assert_eq!(store.count_contacts(biller, &active()).await.unwrap(), 24);
+    assert_eq!(store.count_contacts(biller, &ContactFilter::default()).await.unwrap(), 25);
     let count = |f: ContactFilter| {
         let store = store.clone();
-        async move { store.contacts(biller, &f, &PageRequest { after: None, limit: 100 }).await.unwrap().contacts.len() }
+        async move {
+            store.contacts(biller, &f, &PageRequest { after: None, limit: 100, skip: 0 }).await.unwrap().contacts.len()
+        }
     };
     assert_eq!(count(ContactFilter { active: Some(false), ..Default::default() }).await, 1);
     assert_eq!(count(ContactFilter { contact_type: Some("vendor".into()), ..Default::default() }).await, 1);
@@ -300,7 +319,7 @@ async fn filters_find_contacts_by_every_key(b: Backend) {
     let found = |f: ContactFilter| {
         let store = store.clone();
         async move {
-            let page = store.contacts(biller, &f, &PageRequest { after: None, limit: 100 }).await.unwrap();
+            let page = store.contacts(biller, &f, &PageRequest { after: None, limit: 100, skip: 0 }).await.unwrap();
             page.contacts.into_iter().map(|c| c.data.account_number.into_string()).collect::<Vec<_>>()
         }
     };
@@ -339,7 +358,7 @@ async fn filters_find_contacts_by_every_key(b: Backend) {
         created_at: now,
         updated_at: now,
     };
-    store.create_contact(biller, 1, &single, &origin()).await.unwrap();
+    store.create_contact(biller, 1, &single, &origin(), None).await.unwrap().unwrap();
     assert_eq!(found(ContactFilter { reference_id: Some("ref-005".into()), ..f() }).await, ["005"]);
     let by = ContactRef::Id(single.id.clone());
     let renamed = store
@@ -355,6 +374,7 @@ async fn filters_find_contacts_by_every_key(b: Backend) {
                 next.phones.clear();
                 Ok(next)
             }),
+            None,
         )
         .await
         .unwrap();
@@ -397,11 +417,11 @@ async fn writes_against_old_settings_are_refused(b: Backend) {
         created_at: now,
         updated_at: now,
     };
-    assert!(matches!(store.create_contact(biller, 1, &c, &origin()).await, Err(StoreError::SettingsChanged)));
-    assert_eq!(store.count_contacts(biller).await.unwrap(), 0);
+    assert!(matches!(store.create_contact(biller, 1, &c, &origin(), None).await, Err(StoreError::SettingsChanged)));
+    assert_eq!(store.count_contacts(biller, &ContactFilter::default()).await.unwrap(), 0);
     store.write_contacts(biller, WriteBatch { settings_version: 2, ..stale }, now).await.unwrap();
-    store.create_contact(biller, 2, &c, &origin()).await.unwrap();
-    assert_eq!(store.count_contacts(biller).await.unwrap(), 2);
+    store.create_contact(biller, 2, &c, &origin(), None).await.unwrap().unwrap();
+    assert_eq!(store.count_contacts(biller, &ContactFilter::default()).await.unwrap(), 2);
 }
 
 /// A new add job with the defaults.
@@ -642,9 +662,9 @@ async fn a_merge_with_rows_missing_applies_nothing(b: Backend) {
     // (a later use of its number would have passed as a first use).
     let refused = store.apply_job(&fence, biller, &apply(3, 4), now).await;
     assert!(matches!(refused, Err(StoreError::StagingLost)), "{refused:?}");
-    assert_eq!(store.count_contacts(biller).await.unwrap(), 0, "nothing applied");
+    assert_eq!(store.count_contacts(biller, &ContactFilter::default()).await.unwrap(), 0, "nothing applied");
     let counts = store.apply_job(&fence, biller, &apply(3, 3), now).await.unwrap().unwrap();
-    assert_eq!((counts.created, store.count_contacts(biller).await.unwrap()), (2, 2));
+    assert_eq!((counts.created, store.count_contacts(biller, &ContactFilter::default()).await.unwrap()), (2, 2));
 }
 
 /// Staging finds every later use of a number, whether the caller marked it
@@ -682,8 +702,10 @@ async fn staging_finds_repeated_numbers(b: Backend) {
     let apply = apply_add(8, 3, 5);
     let counts = store.apply_job(&fence, biller, &apply, now).await.unwrap().unwrap();
     assert_eq!(counts.created, 5);
-    let page =
-        store.contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 10 }).await.unwrap();
+    let page = store
+        .contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 10, skip: 0 })
+        .await
+        .unwrap();
     let names: Vec<(String, String)> =
         page.contacts.into_iter().map(|c| (c.data.account_number.as_str().to_string(), c.data.name)).collect();
     assert_eq!(
@@ -715,8 +737,10 @@ async fn rows_staged_as_unchanged_are_checked_by_the_merge(b: Backend) {
     store.stage_job_rows(&first, biller, rows).await.unwrap();
     store.apply_job(&first, biller, &apply_add(2, 0, 2), now).await.unwrap().unwrap();
     let names = |store: std::sync::Arc<dyn contactd::store::Store>| async move {
-        let page =
-            store.contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 10 }).await.unwrap();
+        let page = store
+            .contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 10, skip: 0 })
+            .await
+            .unwrap();
         page.contacts
             .into_iter()
             .map(|c| format!("{} {}", c.data.account_number.as_str(), c.data.name))
@@ -758,8 +782,10 @@ async fn aliases_are_issued_once_and_never_reused(b: Backend) {
     let now = OffsetDateTime::now_utc();
     let records: Vec<ContactData> = (0..300).map(|i| data(&format!("{i:03}"), &format!("Name {i}"))).collect();
     store.write_contacts(biller, batch(WriteMode::Add, records), now).await.unwrap();
-    let page =
-        store.contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 1000 }).await.unwrap();
+    let page = store
+        .contacts(biller, &ContactFilter::default(), &PageRequest { after: None, limit: 1000, skip: 0 })
+        .await
+        .unwrap();
     let ids: Vec<ContactId> = page.contacts.iter().map(|c| c.id.clone()).collect();
     assert!(page.contacts.iter().all(|c| c.aliases == Default::default()));
     let kind = AliasKind::PayAdvantage;

@@ -11,7 +11,7 @@ pub mod payreq;
 pub mod razorpay;
 
 use crate::http::AppState;
-use crate::http::auth::basic_credentials;
+use crate::http::auth::{basic_credentials, verified_key};
 use crate::service::{AuthFailure, Principal, ServiceError};
 use crate::wire::{ApiError, Fault, FaultKind};
 use axum::Router;
@@ -92,7 +92,7 @@ impl FromRequestParts<AppState> for BasicAuth {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
         let (id, secret) =
             basic_credentials(&parts.headers)?.ok_or(ServiceError::Unauthenticated(AuthFailure::MissingCredentials))?;
-        Ok(Self(state.service.authenticate_key(&id, &secret).await?))
+        Ok(Self(verified_key(parts, state, &id, &secret).await?))
     }
 }
 

@@ -220,6 +220,6 @@ pub async fn list(
         },
         updated: TimeRange { after: updated_after, before: time("updated_before", q.updated_before)? },
     };
-    let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit }).await?;
+    let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit, skip: 0 }).await?;
     Ok(Json(ContactList { data: page.contacts.into_iter().map(Into::into).collect(), next_cursor: page.next_after }))
 }

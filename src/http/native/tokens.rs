@@ -1,23 +1,27 @@
 //! `POST /v1/auth/token`: exchange a key id and secret for a time-limited token.
 
 use crate::http::AppState;
-use crate::http::auth::basic_credentials;
+use crate::http::auth::{basic_credentials, verified_key};
 use crate::http::body::{parse, read_limited};
 use crate::http::problem::{ApiResult, Problem};
 use crate::wire::dto::{TokenRequest, TokenResponse, rfc3339};
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
 use axum::body::Body;
-use axum::extract::State;
+use axum::extract::{Request, State};
 use axum::http::HeaderMap;
 
 /// Issues a token from `{"key_id","key_secret"}` or HTTP Basic `key_id:secret`.
 #[utoipa::path(post, path = "/v1/auth/token", operation_id = "issue_token", tag = "auth",
     request_body(content = TokenRequest, description = "Or send HTTP Basic key_id:secret and no body"),
-    responses((status = 200, body = TokenResponse), (status = 401, body = Problem), (status = 429, body = Problem)))]
-pub async fn issue(State(s): State<AppState>, headers: HeaderMap, body: Body) -> ApiResult<Json<TokenResponse>> {
-    let (key_id, secret) = credentials(&headers, body).await?;
-    let issued = s.service.issue_token(&key_id, &secret).await?;
+    responses((status = 200, body = TokenResponse), (status = 401, body = Problem),
+        (status = 403, body = Problem, description = "The key may not be used from this address (its IP allow-list)"),
+        (status = 429, body = Problem)))]
+pub async fn issue(State(s): State<AppState>, req: Request) -> ApiResult<Json<TokenResponse>> {
+    let (parts, body) = req.into_parts();
+    let (key_id, secret) = credentials(&parts.headers, body).await?;
+    let who = verified_key(&parts, &s, &key_id, &secret).await?;
+    let issued = s.service.issue_token(&who).await?;
     Ok(Json(TokenResponse {
         token: issued.token,
         token_type: "Token",

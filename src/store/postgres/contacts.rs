@@ -6,7 +6,7 @@ use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
 use crate::domain::{Aliases, Contact, ContactId, ContactIdRun, ContactRef, JobId};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
-use crate::store::list_query::{Arg, POSTGRES, list_query};
+use crate::store::list_query::{Arg, POSTGRES, count_query, list_query};
 use crate::store::postgres::PgStore;
 use crate::store::postgres::snapshots::SnapshotCopy;
 use crate::store::{
@@ -269,28 +269,30 @@ impl ContactStore for PgStore {
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage> {
         let c = self.pool.get().await?;
         let q = list_query(CONTACT_COLUMNS, biller, filter, page, &POSTGRES);
-        let args: Vec<&(dyn ToSql + Sync)> = q
-            .args
-            .iter()
-            .map(|a| -> &(dyn ToSql + Sync) {
-                match a {
-                    Arg::Int(i) => i,
-                    Arg::Bool(b) => b,
-                    Arg::Text(t) => t,
-                    Arg::Time(t) => t,
-                }
-            })
-            .collect();
-        let sql = q.sql;
-        let rows = c.query(&sql, &args).await?;
+        let rows = c.query(&q.sql, &params(&q.args)).await?;
         Ok(page_of(rows.iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, page.limit))
     }
 
-    async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64> {
+    async fn count_contacts(&self, biller: BillerId, filter: &ContactFilter) -> StoreResult<u64> {
         let c = self.pool.get().await?;
-        let n: i64 = c.query_one("SELECT COUNT(*) FROM contacts WHERE biller_id = $1", &[&biller]).await?.get(0);
-        Ok(n as u64)
+        let q = count_query(biller, filter, &POSTGRES);
+        let n: i64 = c.query_one(&q.sql, &params(&q.args)).await?.get(0);
+        Ok(n.max(0) as u64)
     }
+}
+
+/// A list query's arguments as PostgreSQL binds them.
+fn params(args: &[Arg]) -> Vec<&(dyn ToSql + Sync)> {
+    args.iter()
+        .map(|a| -> &(dyn ToSql + Sync) {
+            match a {
+                Arg::Int(i) => i,
+                Arg::Bool(b) => b,
+                Arg::Text(t) => t,
+                Arg::Time(t) => t,
+            }
+        })
+        .collect()
 }
 
 /// Column arrays for one set-based statement.

@@ -46,6 +46,43 @@ async fn holds(
     .collect()
 }
 
+/// The biller's CRN sequence, its row locked: CRNs of one biller are issued
+/// one at a time. Taken before any contact row, so writes that issue one
+/// lock in one order.
+async fn crn_sequence(tx: &Tx<'_>, biller: BillerId) -> StoreResult<i64> {
+    let stmt = tx.prepare_cached("SELECT crn_sequence FROM billers WHERE id = $1 FOR UPDATE").await?;
+    Ok(tx.query_one(&stmt, &[&biller]).await?.get(0))
+}
+
+/// Gives `contact` (which has no CRN) the first free one `make` makes from
+/// `sequence` on, and moves the biller's sequence past the numbers used up.
+async fn assign_crn(
+    tx: &Tx<'_>,
+    biller: BillerId,
+    contact: &mut Contact,
+    make: &MakeCrn,
+    sequence: i64,
+) -> StoreResult<Result<(), Refused>> {
+    let taken = tx.prepare_cached("SELECT 1 FROM contacts WHERE biller_id = $1 AND crn = $2").await?;
+    let mut last = String::new();
+    let mut free = None;
+    for candidate in make.candidates(contact, sequence) {
+        let (crn, next) = match candidate {
+            Ok(c) => c,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if tx.query_opt(&taken, &[&biller, &crn]).await?.is_none() {
+            free = Some((crn, next));
+            break;
+        }
+        last = crn;
+    }
+    let Some((crn, next)) = free else { return Err(StoreError::Conflict(format!("CRN {last}"))) };
+    tx.execute("UPDATE billers SET crn_sequence = $2 WHERE id = $1", &[&biller, &next]).await?;
+    contact.data.crn = Some(crn);
+    Ok(Ok(()))
+}
+
 /// A transaction on a pooled connection, whose statements are prepared once
 /// per connection (an unprepared one costs a second round trip).
 type Tx<'a> = deadpool_postgres::Transaction<'a>;
@@ -128,13 +165,21 @@ impl SingleContactStore for PgStore {
         settings_version: i64,
         contact: &Contact,
         origin: &Origin,
-    ) -> StoreResult<()> {
-        let row = codec::encode(&contact.data)?;
-        let d = &contact.data;
+        crn: Option<MakeCrn>,
+    ) -> StoreResult<Result<Contact, Refused>> {
+        let mut contact = contact.clone();
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         // Shares the biller lock with other single writes; waits for bulk writes.
         check_settings_version(&tx, biller, settings_version, BillerLock::Shared).await?;
+        if let Some(make) = crn.filter(|_| contact.data.crn.is_none()) {
+            let sequence = crn_sequence(&tx, biller).await?;
+            if let Err(refused) = assign_crn(&tx, biller, &mut contact, &make, sequence).await? {
+                return Ok(Err(refused));
+            }
+        }
+        let row = codec::encode(&contact.data)?;
+        let d = &contact.data;
         // The contact and its history's first entry, in one statement.
         let stmt = tx
             .prepare_cached(
@@ -173,9 +218,9 @@ impl SingleContactStore for PgStore {
             ],
         )
         .await
-        .map_err(|e| taken(e, contact))?;
+        .map_err(|e| taken(e, &contact))?;
         tx.commit().await?;
-        Ok(())
+        Ok(Ok(contact))
     }
 
     async fn update_contact(
@@ -186,15 +231,26 @@ impl SingleContactStore for PgStore {
         origin: &Origin,
         now: OffsetDateTime,
         decide: Decide,
+        crn: Option<MakeCrn>,
     ) -> StoreResult<Result<Updated, Refused>> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
+        let sequence = match &crn {
+            Some(_) => {
+                check_settings_version(&tx, biller, settings_version, BillerLock::Shared).await?;
+                Some(crn_sequence(&tx, biller).await?)
+            }
+            None => None,
+        };
         // Pipelined: the server runs them in the order sent, so the contact is
         // read under the biller's lock, and the two cost one round trip.
-        let (checked, found) = tokio::join!(
-            check_settings_version(&tx, biller, settings_version, BillerLock::Shared),
-            find_for_write(&tx, biller, by)
-        );
+        let (checked, found) = match sequence {
+            Some(_) => (Ok(()), find_for_write(&tx, biller, by).await),
+            None => tokio::join!(
+                check_settings_version(&tx, biller, settings_version, BillerLock::Shared),
+                find_for_write(&tx, biller, by)
+            ),
+        };
         checked?;
         let Some((contact, hold_count)) = found? else {
             return Ok(Err(Refused::NotFound));
@@ -204,10 +260,16 @@ impl SingleContactStore for PgStore {
             Ok(data) => data,
             Err(refused) => return Ok(Err(refused)),
         };
-        if data == contact.data {
+        let mut updated = Contact { data, version: contact.version + 1, updated_at: now, ..contact.clone() };
+        if let (Some(make), Some(sequence)) = (&crn, sequence)
+            && updated.data.crn.is_none()
+            && let Err(refused) = assign_crn(&tx, biller, &mut updated, make, sequence).await?
+        {
+            return Ok(Err(refused));
+        }
+        if updated.data == contact.data {
             return Ok(Ok(Updated { contact, changed: false }));
         }
-        let updated = Contact { data, version: contact.version + 1, updated_at: now, ..contact };
         rewrite(&tx, biller, &updated, Action::Updated, origin).await?;
         tx.commit().await?;
         Ok(Ok(Updated { contact: updated, changed: true }))
@@ -250,34 +312,17 @@ impl SingleContactStore for PgStore {
     ) -> StoreResult<Result<CrnIssued, Refused>> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
-        // The biller's row holds its sequence: taken for update, CRNs of one
-        // biller are issued one at a time.
         lock_biller(&tx, biller, BillerLock::Shared).await?;
-        let sequence: i64 =
-            tx.query_one("SELECT crn_sequence FROM billers WHERE id = $1 FOR UPDATE", &[&biller]).await?.get(0);
+        let sequence = crn_sequence(&tx, biller).await?;
         let Some((contact, _)) = find_for_write(&tx, biller, by).await? else { return Ok(Err(Refused::NotFound)) };
         if contact.data.crn.is_some() {
             return Ok(Ok(CrnIssued { contact, issued: false }));
         }
-        let mut last = String::new();
-        let mut free = None;
-        for candidate in make.candidates(&contact, sequence) {
-            let (crn, next) = match candidate {
-                Ok(c) => c,
-                Err(refused) => return Ok(Err(refused)),
-            };
-            let taken = "SELECT 1 FROM contacts WHERE biller_id = $1 AND crn = $2";
-            if tx.query_opt(taken, &[&biller, &crn]).await?.is_none() {
-                free = Some((crn, next));
-                break;
-            }
-            last = crn;
-        }
-        let Some((crn, next)) = free else { return Err(StoreError::Conflict(format!("CRN {last}"))) };
         let mut updated = Contact { version: contact.version + 1, updated_at: now, ..contact };
-        updated.data.crn = Some(crn);
+        if let Err(refused) = assign_crn(&tx, biller, &mut updated, &make, sequence).await? {
+            return Ok(Err(refused));
+        }
         rewrite(&tx, biller, &updated, Action::Updated, origin).await?;
-        tx.execute("UPDATE billers SET crn_sequence = $2 WHERE id = $1", &[&biller, &next]).await?;
         tx.commit().await?;
         Ok(Ok(CrnIssued { contact: updated, issued: true }))
     }

@@ -4,7 +4,7 @@ use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
 use crate::domain::{Aliases, Contact, ContactId, ContactIdRun, ContactRef, JobId};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
-use crate::store::list_query::{Arg, SQLITE, list_query};
+use crate::store::list_query::{Arg, SQLITE, count_query, list_query};
 use crate::store::sqlite::SqliteStore;
 use crate::store::sqlite::history::{held, record};
 use crate::store::sqlite::snapshots::keep_snapshot;
@@ -236,17 +236,7 @@ impl ContactStore for SqliteStore {
 
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage> {
         let q = list_query(CONTACT_COLUMNS, biller, filter, page, &SQLITE);
-        let sql = q.sql;
-        let args: Vec<rusqlite::types::Value> = q
-            .args
-            .into_iter()
-            .map(|a| match a {
-                Arg::Int(i) => rusqlite::types::Value::Integer(i),
-                Arg::Bool(b) => rusqlite::types::Value::Integer(i64::from(b)),
-                Arg::Text(t) => rusqlite::types::Value::Text(t),
-                Arg::Time(t) => rusqlite::types::Value::Integer(to_micros(t)),
-            })
-            .collect();
+        let (sql, args) = (q.sql, values(q.args));
         let rows = self
             .readers
             .run(move |c| {
@@ -258,12 +248,26 @@ impl ContactStore for SqliteStore {
         Ok(page_of(rows.into_iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, page.limit))
     }
 
-    async fn count_contacts(&self, biller: BillerId) -> StoreResult<u64> {
+    async fn count_contacts(&self, biller: BillerId, filter: &ContactFilter) -> StoreResult<u64> {
+        let q = count_query(biller, filter, &SQLITE);
+        let (sql, args) = (q.sql, values(q.args));
         self.readers
             .run(move |c| {
-                Ok(c.query_row("SELECT COUNT(*) FROM contacts WHERE biller_id = ?1", [biller], |r| r.get::<_, i64>(0))?
-                    as u64)
+                let n: i64 = c.prepare_cached(&sql)?.query_row(rusqlite::params_from_iter(args), |r| r.get(0))?;
+                Ok(n.max(0) as u64)
             })
             .await
     }
+}
+
+/// A list query's arguments as SQLite binds them.
+fn values(args: Vec<Arg>) -> Vec<rusqlite::types::Value> {
+    args.into_iter()
+        .map(|a| match a {
+            Arg::Int(i) => rusqlite::types::Value::Integer(i),
+            Arg::Bool(b) => rusqlite::types::Value::Integer(i64::from(b)),
+            Arg::Text(t) => rusqlite::types::Value::Text(t),
+            Arg::Time(t) => rusqlite::types::Value::Integer(to_micros(t)),
+        })
+        .collect()
 }

@@ -67,6 +67,35 @@ fn rewrite(c: &Connection, biller: BillerId, contact: &Contact, now: i64) -> Sto
     Ok(())
 }
 
+/// Gives `contact` (which has no CRN) the first free one `make` makes, and
+/// moves the biller's sequence past the numbers it used up.
+fn assign_crn(
+    c: &Connection,
+    biller: BillerId,
+    contact: &mut Contact,
+    make: &MakeCrn,
+) -> StoreResult<Result<(), Refused>> {
+    let first: i64 = c.query_row("SELECT crn_sequence FROM billers WHERE id = ?1", [biller], |r| r.get(0))?;
+    let mut taken = c.prepare_cached("SELECT 1 FROM contacts WHERE biller_id = ?1 AND crn = ?2")?;
+    let mut last = String::new();
+    let mut free = None;
+    for candidate in make.candidates(contact, first) {
+        let (crn, used) = match candidate {
+            Ok(c) => c,
+            Err(refused) => return Ok(Err(refused)),
+        };
+        if !taken.exists(params![biller, crn])? {
+            free = Some((crn, used));
+            break;
+        }
+        last = crn;
+    }
+    let Some((crn, used)) = free else { return Err(StoreError::Conflict(format!("CRN {last}"))) };
+    c.execute("UPDATE billers SET crn_sequence = ?2 WHERE id = ?1", params![biller, used])?;
+    contact.data.crn = Some(crn);
+    Ok(Ok(()))
+}
+
 #[async_trait]
 impl SingleContactStore for SqliteStore {
     async fn create_contact(
@@ -75,13 +104,19 @@ impl SingleContactStore for SqliteStore {
         settings_version: i64,
         contact: &Contact,
         origin: &Origin,
-    ) -> StoreResult<()> {
-        let row = codec::encode(&contact.data)?;
-        let (contact, origin) = (contact.clone(), origin.clone());
+        crn: Option<MakeCrn>,
+    ) -> StoreResult<Result<Contact, Refused>> {
+        let (mut contact, origin) = (contact.clone(), origin.clone());
         self.group
             .write(&self.writer, move |tx| {
-                let d = &contact.data;
                 check_settings_version(tx, biller, settings_version)?;
+                if let Some(make) = crn.filter(|_| contact.data.crn.is_none())
+                    && let Err(refused) = assign_crn(tx, biller, &mut contact, &make)?
+                {
+                    return Ok(Err(refused));
+                }
+                let d = &contact.data;
+                let row = codec::encode(d)?;
                 tx.prepare_cached(
                     "INSERT INTO contacts (biller_id, id, account_number, name_folded, contact_type, active, doc,
                          fingerprint, version, created_at, updated_at, crn, email_key, reference_key,
@@ -110,7 +145,7 @@ impl SingleContactStore for SqliteStore {
                 .map_err(|e| taken(e.into(), &contact))?;
                 let now = to_micros(contact.created_at);
                 record::created(tx, biller, &contact.id, d.account_number.as_str(), d.crn.as_deref(), &origin, now)?;
-                Ok(())
+                Ok(Ok(contact))
             })
             .await
     }
@@ -123,6 +158,7 @@ impl SingleContactStore for SqliteStore {
         origin: &Origin,
         now: OffsetDateTime,
         decide: Decide,
+        crn: Option<MakeCrn>,
     ) -> StoreResult<Result<Updated, Refused>> {
         let (by, origin) = (by.clone(), origin.clone());
         self.group
@@ -134,13 +170,18 @@ impl SingleContactStore for SqliteStore {
                     Ok(data) => data,
                     Err(refused) => return Ok(Err(refused)),
                 };
-                if data == contact.data {
+                let now_us = to_micros(now);
+                let mut updated =
+                    Contact { data, version: contact.version + 1, updated_at: from_micros(now_us)?, ..contact.clone() };
+                if let Some(make) = crn.filter(|_| updated.data.crn.is_none())
+                    && let Err(refused) = assign_crn(tx, biller, &mut updated, &make)?
+                {
+                    return Ok(Err(refused));
+                }
+                if updated.data == contact.data {
                     return Ok(Ok(Updated { contact, changed: false }));
                 }
-                let now_us = to_micros(now);
                 record::changed(tx, biller, &contact.id, Action::Updated, &origin, now_us)?;
-                let updated =
-                    Contact { data, version: contact.version + 1, updated_at: from_micros(now_us)?, ..contact };
                 rewrite(tx, biller, &updated, now_us)?;
                 Ok(Ok(Updated { contact: updated, changed: true }))
             })
@@ -190,30 +231,14 @@ impl SingleContactStore for SqliteStore {
                 if contact.data.crn.is_some() {
                     return Ok(Ok(CrnIssued { contact, issued: false }));
                 }
-                let first: i64 =
-                    tx.query_row("SELECT crn_sequence FROM billers WHERE id = ?1", [biller], |r| r.get(0))?;
-                let mut taken = tx.prepare_cached("SELECT 1 FROM contacts WHERE biller_id = ?1 AND crn = ?2")?;
-                let mut last = String::new();
-                let mut free = None;
-                for candidate in make.candidates(&contact, first) {
-                    let (crn, next) = match candidate {
-                        Ok(c) => c,
-                        Err(refused) => return Ok(Err(refused)),
-                    };
-                    if !taken.exists(params![biller, crn])? {
-                        free = Some((crn, next));
-                        break;
-                    }
-                    last = crn;
-                }
-                drop(taken);
-                let Some((crn, used)) = free else { return Err(StoreError::Conflict(format!("CRN {last}"))) };
                 let now_us = to_micros(now);
+                let mut updated =
+                    Contact { version: contact.version + 1, updated_at: from_micros(now_us)?, ..contact.clone() };
+                if let Err(refused) = assign_crn(&tx, biller, &mut updated, &make)? {
+                    return Ok(Err(refused));
+                }
                 record::changed(&tx, biller, &contact.id, Action::Updated, &origin, now_us)?;
-                let mut updated = Contact { version: contact.version + 1, updated_at: from_micros(now_us)?, ..contact };
-                updated.data.crn = Some(crn);
                 rewrite(&tx, biller, &updated, now_us)?;
-                tx.execute("UPDATE billers SET crn_sequence = ?2 WHERE id = ?1", params![biller, used])?;
                 tx.commit()?;
                 Ok(Ok(CrnIssued { contact: updated, issued: true }))
             })

@@ -108,6 +108,7 @@ impl Dialect for Instantpay {
     /// (500, 503) inside; `ERR` (the native status) for anything else.
     fn render(e: ApiError) -> Response {
         let p = Problem::from(e.into_failure());
+        let retry_after = p.retry_after();
         let (http, code) = match p.status {
             400 | 422 => (StatusCode::BAD_REQUEST, "RPI"),
             401 => (StatusCode::UNAUTHORIZED, "IAT"),
@@ -122,6 +123,10 @@ impl Dialect for Instantpay {
                 p.errors.iter().map(|e| format!("{} ({})", field_name(&e.field), e.message)).collect();
             format!("Invalid or incomplete parameters: {}", named.join("; "))
         };
-        respond::<()>(http, code, status, None)
+        let mut res = respond::<()>(http, code, status, None);
+        if let Some(secs) = retry_after {
+            res.headers_mut().insert(axum::http::header::RETRY_AFTER, secs.into());
+        }
+        res
     }
 }

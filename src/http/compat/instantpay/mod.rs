@@ -12,10 +12,11 @@ use crate::domain::patch::{Change, ContactPatch};
 use crate::domain::query::{ContactFilter, MAX_PAGE_SIZE, PageRequest};
 use crate::domain::{AliasKind, Contact, ContactRef, ErrorCode, FieldError, phone};
 use crate::http::AppState;
+use crate::http::auth::verified_key;
 use crate::http::body::JsonBytes;
 use crate::http::compat::{DialectResult, In, biller_of, method_not_allowed, no_such_route, object};
 use crate::http::query::query;
-use crate::service::{ContactBatch, PatchRequest, Precondition, Principal, Scope, ServiceError};
+use crate::service::{ContactBatch, PatchRequest, Precondition, Principal, ServiceError};
 use crate::wire::dto::rfc3339;
 use crate::wire::{ApiError, Fault, FaultKind};
 use axum::Router;
@@ -68,7 +69,7 @@ impl FromRequestParts<AppState> for HeaderAuth {
         if header(h, "x-ipay-auth-code") != Some("1") {
             return Err(Fault::new(FaultKind::MalformedCredentials, "X-Ipay-Auth-Code must be 1").into());
         }
-        let who = state.service.authenticate_key(id, secret).await?;
+        let who = verified_key(parts, state, id, secret).await?;
         let denied = |why: String| ApiError::from(Fault::new(FaultKind::AddressNotAllowed, why));
         if who.allow_ips.is_empty() {
             return Err(denied("access denied: this key has no IP allow-list (contactd key create --allow-ip)".into()));
@@ -222,7 +223,7 @@ fn read(
 
 /// The biller's numeric id: Instantpay's `userId`.
 async fn user_id(s: &AppState, who: &Principal, code: &str) -> Result<i64> {
-    Ok(s.service.authorize(who, code, Scope::ContactsRead).await?.id)
+    Ok(s.service.granted(who, code).await?.id)
 }
 
 async fn profile(s: &AppState, who: &Principal, code: &str, contact: Contact) -> Result<Profile> {
@@ -242,10 +243,15 @@ async fn add(
     In(JsonBytes(body), ..): Body,
 ) -> Result<Response> {
     let code = biller_of(&who, &headers)?;
-    let (patch, _) = read(object(&body)?, &["name", "email", "mobile"]).map_err(ServiceError::invalid_one)?;
+    let (patch, id) = read(object(&body)?, &["name", "email", "mobile"]).map_err(ServiceError::invalid_one)?;
+    if id.is_some() {
+        let e = FieldError::new("contactId", ErrorCode::UnknownField, "an added contact is given its contactId");
+        return Err(ServiceError::invalid_one(vec![e]).into());
+    }
     let batch =
         ContactBatch { records: 1, drafts: vec![(0, patch.apply(Default::default()))], ..ContactBatch::default() };
-    let (contact, _) = s.service.create_numbered_contact(&who, &code, "POST /contacts/profile", batch, None).await?;
+    let (contact, _) =
+        s.service.create_numbered_contact(&who, &code, "POST /contacts/profile", batch, None, false).await?;
     Ok(ok("Contact Added Successfully", Some(profile(&s, &who, &code, contact).await?)))
 }
 
@@ -307,22 +313,12 @@ async fn list(
     if !(1..=MAX_PAGE_SIZE).contains(&limit) || page == 0 {
         return Err(Fault::new(FaultKind::InvalidQuery, format!("page is from 1, limit 1 to {MAX_PAGE_SIZE}")).into());
     }
-    let mut skip = (page - 1).saturating_mul(limit);
-    let mut kept = Vec::with_capacity(limit);
-    let mut after = None;
-    loop {
-        let found = s
-            .service
-            .contacts(&who, &code, &ContactFilter::default(), &PageRequest { after, limit: MAX_PAGE_SIZE })
-            .await?;
-        let mut contacts = found.contacts.into_iter();
-        skip -= contacts.by_ref().take(skip).count();
-        kept.extend(contacts.take(limit - kept.len()));
-        match found.next_after {
-            Some(next) if kept.len() < limit => after = Some(next),
-            _ => break,
-        }
-    }
+    let skip = ((page - 1) as u64).saturating_mul(limit as u64);
+    let kept = s
+        .service
+        .contacts(&who, &code, &ContactFilter::default(), &PageRequest { after: None, limit, skip })
+        .await?
+        .contacts;
     let user = user_id(&s, &who, &code).await?;
     let profiles: Vec<Profile> =
         s.service.aliased(&who, &code, ALIAS, kept).await?.into_iter().map(|c| Profile::of(c, user)).collect();

@@ -315,7 +315,10 @@ impl Reader {
         let mut fields = BTreeMap::new();
         for (i, item) in items.into_iter().enumerate() {
             let (name, value) = match item {
-                Value::Object(mut o) => (o.remove("Name"), o.remove("Value")),
+                // Nothing else may ride along: it would be dropped unread.
+                Value::Object(mut o) if o.keys().all(|k| k == "Name" || k == "Value") => {
+                    (o.remove("Name"), o.remove("Value"))
+                }
                 _ => (None, None),
             };
             let Some(Value::String(name)) = name else {
@@ -336,6 +339,14 @@ impl Reader {
                 Value::Array(_) => Some(RawValue::Other("array")),
                 Value::Object(_) => Some(RawValue::Other("object")),
             };
+            if fields.contains_key(&name) {
+                self.errors.push(problem(
+                    format!("CustomFields[{i}]").as_str(),
+                    ErrorCode::InvalidValue,
+                    format!("CustomFields names {name} twice"),
+                ));
+                continue;
+            }
             fields.insert(name, value);
         }
         self.patch.fields = Change::Set(fields);

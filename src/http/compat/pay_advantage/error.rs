@@ -43,7 +43,8 @@ impl Dialect for PayAdvantage {
         };
         let mut messages: Vec<String> = p.errors.iter().map(|e| message(&e.field, &e.message)).collect();
         if messages.is_empty() {
-            messages.push(p.detail.clone());
+            // Its clients get tokens from its own route.
+            messages.push(p.detail.replace("POST /v1/auth/token", "POST /v3/token"));
         }
         let body = ErrorBody { error_code: p.code, messages };
         let mut res = (status, axum::Json(body)).into_response();

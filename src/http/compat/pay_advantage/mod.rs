@@ -13,16 +13,17 @@ use crate::domain::query::{ContactFilter, MAX_PAGE_SIZE, PageRequest};
 use crate::domain::{AliasKind, Contact, ContactRef};
 use crate::http::AppState;
 use crate::http::auth::Auth;
+use crate::http::auth::verified_key;
 use crate::http::body::{JsonBytes, parse, read_limited};
 use crate::http::compat::{DialectResult, In, biller_of, method_not_allowed, no_such_route, object};
 use crate::http::native::contact::if_match;
 use crate::http::path::PathParams;
 use crate::http::query::query;
-use crate::service::{ContactBatch, PatchRequest, Principal, Scope, ServiceError};
+use crate::service::{ContactBatch, PatchRequest, Principal, ServiceError};
 use crate::wire::{Fault, FaultKind};
 use axum::Json;
 use axum::Router;
-use axum::body::Body;
+use axum::extract::Request;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -72,9 +73,11 @@ struct TokenResponse {
 
 /// `grant_type=password` with the key id as `username` and its secret as
 /// `password`, as JSON or a form.
-async fn token(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<TokenResponse>> {
+async fn token(State(s): State<AppState>, req: Request) -> Result<Json<TokenResponse>> {
+    let (parts, body) = req.into_parts();
     let body = read_limited(body, 16 * 1024).await?;
-    let form = headers
+    let form = parts
+        .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.trim_start().starts_with("application/x-www-form-urlencoded"));
@@ -93,7 +96,8 @@ async fn token(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Res
             Fault::new(FaultKind::MissingCredentials, "send username (the key id) and password (its secret)").into()
         );
     };
-    let issued = s.service.issue_token_lasting(&username, &password, TOKEN_TTL).await?;
+    let who = verified_key(&parts, &s, &username, &password).await?;
+    let issued = s.service.issue_token_lasting(&who, TOKEN_TTL).await?;
     Ok(Json(TokenResponse { access_token: issued.token, token_type: "bearer", expires_in: issued.expires_in }))
 }
 
@@ -125,7 +129,7 @@ fn with_bpay_ref(raw: Option<String>) -> Result<bool> {
 
 /// The biller's defaults for the email flags a customer leaves unset.
 async fn defaults(s: &AppState, who: &Principal, code: &str) -> Result<NotificationDefaults> {
-    Ok(s.service.authorize(who, code, Scope::ContactsRead).await?.settings.doc().notification_defaults)
+    Ok(s.service.granted(who, code).await?.settings.doc().notification_defaults)
 }
 
 async fn customer(s: &AppState, who: &Principal, code: &str, contact: Contact) -> Result<Customer> {
@@ -157,10 +161,8 @@ async fn create(
     let patch = customer::read(object(&body)?, true).map_err(ServiceError::invalid_one)?;
     let batch =
         ContactBatch { records: 1, drafts: vec![(0, patch.apply(Default::default()))], ..ContactBatch::default() };
-    let (mut contact, _) = s.service.create_numbered_contact(&who, &biller, "POST /v3/customers", batch, None).await?;
-    if with_crn {
-        contact = s.service.issue_crn(&who, &biller, "POST /v3/customers", &ContactRef::Id(contact.id)).await?.0;
-    }
+    let via = "POST /v3/customers";
+    let (contact, _) = s.service.create_numbered_contact(&who, &biller, via, batch, None, with_crn).await?;
     Ok((StatusCode::CREATED, Json(customer(&s, &who, &biller, contact).await?)).into_response())
 }
 
@@ -196,12 +198,19 @@ async fn create_bpay_ref(
     In(Auth(who), ..): Bearer,
     In(PathParams(id), ..): Code,
     headers: HeaderMap,
+    RawQuery(raw): RawQuery,
 ) -> Result<Json<Customer>> {
     let biller = biller_of(&who, &headers)?;
+    let NoQuery {} = query(raw)?;
     let via = "POST /v3/customers/{code}/createbpayref";
     let (contact, _) = s.service.issue_crn(&who, &biller, via, &code_ref(&id)?).await?;
     Ok(Json(customer(&s, &who, &biller, contact).await?))
 }
+
+/// A route that takes no query parameters refuses any.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NoQuery {}
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -326,11 +335,20 @@ async fn list(
             && mobile(c)
     };
     let first = page.saturating_mul(per_page);
+    // Filters the store compiles, without a sort: the database pages and counts.
+    let in_memory = q.firstname.is_some() || q.lastname.is_some() || q.isconsumer.is_some() || q.mobile.is_some();
+    if keys.is_none() && !in_memory {
+        let request = PageRequest { after: None, limit: per_page, skip: first as u64 };
+        let found = s.service.contacts(&who, &biller, &filter, &request);
+        let (found, total) = tokio::try_join!(found, s.service.count_contacts(&who, &biller, &filter))?;
+        return records(&s, &who, &biller, found.contacts, page, per_page, total as usize).await;
+    }
     let (mut kept, mut total, mut after) = (Vec::new(), 0usize, None);
     loop {
-        let found = s.service.contacts(&who, &biller, &filter, &PageRequest { after, limit: MAX_PAGE_SIZE }).await?;
+        let request = PageRequest { after, limit: MAX_PAGE_SIZE, skip: 0 };
+        let found = s.service.contacts(&who, &biller, &filter, &request).await?;
         for c in found.contacts.into_iter().filter(&wanted) {
-            if keys.is_some() || (first..first + per_page).contains(&total) {
+            if keys.is_some() || (first..first.saturating_add(per_page)).contains(&total) {
                 kept.push(c);
             }
             total += 1;
@@ -351,8 +369,21 @@ async fn list(
         kept.sort_by(|a, b| keys.iter().map(|k| compare(a, b, *k)).find(|o| o.is_ne()).unwrap_or(Ordering::Equal));
         kept = kept.into_iter().skip(first).take(per_page).collect();
     }
-    let flags = defaults(&s, &who, &biller).await?;
+    records(&s, &who, &biller, kept, page, per_page, total).await
+}
+
+/// A page of customers in Pay Advantage's envelope.
+async fn records(
+    s: &AppState,
+    who: &Principal,
+    biller: &str,
+    kept: Vec<Contact>,
+    page: usize,
+    per_page: usize,
+    total: usize,
+) -> Result<Json<Records>> {
+    let flags = defaults(s, who, biller).await?;
     let records =
-        s.service.aliased(&who, &biller, ALIAS, kept).await?.into_iter().map(|c| Customer::of(c, flags)).collect();
+        s.service.aliased(who, biller, ALIAS, kept).await?.into_iter().map(|c| Customer::of(c, flags)).collect();
     Ok(Json(Records { records, meta: Meta { page, recs_per_page: per_page, total_recs: total } }))
 }

@@ -10,6 +10,7 @@ use crate::domain::job::{JobKind, JobStatus};
 use crate::domain::sync::WriteMode;
 use crate::http::AppState;
 use crate::http::auth::Auth;
+use crate::http::auth::verified_key;
 use crate::http::body::{JsonBytes, off_thread};
 use crate::http::compat::{Dialect, DialectResult, In, method_not_allowed, no_such_route};
 use crate::http::idempotency::{self, Errors, Keyed, request_hash};
@@ -25,7 +26,7 @@ use crate::wire::{ApiError, payreq};
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{RawQuery, State};
+use axum::extract::{RawQuery, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{any, get, post};
@@ -66,9 +67,11 @@ struct TokenBody {
 
 /// A token for `Authorization: Token <token>`, from HTTP Basic
 /// `key_id:secret` or `{"key_id","key_secret"}`.
-async fn token(State(s): State<AppState>, headers: HeaderMap, body: Body) -> Result<Json<TokenBody>> {
-    let (key_id, secret) = credentials(&headers, body).await?;
-    let issued = s.service.issue_token(&key_id, &secret).await?;
+async fn token(State(s): State<AppState>, req: Request) -> Result<Json<TokenBody>> {
+    let (parts, body) = req.into_parts();
+    let (key_id, secret) = credentials(&parts.headers, body).await?;
+    let who = verified_key(&parts, &s, &key_id, &secret).await?;
+    let issued = s.service.issue_token(&who).await?;
     Ok(Json(TokenBody {
         token: issued.token,
         token_type: "Token",

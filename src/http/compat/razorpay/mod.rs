@@ -90,7 +90,7 @@ async fn create(
     let same = SameContact { filter: candidates, equal: same_contact };
     let batch = ContactBatch { records: 1, drafts: vec![(0, draft)], ..ContactBatch::default() };
     let (contact, created) =
-        s.service.create_numbered_contact(&who, &code, "POST /v1/contacts", batch, Some(same)).await?;
+        s.service.create_numbered_contact(&who, &code, "POST /v1/contacts", batch, Some(same), false).await?;
     if !created {
         return Ok(entity(StatusCode::OK, contact));
     }
@@ -205,7 +205,7 @@ async fn list(
     let mut after = None;
     loop {
         let limit = (skip + count - items.len()).min(MAX_PAGE_SIZE);
-        let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit }).await?;
+        let page = s.service.contacts(&who, &code, &filter, &PageRequest { after, limit, skip: 0 }).await?;
         let mut contacts = page.contacts.into_iter();
         let skipped = contacts.by_ref().take(skip).count();
         skip -= skipped;
