@@ -19,7 +19,7 @@ pub enum ExportFormat {
 
 const PAGE: usize = 1000;
 
-const CSV_COLUMNS: [&str; 27] = [
+const CSV_COLUMNS: [&str; 31] = [
     "account_number",
     "name",
     "first_name",
@@ -33,6 +33,10 @@ const CSV_COLUMNS: [&str; 27] = [
     "mobile",
     "home_phone",
     "work_phone",
+    "phone_country",
+    "mobile_country",
+    "home_phone_country",
+    "work_phone_country",
     "date_of_birth",
     "address_line1",
     "address_line2",
@@ -52,8 +56,9 @@ const CSV_COLUMNS: [&str; 27] = [
 fn csv_row(c: &Contact, fields: &[String]) -> Vec<String> {
     let d = &c.data;
     let text = |v: &Option<String>| v.clone().unwrap_or_default();
-    let phone =
-        |kind: &str| d.phones.iter().find(|p| p.kind.as_str() == kind).map(|p| p.number.clone()).unwrap_or_default();
+    let of_kind = |kind: &str| d.phones.iter().find(|p| p.kind.as_str() == kind);
+    let phone = |kind: &str| of_kind(kind).map(|p| p.number.clone()).unwrap_or_default();
+    let country = |kind: &str| of_kind(kind).and_then(|p| p.country.clone()).unwrap_or_default();
     let a = &d.address;
     let mut row = vec![
         d.account_number.as_str().to_owned(),
@@ -69,6 +74,10 @@ fn csv_row(c: &Contact, fields: &[String]) -> Vec<String> {
         phone("mobile"),
         phone("home"),
         phone("work"),
+        country("primary"),
+        country("mobile"),
+        country("home"),
+        country("work"),
         d.date_of_birth.map(|x| x.to_string()).unwrap_or_default(),
         text(&a.line1),
         text(&a.line2),

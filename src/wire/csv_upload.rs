@@ -19,6 +19,8 @@ enum Column {
     Text(&'static str),
     Bool(&'static str),
     Phone(&'static str),
+    /// The country a phone of this kind is read in.
+    PhoneCountry(&'static str),
     Address(&'static str),
     Note(String),
     Tags,
@@ -57,6 +59,10 @@ fn column(name: &str) -> Column {
         "mobile" => return Column::Phone("mobile"),
         "home_phone" => return Column::Phone("home"),
         "work_phone" => return Column::Phone("work"),
+        "phone_country" => return Column::PhoneCountry("primary"),
+        "mobile_country" => return Column::PhoneCountry("mobile"),
+        "home_phone_country" => return Column::PhoneCountry("home"),
+        "work_phone_country" => return Column::PhoneCountry("work"),
         "tags" => return Column::Tags,
         _ => {}
     }
@@ -72,7 +78,18 @@ fn column(name: &str) -> Column {
 
 fn to_object(columns: &[Column], row: &csv::StringRecord) -> Value {
     let mut obj = Map::new();
-    let mut phones = Vec::new();
+    // Each kind's number and country, in the order their columns come.
+    let mut phones: Vec<(&str, Map<String, Value>)> = Vec::new();
+    let mut phone = |kind: &'static str, key: &str, value: Value| {
+        let at = match phones.iter().position(|(k, _)| *k == kind) {
+            Some(at) => at,
+            None => {
+                phones.push((kind, Map::from_iter([("kind".to_owned(), Value::String(kind.to_owned()))])));
+                phones.len() - 1
+            }
+        };
+        phones[at].1.insert(key.to_owned(), value);
+    };
     let mut address = Map::new();
     let mut notes = Map::new();
     let mut fields = Map::new();
@@ -95,7 +112,8 @@ fn to_object(columns: &[Column], row: &csv::StringRecord) -> Value {
                 };
                 obj.insert((*k).to_owned(), v);
             }
-            Column::Phone(kind) => phones.push(serde_json::json!({"kind": kind, "number": cell})),
+            Column::Phone(kind) => phone(kind, "number", text),
+            Column::PhoneCountry(kind) => phone(kind, "country", text),
             Column::Address(k) => {
                 address.insert((*k).to_owned(), text);
             }
@@ -118,7 +136,7 @@ fn to_object(columns: &[Column], row: &csv::StringRecord) -> Value {
         }
     }
     if !phones.is_empty() {
-        obj.insert("phones".into(), Value::Array(phones));
+        obj.insert("phones".into(), Value::Array(phones.into_iter().map(|(_, p)| Value::Object(p)).collect()));
     }
     Value::Object(obj)
 }
@@ -220,6 +238,19 @@ mod tests {
                 "notes": {"k": "say \"hi\""}, "fields": {"contact-id-1": "000123"}})
         );
         assert_eq!(got[1].1, serde_json::json!({"account_number": "0789", "name": "Jane"}));
+        // A phone's country, in its own column, joins its number.
+        let file = "account_number,name,mobile_country,mobile,phone\n1,A,IN,9219133921,0400 000 000\n2,B,AU,,\n";
+        let got = rows(file, false).unwrap();
+        assert_eq!(
+            got[0].1["phones"],
+            serde_json::json!([{"kind": "mobile", "country": "IN", "number": "9219133921"},
+                {"kind": "primary", "number": "0400 000 000"}])
+        );
+        assert_eq!(
+            got[1].1["phones"],
+            serde_json::json!([{"kind": "mobile", "country": "AU"}]),
+            "for the validator to name"
+        );
     }
 
     #[test]
