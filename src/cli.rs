@@ -258,6 +258,11 @@ fn report(job: &crate::import::JobReport, errors_at: &str, out: Output) -> Resul
 }
 
 impl Cli {
+    /// Whether this runs the server (which logs a line per request).
+    pub fn serves(&self) -> bool {
+        matches!(self.command, Command::Serve(_))
+    }
+
     /// Runs the command. With `--json`, a failure that printed nothing yet
     /// prints `{"error": ...}` on stdout, so scripts always get a document.
     pub async fn run(self) -> Result<(), CliError> {

@@ -10,13 +10,23 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = contactd::cli::Cli::parse();
     let filter = EnvFilter::try_from_env("CONTACTD_LOG").unwrap_or_else(|_| EnvFilter::new("info"));
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(contactd::import::LogWriter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .init();
-    match contactd::cli::Cli::parse().run().await {
+    let log = tracing_subscriber::fmt().with_env_filter(filter).with_ansi(std::io::stderr().is_terminal());
+    // A server logs a line per request: written by a thread of its own, in
+    // batches, off the request path (never dropped: a full queue waits).
+    // The other commands write each line at once, around their progress bars.
+    let _flushed_at_exit = if cli.serves() {
+        let (writer, guard) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+            .lossy(false)
+            .finish(std::io::BufWriter::new(std::io::stderr()));
+        log.with_writer(writer).init();
+        Some(guard)
+    } else {
+        log.with_writer(contactd::import::LogWriter).init();
+        None
+    };
+    match cli.run().await {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("contactd: {e}");
