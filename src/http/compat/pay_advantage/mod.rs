@@ -5,6 +5,7 @@
 
 mod customer;
 mod error;
+mod read;
 
 use crate::domain::contact::PhoneKind;
 use crate::domain::field_settings::NotificationDefaults;
@@ -158,7 +159,7 @@ async fn create(
 ) -> Result<Response> {
     let biller = biller_of(&who, &headers)?;
     let with_crn = with_bpay_ref(raw)?;
-    let patch = customer::read(object(&body)?, true).map_err(ServiceError::invalid_one)?;
+    let patch = read::read(object(&body)?, true).map_err(ServiceError::invalid_one)?;
     let batch =
         ContactBatch { records: 1, drafts: vec![(0, patch.apply(Default::default()))], ..ContactBatch::default() };
     let via = "POST /v3/customers";
@@ -179,7 +180,7 @@ async fn update(
     let biller = biller_of(&who, &headers)?;
     let with_crn = with_bpay_ref(raw)?;
     let by = code_ref(&id)?;
-    let mut patch = customer::read(object(&body)?, false).map_err(ServiceError::invalid_one)?;
+    let mut patch = read::read(object(&body)?, false).map_err(ServiceError::invalid_one)?;
     // A business's Name is its business name: whether it is one is stored.
     if let (Change::Set(name), Change::Keep) = (&patch.name, &patch.is_consumer) {
         let stored = s.service.contact(&who, &biller, &by).await?;
