@@ -43,10 +43,6 @@ pub struct ContactDraft {
     pub notes: BTreeMap<String, String>,
     pub tags: Vec<String>,
     pub fields: BTreeMap<String, RawValue>,
-    /// The id a contact had, for one a restore brings back from a snapshot:
-    /// it takes the id again where no contact has it now (so its aliases and
-    /// history follow it). No API sets it.
-    pub id: Option<ContactId>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -227,7 +223,6 @@ impl ContactData {
                     (k.clone(), raw)
                 })
                 .collect(),
-            id: None,
         }
     }
 }

@@ -24,26 +24,27 @@ pub struct Peer(pub IpAddr);
 /// Where a request comes from: its connection's peer or, when that is a
 /// trusted proxy, the nearest address in `X-Forwarded-For` that is not one
 /// (read from the right: only the proxies' own entries are believed).
-/// `None` when the request came in some other way.
+/// `None` when the request came in some other way, or through a trusted
+/// proxy that named no untrusted address it can be read as (never the
+/// proxy's own, which every client behind it would share). IPv4 clients of
+/// an IPv6 socket are their IPv4 addresses.
 pub fn client_ip(parts: &Parts, trusted: &[ipnet::IpNet]) -> Option<IpAddr> {
-    let peer = parts.extensions.get::<Peer>()?.0;
+    let peer = parts.extensions.get::<Peer>()?.0.to_canonical();
     let trusted_ip = |ip: &IpAddr| trusted.iter().any(|net| net.contains(ip));
     if !trusted_ip(&peer) {
         return Some(peer);
     }
-    let mut chain = parts.headers.get_all("x-forwarded-for").iter().rev().flat_map(|v| {
+    let hops = parts.headers.get_all("x-forwarded-for").iter().rev().flat_map(|v| {
         v.to_str().unwrap_or("").rsplit(',').map(|hop| hop.trim().parse::<IpAddr>().ok()).collect::<Vec<_>>()
     });
-    let mut last = peer;
-    for hop in chain.by_ref() {
+    for hop in hops {
         // An entry that is not an address ends what can be believed.
-        let Some(ip) = hop else { return Some(last) };
+        let ip = hop?.to_canonical();
         if !trusted_ip(&ip) {
             return Some(ip);
         }
-        last = ip;
     }
-    Some(last)
+    None
 }
 
 /// Refuses a key with an IP allow-list used from anywhere else.

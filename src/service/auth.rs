@@ -50,8 +50,10 @@ impl Principal {
         Self { key_id: key.key_id, scopes: key.scopes, billers: key.billers, allow_ips: key.allow_ips }
     }
 
-    /// Whether the key may be used from `ip` (never, when it names no place).
+    /// Whether the key may be used from `ip` (never, when it names no place);
+    /// an IPv4-mapped IPv6 address is its IPv4 one.
     pub fn allows(&self, ip: std::net::IpAddr) -> bool {
+        let ip = ip.to_canonical();
         self.allow_ips.iter().any(|net| net.contains(&ip))
     }
 }

@@ -7,10 +7,10 @@ use crate::domain::history::{Action, Entry, Origin};
 use crate::domain::holds::{self, Hold};
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::validate::Rules;
-use crate::domain::{BillerSettings, Contact, ContactData, ContactId, ContactRef, HoldId, TagId, validate_contact};
+use crate::domain::{BillerSettings, ContactId, ContactRef, HoldId, TagId, validate_contact};
 use crate::service::error::{Resource, SettingsImpact};
 use crate::service::{Principal, Service, ServiceError, ServiceResult};
-use crate::store::{Biller, BillerId, HistoryFrom, Scope, SettingsVersion, Tag, TagDeleted};
+use crate::store::{Biller, HistoryFrom, Scope, SettingsVersion, Tag, TagDeleted};
 use std::collections::BTreeMap;
 
 /// The longest tag name.
@@ -315,18 +315,8 @@ impl Service {
             Some(n) => n.before.clone(),
             None => current.as_ref().map(|c| c.data.clone()),
         };
-        let mut entries = Vec::with_capacity(rows.len() + 2);
-        // A contact a job brought back after a deletion (a restore) has no
-        // row for that creation either: it goes just above the deletion.
-        let mut recreated = before.is_none() && current.is_some();
+        let mut entries = Vec::with_capacity(rows.len() + 1);
         for r in &rows {
-            if recreated && r.action == Action::Deleted {
-                recreated = false;
-                if let Some(c) = &current {
-                    entries.push(self.job_creation(biller.id, &id, c, after.clone()).await?);
-                }
-            }
-            recreated &= r.action != Action::Created;
             let entry_after = match r.action {
                 Action::Deleted => None,
                 Action::Created | Action::Updated | Action::HoldPlaced | Action::HoldReleased => after.clone(),
@@ -354,41 +344,28 @@ impl Service {
         let oldest_is_creation = rows.last().is_some_and(|r| r.action == Action::Created);
         if !more
             && !oldest_is_creation
-            && !rows.iter().any(|r| r.action == Action::Deleted)
             && let Some(c) = &current
         {
-            entries.push(self.job_creation(biller.id, &id, c, after).await?);
+            let job_origin = match &c.job_id {
+                Some(job) => match self.store.job(biller.id, job).await? {
+                    Some(j) => j.origin,
+                    None => Origin::new(None, format!("job {job}")),
+                },
+                None => Origin::new(None, "before history was kept"),
+            };
+            entries.push(Entry {
+                seq: 0,
+                contact_id: id.clone(),
+                at: c.created_at,
+                origin: job_origin,
+                action: Action::Created,
+                version: 1,
+                before: None,
+                after,
+                hold: None,
+            });
         }
         let next = if more { rows.last().map(|r| r.seq) } else { None };
         Ok(HistoryPage { entries, next })
-    }
-
-    /// The creation of a contact by the job that made it, which keeps no
-    /// row of its own (`after`: the contact as the job left it).
-    async fn job_creation(
-        &self,
-        biller: BillerId,
-        id: &ContactId,
-        c: &Contact,
-        after: Option<ContactData>,
-    ) -> ServiceResult<Entry> {
-        let origin = match &c.job_id {
-            Some(job) => match self.store.job(biller, job).await? {
-                Some(j) => j.origin,
-                None => Origin::new(None, format!("job {job}")),
-            },
-            None => Origin::new(None, "before history was kept"),
-        };
-        Ok(Entry {
-            seq: 0,
-            contact_id: id.clone(),
-            at: c.created_at,
-            origin,
-            action: Action::Created,
-            version: 1,
-            before: None,
-            after,
-            hold: None,
-        })
     }
 }

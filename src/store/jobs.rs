@@ -6,7 +6,7 @@ use super::{BillerId, DirectLoad, NewSnapshot, StoreResult, codec};
 use crate::domain::history::Origin;
 use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::sync::{RemovalGuard, WriteMode};
-use crate::domain::{ContactData, ContactId, JobId};
+use crate::domain::{ContactData, ContactIdRun, JobId};
 use async_trait::async_trait;
 use std::hash::BuildHasher;
 use time::OffsetDateTime;
@@ -102,11 +102,10 @@ pub struct StagedRow {
 }
 
 impl StagedRow {
-    /// `id`: the contact's if the row creates one.
-    pub fn new(data: &ContactData, id: ContactId) -> StoreResult<Self> {
+    pub fn new(data: &ContactData, ids: &mut ContactIdRun) -> StoreResult<Self> {
         let encoded = codec::encode(data)?;
         Ok(Self {
-            new_id: id.into_string(),
+            new_id: ids.next_id().into_string(),
             name_folded: codec::fold(&data.name),
             contact_type: data.contact_type.clone(),
             active: data.active,

@@ -261,8 +261,6 @@ pub trait ContactStore {
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage>;
     /// How many of the biller's contacts match.
     async fn count_contacts(&self, biller: BillerId, filter: &ContactFilter) -> StoreResult<u64>;
-    /// Which of `ids` the biller's contacts have now.
-    async fn taken_ids(&self, biller: BillerId, ids: &[String]) -> StoreResult<std::collections::HashSet<String>>;
 }
 
 /// What an idempotency key says about a request.

@@ -92,10 +92,10 @@ pub fn from_line(line: &str) -> StoreResult<Contact> {
 }
 
 /// A restore job's record (a snapshot line, stored as it is) as a draft:
-/// the contact as it was, with its id, to validate against today's settings.
+/// the contact as it was, to validate against today's settings.
 pub fn draft_of(line: &str) -> Result<crate::domain::ContactDraft, crate::domain::FieldError> {
     from_line(line)
-        .map(|c| crate::domain::ContactDraft { id: Some(c.id), ..c.data.to_draft() })
+        .map(|c| c.data.to_draft())
         .map_err(|e| crate::domain::FieldError::new("", crate::domain::ErrorCode::InvalidFormat, e.to_string()))
 }
 

@@ -172,7 +172,6 @@ impl From<ContactInput> for ContactDraft {
             notes: c.notes,
             tags: c.tags,
             fields: c.fields.into_iter().map(|(k, v)| (k, crate::wire::record::raw(v))).collect(),
-            id: None,
         }
     }
 }

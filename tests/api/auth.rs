@@ -301,6 +301,9 @@ async fn an_ip_allow_list_holds_in_every_api(b: Backend) {
         (Some("10.1.2.3, 203.0.113.9"), 403),
         (Some("10.1.2.3, 127.0.0.1"), 200),
         (Some("junk, 203.0.113.9"), 403),
+        (Some("::ffff:10.1.2.3"), 200),
+        // Nothing untrusted it can read: never taken for the proxy's own address.
+        (Some("10.1.2.3:5678"), 403),
         (None, 403),
     ] {
         let mut req = proxied.client.get(proxied.url("/v1/contacts")).basic_auth(k.key_id.as_str(), Some(&k.secret));

@@ -14,7 +14,7 @@ use crate::store::{
     encode_all, prepare, snapshot_due,
 };
 use async_trait::async_trait;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -271,12 +271,6 @@ impl ContactStore for PgStore {
         let q = list_query(CONTACT_COLUMNS, biller, filter, page, &POSTGRES);
         let rows = c.query(&q.sql, &params(&q.args)).await?;
         Ok(page_of(rows.iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, page.limit))
-    }
-
-    async fn taken_ids(&self, biller: BillerId, ids: &[String]) -> StoreResult<HashSet<String>> {
-        let c = self.pool.get().await?;
-        let stmt = c.prepare_cached("SELECT id FROM contacts WHERE biller_id = $1 AND id = ANY($2)").await?;
-        Ok(c.query(&stmt, &[&biller, &ids]).await?.iter().map(|r| r.get(0)).collect())
     }
 
     async fn count_contacts(&self, biller: BillerId, filter: &ContactFilter) -> StoreResult<u64> {

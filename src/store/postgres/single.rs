@@ -48,9 +48,10 @@ async fn holds(
 
 /// The biller's CRN sequence, its row locked: CRNs of one biller are issued
 /// one at a time. Taken before any contact row, so writes that issue one
-/// lock in one order.
+/// lock in one order; `NO KEY UPDATE`, so the foreign-key checks of other
+/// writes (a contact, an alias, a job) never wait for it.
 async fn crn_sequence(tx: &Tx<'_>, biller: BillerId) -> StoreResult<i64> {
-    let stmt = tx.prepare_cached("SELECT crn_sequence FROM billers WHERE id = $1 FOR UPDATE").await?;
+    let stmt = tx.prepare_cached("SELECT crn_sequence FROM billers WHERE id = $1 FOR NO KEY UPDATE").await?;
     Ok(tx.query_one(&stmt, &[&biller]).await?.get(0))
 }
 

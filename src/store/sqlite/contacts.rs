@@ -15,7 +15,7 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use rusqlite::{OptionalExtension, Row, TransactionBehavior, params};
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use time::OffsetDateTime;
 
 /// A contact's columns, as `CONTACT_COLUMNS` selects them.
@@ -246,19 +246,6 @@ impl ContactStore for SqliteStore {
             })
             .await?;
         Ok(page_of(rows.into_iter().map(to_contact).collect::<StoreResult<Vec<_>>>()?, page.limit))
-    }
-
-    async fn taken_ids(&self, biller: BillerId, ids: &[String]) -> StoreResult<HashSet<String>> {
-        let ids = serde_json::to_string(ids).map_err(|e| StoreError::Backend(e.to_string()))?;
-        self.readers
-            .run(move |c| {
-                Ok(c.prepare_cached(
-                    "SELECT id FROM contacts WHERE biller_id = ?1 AND id IN (SELECT value FROM json_each(?2))",
-                )?
-                .query_map(params![biller, ids], |r| r.get(0))?
-                .collect::<rusqlite::Result<HashSet<String>>>()?)
-            })
-            .await
     }
 
     async fn count_contacts(&self, biller: BillerId, filter: &ContactFilter) -> StoreResult<u64> {

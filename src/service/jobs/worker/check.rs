@@ -8,7 +8,7 @@ use crate::domain::job::{JobCounts, JobKind, JobStatus, OnError};
 use crate::domain::validate::Rules;
 use crate::domain::{ContactIdRun, ErrorCode, FieldError, validate_contact};
 use crate::service::{ServiceError, ServiceResult};
-use crate::store::{BillerId, Fence, Heartbeat, Job, JobError, JobRecord, StageItem, StagedRow, Store};
+use crate::store::{Fence, Heartbeat, Job, JobError, JobRecord, StageItem, StagedRow};
 use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
@@ -98,7 +98,6 @@ impl Worker {
             let mut used = numbers_seen(job)?;
             while let Some(mut chunk) = checked_rx.recv().await {
                 let t = std::time::Instant::now();
-                fresh_ids_where_taken(store.as_ref(), job.biller_id, &mut chunk).await?;
                 let invalid = chunk.iter().filter(|r| !r.errors.is_empty()).count() as u64;
                 // Once an all-or-nothing job has failed, only keys are staged (for the duplicate check).
                 let keep_rows = !(all_or_nothing && counts.failed + invalid > 0);
@@ -201,8 +200,6 @@ pub(super) struct Checked {
     /// Set when the record is valid (`errors` is then empty).
     pub(super) row: Option<StagedRow>,
     pub(super) errors: Vec<JobError>,
-    /// The row takes back a restored contact's id (`ContactDraft::id`).
-    pub(super) restores_id: bool,
 }
 
 impl Checked {
@@ -218,26 +215,6 @@ impl Checked {
     }
 }
 
-/// A restored contact takes its id back unless a contact has it now (one
-/// moved to another account number since): that one keeps it, and the
-/// restored one is given a new id. An id a restore sees free stays free (ids
-/// are never issued twice), so the merge cannot meet it taken.
-async fn fresh_ids_where_taken(store: &dyn Store, biller: BillerId, chunk: &mut [Checked]) -> ServiceResult<()> {
-    let wanted: Vec<String> =
-        chunk.iter().filter(|c| c.restores_id).filter_map(|c| Some(c.row.as_ref()?.new_id.clone())).collect();
-    if wanted.is_empty() {
-        return Ok(());
-    }
-    let taken = store.taken_ids(biller, &wanted).await?;
-    let mut ids = ContactIdRun::new(&mut rand::thread_rng());
-    for row in chunk.iter_mut().filter(|c| c.restores_id).filter_map(|c| c.row.as_mut()) {
-        if taken.contains(&row.new_id) {
-            row.new_id = ids.next_id().into_string();
-        }
-    }
-    Ok(())
-}
-
 /// The account numbers of a job's records seen so far, approximately (a
 /// few MB at any job size, 1% false alarms).
 pub(super) fn numbers_seen(job: &Job) -> ServiceResult<bloomfilter::Bloom<str>> {
@@ -251,29 +228,20 @@ fn check_chunk(parser: &RecordParser, rules: &Rules, records: Vec<JobRecord>) ->
     let mut ids = ContactIdRun::new(&mut rand::thread_rng());
     let mut checked = Vec::with_capacity(records.len());
     for r in records {
-        let mut c = Checked {
-            idx: r.idx,
-            line: r.line,
-            account_number: None,
-            row: None,
-            errors: Vec::new(),
-            restores_id: false,
-        };
+        let mut c = Checked { idx: r.idx, line: r.line, account_number: None, row: None, errors: Vec::new() };
         match parser(&r.body) {
             Err(e) => {
                 c.account_number =
                     e.account_number.filter(|a| !a.is_empty() && a.chars().count() <= MAX_ACCOUNT_NUMBER_LENGTH);
                 c.errors = e.errors.into_iter().map(|e| c.error(e)).collect();
             }
-            Ok(mut draft) => {
+            Ok(draft) => {
                 c.account_number = draft
                     .account_number
                     .clone()
                     .filter(|a| !a.is_empty() && a.chars().count() <= MAX_ACCOUNT_NUMBER_LENGTH);
-                let id = draft.id.take();
-                c.restores_id = id.is_some();
                 match validate_contact(draft, rules) {
-                    Ok(data) => c.row = Some(StagedRow::new(&data, id.unwrap_or_else(|| ids.next_id()))?),
+                    Ok(data) => c.row = Some(StagedRow::new(&data, &mut ids)?),
                     Err(errs) => c.errors = errs.into_iter().map(|e| c.error(e)).collect(),
                 }
             }
