@@ -317,6 +317,17 @@ async fn crns_are_made_and_checked_by_the_billers_rule(b: Backend) {
     )
     .await;
     assert_eq!((s, &v["crn"]), (200, &json!("79927398713")), "{v}");
+    // Cleared and asked for in one PATCH: made afresh (its own old CRN is no conflict).
+    let (s, v) = body(
+        app.request(Method::PATCH, &format!("/v1/billers/1001/contacts/{id}?with=crn"), &t.token)
+            .header("Content-Type", "application/merge-patch+json")
+            .body(r#"{"crn": null}"#)
+            .send()
+            .await
+            .unwrap(),
+    )
+    .await;
+    assert_eq!((s, &v["crn"]), (200, &json!("79927398713")), "{v}");
 
     // MOD10V05: weights 1, 2, 3 ... from the left, sum mod 10 (40007923 -> 400079231).
     set_crn(&app, "MOD10V05", CrnBase::AccountNumber).await;

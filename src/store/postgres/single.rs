@@ -64,7 +64,8 @@ async fn assign_crn(
     make: &MakeCrn,
     sequence: i64,
 ) -> StoreResult<Result<(), Refused>> {
-    let taken = tx.prepare_cached("SELECT 1 FROM contacts WHERE biller_id = $1 AND crn = $2").await?;
+    // Another contact's: this one's row may still hold a CRN the write clears.
+    let taken = tx.prepare_cached("SELECT 1 FROM contacts WHERE biller_id = $1 AND crn = $2 AND id <> $3").await?;
     let mut last = String::new();
     let mut free = None;
     for candidate in make.candidates(contact, sequence) {
@@ -72,7 +73,7 @@ async fn assign_crn(
             Ok(c) => c,
             Err(refused) => return Ok(Err(refused)),
         };
-        if tx.query_opt(&taken, &[&biller, &crn]).await?.is_none() {
+        if tx.query_opt(&taken, &[&biller, &crn, &contact.id.as_str()]).await?.is_none() {
             free = Some((crn, next));
             break;
         }

@@ -76,7 +76,8 @@ fn assign_crn(
     make: &MakeCrn,
 ) -> StoreResult<Result<(), Refused>> {
     let first: i64 = c.query_row("SELECT crn_sequence FROM billers WHERE id = ?1", [biller], |r| r.get(0))?;
-    let mut taken = c.prepare_cached("SELECT 1 FROM contacts WHERE biller_id = ?1 AND crn = ?2")?;
+    // Another contact's: this one's row may still hold a CRN the write clears.
+    let mut taken = c.prepare_cached("SELECT 1 FROM contacts WHERE biller_id = ?1 AND crn = ?2 AND id <> ?3")?;
     let mut last = String::new();
     let mut free = None;
     for candidate in make.candidates(contact, first) {
@@ -84,7 +85,7 @@ fn assign_crn(
             Ok(c) => c,
             Err(refused) => return Ok(Err(refused)),
         };
-        if !taken.exists(params![biller, crn])? {
+        if !taken.exists(params![biller, crn, contact.id.as_str()])? {
             free = Some((crn, used));
             break;
         }

@@ -11,7 +11,7 @@ use crate::domain::contact::PhoneKind;
 use crate::domain::field_settings::NotificationDefaults;
 use crate::domain::patch::Change;
 use crate::domain::query::{ContactFilter, MAX_PAGE_SIZE, PageRequest};
-use crate::domain::{AliasKind, Contact, ContactRef};
+use crate::domain::{AliasKind, Contact, ContactRef, phone};
 use crate::http::AppState;
 use crate::http::auth::Auth;
 use crate::http::auth::verified_key;
@@ -315,19 +315,24 @@ async fn list(
     }
     let page = q.page.unwrap_or(0);
     let keys = q.sort.as_deref().map(sort_keys).transpose()?;
+    // A number in any form its phones are read in (`0412345671`, `0412 345
+    // 671`, `+61412345671`) finds it: by its E.164 where it reads as one.
+    let mobile_e164 = q.mobile.as_deref().map(|m| phone::parse(m, Some(customer::PHONE_COUNTRY)).map(|p| p.e164));
     let filter = ContactFilter {
         active: q.isactive,
         email: q.email.clone(),
-        phone: q.mobile.clone(),
+        phone: match &mobile_e164 {
+            Some(Ok(e164)) => Some(e164.clone()),
+            _ => q.mobile.clone(),
+        },
         ..ContactFilter::default()
     };
-    let mobile = |c: &Contact| match &q.mobile {
-        None => true,
-        Some(m) => c
-            .data
-            .phones
-            .iter()
-            .any(|p| p.kind == PhoneKind::Mobile && (p.number == *m || p.e164.as_deref() == Some(m))),
+    let mobile = |c: &Contact| match (&q.mobile, &mobile_e164) {
+        (None, _) => true,
+        (Some(m), e164) => c.data.phones.iter().any(|p| {
+            p.kind == PhoneKind::Mobile
+                && (p.number == *m || matches!(e164, Some(Ok(e)) if p.e164.as_deref() == Some(e.as_str())))
+        }),
     };
     let wanted = |c: &Contact| {
         holds(&c.data.first_name, &q.firstname)
