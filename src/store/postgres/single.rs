@@ -237,6 +237,9 @@ impl SingleContactStore for PgStore {
     ) -> StoreResult<Result<Updated, Refused>> {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
+        // With a CRN asked for, the biller's lock and then its sequence row
+        // are taken in turn, before the contact's row (not pipelined: a
+        // statement prepared on the way could let the contact's lock go first).
         let sequence = match &crn {
             Some(_) => {
                 check_settings_version(&tx, biller, settings_version, BillerLock::Shared).await?;
