@@ -9,7 +9,8 @@
 # Prints requests/s, p50 and p99 per run, GET as a share of /healthz and
 # Razorpay's PATCH as a share of the native PATCH.
 # Usage: bench/http.sh [N]   (STORES="sqlite" or "postgres" to run one;
-#        PostgreSQL from CONTACTD_TEST_POSTGRES; D=10s for a quick look)
+#        PostgreSQL from CONTACTD_TEST_POSTGRES; D=10s for a quick look;
+#        BIN=path to measure another binary)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-100000}
@@ -20,8 +21,9 @@ command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-cargo build --release --locked -q --bin contactd
-bin=target/release/contactd
+# BIN=path runs another build (an earlier commit's, say) with no build here.
+if [ -z "${BIN:-}" ]; then cargo build --release --locked -q --bin contactd; fi
+bin=${BIN:-target/release/contactd}
 
 awk -v n="$N" 'BEGIN { for (i = 0; i < n; i++) { a = sprintf("%09d", i);
   printf "{\"account_number\":\"%s\",\"name\":\"Customer %d\",\"email\":\"c%d@example.com\",\"type\":\"customer\",\"phones\":[{\"kind\":\"mobile\",\"number\":\"04%08d\",\"country\":\"AU\"}],\"fields\":{\"contact-id-1\":\"%s\",\"contact-id-2\":\"Mr C %d\",\"address-1\":\"%d Example Street\",\"postal-code\":\"3000\"}}\n", a, i, i, i % 100000000, a, i, i } }' > "$work/add.ndjson"

@@ -41,13 +41,13 @@ pub fn state(service: Service, settings: &Settings) -> AppState {
         environment: settings.instantpay_environment.clone(),
         offset: settings.instantpay_utc_offset,
     });
-    AppState {
+    AppState::from(http::App {
         service,
         max_body_bytes: settings.max_body_bytes,
         uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(http::MAX_CONCURRENT_UPLOADS)),
         dialects: settings.dialects.iter().filter(|d| !d.is_empty()).cloned().collect(),
         trusted_proxies: settings.trusted_proxies.iter().copied().collect(),
-    }
+    })
 }
 
 /// Creates the demo biller and key on an empty database unless told not to.

@@ -33,8 +33,25 @@ pub use server::Limits;
 
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
+/// What handlers share. axum clones it for every request (once per
+/// extractor): behind one `Arc` that is one counter, not one per field.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(std::sync::Arc<App>);
+
+impl From<App> for AppState {
+    fn from(app: App) -> Self {
+        Self(std::sync::Arc::new(app))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+pub struct App {
     pub service: Service,
     pub max_body_bytes: usize,
     /// Job uploads in progress at once (each holds a blocking thread while it streams).

@@ -332,6 +332,99 @@ async fn concurrent_patches_of_different_fields_all_land(b: Backend) {
     }
 }
 
+/// PATCHes sent at once, which the stores write in shared transactions:
+/// each gets its own answer, and only what was answered 2xx is stored. Some
+/// name one contact by two references, one is refused by the unique account
+/// number, one is stale, one names no contact.
+async fn patches_sent_at_once_each_get_their_own_answer(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let mut ids = Vec::new();
+    for i in 0..8 {
+        ids.push(create(&app, &t, &rich(&format!("60{i:02}"))).await["id"].as_str().unwrap().to_owned());
+    }
+    for round in 0..3 {
+        let mut sends: Vec<(String, Value, Option<&str>, u16)> = ids
+            .iter()
+            .enumerate()
+            .map(|(i, id)| (id.clone(), json!({"notes": {format!("r{round}"): format!("{i}")}}), None, 200))
+            .collect();
+        sends.push(("acct:6000".into(), json!({"notes": {format!("a{round}"): "by number"}}), None, 200));
+        sends.push((ids[1].clone(), json!({"account_number": "6002", "fields": {"contact-id-1": "6002"}}), None, 409));
+        sends.push((ids[3].clone(), json!({"email": "stale@example.com"}), Some("\"99\""), 412));
+        sends.push(("acct:6999".into(), json!({"email": "none@example.com"}), None, 404));
+        let answers = sends.iter().map(|(by, p, if_match, _)| {
+            let mut r = app
+                .request(Method::PATCH, &format!("/v1/billers/1001/contacts/{by}"), &t.token)
+                .header("Content-Type", "application/merge-patch+json")
+                .body(p.to_string());
+            if let Some(v) = if_match {
+                r = r.header("If-Match", *v);
+            }
+            async move { body(r.send().await.unwrap()).await }
+        });
+        for ((by, p, _, want), (s, v)) in sends.iter().zip(futures_util::future::join_all(answers).await) {
+            assert_eq!(s, *want, "{by} {p}: {v}");
+            if s == 409 {
+                assert!(v["detail"].as_str().unwrap().contains("6002"), "{v}");
+            }
+        }
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let c = stored(&app, &t, id).await;
+        assert_eq!(c["account_number"], format!("60{i:02}"), "{c}");
+        assert_eq!(c["email"], "ann@example.com", "{c}");
+        for round in 0..3 {
+            assert_eq!(c["notes"][format!("r{round}")], format!("{i}"), "{c}");
+            assert_eq!(c["notes"].get(format!("a{round}")).is_some(), i == 0, "{c}");
+        }
+        let version = if i == 0 { 7 } else { 4 };
+        assert_eq!(c["version"], version, "{c}");
+        let (_, h) = body(app.get(&t, &format!("/contacts/{id}/history?limit=100")).await).await;
+        assert_eq!(h["data"].as_array().map(Vec::len), Some(version as usize), "{h}");
+    }
+}
+
+/// Reads sent at once, which PostgreSQL serves several to a statement: each
+/// gets the contact it names (by id or account number), or 404, and never
+/// another biller's.
+async fn reads_sent_at_once_each_get_their_own_contact(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = app.biller("1001", ALL).await;
+    let other = app.biller("2002", ALL).await;
+    let mut ids = Vec::new();
+    for i in 0..6 {
+        ids.push(create(&app, &t, &rich(&format!("70{i:02}"))).await["id"].as_str().unwrap().to_owned());
+    }
+    let theirs = create(&app, &other, &rich("7000")).await["id"].as_str().unwrap().to_owned();
+    let mut reads: Vec<(&Tenant, String, Option<String>)> = Vec::new();
+    for round in 0..3 {
+        for (i, id) in ids.iter().enumerate() {
+            reads.push((&t, id.clone(), Some(id.clone())));
+            if (i + round) % 2 == 0 {
+                reads.push((&t, format!("acct:70{i:02}"), Some(id.clone())));
+            }
+        }
+        reads.push((&t, theirs.clone(), None));
+        reads.push((&other, theirs.clone(), Some(theirs.clone())));
+        reads.push((&other, "acct:7001".into(), None));
+        reads.push((&t, "acct:7999".into(), None));
+    }
+    let app = &app;
+    let answers =
+        reads.iter().map(|(who, by, _)| async move { body(app.get(who, &format!("/contacts/{by}")).await).await });
+    for ((who, by, want), (s, v)) in reads.iter().zip(futures_util::future::join_all(answers).await) {
+        match want {
+            Some(id) => {
+                assert_eq!((s, v["id"].as_str()), (200, Some(id.as_str())), "{} {by}: {v}", who.code);
+                let acct = &v["account_number"];
+                assert_eq!(v["fields"]["contact-id-1"], *acct, "{v}");
+            }
+            None => assert_eq!(s, 404, "{} {by}: {v}", who.code),
+        }
+    }
+}
+
 async fn other_tenants_contacts_are_out_of_reach(b: Backend) {
     let app = spawn_app(b).await;
     let t = app.biller("1001", ALL).await;
@@ -372,5 +465,7 @@ crate::both_stores!(
     versions_make_writes_conditional,
     a_biller_may_require_if_match,
     concurrent_patches_of_different_fields_all_land,
+    patches_sent_at_once_each_get_their_own_answer,
+    reads_sent_at_once_each_get_their_own_contact,
     other_tenants_contacts_are_out_of_reach,
 );

@@ -8,6 +8,7 @@ use crate::domain::{Aliases, Contact, ContactId, ContactIdRun, ContactRef, JobId
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, POSTGRES, count_query, list_query};
 use crate::store::postgres::PgStore;
+use crate::store::postgres::named::read_turn;
 use crate::store::postgres::snapshots::SnapshotCopy;
 use crate::store::{
     BillerId, ContactPage, ContactStore, HELD_LISTED, HeldContacts, StoreError, StoreResult, WriteBatch, WriteOutcome,
@@ -85,16 +86,26 @@ pub(super) async fn check_settings_version(
     expected: i64,
     lock: BillerLock,
 ) -> StoreResult<()> {
+    let current = settings_version(tx, biller, lock).await?;
+    if current == Some(expected) { Ok(()) } else { Err(StoreError::SettingsChanged) }
+}
+
+/// Takes the biller's lock and reads the version of its settings (one
+/// round trip for both); `None` if it has gone.
+pub(super) async fn settings_version(
+    tx: &tokio_postgres::Transaction<'_>,
+    biller: BillerId,
+    lock: BillerLock,
+) -> StoreResult<Option<i64>> {
     let sql = format!("{}; SELECT settings_version FROM billers WHERE id = {biller}", lock_sql(biller, lock));
-    let current = tx.simple_query(&sql).await?.into_iter().find_map(|m| match m {
+    Ok(tx.simple_query(&sql).await?.into_iter().find_map(|m| match m {
         tokio_postgres::SimpleQueryMessage::Row(r)
             if r.columns().first().is_some_and(|c| c.name() == "settings_version") =>
         {
             r.get(0).and_then(|v| v.parse::<i64>().ok())
         }
         _ => None,
-    });
-    if current == Some(expected) { Ok(()) } else { Err(StoreError::SettingsChanged) }
+    }))
 }
 
 #[async_trait]
@@ -258,12 +269,8 @@ impl ContactStore for PgStore {
     }
 
     async fn contact(&self, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>> {
-        let c = self.pool.get().await?;
-        let (condition, key) = codec::ref_condition(by, "$1", "$2");
-        let stmt = c
-            .prepare_cached(&format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = $1 AND {condition}"))
-            .await?;
-        c.query_opt(&stmt, &[&biller, &key]).await?.as_ref().map(to_contact).transpose()
+        let pool = self.pool.clone();
+        self.reads.submit(biller, by.clone(), move |b, q| read_turn(pool.clone(), b, q)).await
     }
 
     async fn contacts(&self, biller: BillerId, filter: &ContactFilter, page: &PageRequest) -> StoreResult<ContactPage> {

@@ -9,9 +9,12 @@ mod contacts;
 mod direct_load;
 mod idempotency;
 mod jobs;
+mod named;
+mod patch_group;
 pub use jobs::VACUUM_AFTER;
 mod single;
 mod snapshots;
+mod turns;
 
 use crate::store::{Store, StoreError, StoreResult};
 use async_trait::async_trait;
@@ -96,6 +99,11 @@ async fn reencode_legacy(tx: &tokio_postgres::Transaction<'_>) -> StoreResult<()
 /// Arbitrary, fixed: serialises migrations across servers sharing a database.
 const MIGRATION_LOCK: i64 = 0x636f_6e74_6163_7464;
 const POOL_SIZE: usize = 16;
+/// Reads of one contact served by one statement at most.
+const MAX_READS: usize = 128;
+/// `contacts.id`'s collation, for ids read from tables that keep them as
+/// `"C"`: compared in another collation, its primary key is not used.
+pub(super) const ID_COLLATION: &str = " COLLATE \"default\"";
 /// First bulk loads at once (each holds a pooled connection for its whole
 /// job); past them, jobs take the staged path.
 const DIRECT_LOADS: usize = POOL_SIZE / 4;
@@ -110,6 +118,10 @@ pub struct PgStore {
     pool: Pool,
     direct_loads: std::sync::Arc<tokio::sync::Semaphore>,
     snapshot_copies: std::sync::Arc<tokio::sync::Semaphore>,
+    /// PATCHes of a biller that arrive together, written in one transaction.
+    patches: std::sync::Arc<turns::Turns<patch_group::Patch, patch_group::Answer>>,
+    /// Reads of one contact that arrive together, made in one statement.
+    reads: std::sync::Arc<turns::Turns<crate::domain::ContactRef, Option<crate::domain::Contact>>>,
 }
 
 impl From<tokio_postgres::Error> for StoreError {
@@ -153,6 +165,8 @@ impl PgStore {
             pool,
             direct_loads: std::sync::Arc::new(tokio::sync::Semaphore::new(DIRECT_LOADS)),
             snapshot_copies: std::sync::Arc::new(tokio::sync::Semaphore::new(SNAPSHOT_COPIES)),
+            patches: std::sync::Arc::new(turns::Turns::new(patch_group::MAX_GROUP)),
+            reads: std::sync::Arc::new(turns::Turns::new(MAX_READS)),
         })
     }
 }

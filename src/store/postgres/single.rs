@@ -9,10 +9,11 @@ use crate::domain::holds::Hold;
 use crate::domain::{Contact, ContactRef};
 use crate::store::codec;
 use crate::store::codec::CONTACT_COLUMNS;
-use crate::store::postgres::PgStore;
 use crate::store::postgres::contacts::{
     BillerLock, check_settings_version, history_of, lock_biller, to_contact, to_hold,
 };
+use crate::store::postgres::patch_group::{Patch, patch_turn};
+use crate::store::postgres::{ID_COLLATION, PgStore};
 use crate::store::{
     BillerId, CrnIssued, Decide, MakeCrn, Refused, SingleContactStore, StoreError, StoreResult, Updated,
 };
@@ -92,7 +93,7 @@ type Tx<'a> = deadpool_postgres::Transaction<'a>;
 /// The contact a reference names, locked for the write, and how many holds
 /// it has: one round trip.
 async fn find_for_write(tx: &Tx<'_>, biller: BillerId, by: &ContactRef) -> StoreResult<Option<(Contact, i64)>> {
-    let (condition, key) = codec::ref_condition(by, "$1", "$2");
+    let (condition, key) = codec::ref_condition(by, "$1", "$2", ID_COLLATION);
     let stmt = tx
         .prepare_cached(&format!(
             "SELECT {CONTACT_COLUMNS},
@@ -114,23 +115,29 @@ async fn holds_of(tx: &Tx<'_>, biller: BillerId, contact: &Contact, count: i64) 
     holds(tx, biller, contact).await
 }
 
+/// The statement `rewrite` runs.
+pub(super) const REWRITE: &str =
+    "WITH h AS (INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version,
+                    account_number, crn, before)
+                SELECT biller_id, id, $10, $16, $17, $18, version + 1, account_number, crn, doc FROM contacts
+                WHERE biller_id = $1 AND id = $2)
+     UPDATE contacts SET account_number = $3, name_folded = $4, contact_type = $5, active = $6, doc = $7,
+         fingerprint = $8, crn = $9, version = version + 1, updated_at = $10, email_key = $11,
+         reference_key = $12, external_key = $13, phone_keys = $14, tag_keys = $15
+     WHERE biller_id = $1 AND id = $2";
+
 /// Writes a contact's new data (and CRN) over its row, a version on, and
 /// its history (the row as it was) in the same statement.
-async fn rewrite(tx: &Tx<'_>, biller: BillerId, contact: &Contact, action: Action, origin: &Origin) -> StoreResult<()> {
+pub(super) async fn rewrite(
+    tx: &Tx<'_>,
+    biller: BillerId,
+    contact: &Contact,
+    action: Action,
+    origin: &Origin,
+) -> StoreResult<()> {
     let d = &contact.data;
     let row = codec::encode(d)?;
-    let stmt = tx
-        .prepare_cached(
-            "WITH h AS (INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version,
-                            account_number, crn, before)
-                        SELECT biller_id, id, $10, $16, $17, $18, version + 1, account_number, crn, doc FROM contacts
-                        WHERE biller_id = $1 AND id = $2)
-             UPDATE contacts SET account_number = $3, name_folded = $4, contact_type = $5, active = $6, doc = $7,
-                 fingerprint = $8, crn = $9, version = version + 1, updated_at = $10, email_key = $11,
-                 reference_key = $12, external_key = $13, phone_keys = $14, tag_keys = $15
-             WHERE biller_id = $1 AND id = $2",
-        )
-        .await?;
+    let stmt = tx.prepare_cached(REWRITE).await?;
     tx.execute(
         &stmt,
         &[
@@ -235,29 +242,19 @@ impl SingleContactStore for PgStore {
         decide: Decide,
         crn: Option<MakeCrn>,
     ) -> StoreResult<Result<Updated, Refused>> {
+        let Some(make) = crn else {
+            let patch = Patch { by: by.clone(), settings_version, origin: origin.clone(), now, decide };
+            let pool = self.pool.clone();
+            return self.patches.submit(biller, patch, move |b, q| patch_turn(pool.clone(), b, q)).await;
+        };
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         // With a CRN asked for, the biller's lock and then its sequence row
         // are taken in turn, before the contact's row (not pipelined: a
         // statement prepared on the way could let the contact's lock go first).
-        let sequence = match &crn {
-            Some(_) => {
-                check_settings_version(&tx, biller, settings_version, BillerLock::Shared).await?;
-                Some(crn_sequence(&tx, biller).await?)
-            }
-            None => None,
-        };
-        // Pipelined: the server runs them in the order sent, so the contact is
-        // read under the biller's lock, and the two cost one round trip.
-        let (checked, found) = match sequence {
-            Some(_) => (Ok(()), find_for_write(&tx, biller, by).await),
-            None => tokio::join!(
-                check_settings_version(&tx, biller, settings_version, BillerLock::Shared),
-                find_for_write(&tx, biller, by)
-            ),
-        };
-        checked?;
-        let Some((contact, hold_count)) = found? else {
+        check_settings_version(&tx, biller, settings_version, BillerLock::Shared).await?;
+        let sequence = crn_sequence(&tx, biller).await?;
+        let Some((contact, hold_count)) = find_for_write(&tx, biller, by).await? else {
             return Ok(Err(Refused::NotFound));
         };
         let held = holds_of(&tx, biller, &contact, hold_count).await?;
@@ -266,9 +263,8 @@ impl SingleContactStore for PgStore {
             Err(refused) => return Ok(Err(refused)),
         };
         let mut updated = Contact { data, version: contact.version + 1, updated_at: now, ..contact.clone() };
-        if let (Some(make), Some(sequence)) = (&crn, sequence)
-            && updated.data.crn.is_none()
-            && let Err(refused) = assign_crn(&tx, biller, &mut updated, make, sequence).await?
+        if updated.data.crn.is_none()
+            && let Err(refused) = assign_crn(&tx, biller, &mut updated, &make, sequence).await?
         {
             return Ok(Err(refused));
         }
