@@ -280,7 +280,7 @@ impl Service {
         let PatchRequest { patch, pre, with_crn } = request;
         self.require_precondition(&biller, pre)?;
         let rule = with_crn.then(|| crn_rule(&biller));
-        let mut tags = self.known_tags(biller.id, patch.tags_named().iter()).await?;
+        let known = self.known_tags(biller.id, patch.tags_named().iter()).await?;
         let settings = biller.settings.clone();
         let today = super::now().date();
         let decide = Box::new(move |contact: &Contact, holds: &[crate::domain::holds::Hold]| {
@@ -293,8 +293,9 @@ impl Service {
                 contact.data.clone()
             } else {
                 // The tags it carries are the catalogue's (a deleted tag is taken off).
+                let mut tags = known.clone();
                 tags.extend(contact.data.tags.iter().cloned());
-                let draft = patch.apply(contact.data.to_draft());
+                let draft = patch.clone().apply(contact.data.to_draft());
                 validate_contact(draft, &Rules::new(&settings, &tags, today)).map_err(Refused::Invalid)?
             };
             if let Some(rule) = &rule {

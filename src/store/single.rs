@@ -30,8 +30,10 @@ pub enum Refused {
 
 /// What a partial update becomes once it sees the stored contact and its
 /// holds, inside the write's transaction: new data, or the same data (nothing
-/// is written, the version stays).
-pub type Decide = Box<dyn FnOnce(&Contact, &[Hold]) -> Result<ContactData, Refused> + Send>;
+/// is written, the version stays). A store may decide it again, on the
+/// contact as it is then, should it put the write off (see PostgreSQL's
+/// `patch_group`).
+pub type Decide = Box<dyn Fn(&Contact, &[Hold]) -> Result<ContactData, Refused> + Send>;
 
 /// Makes a CRN from a contact and a sequence number, or says why it cannot.
 pub type CrnRule = dyn Fn(&Contact, i64) -> Result<String, String> + Send + Sync;

@@ -374,6 +374,46 @@ async fn a_write_only_key_gets_what_it_wrote(b: Backend) {
     );
 }
 
+/// Reads and updates by code sent at once (served several to a statement or
+/// transaction on PostgreSQL): each answers for the customer its code names.
+async fn requests_by_code_sent_at_once_each_answer_for_their_customer(b: Backend) {
+    let app = spawn_app(b).await;
+    let t = pa_biller(&app, "PA").await;
+    let token = pa_token(&app, &t).await;
+    let mut codes = Vec::new();
+    for i in 0..5 {
+        let mut c = new_customer();
+        c["CustomRef"] = json!(format!("ACC{i}"));
+        let (s, v) = pa(&app, &token, Method::POST, "/v3/customers", Some(c)).await;
+        assert_eq!(s, 201, "{v}");
+        codes.push(v["Code"].as_str().unwrap().to_owned());
+    }
+    let (app, token) = (&app, &token);
+    let sends = codes.iter().enumerate().flat_map(|(i, code)| {
+        let path = format!("/v3/customers/{code}");
+        let change = json!({"Email": format!("c{i}@example.com")});
+        [(Method::PUT, path.clone(), Some(change), i), (Method::GET, path, None, i)]
+    });
+    let sends: Vec<_> = sends.collect();
+    let answers = sends.iter().map(|(m, path, b, _)| async move { pa(app, token, m.clone(), path, b.clone()).await });
+    for ((m, path, _, i), (s, v)) in sends.iter().zip(futures_util::future::join_all(answers).await) {
+        assert_eq!(
+            (s, v["Code"].as_str(), v["CustomRef"].as_str()),
+            (200, Some(codes[*i].as_str()), Some(format!("ACC{i}").as_str())),
+            "{m} {path}: {v}"
+        );
+        if *m == Method::PUT {
+            assert_eq!(v["Email"], format!("c{i}@example.com"), "{v}");
+        }
+    }
+    for (i, code) in codes.iter().enumerate() {
+        let (_, v) = pa(app, token, Method::GET, &format!("/v3/customers/{code}"), None).await;
+        assert_eq!(v["Email"], format!("c{i}@example.com"), "{v}");
+    }
+    let (s, _) = pa(app, token, Method::GET, "/v3/customers/ZZZZZZ", None).await;
+    assert_eq!(s, 404);
+}
+
 both_stores!(
     a_write_only_key_gets_what_it_wrote,
     tokens_are_issued_for_the_password_grant,
@@ -381,4 +421,5 @@ both_stores!(
     updates_change_only_what_is_sent,
     every_seed_error_in_pay_advantages_shape,
     another_billers_customers_are_out_of_reach,
+    requests_by_code_sent_at_once_each_answer_for_their_customer,
 );

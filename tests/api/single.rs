@@ -368,6 +368,15 @@ async fn patches_sent_at_once_each_get_their_own_answer(b: Backend) {
             if s == 409 {
                 assert!(v["detail"].as_str().unwrap().contains("6002"), "{v}");
             }
+            if s == 200 {
+                // The answer is this patch's contact, with what it wrote.
+                let expected = if by.starts_with("acct:") { &ids[0] } else { by };
+                assert_eq!(v["id"].as_str(), Some(expected.as_str()), "{by}: {v}");
+                let (key, value) = p["notes"].as_object().unwrap().iter().next().unwrap();
+                assert_eq!(&v["notes"][key], value, "{by}: {v}");
+                let version = v["version"].as_i64().unwrap();
+                assert!(version > 1 + round && version <= 3 + 2 * round, "{by}: {v}");
+            }
         }
     }
     for (i, id) in ids.iter().enumerate() {

@@ -9,10 +9,11 @@
 //! before the commit that makes it durable.
 //!
 //! A PATCH naming a contact that another of its group rewrites waits for the
-//! next group, so it is decided on what the first wrote. A rewrite that a
-//! unique index could refuse (a new account number or CRN) runs in a
-//! savepoint of its own, so it fails alone. PATCHes that issue a CRN take the
-//! one-write path: they lock the biller's sequence before any contact.
+//! next group, so it is decided on what the first wrote. A group writes one
+//! new account number or CRN at most (more wait for the next), in a
+//! savepoint, so a unique index refusing it fails it alone, and two groups
+//! can never each wait for a key the other wrote. PATCHes that issue a CRN
+//! take the one-write path: they lock the biller's sequence before any contact.
 
 use crate::domain::history::{Action, Origin};
 use crate::domain::holds::Hold;
@@ -45,7 +46,7 @@ pub(super) type Answer = Result<Updated, Refused>;
 struct Write {
     contact: Contact,
     origin: Origin,
-    /// A unique index may refuse it: it runs in a savepoint.
+    /// It writes a new account number or CRN, which a unique index may refuse.
     risky: bool,
     reply: oneshot::Sender<StoreResult<Answer>>,
 }
@@ -97,61 +98,69 @@ async fn apply(
     let holds = holds_of(&tx, biller, &rows).await?;
     let empty = Vec::new();
     let mut claimed = HashSet::new();
+    let mut keyed = false;
     for q in group.take().into_iter().flatten() {
-        let Queued { request: patch, reply } = q;
-        if Some(patch.settings_version) != current {
-            let _ = reply.send(Err(StoreError::SettingsChanged));
+        // Its caller gone while the rows were locked: not written.
+        if q.reply.is_closed() {
             continue;
         }
-        let Some((contact, _)) = rows.iter().find(|(c, _)| names(&patch.by, c)) else {
-            let _ = reply.send(Ok(Err(Refused::NotFound)));
+        if Some(q.request.settings_version) != current {
+            let _ = q.reply.send(Err(StoreError::SettingsChanged));
+            continue;
+        }
+        let Some((contact, _)) = rows.iter().find(|(c, _)| names(&q.request.by, c)) else {
+            let _ = q.reply.send(Ok(Err(Refused::NotFound)));
             continue;
         };
         if claimed.contains(&contact.id) {
-            deferred.push(Queued { request: patch, reply });
+            deferred.push(q);
             continue;
         }
         let held = holds.get(&contact.id).unwrap_or(&empty);
         // A panic in one decision (a bug) fails that PATCH alone.
-        let decide = patch.decide;
-        let data = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| decide(contact, held))) {
+        let data = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (q.request.decide)(contact, held))) {
             Ok(Ok(data)) => data,
             Ok(Err(refused)) => {
-                let _ = reply.send(Ok(Err(refused)));
+                let _ = q.reply.send(Ok(Err(refused)));
                 continue;
             }
             Err(_) => {
-                let _ = reply.send(Err(StoreError::Backend("the update failed (a fault in deciding it)".into())));
+                let _ = q.reply.send(Err(StoreError::Backend("the update failed (a fault in deciding it)".into())));
                 continue;
             }
         };
         if data == contact.data {
-            let _ = reply.send(Ok(Ok(Updated { contact: contact.clone(), changed: false })));
+            let _ = q.reply.send(Ok(Ok(Updated { contact: contact.clone(), changed: false })));
             continue;
         }
+        // One new unique key (account number, CRN) a group at most: two
+        // groups each waiting for a key the other wrote would deadlock. The
+        // next turn decides it again.
         let risky = data.account_number != contact.data.account_number || data.crn != contact.data.crn;
-        let updated = Contact { data, version: contact.version + 1, updated_at: patch.now, ..contact.clone() };
+        if risky && keyed {
+            deferred.push(q);
+            continue;
+        }
+        keyed |= risky;
+        let updated = Contact { data, version: contact.version + 1, updated_at: q.request.now, ..contact.clone() };
         claimed.insert(contact.id.clone());
-        writes.push(Write { contact: updated, origin: patch.origin, risky, reply });
+        writes.push(Write { contact: updated, origin: q.request.origin, risky, reply: q.reply });
     }
     // Warmed once, so each rewrite below is sent as soon as it is polled.
     tx.prepare_cached(REWRITE).await?;
     let safe = writes.iter().filter(|w| !w.risky).map(|w| rewrite(&tx, biller, &w.contact, Action::Updated, &w.origin));
     futures_util::future::try_join_all(safe).await?;
-    let mut taken = Vec::new();
-    for (i, w) in writes.iter().enumerate().filter(|(_, w)| w.risky) {
-        tx.batch_execute("SAVEPOINT risky").await?;
-        match rewrite(&tx, biller, &w.contact, Action::Updated, &w.origin).await {
-            Ok(()) => tx.batch_execute("RELEASE risky").await?,
+    // The one that may meet a taken key, in a savepoint: refused, it fails alone.
+    if let Some(i) = writes.iter().position(|w| w.risky) {
+        tx.batch_execute("SAVEPOINT keyed").await?;
+        match rewrite(&tx, biller, &writes[i].contact, Action::Updated, &writes[i].origin).await {
+            Ok(()) => tx.batch_execute("RELEASE keyed").await?,
             Err(e @ StoreError::Conflict(_)) => {
-                tx.batch_execute("ROLLBACK TO risky; RELEASE risky").await?;
-                taken.push((i, e));
+                tx.batch_execute("ROLLBACK TO keyed; RELEASE keyed").await?;
+                let _ = writes.remove(i).reply.send(Err(e));
             }
             Err(e) => return Err(e),
         }
-    }
-    for (i, e) in taken.into_iter().rev() {
-        let _ = writes.remove(i).reply.send(Err(e));
     }
     tx.commit().await?;
     tracing::debug!(writes = writes.len(), elapsed = ?started.elapsed(), "PATCH group committed");

@@ -2,18 +2,26 @@
 //! and the next turn serves all of them at once: one connection and one
 //! statement (reads) or one transaction (PATCHes) for many requests, where
 //! each on its own costs PostgreSQL a round trip, a parse and, for writes, a
-//! commit. A request alone runs at once, in a turn of one.
+//! commit. A request alone runs at once, in a turn of one. A request whose
+//! caller has gone is dropped unserved; one that waited longer than a
+//! pooled connection may (`POOL_WAIT`) is answered busy, as is one past a
+//! full queue.
 
 use crate::store::{BillerId, StoreError, StoreResult};
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 use tokio::sync::oneshot;
+
+/// Requests one biller may have waiting on one server; past them, busy.
+const MAX_QUEUED: usize = 10_000;
 
 /// A request and where its answer goes.
 pub(super) struct Queued<R, A> {
     pub request: R,
     pub reply: oneshot::Sender<StoreResult<A>>,
+    since: Instant,
 }
 
 /// The requests waiting, per biller; a biller is in the map while its turns run.
@@ -40,7 +48,11 @@ impl<R: Send + 'static, A: Send + 'static> Turns<R, A> {
         let start = {
             let mut billers = self.billers.lock().unwrap_or_else(|e| e.into_inner());
             let start = !billers.contains_key(&biller);
-            billers.entry(biller).or_default().push_back(Queued { request, reply });
+            let queue = billers.entry(biller).or_default();
+            if queue.len() >= MAX_QUEUED {
+                return Err(StoreError::Busy);
+            }
+            queue.push_back(Queued { request, reply, since: Instant::now() });
             start
         };
         if start {
@@ -64,8 +76,11 @@ impl<R: Send + 'static, A: Send + 'static> Turns<R, A> {
                     return;
                 }
                 let n = queue.len().min(self.max);
-                queue.drain(..n).collect()
+                queue.drain(..n).filter(|q| !q.reply.is_closed()).filter_map(in_time).collect()
             };
+            if queued.is_empty() {
+                continue;
+            }
             // Its own task: a panic (a bug) fails this turn's requests, whose
             // answers it drops, and not the biller's queue.
             let left = match tokio::spawn(turn(biller, queued)).await {
@@ -82,6 +97,15 @@ impl<R: Send + 'static, A: Send + 'static> Turns<R, A> {
             }
         }
     }
+}
+
+/// The request, unless it has waited too long (then it is answered busy).
+fn in_time<R, A>(q: Queued<R, A>) -> Option<Queued<R, A>> {
+    if q.since.elapsed() <= super::POOL_WAIT {
+        return Some(q);
+    }
+    let _ = q.reply.send(Err(StoreError::Busy));
+    None
 }
 
 /// A copy of a turn's error for each of its requests.
