@@ -172,12 +172,22 @@ pub const KNOWN_ENV: &[&str] = &[
 ];
 
 /// `203.0.113.7`, `203.0.113.0/24`, `2001:db8::/32` (host bits dropped).
-pub fn ip_net(text: &str) -> Option<ipnet::IpNet> {
+pub fn ip_net(text: &str) -> Result<ipnet::IpNet, String> {
     let text = text.trim();
-    text.parse::<ipnet::IpNet>()
+    let net = text
+        .parse::<ipnet::IpNet>()
         .or_else(|_| text.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
-        .ok()
-        .map(|n| n.trunc())
+        .map_err(|_| format!("{text:?} is neither an IP address nor a CIDR range (203.0.113.0/24)"))?;
+    // A range with host bits (10.0.0.1/8) is most likely a typo for one
+    // address, and would let in far more than it: said, not guessed.
+    if net.trunc() != net {
+        return Err(format!(
+            "{text:?} has bits set past its prefix: write {} for the range or {} for the one address",
+            net.trunc(),
+            net.addr()
+        ));
+    }
+    Ok(net)
 }
 
 /// `+05:30`, `-03:00`, `+00:00`.
@@ -260,13 +270,7 @@ impl Settings {
                 .unwrap_or_default()
                 .iter()
                 .filter(|t| !t.trim().is_empty())
-                .map(|t| {
-                    ip_net(t).ok_or_else(|| {
-                        ConfigError::Invalid(format!(
-                            "trusted_proxies: {t:?} is neither an IP address nor a CIDR range"
-                        ))
-                    })
-                })
+                .map(|t| ip_net(t).map_err(|e| ConfigError::Invalid(format!("trusted_proxies: {e}"))))
                 .collect::<Result<_, _>>()?,
         };
         if let Some(unknown) = s.dialects.iter().find(|d| !DIALECTS.contains(&d.as_str()) && !d.is_empty()) {
@@ -327,5 +331,17 @@ mod tests {
         std::fs::write(&dir, "listen = \"0.0.0.0:9000\"\nlisen = 1\n").unwrap();
         assert!(matches!(Settings::load(Some(&dir), Overrides::default()), Err(ConfigError::Parse { .. })));
         std::fs::remove_file(&dir).unwrap();
+    }
+
+    #[test]
+    fn ip_ranges_are_read_exactly() {
+        assert_eq!(ip_net(" 203.0.113.7 ").unwrap().to_string(), "203.0.113.7/32");
+        assert_eq!(ip_net("2001:db8::/32").unwrap().to_string(), "2001:db8::/32");
+        assert_eq!(ip_net("10.0.0.0/8").unwrap().to_string(), "10.0.0.0/8");
+        let e = ip_net("10.0.0.1/8").unwrap_err();
+        assert!(e.contains("10.0.0.0/8") && e.contains("10.0.0.1"), "{e}");
+        for bad in ["", "10.0.0", "10.0.0.0/33", "example.com", "10.0.0.0/8/8"] {
+            assert!(ip_net(bad).is_err(), "{bad}");
+        }
     }
 }

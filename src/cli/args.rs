@@ -193,7 +193,7 @@ pub(super) enum KeyCommand {
 }
 
 fn parse_net(s: &str) -> Result<ipnet::IpNet, String> {
-    crate::config::ip_net(s).ok_or_else(|| format!("{s:?} is neither an IP address nor a CIDR range (203.0.113.0/24)"))
+    crate::config::ip_net(s)
 }
 
 fn parse_scope(s: &str) -> Result<Scope, String> {

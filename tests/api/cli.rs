@@ -57,6 +57,12 @@ async fn admin_commands(b: Backend) {
     assert!(!bad_scope.status.success());
     let no_biller = contactd(&db, &["key", "create", "--biller", "NOPE", "--scopes", "contacts:read"]);
     assert!(!no_biller.status.success());
+    // A range with bits past its prefix is refused with both readings, and no key is made.
+    let host_bits =
+        contactd(&db, &["key", "create", "--biller", "1001", "--scopes", "contacts:read", "--allow-ip", "10.0.0.1/8"]);
+    assert!(!host_bits.status.success());
+    let said = String::from_utf8_lossy(&host_bits.stderr);
+    assert!(said.contains("10.0.0.0/8") && said.contains("10.0.0.1"), "{said}");
 
     let list = json_out(&contactd(&db, &["key", "list", "--json"]));
     assert_eq!(list.as_array().unwrap().len(), 1);
