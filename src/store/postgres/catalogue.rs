@@ -6,8 +6,9 @@ use crate::domain::holds::{Hold, MAX_HOLDS};
 use crate::domain::{ContactId, HoldId, TagId};
 use crate::store::history_rows::{self, Columns, HISTORY_COLUMNS, hold_detail};
 use crate::store::postgres::PgStore;
+use crate::store::postgres::contact_rows::to_hold;
+use crate::store::postgres::contacts::history_of;
 use crate::store::postgres::contacts::{BillerLock, lock_biller};
-use crate::store::postgres::contacts::{history_of, to_hold};
 use crate::store::{
     BillerId, CatalogueStore, HistoryFrom, HistoryRow, HistoryStore, StoreError, StoreResult, Tag, TagDeleted, codec,
 };

@@ -4,10 +4,11 @@ use crate::domain::history::Origin;
 use crate::domain::holds::Hold;
 use crate::domain::query::{ContactFilter, PageRequest};
 use crate::domain::sync::{Action, Existing, WriteMode};
-use crate::domain::{Aliases, Contact, ContactId, ContactIdRun, ContactRef, JobId};
+use crate::domain::{Contact, ContactId, ContactIdRun, ContactRef};
 use crate::store::codec::{self, CONTACT_COLUMNS, page_of};
 use crate::store::list_query::{Arg, POSTGRES, count_query, list_query};
 use crate::store::postgres::PgStore;
+use crate::store::postgres::contact_rows::{to_contact, to_hold};
 use crate::store::postgres::named::read_turn;
 use crate::store::postgres::snapshots::SnapshotCopy;
 use crate::store::{
@@ -19,21 +20,6 @@ use std::collections::HashMap;
 use time::OffsetDateTime;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
-
-pub(super) fn to_contact(r: &Row) -> StoreResult<Contact> {
-    let id: String = r.get(0);
-    let doc: String = r.get(2);
-    let job: Option<String> = r.get(7);
-    Ok(Contact {
-        id: ContactId::parse(&id).ok_or_else(|| StoreError::Corrupt(format!("contact id {id}")))?,
-        data: codec::decode(r.get(1), &doc, r.get(6))?,
-        version: r.get(3),
-        job_id: job.as_deref().and_then(JobId::parse),
-        aliases: Aliases { pay_advantage: r.get(8), instantpay: r.get(9) },
-        created_at: r.get(4),
-        updated_at: r.get(5),
-    })
-}
 
 fn to_existing(map: &mut HashMap<String, Existing>, r: &Row) -> StoreResult<()> {
     let id: String = r.get(1);
@@ -411,17 +397,4 @@ pub(super) async fn held(
         }
     }
     Ok((found.total > 0).then_some(found))
-}
-
-pub(super) fn to_hold(r: &Row) -> StoreResult<Hold> {
-    let id: String = r.get(0);
-    let contact: String = r.get(1);
-    let corrupt = || StoreError::Corrupt(format!("hold {id}"));
-    Ok(Hold {
-        id: crate::domain::HoldId::parse(&id).ok_or_else(corrupt)?,
-        contact_id: ContactId::parse(&contact).ok_or_else(corrupt)?,
-        kind: r.get(2),
-        reference: r.get(3),
-        created_at: r.get(4),
-    })
 }

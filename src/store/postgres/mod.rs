@@ -5,6 +5,7 @@
 mod access;
 mod aliases;
 mod catalogue;
+mod contact_rows;
 mod contacts;
 mod direct_load;
 mod idempotency;

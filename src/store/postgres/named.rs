@@ -4,7 +4,7 @@
 use crate::domain::{Contact, ContactRef};
 use crate::store::codec::CONTACT_COLUMNS;
 use crate::store::postgres::ID_COLLATION;
-use crate::store::postgres::contacts::to_contact;
+use crate::store::postgres::contact_rows::to_contact;
 use crate::store::postgres::turns::{Queued, share};
 use crate::store::{BillerId, StoreResult};
 use deadpool_postgres::{GenericClient, Pool};

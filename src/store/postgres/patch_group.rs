@@ -18,9 +18,9 @@
 use crate::domain::history::{Action, Origin};
 use crate::domain::holds::Hold;
 use crate::domain::{Contact, ContactId, ContactRef};
-use crate::store::postgres::contacts::{BillerLock, settings_version, to_hold};
+use crate::store::postgres::contact_rows::{REWRITE, rewrite, to_hold};
+use crate::store::postgres::contacts::{BillerLock, settings_version};
 use crate::store::postgres::named::{Named, named, names};
-use crate::store::postgres::single::{REWRITE, rewrite};
 use crate::store::postgres::turns::{Queued, share};
 use crate::store::{BillerId, Decide, Refused, StoreError, StoreResult, Updated};
 use deadpool_postgres::Pool;

@@ -9,9 +9,8 @@ use crate::domain::holds::Hold;
 use crate::domain::{Contact, ContactRef};
 use crate::store::codec;
 use crate::store::codec::CONTACT_COLUMNS;
-use crate::store::postgres::contacts::{
-    BillerLock, check_settings_version, history_of, lock_biller, to_contact, to_hold,
-};
+use crate::store::postgres::contact_rows::{Tx, rewrite, taken, to_contact, to_hold};
+use crate::store::postgres::contacts::{BillerLock, check_settings_version, history_of, lock_biller};
 use crate::store::postgres::patch_group::{Patch, patch_turn};
 use crate::store::postgres::{ID_COLLATION, PgStore};
 use crate::store::{
@@ -19,18 +18,6 @@ use crate::store::{
 };
 use async_trait::async_trait;
 use time::OffsetDateTime;
-
-/// A unique index refused the write: which value is taken.
-fn taken(e: tokio_postgres::Error, contact: &Contact) -> StoreError {
-    let crn = e.as_db_error().and_then(|d| d.constraint()).is_some_and(|c| c == "contacts_crn");
-    match StoreError::from(e) {
-        StoreError::Conflict(_) if crn => {
-            StoreError::Conflict(format!("CRN {}", contact.data.crn.as_deref().unwrap_or_default()))
-        }
-        StoreError::Conflict(_) => StoreError::Conflict(format!("account number {}", contact.data.account_number)),
-        other => other,
-    }
-}
 
 async fn holds(
     tx: &tokio_postgres::Transaction<'_>,
@@ -86,10 +73,6 @@ async fn assign_crn(
     Ok(Ok(()))
 }
 
-/// A transaction on a pooled connection, whose statements are prepared once
-/// per connection (an unprepared one costs a second round trip).
-type Tx<'a> = deadpool_postgres::Transaction<'a>;
-
 /// The contact a reference names, locked for the write, and how many holds
 /// it has: one round trip.
 async fn find_for_write(tx: &Tx<'_>, biller: BillerId, by: &ContactRef) -> StoreResult<Option<(Contact, i64)>> {
@@ -113,57 +96,6 @@ async fn holds_of(tx: &Tx<'_>, biller: BillerId, contact: &Contact, count: i64) 
         return Ok(Vec::new());
     }
     holds(tx, biller, contact).await
-}
-
-/// The statement `rewrite` runs.
-pub(super) const REWRITE: &str =
-    "WITH h AS (INSERT INTO contact_history (biller_id, contact_id, at, key_id, source, action, version,
-                    account_number, crn, before)
-                SELECT biller_id, id, $10, $16, $17, $18, version + 1, account_number, crn, doc FROM contacts
-                WHERE biller_id = $1 AND id = $2)
-     UPDATE contacts SET account_number = $3, name_folded = $4, contact_type = $5, active = $6, doc = $7,
-         fingerprint = $8, crn = $9, version = version + 1, updated_at = $10, email_key = $11,
-         reference_key = $12, external_key = $13, phone_keys = $14, tag_keys = $15
-     WHERE biller_id = $1 AND id = $2";
-
-/// Writes a contact's new data (and CRN) over its row, a version on, and
-/// its history (the row as it was) in the same statement.
-pub(super) async fn rewrite(
-    tx: &Tx<'_>,
-    biller: BillerId,
-    contact: &Contact,
-    action: Action,
-    origin: &Origin,
-) -> StoreResult<()> {
-    let d = &contact.data;
-    let row = codec::encode(d)?;
-    let stmt = tx.prepare_cached(REWRITE).await?;
-    tx.execute(
-        &stmt,
-        &[
-            &biller,
-            &contact.id.as_str(),
-            &d.account_number.as_str(),
-            &codec::fold(&d.name),
-            &d.contact_type,
-            &d.active,
-            &row.doc,
-            &row.fingerprint,
-            &d.crn,
-            &contact.updated_at,
-            &row.keys.email,
-            &row.keys.reference_id,
-            &row.keys.external_id,
-            &row.keys.phones,
-            &row.keys.tags,
-            &origin.key_id.as_ref().map(|k| k.as_str()),
-            &origin.source,
-            &action.as_str(),
-        ],
-    )
-    .await
-    .map_err(|e| taken(e, contact))?;
-    Ok(())
 }
 
 #[async_trait]
