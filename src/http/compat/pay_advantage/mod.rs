@@ -308,7 +308,11 @@ async fn list(
     RawQuery(raw): RawQuery,
 ) -> Result<Json<Records>> {
     let biller = biller_of(&who, &headers)?;
-    let q: ListQuery = query(raw)?;
+    let mut q: ListQuery = query(raw)?;
+    // An empty filter (`firstname=`) filters nothing, as in the native API.
+    for f in [&mut q.firstname, &mut q.lastname, &mut q.email, &mut q.mobile] {
+        *f = f.take().filter(|v| !v.is_empty());
+    }
     let per_page = q.per_page.unwrap_or(100);
     if !(1..=MAX_PER_PAGE).contains(&per_page) {
         return Err(Fault::new(FaultKind::InvalidQuery, format!("per_page must be 1 to {MAX_PER_PAGE}")).into());
