@@ -95,7 +95,7 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .route("/healthz", get(ops::healthz))
         .route("/readyz", get(ops::readyz))
-        .route("/openapi.json", get(ops::openapi))
+        .route("/openapi.json", get(native::openapi::serve))
         .route("/v1/auth/token", post(tokens::issue))
         .route("/v1/billers/{code}/field-settings", get(billers::get).put(billers::put))
         .route("/v1/billers/{code}/field-settings/versions", get(billers::versions))

@@ -1,4 +1,4 @@
-//! Liveness, readiness and the OpenAPI document.
+//! Liveness and readiness.
 
 use crate::http::AppState;
 use crate::http::problem::{ApiResult, Problem};
@@ -17,10 +17,4 @@ pub async fn healthz() -> Json<Value> {
 pub async fn readyz(State(s): State<AppState>) -> ApiResult<Json<Value>> {
     s.service.ready().await?;
     Ok(Json(json!({"status": "ready", "database": s.service.backend()})))
-}
-
-/// This document.
-#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "ops", responses((status = 200, body = Object)))]
-pub async fn openapi() -> Json<&'static Value> {
-    Json(crate::http::native::openapi::document())
 }

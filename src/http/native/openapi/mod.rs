@@ -68,12 +68,18 @@ impl Modify for TokenAuth {
         billers::put,
         ops::healthz,
         ops::readyz,
-        ops::openapi,
+        serve,
     ),
     components(schemas(dto::ContactInput, dto::ContactBody, dto::AliasesBody, dto::ContactList, dto::WriteResult, dto::TokenRequest, dto::TokenResponse, problem::Problem)),
     modifiers(&TokenAuth)
 )]
 struct ApiDoc;
+
+/// This document.
+#[utoipa::path(get, path = "/openapi.json", operation_id = "openapi", tag = "ops", responses((status = 200, body = Object)))]
+pub async fn serve() -> axum::Json<&'static Value> {
+    axum::Json(document())
+}
 
 /// The served document, built once.
 pub fn document() -> &'static Value {
