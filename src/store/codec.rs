@@ -369,11 +369,21 @@ pub fn page_of(mut contacts: Vec<Contact>, limit: usize) -> ContactPage {
 /// Unicode case folding for search, done here so both stores match alike
 /// ("Straße" is found by "STRASSE").
 pub fn fold(text: &str) -> String {
-    caseless::default_case_fold_str(text)
+    // ASCII folds to its lowercase: most names are ASCII, and the Unicode
+    // fold was 2% of a million-record job's CPU.
+    if text.is_ascii() { text.to_ascii_lowercase() } else { caseless::default_case_fold_str(text) }
 }
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn ascii_folds_as_unicode_does() {
+        let all: String = (0u8..128).map(char::from).collect();
+        assert_eq!(super::fold(&all), caseless::default_case_fold_str(&all));
+        assert_eq!(super::fold("Ann LEE-Smith 42"), "ann lee-smith 42");
+        assert_eq!(super::fold("STRASSE"), super::fold("Straße"));
+    }
+
     use super::*;
     use proptest::prelude::*;
 
