@@ -141,6 +141,81 @@ fn to_object(columns: &[Column], row: &csv::StringRecord) -> Value {
     Value::Object(obj)
 }
 
+/// Where a CSV's quoting stands, byte by byte, as the csv crate reads it: a
+/// quote opens a quoted cell only at a cell's start, `""` inside one is a
+/// quote, and a quote followed by anything else ends it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Quoting {
+    CellStart,
+    Unquoted,
+    Quoted,
+    QuoteInQuoted,
+}
+
+/// Passes a CSV through, noting whether it ends inside a quoted cell and
+/// where that cell opened. The csv crate ends such a cell at the end of the
+/// file, so one stray quote would read every row after it into one cell:
+/// rows lost without a word, where a file saying what it means is refused.
+struct QuoteCheck<R> {
+    inner: R,
+    state: Quoting,
+    /// Bytes passed so far, and the offset of the last opening quote.
+    at: u64,
+    opened: u64,
+    ended: std::rc::Rc<std::cell::Cell<Option<u64>>>,
+}
+
+impl<R: Read> Read for QuoteCheck<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        if n == 0 {
+            self.ended.set(Some(self.opened).filter(|_| self.state == Quoting::Quoted));
+            return Ok(0);
+        }
+        let mut i = 0;
+        let bytes = &buf[..n];
+        while i < n {
+            match self.state {
+                Quoting::CellStart => {
+                    self.state = match bytes[i] {
+                        b'"' => {
+                            self.opened = self.at + i as u64;
+                            Quoting::Quoted
+                        }
+                        b',' | b'\n' | b'\r' => Quoting::CellStart,
+                        _ => Quoting::Unquoted,
+                    };
+                    i += 1;
+                }
+                Quoting::Unquoted => match memchr::memchr3(b',', b'\n', b'\r', &bytes[i..]) {
+                    Some(k) => {
+                        i += k + 1;
+                        self.state = Quoting::CellStart;
+                    }
+                    None => i = n,
+                },
+                Quoting::Quoted => match memchr::memchr(b'"', &bytes[i..]) {
+                    Some(k) => {
+                        i += k + 1;
+                        self.state = Quoting::QuoteInQuoted;
+                    }
+                    None => i = n,
+                },
+                Quoting::QuoteInQuoted => {
+                    self.state = match bytes[i] {
+                        b'"' => Quoting::Quoted,
+                        b',' | b'\n' | b'\r' => Quoting::CellStart,
+                        _ => Quoting::Unquoted,
+                    };
+                    i += 1;
+                }
+            }
+        }
+        self.at += n as u64;
+        Ok(n)
+    }
+}
+
 /// Reads a CSV upload, calling `record(line, json)` for each contact row.
 /// `line_at(byte)` gives the line of the record starting at `byte`, counting
 /// newlines up to and including that byte (the csv crate's own line count,
@@ -152,6 +227,8 @@ pub fn read(
     mut line_at: impl FnMut(u64) -> u64,
     mut record: impl FnMut(u64, String) -> Result<(), String>,
 ) -> Result<u64, String> {
+    let unclosed = std::rc::Rc::new(std::cell::Cell::new(None));
+    let reader = QuoteCheck { inner: reader, state: Quoting::CellStart, at: 0, opened: 0, ended: unclosed.clone() };
     let mut csv = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(reader);
     let mut rows = csv.records();
     let mut next = || rows.next().transpose().map_err(|e| format!("CSV: {e}"));
@@ -200,6 +277,13 @@ pub fn read(
         }
         record(line, to_object(&columns, &row).to_string())?;
         count += 1;
+    }
+    if let Some(opened) = unclosed.get() {
+        return Err(format!(
+            "line {}: a quoted cell opens here and is never closed, so every row after it would be read into it; \
+             close the quote (a quote inside a quoted cell is written \"\")",
+            line_at(opened)
+        ));
     }
     match trailer {
         Some(n) if n != count => Err(format!("the TRAILER says {n} records but the file has {count}; it may be truncated")),
@@ -265,5 +349,23 @@ mod tests {
         assert!(rows("account_number,name,name\n1,A,B\n", false).unwrap_err().contains("twice"));
         assert!(rows("account_number,name\n1,A,extra\n", false).unwrap_err().contains("cells"));
         assert!(rows("", false).is_err());
+    }
+
+    #[test]
+    fn an_unclosed_quote_is_refused_where_it_opens() {
+        let e = rows("account_number,name\n1,A\n2,\"B\n3,C\n4,D\n", false).unwrap_err();
+        assert!(e.starts_with("line 3:") && e.contains("never closed"), "{e}");
+        let e = rows("account_number,name\r\n1,\"A, \"\"Jr\"\"\r\n", false).unwrap_err();
+        assert!(e.starts_with("line 2:"), "{e}");
+        // Quotes that close, escaped quotes, quotes inside an unquoted cell
+        // (read as text) and a quoted last cell with no newline all pass.
+        for ok in [
+            "account_number,name\n1,\"A \"\"B\"\"\"\n",
+            "account_number,name\n1,5\" screen\n2,B\n",
+            "account_number,name\n1,\"multi\nline\"\n2,\"B\"",
+            "account_number,name\n1,\"\"\n",
+        ] {
+            assert!(rows(ok, false).is_ok(), "{ok:?}: {:?}", rows(ok, false));
+        }
     }
 }

@@ -374,8 +374,14 @@ async fn csv_files_as_billers_send_them(b: Backend) {
     assert!(v["detail"].as_str().unwrap().contains("TRAILER"));
     let (s, v, _) = submit(&app, &t, "replace", "", "text/csv", format!("{body}TRAILER,2\n")).await;
     assert!(s == 400 && v["detail"].as_str().unwrap().contains("truncated"), "{v}");
+    // A stray quote would read every row after it into one cell: refused where it opens.
+    let stray = "account_number,name,contact-id-1,contact-id-2\n000200,\"Ann,000200,a\n000201,Bob,000201,b\n";
+    let (s, v, _) = submit(&app, &t, "add", "", "text/csv", stray.into()).await;
+    assert_eq!((s, v["code"].as_str()), (400, Some("invalid_upload")), "{v}");
+    assert!(v["detail"].as_str().unwrap().starts_with("line 2:"), "{v}");
     let (_, list) = body_of(app.get(&t, "/jobs").await).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "refused files leave no job");
+    assert!(!app.all_contacts(&t).await.contains_key("000201"));
     let (s, _, _) = submit(&app, &t, "replace", "?confirm_removals=1", "text/csv", format!("{body}TRAILER,1\n")).await;
     assert_eq!(s, 202);
     app.worker.run_once().await.unwrap();
