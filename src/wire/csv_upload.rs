@@ -172,8 +172,9 @@ impl<R: Read> Read for QuoteCheck<R> {
             self.ended.set(Some(self.opened).filter(|_| self.state == Quoting::Quoted));
             return Ok(0);
         }
-        let mut i = 0;
         let bytes = &buf[..n];
+        // A byte-order mark is no cell's start: the csv crate drops it.
+        let mut i = if self.at == 0 && bytes.starts_with(b"\xEF\xBB\xBF") { 3 } else { 0 };
         while i < n {
             match self.state {
                 Quoting::CellStart => {
@@ -357,6 +358,8 @@ mod tests {
         assert!(e.starts_with("line 3:") && e.contains("never closed"), "{e}");
         let e = rows("account_number,name\r\n1,\"A, \"\"Jr\"\"\r\n", false).unwrap_err();
         assert!(e.starts_with("line 2:"), "{e}");
+        let e = rows("\u{feff}\"account_number,name\n1,A\n", false).unwrap_err();
+        assert!(e.starts_with("line 1:"), "after a byte-order mark too: {e}");
         // Quotes that close, escaped quotes, quotes inside an unquoted cell
         // (read as text) and a quoted last cell with no newline all pass.
         for ok in [
@@ -364,6 +367,7 @@ mod tests {
             "account_number,name\n1,5\" screen\n2,B\n",
             "account_number,name\n1,\"multi\nline\"\n2,\"B\"",
             "account_number,name\n1,\"\"\n",
+            "\u{feff}\"account_number\",\"name, \"\"as sent\"\"\"\n1,A\n",
         ] {
             assert!(rows(ok, false).is_ok(), "{ok:?}: {:?}", rows(ok, false));
         }
