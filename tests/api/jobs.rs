@@ -382,6 +382,12 @@ async fn csv_files_as_billers_send_them(b: Backend) {
     let (_, list) = body_of(app.get(&t, "/jobs").await).await;
     assert_eq!(list["data"].as_array().unwrap().len(), 1, "refused files leave no job");
     assert!(!app.all_contacts(&t).await.contains_key("000201"));
+    // With more than a record's size after it, the error still names the quote's line.
+    let rows: String = (0..80_000).map(|i| format!("{:06},Row {i},{:06},x\n", 300_000 + i, 300_000 + i)).collect();
+    let (s, v, _) = submit(&app, &t, "add", "", "text/csv", format!("{stray}{rows}")).await;
+    assert_eq!(s, 400, "{v}");
+    let detail = v["detail"].as_str().unwrap();
+    assert!(detail.starts_with("line 2:") && detail.contains("closing quote missing"), "{v}");
     let (s, _, _) = submit(&app, &t, "replace", "?confirm_removals=1", "text/csv", format!("{body}TRAILER,1\n")).await;
     assert_eq!(s, 202);
     app.worker.run_once().await.unwrap();
