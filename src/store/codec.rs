@@ -308,17 +308,14 @@ pub const CONTACT_COLUMNS: &str = "id, account_number, doc, version, created_at,
       AND a.contact_id = contacts.id)";
 
 /// The condition on `contacts` a reference makes, with placeholders `biller`
-/// and `key` for the biller id and the returned key. `id_collation` gives
-/// an alias's contact id the collation of `contacts.id` (PostgreSQL's
-/// `contact_aliases.contact_id` is `"C"`; compared as that, the contacts'
-/// primary key could not be used and every lookup by alias read them all).
-pub fn ref_condition<'a>(by: &'a ContactRef, biller: &str, key: &str, id_collation: &str) -> (String, &'a str) {
+/// and `key` for the biller id and the returned key.
+pub fn ref_condition<'a>(by: &'a ContactRef, biller: &str, key: &str) -> (String, &'a str) {
     match by {
         ContactRef::Id(id) => (format!("contacts.id = {key}"), id.as_str()),
         ContactRef::AccountNumber(a) => (format!("contacts.account_number = {key}"), a.as_str()),
         ContactRef::Alias(kind, alias) => (
             format!(
-                "contacts.id = (SELECT contact_id{id_collation} FROM contact_aliases WHERE biller_id = {biller} \
+                "contacts.id = (SELECT contact_id FROM contact_aliases WHERE biller_id = {biller} \
                  AND dialect = '{}' AND alias = {key})",
                 kind.as_str()
             ),
@@ -376,6 +373,9 @@ pub fn fold(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
     #[test]
     fn ascii_folds_as_unicode_does() {
         let all: String = (0u8..128).map(char::from).collect();
@@ -383,9 +383,6 @@ mod tests {
         assert_eq!(super::fold("Ann LEE-Smith 42"), "ann lee-smith 42");
         assert_eq!(super::fold("STRASSE"), super::fold("Straße"));
     }
-
-    use super::*;
-    use proptest::prelude::*;
 
     fn minimal(name: &str) -> ContactData {
         ContactData {

@@ -1,13 +1,15 @@
 //! Contacts named by references, many in one statement: for the reads and
 //! PATCHes that `turns` groups.
 
-use crate::domain::{Contact, ContactRef};
+use crate::domain::holds::Hold;
+use crate::domain::{Contact, ContactId, ContactRef};
 use crate::store::codec::CONTACT_COLUMNS;
 use crate::store::postgres::ID_COLLATION;
-use crate::store::postgres::contact_rows::to_contact;
+use crate::store::postgres::contact_rows::{to_contact, to_hold};
 use crate::store::postgres::turns::{Queued, share};
 use crate::store::{BillerId, StoreResult};
 use deadpool_postgres::{GenericClient, Pool};
+use std::collections::HashMap;
 
 /// Whether `by` names `contact`.
 pub(super) fn names(by: &ContactRef, contact: &Contact) -> bool {
@@ -71,6 +73,30 @@ pub(super) async fn named(
         .iter()
         .map(|r| Ok((to_contact(r)?, r.get(10))))
         .collect()
+}
+
+/// The holds of those of `rows` that have any, by contact.
+pub(super) async fn holds_of(
+    tx: &deadpool_postgres::Transaction<'_>,
+    biller: BillerId,
+    rows: &[(Contact, i64)],
+) -> StoreResult<HashMap<ContactId, Vec<Hold>>> {
+    let held: Vec<&str> = rows.iter().filter(|(_, n)| *n > 0).map(|(c, _)| c.id.as_str()).collect();
+    let mut by_contact: HashMap<ContactId, Vec<Hold>> = HashMap::new();
+    if held.is_empty() {
+        return Ok(by_contact);
+    }
+    let stmt = tx
+        .prepare_cached(
+            "SELECT id, contact_id, kind, reference, created_at FROM holds
+             WHERE biller_id = $1 AND contact_id = ANY($2::text[]) ORDER BY created_at, id",
+        )
+        .await?;
+    for r in tx.query(&stmt, &[&biller, &held]).await? {
+        let hold = to_hold(&r)?;
+        by_contact.entry(hold.contact_id.clone()).or_default().push(hold);
+    }
+    Ok(by_contact)
 }
 
 /// A turn of reads of one contact each: one statement for all of them.

@@ -16,15 +16,14 @@
 //! take the one-write path: they lock the biller's sequence before any contact.
 
 use crate::domain::history::{Action, Origin};
-use crate::domain::holds::Hold;
-use crate::domain::{Contact, ContactId, ContactRef};
-use crate::store::postgres::contact_rows::{REWRITE, rewrite, to_hold};
+use crate::domain::{Contact, ContactRef};
+use crate::store::postgres::contact_rows::{REWRITE, rewrite};
 use crate::store::postgres::contacts::{BillerLock, settings_version};
-use crate::store::postgres::named::{Named, named, names};
+use crate::store::postgres::named::{Named, holds_of, named, names};
 use crate::store::postgres::turns::{Queued, share};
 use crate::store::{BillerId, Decide, Refused, StoreError, StoreResult, Updated};
 use deadpool_postgres::Pool;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 use time::OffsetDateTime;
 use tokio::sync::oneshot;
 
@@ -165,28 +164,4 @@ async fn apply(
     tx.commit().await?;
     tracing::debug!(writes = writes.len(), elapsed = ?started.elapsed(), "PATCH group committed");
     Ok(())
-}
-
-/// The holds of those of `rows` that have any, by contact.
-async fn holds_of(
-    tx: &deadpool_postgres::Transaction<'_>,
-    biller: BillerId,
-    rows: &[(Contact, i64)],
-) -> StoreResult<HashMap<ContactId, Vec<Hold>>> {
-    let held: Vec<&str> = rows.iter().filter(|(_, n)| *n > 0).map(|(c, _)| c.id.as_str()).collect();
-    let mut by_contact: HashMap<ContactId, Vec<Hold>> = HashMap::new();
-    if held.is_empty() {
-        return Ok(by_contact);
-    }
-    let stmt = tx
-        .prepare_cached(
-            "SELECT id, contact_id, kind, reference, created_at FROM holds
-             WHERE biller_id = $1 AND contact_id = ANY($2::text[]) ORDER BY created_at, id",
-        )
-        .await?;
-    for r in tx.query(&stmt, &[&biller, &held]).await? {
-        let hold = to_hold(&r)?;
-        by_contact.entry(hold.contact_id.clone()).or_default().push(hold);
-    }
-    Ok(by_contact)
 }

@@ -8,31 +8,16 @@ use crate::domain::history::{Action, Origin};
 use crate::domain::holds::Hold;
 use crate::domain::{Contact, ContactRef};
 use crate::store::codec;
-use crate::store::codec::CONTACT_COLUMNS;
-use crate::store::postgres::contact_rows::{Tx, rewrite, taken, to_contact, to_hold};
+use crate::store::postgres::PgStore;
+use crate::store::postgres::contact_rows::{Tx, rewrite, taken};
 use crate::store::postgres::contacts::{BillerLock, check_settings_version, history_of, lock_biller};
+use crate::store::postgres::named::{Named, holds_of, named};
 use crate::store::postgres::patch_group::{Patch, patch_turn};
-use crate::store::postgres::{ID_COLLATION, PgStore};
 use crate::store::{
     BillerId, CrnIssued, Decide, MakeCrn, Refused, SingleContactStore, StoreError, StoreResult, Updated,
 };
 use async_trait::async_trait;
 use time::OffsetDateTime;
-
-async fn holds(
-    tx: &tokio_postgres::Transaction<'_>,
-    biller: BillerId,
-    contact: &Contact,
-) -> StoreResult<Vec<crate::domain::holds::Hold>> {
-    tx.query(
-        "SELECT id, contact_id, kind, reference, created_at FROM holds WHERE biller_id = $1 AND contact_id = $2 ORDER BY created_at, id",
-        &[&biller, &contact.id.as_str()],
-    )
-    .await?
-    .iter()
-    .map(to_hold)
-    .collect()
-}
 
 /// The biller's CRN sequence, its row locked: CRNs of one biller are issued
 /// one at a time. Taken before any contact row, so writes that issue one
@@ -73,29 +58,14 @@ async fn assign_crn(
     Ok(Ok(()))
 }
 
-/// The contact a reference names, locked for the write, and how many holds
-/// it has: one round trip.
-async fn find_for_write(tx: &Tx<'_>, biller: BillerId, by: &ContactRef) -> StoreResult<Option<(Contact, i64)>> {
-    let (condition, key) = codec::ref_condition(by, "$1", "$2", ID_COLLATION);
-    let stmt = tx
-        .prepare_cached(&format!(
-            "SELECT {CONTACT_COLUMNS},
-                    (SELECT count(*) FROM holds h WHERE h.biller_id = $1 AND h.contact_id = contacts.id)
-             FROM contacts WHERE contacts.biller_id = $1 AND {condition} FOR UPDATE OF contacts"
-        ))
-        .await?;
-    match tx.query_opt(&stmt, &[&biller, &key]).await? {
-        Some(row) => Ok(Some((to_contact(&row)?, row.get(10)))),
-        None => Ok(None),
-    }
-}
-
-/// The contact's holds, if its count says it has any.
-async fn holds_of(tx: &Tx<'_>, biller: BillerId, contact: &Contact, count: i64) -> StoreResult<Vec<Hold>> {
-    if count == 0 {
-        return Ok(Vec::new());
-    }
-    holds(tx, biller, contact).await
+/// The contact a reference names, locked for the write, with its holds.
+async fn find_for_write(tx: &Tx<'_>, biller: BillerId, by: &ContactRef) -> StoreResult<Option<(Contact, Vec<Hold>)>> {
+    let rows = named(tx, biller, &[by], Named::ForWrite).await?;
+    let mut holds = holds_of(tx, biller, &rows).await?;
+    Ok(rows.into_iter().next().map(|(c, _)| {
+        let held = holds.remove(&c.id).unwrap_or_default();
+        (c, held)
+    }))
 }
 
 #[async_trait]
@@ -186,10 +156,9 @@ impl SingleContactStore for PgStore {
         // statement prepared on the way could let the contact's lock go first).
         check_settings_version(&tx, biller, settings_version, BillerLock::Shared).await?;
         let sequence = crn_sequence(&tx, biller).await?;
-        let Some((contact, hold_count)) = find_for_write(&tx, biller, by).await? else {
+        let Some((contact, held)) = find_for_write(&tx, biller, by).await? else {
             return Ok(Err(Refused::NotFound));
         };
-        let held = holds_of(&tx, biller, &contact, hold_count).await?;
         let data = match decide(&contact, &held) {
             Ok(data) => data,
             Err(refused) => return Ok(Err(refused)),
@@ -219,13 +188,12 @@ impl SingleContactStore for PgStore {
         let mut c = self.pool.get().await?;
         let tx = c.transaction().await?;
         lock_biller(&tx, biller, BillerLock::Shared).await?;
-        let Some((contact, hold_count)) = find_for_write(&tx, biller, by).await? else {
+        let Some((contact, held)) = find_for_write(&tx, biller, by).await? else {
             return Ok(Err(Refused::NotFound));
         };
         if expected.is_some_and(|v| v != contact.version) {
             return Ok(Err(Refused::VersionMismatch { current: contact.version }));
         }
-        let held = holds_of(&tx, biller, &contact, hold_count).await?;
         if !held.is_empty() {
             return Ok(Err(Refused::Held(held)));
         }

@@ -46,7 +46,7 @@ pub(super) fn to_contact(ContactRow { row, aliases }: ContactRow) -> StoreResult
 
 /// The contact a reference names, read inside the caller's transaction.
 pub(super) fn find(c: &rusqlite::Connection, biller: BillerId, by: &ContactRef) -> StoreResult<Option<Contact>> {
-    let (condition, key) = codec::ref_condition(by, "?1", "?2", "");
+    let (condition, key) = codec::ref_condition(by, "?1", "?2");
     let sql = format!("SELECT {CONTACT_COLUMNS} FROM contacts WHERE biller_id = ?1 AND {condition}");
     let row = c.prepare_cached(&sql)?.query_row(params![biller, key], contact_row).optional()?;
     row.map(to_contact).transpose()
